@@ -1,0 +1,88 @@
+"""Every configuration name the project reads, in one place.
+
+Parts build a frozen :class:`Settings` once from a mapping (``os.environ`` in production, a dict in tests) and
+pass it down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
+DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
+PROVIDERS = ("openai", "bedrock")
+
+# Environment variable names. The README's configuration table documents each one.
+ENV = {
+    "discord_public_key": "DISCORD_PUBLIC_KEY",
+    "discord_application_id": "DISCORD_APPLICATION_ID",
+    "discord_bot_token": "DISCORD_BOT_TOKEN",
+    "discord_bot_token_secret": "DISCORD_BOT_TOKEN_SECRET",
+    "discord_api_base": "DISCORD_API_BASE",
+    "attachment_hosts": "ATTACHMENT_HOSTS",
+    "openai_api_key": "OPENAI_API_KEY",
+    "openai_api_key_secret": "OPENAI_API_KEY_SECRET",
+    "openai_base_url": "OPENAI_BASE_URL",
+    "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
+    "finetune_provider": "FINETUNE_PROVIDER",
+    "base_model": "BASE_MODEL",
+    "aws_endpoint_url": "AWS_ENDPOINT_URL",
+    "aws_region": "AWS_DEFAULT_REGION",
+    "data_table": "DATA_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "bucket_name": "BUCKET_NAME",
+    "jobs_queue_url": "JOBS_QUEUE_URL",
+    "voice_queue_url": "VOICE_QUEUE_URL",
+    "log_level": "LOG_LEVEL",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_public_key: str = ""
+    discord_application_id: str = ""
+    # The token itself (local use) or a Secrets Manager name/ARN or "ssm:/param/name" to resolve it (cloud).
+    discord_bot_token: str = field(default="", repr=False)
+    discord_bot_token_secret: str = ""
+    discord_api_base: str = DEFAULT_DISCORD_API_BASE
+    attachment_hosts: tuple[str, ...] = DEFAULT_ATTACHMENT_HOSTS
+    openai_api_key: str = field(default="", repr=False)
+    openai_api_key_secret: str = ""
+    openai_base_url: str = ""
+    openai_webhook_secret: str = field(default="", repr=False)
+    finetune_provider: str = "openai"
+    base_model: str = DEFAULT_BASE_MODEL
+    aws_endpoint_url: str = ""
+    aws_region: str = "us-east-1"
+    data_table: str = ""
+    idempotency_table: str = ""
+    bucket_name: str = ""
+    jobs_queue_url: str = ""
+    voice_queue_url: str = ""
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for attr, name in ENV.items():
+            raw = environ.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            raw = raw.strip()
+            if attr == "attachment_hosts":
+                values[attr] = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+            elif attr == "discord_api_base":
+                values[attr] = raw.rstrip("/")
+            elif attr == "finetune_provider":
+                values[attr] = raw.lower()
+            else:
+                values[attr] = raw
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
