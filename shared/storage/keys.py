@@ -15,8 +15,17 @@ def feedback_sk(interaction_id: str) -> str:
     return f"FEEDBACK#{interaction_id}"
 
 
+def vote_sk(message_id: str, user_id: str) -> str:
+    """A 👍 / 👎 on a bot message: one per person per message, under the feedback prefix."""
+    return f"FEEDBACK#VOTE#{message_id}#{user_id}"
+
+
 def correction_sk(interaction_id: str) -> str:
     return f"CORRECTION#{interaction_id}"
+
+
+def correction_draft_sk(message_id: str) -> str:
+    return f"DRAFT#CORRECTION#{message_id}"
 
 
 def exchange_sk(message_id: str) -> str:
