@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
 
-from shared.logs import configure_logging
 from shared.settings import Settings
 
 from .app import create_app
 
+# Logs are plain `logging`: the function's LoggingConfig (LogFormat JSON) makes the runtime emit each record,
+# with its `extra` fields, as one JSON line.
 _settings = Settings.from_env()
-configure_logging(_settings.log_level, service="interactions")
 # binary_support: API Gateway may base64-encode bodies; apig-wsgi decodes them back to the signed bytes.
 lambda_handler = make_lambda_handler(create_app(_settings), binary_support=True)
