@@ -67,10 +67,11 @@ def _unwrap(value: Any, ref: str) -> str:
 
 
 def resolve_secret(value_or_ref: str, *, settings: Settings | None = None,
-                   max_age: int = DEFAULT_MAX_AGE) -> str:
+                   max_age: int = DEFAULT_MAX_AGE, force_fetch: bool = False) -> str:
     """Return the secret that ``value_or_ref`` names: ``ssm:/name`` or a Secrets Manager name/ARN.
 
-    ``settings`` supplies the AWS endpoint and region (the local stack points them at moto).
+    ``settings`` supplies the AWS endpoint and region (the local stack points them at moto);
+    ``force_fetch`` skips the cache (after a rotation).
     Raises :class:`ConfigError` when the reference is empty or cannot be resolved; the message names the
     reference, never the value.
     """
@@ -80,9 +81,10 @@ def resolve_secret(value_or_ref: str, *, settings: Settings | None = None,
     try:
         if ref.startswith(SSM_PREFIX):
             name = ref[len(SSM_PREFIX):]
-            value = _provider("ssm", settings).get(name, max_age=max_age, decrypt=True)
+            value = _provider("ssm", settings).get(name, max_age=max_age, decrypt=True,
+                                                    force_fetch=force_fetch)
         else:
-            value = _provider("secretsmanager", settings).get(ref, max_age=max_age)
+            value = _provider("secretsmanager", settings).get(ref, max_age=max_age, force_fetch=force_fetch)
     except ConfigError:
         raise
     except Exception as exc:
