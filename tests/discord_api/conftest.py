@@ -34,6 +34,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(fake_discord: FakeDiscord) -> Settings:
-    return Settings(discord_api_base=fake_discord.api_base,
-                    discord_application_id=fake_discord.application_id,
-                    discord_bot_token=fake_discord.bot_token)
+    return Settings(
+        discord_api_base=fake_discord.api_base,
+        discord_application_id=fake_discord.application_id,
+        discord_bot_token=fake_discord.bot_token,
+    )

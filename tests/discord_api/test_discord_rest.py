@@ -38,8 +38,9 @@ def test_edit_original_sends_content_user_agent_and_no_pings(fake_discord, setti
 
 def test_explicit_allowed_mentions_and_no_content(fake_discord, settings, clock):
     client = make_client(settings, clock)
-    client.edit_original(fake_discord.application_id, TOKEN, content="<@42> your answer",
-                         allowed_mentions={"users": ["42"]})
+    client.edit_original(
+        fake_discord.application_id, TOKEN, content="<@42> your answer", allowed_mentions={"users": ["42"]}
+    )
     assert fake_discord.original(TOKEN)["allowed_mentions"] == {"users": ["42"]}
     row = [{"type": 1, "components": []}]
     client.edit_original(fake_discord.application_id, "other-token", components=row)
@@ -161,8 +162,12 @@ def test_5xx_beyond_retries_raises_retryable(fake_discord, settings, clock):
 def test_multipart_upload_is_read_back(fake_discord, settings, clock):
     client = make_client(settings, clock)
     archive = bytes(range(256)) * 1000
-    message = client.edit_original(fake_discord.application_id, TOKEN, content="Here is the archive.",
-                                   files=[("archive.zip", archive), ("manifest.json", b'{"count": 3}')])
+    message = client.edit_original(
+        fake_discord.application_id,
+        TOKEN,
+        content="Here is the archive.",
+        files=[("archive.zip", archive), ("manifest.json", b'{"count": 3}')],
+    )
     assert [a["filename"] for a in message["attachments"]] == ["archive.zip", "manifest.json"]
     stored = fake_discord.original(TOKEN)
     assert stored["content"] == "Here is the archive."
@@ -175,8 +180,13 @@ def test_multipart_upload_is_read_back(fake_discord, settings, clock):
 
 def test_followup_with_file_and_ephemeral_flag(fake_discord, settings, clock):
     client = make_client(settings, clock)
-    message = client.followup(fake_discord.application_id, TOKEN, content="log", ephemeral=True,
-                              files=[("corrections.jsonl", b'{"a": 1}\n')])
+    message = client.followup(
+        fake_discord.application_id,
+        TOKEN,
+        content="log",
+        ephemeral=True,
+        files=[("corrections.jsonl", b'{"a": 1}\n')],
+    )
     assert message["flags"] == 64
     (followup,) = fake_discord.followups(TOKEN)
     assert followup["attachments"][0]["filename"] == "corrections.jsonl"
@@ -199,8 +209,10 @@ def test_bot_routes_send_the_bot_token_and_a_wrong_one_is_refused(fake_discord, 
 def test_application_commands_bulk_overwrite_global_and_guild(fake_discord, settings, clock):
     client = make_client(settings, clock)
     app = fake_discord.application_id
-    commands = [{"name": "hi", "description": "Say hi", "type": 1},
-                {"name": "train", "description": "Add examples", "default_member_permissions": "32"}]
+    commands = [
+        {"name": "hi", "description": "Say hi", "type": 1},
+        {"name": "train", "description": "Add examples", "default_member_permissions": "32"},
+    ]
     created = client.request("PUT", f"/applications/{app}/commands", json=commands)
     assert [c["name"] for c in created] == ["hi", "train"]
     assert client.request("GET", f"/applications/{app}/commands") == created
@@ -251,8 +263,10 @@ def test_unreachable_discord_error_hides_the_token(clock, caplog):
 
 def test_redact_path():
     assert redact_path(f"/webhooks/1/{TOKEN}/messages/@original") == "/webhooks/1/{token}/messages/@original"
-    assert redact_path(f"http://x/api/v10/interactions/9/{TOKEN}/callback") == \
-        "http://x/api/v10/interactions/9/{token}/callback"
+    assert (
+        redact_path(f"http://x/api/v10/interactions/9/{TOKEN}/callback")
+        == "http://x/api/v10/interactions/9/{token}/callback"
+    )
     assert redact_path("/channels/5/messages") == "/channels/5/messages"
 
 

@@ -11,8 +11,9 @@ from infra.fakes.discord_server import CHUNK, generated_chunks, generated_sha256
 
 
 def test_cdn_serves_bytes_and_ignores_the_signed_query(fake_discord):
-    url = fake_discord.add_cdn_file("111/222/examples.jsonl", b'{"messages": []}\n',
-                                    content_type="application/jsonl")
+    url = fake_discord.add_cdn_file(
+        "111/222/examples.jsonl", b'{"messages": []}\n', content_type="application/jsonl"
+    )
     response = requests.get(url + "?ex=abc&is=def&hm=123", timeout=5)
     assert response.status_code == 200
     assert response.content == b'{"messages": []}\n'

@@ -14,8 +14,12 @@ from shared.settings import Settings
 
 @pytest.fixture
 def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     secrets.clear_cache()
@@ -33,13 +37,15 @@ def test_secrets_manager_name_and_arn(aws):
 
 def test_secret_stored_as_single_field_json(aws):
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="openai", SecretString='{"OPENAI_API_KEY": "sk-test"}')
+        Name="openai", SecretString='{"OPENAI_API_KEY": "sk-test"}'
+    )
     assert secrets.resolve_secret("openai") == "sk-test"
 
 
 def test_ssm_secure_string(aws):
     boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name="/trainer/bot-token", Value="tok-from-ssm", Type="SecureString")
+        Name="/trainer/bot-token", Value="tok-from-ssm", Type="SecureString"
+    )
     assert secrets.resolve_secret("ssm:/trainer/bot-token") == "tok-from-ssm"
 
 
@@ -61,7 +67,8 @@ def test_missing_or_empty_reference_is_a_config_error_naming_the_reference(aws):
 
 def test_rest_client_resolves_the_bot_token_from_the_secret(aws, fake_discord):
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-        Name="bot", SecretString=fake_discord.bot_token)
+        Name="bot", SecretString=fake_discord.bot_token
+    )
     settings = Settings(discord_api_base=fake_discord.api_base, discord_bot_token_secret="bot")
     DiscordRest(settings).create_message("555", content="from a secret")
     assert [m["content"] for m in fake_discord.channel_messages("555")] == ["from a secret"]
