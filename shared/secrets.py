@@ -40,7 +40,7 @@ def _provider(service: str, settings: Settings | None) -> Any:
                 client_args["endpoint_url"] = endpoint
             if region:
                 client_args["region_name"] = region
-            client = boto3.client(service, **client_args)
+            client = boto3.session.Session().client(service, **client_args)  # type: ignore[call-overload]
             if service == "ssm":
                 provider = parameters.SSMProvider(boto3_client=client)
             else:

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again later."
+# Discord refuses message content over 2000 characters (400), which would lose the whole reply.
+MAX_CONTENT = 2000
 
 
 class PoisonMessage(Exception):
@@ -80,8 +82,9 @@ class JobProcessor:
             # Lets an in-progress record expire with the invocation, so a crashed run does not block retries.
             self.idempotency_config.register_lambda_context(lambda_context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return process_partial_response(event=event, record_handler=self.process_record, processor=processor,
-                                        context=lambda_context)
+        response = process_partial_response(event=event, record_handler=self.process_record,
+                                            processor=processor, context=lambda_context)
+        return dict(response)
 
     def process_record(self, record: SQSRecord) -> dict[str, Any]:
         receive_count = _receive_count(record)
@@ -131,12 +134,13 @@ class JobProcessor:
         ref = request.interaction
         discord = self.ctx.discord
         try:
-            discord.edit_original(ref.application_id, ref.token, content=outcome.content,
+            discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
                                   embeds=outcome.embeds,
                                   components=outcome.components, files=list(outcome.files) or None,
                                   allowed_mentions=outcome.allowed_mentions)
             for extra in outcome.followups:
-                discord.followup(ref.application_id, ref.token, content=extra.content, embeds=extra.embeds,
+                discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
+                                 embeds=extra.embeds,
                                  components=extra.components, files=list(extra.files) or None,
                                  allowed_mentions=extra.allowed_mentions,
                                  ephemeral=outcome.ephemeral_followups)
@@ -169,6 +173,13 @@ class JobProcessor:
                          type(exc).__name__)
             reason = f"message {record.message_id} is not a job request ({type(exc).__name__})"
             raise PoisonMessage(reason) from None
+
+
+def _fit(content: str | None) -> str | None:
+    if content is None or len(content) <= MAX_CONTENT:
+        return content
+    logger.warning("reply content of %d characters cut to %d", len(content), MAX_CONTENT)
+    return content[: MAX_CONTENT - 1] + "…"
 
 
 def _receive_count(record: SQSRecord) -> int:

@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 API_PREFIX = "/api/v10"
+MAX_CONTENT = 2000  # Discord answers 400 Invalid Form Body beyond this
 UNKNOWN_WEBHOOK = 10015
 CHUNK = 64 * 1024
 
@@ -352,6 +353,12 @@ def _redact(path: str) -> str:
     return _TOKEN_PATH.sub(r"\1{token}", path)
 
 
+def _check_limits(payload: dict[str, Any]) -> None:
+    content = payload.get("content")
+    if content is not None and (not isinstance(content, str) or len(content) > MAX_CONTENT):
+        raise ValueError("content: Must be 2000 or fewer in length.")
+
+
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
     """``payload_json`` and ``files[n]`` parts of a multipart/form-data body."""
     raw = b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body
@@ -362,7 +369,8 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], li
     files: list[tuple[str, str, bytes]] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        data = part.get_payload(decode=True) or b""
+        raw_data = part.get_payload(decode=True)
+        data = raw_data if isinstance(raw_data, bytes) else b""
         if name == "payload_json":
             payload = json.loads(data)
         elif isinstance(name, str) and re.fullmatch(r"files\[\d+\]", name):
@@ -494,12 +502,15 @@ def _make_handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
         def _payload(self, body: bytes) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
             content_type = self.headers.get("Content-Type", "")
             if content_type.startswith("multipart/form-data"):
-                return _parse_multipart(content_type, body)
+                payload, files = _parse_multipart(content_type, body)
+                _check_limits(payload)
+                return payload, files
             if not body:
                 return {}, []
             data = json.loads(body)
             if not isinstance(data, dict):
                 raise ValueError("body is not an object")
+            _check_limits(data)
             return data, []
 
         def _webhook(self, application_id: str, token: str, rest: list[str], query: dict[str, list[str]],
@@ -719,8 +730,8 @@ def _make_handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
                 self._send_json(204, None)
             elif name == "cdn" and self.command == "POST":
                 spec = json.loads(body)
-                data = base64.b64decode(spec["data_b64"]) if "data_b64" in spec else None
-                url = fake.add_cdn_file(spec["path"], data, size=spec.get("size"),
+                cdn_data = base64.b64decode(spec["data_b64"]) if "data_b64" in spec else None
+                url = fake.add_cdn_file(spec["path"], cdn_data, size=spec.get("size"),
                                         content_type=spec.get("content_type", "application/octet-stream"),
                                         redirect_to=spec.get("redirect_to"),
                                         send_length=spec.get("send_length", True))

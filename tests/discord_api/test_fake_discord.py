@@ -88,3 +88,10 @@ def test_invalid_json_body_is_a_400_like_discord(fake_discord):
     url = f"{fake_discord.api_base}/webhooks/{fake_discord.application_id}/t/messages/@original"
     response = requests.patch(url, data=b"{not json", headers={"Content-Type": "application/json"}, timeout=5)
     assert response.status_code == 400 and response.json()["code"] == 50035
+
+
+def test_content_over_2000_characters_is_refused_like_discord(fake_discord):
+    url = f"{fake_discord.api_base}/webhooks/{fake_discord.application_id}/t/messages/@original"
+    response = requests.patch(url, json={"content": "x" * 2001}, timeout=5)
+    assert response.status_code == 400 and response.json()["code"] == 50035
+    assert requests.patch(url, json={"content": "x" * 2000}, timeout=5).status_code == 200

@@ -95,6 +95,17 @@ def test_followups_are_sent_after_the_edit(fake_discord, queues, job_registry, r
     assert [m.get("flags") for m in messages[1:]] == [64, 64]
 
 
+def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, job_registry, runner):
+    @job_registry.register("long")
+    def long(request, ctx):
+        return JobOutcome(content="x" * 2500)
+
+    enqueue_job(queues.sqs, queues.url, make_request("long"))
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    content = fake_discord.original(TOKEN)["content"]
+    assert len(content) == 2000 and content.endswith("…")
+
+
 def test_the_same_request_delivered_twice_has_one_effect(fake_discord, queues, job_registry, runner, worker):
     effects: list[str] = []
 
