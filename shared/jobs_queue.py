@@ -35,9 +35,13 @@ def enqueue_job(sqs_client: Any, queue_url: str, request: JobRequest) -> str:
             },
         )
     except Exception as exc:
+        # Only the error's type and AWS code: a parameter error's text could quote the body, token included.
+        error = getattr(exc, "response", None)
+        code = error.get("Error", {}).get("Code", "") if isinstance(error, dict) else ""
+        reason = f"{type(exc).__name__} {code}".strip()
         logger.error("could not enqueue job %s for interaction %s: %s", request.kind, request.interaction.id,
-                     type(exc).__name__)
-        raise UpstreamError(detail=f"jobs queue refused the message: {type(exc).__name__}") from None
+                     reason)
+        raise UpstreamError(detail=f"jobs queue refused the message: {reason}") from None
     message_id = str(response["MessageId"])
     logger.info("enqueued job %s for interaction %s as %s", request.kind, request.interaction.id, message_id)
     return message_id

@@ -6,6 +6,7 @@ import json
 import logging
 
 import boto3
+import pytest
 
 from functions.worker import handler as worker_handler
 from functions.worker.jobs import JobOutcome, JobRegistry
@@ -298,6 +299,14 @@ def test_enqueue_job_puts_the_request_and_its_attributes(queues):
     assert JobRequest.from_json(message["Body"]) == request
     assert message["MessageAttributes"]["kind"]["StringValue"] == "archive"
     assert message["MessageAttributes"]["interaction_id"]["StringValue"] == request.interaction.id
+
+
+def test_enqueue_to_a_missing_queue_is_a_retryable_upstream_error(queues):
+    missing = queues.url.replace("/jobs", "/no-such-queue")
+    with pytest.raises(UpstreamError) as caught:
+        enqueue_job(queues.sqs, missing, make_request("archive"))
+    assert caught.value.retryable and "NonExistentQueue" in str(caught.value)
+    assert TOKEN not in str(caught.value)
 
 
 def test_lambda_handler_composes_itself_from_the_environment(
