@@ -37,6 +37,7 @@ ENV = {
     "bucket_name": "BUCKET_NAME",
     "jobs_queue_url": "JOBS_QUEUE_URL",
     "voice_queue_url": "VOICE_QUEUE_URL",
+    "jobs_max_receive_count": "JOBS_MAX_RECEIVE_COUNT",
     "log_level": "LOG_LEVEL",
 }
 
@@ -63,6 +64,8 @@ class Settings:
     bucket_name: str = ""
     jobs_queue_url: str = ""
     voice_queue_url: str = ""
+    # The jobs queue's redrive maxReceiveCount: on that receive the worker tells the user the job failed.
+    jobs_max_receive_count: int = 3
     log_level: str = "INFO"
 
     @classmethod
@@ -80,6 +83,8 @@ class Settings:
                 values[attr] = raw.rstrip("/")
             elif attr == "finetune_provider":
                 values[attr] = raw.lower()
+            elif attr == "jobs_max_receive_count":
+                values[attr] = int(raw)
             else:
                 values[attr] = raw
         return cls(**values)
