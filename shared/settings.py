@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.errors import ConfigError
+
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -38,7 +40,11 @@ ENV = {
     "jobs_queue_url": "JOBS_QUEUE_URL",
     "voice_queue_url": "VOICE_QUEUE_URL",
     "log_level": "LOG_LEVEL",
+    "max_attachment_bytes": "MAX_ATTACHMENT_BYTES",
+    "discord_upload_limit_bytes": "DISCORD_UPLOAD_LIMIT_BYTES",
 }
+
+_INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class Settings:
     jobs_queue_url: str = ""
     voice_queue_url: str = ""
     log_level: str = "INFO"
+    # Largest attachment /train downloads, and the size above which files go out as a presigned link
+    # instead of an upload (Discord's attachment limit for bots).
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    discord_upload_limit_bytes: int = 25 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +90,11 @@ class Settings:
                 values[attr] = raw.rstrip("/")
             elif attr == "finetune_provider":
                 values[attr] = raw.lower()
+            elif attr in _INT_SETTINGS:
+                try:
+                    values[attr] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be a whole number of bytes, got {raw!r}") from exc
             else:
                 values[attr] = raw
         return cls(**values)
