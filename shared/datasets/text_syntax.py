@@ -55,10 +55,10 @@ def example_from_text(
             turns.append((_ROLE_OF[match.group(2).lower()], current))
         pos = match.end()
     current.append(text[pos:])
-    if "".join(preamble).strip():
-        raise LineRejected(f"text before the first marker. {SYNTAX_HELP}")
     if not turns:
         raise LineRejected(f"no Q: and A: markers found. {SYNTAX_HELP}")
+    if "".join(preamble).strip():
+        raise LineRejected(f"text before the first marker. {SYNTAX_HELP}")
     messages: list[ChatMessage] = []
     for index, (role, parts) in enumerate(turns):
         content = "".join(parts).strip()
