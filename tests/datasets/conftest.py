@@ -126,7 +126,9 @@ class Cdn:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def file(self, path: str, body: bytes, *, content_length: int | None = None, chunked: bool = False) -> str:
+    def file(
+        self, path: str, body: bytes, *, content_length: int | None = None, chunked: bool = False
+    ) -> str:
         def route(h: http.server.BaseHTTPRequestHandler) -> None:
             h.send_response(200)
             h.send_header("Content-Type", "application/octet-stream")

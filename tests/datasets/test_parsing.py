@@ -37,7 +37,9 @@ def jsonl(*lines: object) -> bytes:
 
 
 def test_chat_lines_become_examples_with_origin():
-    examples, rejections = run(jsonl(chat("a", "b", system="s"), chat("c", "d")), positive=False, added_by="u1")
+    examples, rejections = run(
+        jsonl(chat("a", "b", system="s"), chat("c", "d")), positive=False, added_by="u1"
+    )
     assert rejections == []
     assert [e.answer for e in examples] == ["b", "d"]
     assert examples[0].messages[0].role == "system"
@@ -53,12 +55,21 @@ def test_chat_lines_become_examples_with_origin():
         ({"messages": [{"role": "user", "content": "q"}]}, "no assistant message"),
         ({"messages": [{"role": "wizard", "content": "q"}]}, "message 1 has an unknown role 'wizard'"),
         ({"messages": [{"role": "user"}, {"role": "assistant", "content": "a"}]}, "message 1 has no content"),
-        ({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]}, "content must be"),
-        ({"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]}, "empty content"),
+        (
+            {"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]},
+            "content must be",
+        ),
+        (
+            {"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]},
+            "empty content",
+        ),
         ({"messages": [{"role": "user", "content": "q", "color": 1}]}, "unsupported key 'color'"),
         ({"messages": [{"role": "assistant", "content": "a"}]}, "no user message"),
         ({"messages": chat()["messages"], "tools": []}, "tools and functions are not supported"),
-        ({"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}]}, "tool and function"),
+        (
+            {"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}]},
+            "tool and function",
+        ),
         ('{"messages": [{"role": "user", "content": "q", "role": "assistant"}]}', "duplicate key 'role'"),
         ('{"messages": [{"role": "user", "content": NaN}, {"role": "assistant", "content": "a"}]}', "NaN"),
         ('{"messages": [{"role": "user", "content": "q"}], "x": Infinity}', "Infinity"),
@@ -77,10 +88,11 @@ def test_bad_lines_are_rejected_with_reason_and_line_number(line, reason):
 
 def test_duplicate_key_hidden_behind_a_valid_last_value_is_caught():
     # Both spellings parse to a valid line; only the raw text shows the ambiguity.
-    line = '{"messages": [{"role": "user", "content": "a", "content": "b"}, {"role": "assistant", "content": "c"}]}'
+    answer = '{"role": "assistant", "content": "c"}'
+    line = '{"messages": [{"role": "user", "content": "a", "content": "b"}, ' + answer + "]}"
     _, rejections = run(line.encode())
     assert rejections[0].reason == "duplicate key 'content'"
-    escaped = '{"messages": [{"role": "user", "\\u0063ontent": "a", "content": "b"}, {"role": "assistant", "content": "c"}]}'
+    escaped = '{"messages": [{"role": "user", "\\u0063ontent": "a", "content": "b"}, ' + answer + "]}"
     _, rejections = run(escaped.encode())
     assert rejections[0].reason == "duplicate key 'content'"
 
@@ -139,12 +151,15 @@ def test_prompt_completion_lines():
 
 
 def test_csv_rows_with_line_numbers():
-    data = b"\xef\xbb\xbfPrompt,completion,system\nhi,hello,\n\"multi\nline\",ok,be brief\n,empty,\nq,a\n"
+    data = b'\xef\xbb\xbfPrompt,completion,system\nhi,hello,\n"multi\nline",ok,be brief\n,empty,\nq,a\n'
     examples, rejections = run(data, name="d.csv")
     assert [e.answer for e in examples] == ["hello", "ok"]
     assert examples[1].messages[0].content == "be brief"
     assert examples[1].messages[1].content == "multi\nline"
-    assert [(r.line, r.reason) for r in rejections] == [(5, "empty prompt"), (6, "expected 3 columns, found 2")]
+    assert [(r.line, r.reason) for r in rejections] == [
+        (5, "empty prompt"),
+        (6, "expected 3 columns, found 2"),
+    ]
 
 
 def test_csv_missing_columns_are_named():
@@ -221,7 +236,11 @@ def test_unknown_file_type_is_refused():
     ("text", "roles", "answer"),
     [
         ("Q: What is 2+2? A: 4", ["user", "assistant"], "4"),
-        ("System: be brief Q: hi A: hello Q: more? A: no", ["system", "user", "assistant", "user", "assistant"], "no"),
+        (
+            "System: be brief Q: hi A: hello Q: more? A: no",
+            ["system", "user", "assistant", "user", "assistant"],
+            "no",
+        ),
         ("user: plan \\A: the first? assistant: yes", ["user", "assistant"], "yes"),
         ('{"prompt": "p", "completion": "c"}', ["user", "assistant"], "c"),
     ],

@@ -22,14 +22,32 @@ def chat_line(q: str, a: str) -> str:
 def upload(aws, lines: list[str], upload_id: str = "i1", dataset: str = "faq", **kwargs):
     data = ("\n".join(lines) + "\n").encode()
     return add_upload(
-        io.BytesIO(data), "data.jsonl", store=aws.datasets, guild_id=GUILD, dataset=dataset, upload_id=upload_id,
+        io.BytesIO(data),
+        "data.jsonl",
+        store=aws.datasets,
+        guild_id=GUILD,
+        dataset=dataset,
+        upload_id=upload_id,
         **kwargs,
     )
 
 
 @pytest.mark.parametrize(
     "raw",
-    ["../x", "/etc/passwd", "a/b", "..%2Fx", "%2e%2e", "a\\b", "C:data", "~root", "", "x" * 33, "has space", "ünï"],
+    [
+        "../x",
+        "/etc/passwd",
+        "a/b",
+        "..%2Fx",
+        "%2e%2e",
+        "a\\b",
+        "C:data",
+        "~root",
+        "",
+        "x" * 33,
+        "has space",
+        "ünï",
+    ],
 )
 def test_path_like_and_bad_dataset_names_are_refused(raw):
     with pytest.raises(InvalidName) as err:
