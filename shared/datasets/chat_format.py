@@ -83,11 +83,18 @@ def _decode_strict(text: str) -> Any:
         raise LineRejected("JSON nested too deeply") from None
 
 
+_QUOTED: dict[str, str] = {}
+
+
 def _key_counts_match(text: str, expected: dict[str, int]) -> bool:
     if "\\u" in text:
         return False
-    for key, count in expected.items():
-        if text.count(f'"{key}"') != count:
+    count = text.count
+    for key, n in expected.items():
+        quoted = _QUOTED.get(key)
+        if quoted is None:
+            quoted = _QUOTED.setdefault(key, f'"{key}"')
+        if count(quoted) != n:
             return False
     return True
 
