@@ -68,6 +68,14 @@ def _declared_entry_count(fp: IO[bytes]) -> int:
 def iter_zip_members(stream: Any, limits: DatasetLimits) -> Iterator[tuple[str, IO[bytes]]]:
     """Yield ``(member name, open member stream)`` for each file member, after checking the whole archive."""
     fp = _seekable(stream, limits)
+    try:
+        yield from _iter_members(fp, limits)
+    finally:
+        if fp is not stream:
+            fp.close()  # the spool we made
+
+
+def _iter_members(fp: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[str, IO[bytes]]]:
     entries = _declared_entry_count(fp)
     if entries > limits.max_zip_members:
         raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
