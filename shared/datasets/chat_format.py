@@ -147,7 +147,7 @@ def _check_conversation(messages: Any, counts: dict[str, int], *, needs_answer: 
             role = msg.get("role")
             content = msg.get("content")
             if type(content) is str and content and not content.isspace() and role in _CHAT_ROLES:
-                message = ChatMessage(role, content)  # type: ignore[arg-type]
+                message = ChatMessage(role, content)
             else:
                 message = _check_message(msg, index, counts)
         else:

@@ -32,7 +32,7 @@ def member_label(name: str) -> str:
 def _seekable(stream: Any, limits: DatasetLimits) -> IO[bytes]:
     try:
         if stream.seekable():
-            return stream  # type: ignore[no-any-return]
+            return stream
     except (AttributeError, OSError):
         pass
     spool = tempfile.SpooledTemporaryFile(max_size=limits.zip_spool_bytes)
@@ -47,7 +47,7 @@ def _seekable(stream: Any, limits: DatasetLimits) -> IO[bytes]:
             raise DatasetFileRejected(f"That file is larger than {limits.max_file_bytes // MB} MB.")
         spool.write(chunk)
     spool.seek(0)
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 def _declared_entry_count(fp: IO[bytes]) -> int:
@@ -96,7 +96,7 @@ def _iter_members(fp: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[str, I
                     f"{member_label(info.filename)} in the zip could not be read (damaged or unsupported)."
                 ) from None
             with member:
-                head = member.peek(4)[:4]
+                head = member.peek(4)[:4]  # type: ignore[attr-defined]  # a ZipExtFile
                 if head == _LOCAL_HEADER:
                     raise DatasetFileRejected("Zip files inside the zip are not accepted.")
                 yield info.filename, member

@@ -290,9 +290,9 @@ class FileStore:
         digest = hashlib.sha256()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
-            for record in self.iter_corrections_and_feedback(guild_id):
+            for row in self.iter_corrections_and_feedback(guild_id):
                 line = (
-                    json.dumps(record, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
+                    json.dumps(row, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
                 ).encode()
                 digest.update(line)
                 size += len(line)
