@@ -257,8 +257,18 @@ def example_from_json(
     origin: str = "",
 ) -> Example:
     """Check one JSON line and return its example, or raise :class:`LineRejected` with the reason."""
-    meta = {"source": source, "added_by": added_by, "added_at": added_at, "origin": origin}
     obj = _decode(text)
+    # The common shape, {"messages": [...]}, without the general path's dispatch and keyword plumbing.
+    if type(obj) is dict and len(obj) == 1 and "messages" in obj:
+        counts = {"messages": 1}
+        try:
+            checked = _check_conversation(obj["messages"], counts, needs_answer=True)
+        except LineRejected:
+            _decode_strict(text)  # a duplicate key is the better reason, when there is one
+            raise
+        if _key_counts_match(text, counts):
+            return Example(tuple(checked), positive, None, source, added_by, added_at, origin)
+    meta = {"source": source, "added_by": added_by, "added_at": added_at, "origin": origin}
     counts: dict[str, int] = {}
     try:
         example = _to_example(obj, counts, positive=positive, meta=meta)
