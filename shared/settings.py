@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.errors import ConfigError
+
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -39,7 +41,11 @@ ENV = {
     "voice_queue_url": "VOICE_QUEUE_URL",
     "jobs_max_receive_count": "JOBS_MAX_RECEIVE_COUNT",
     "log_level": "LOG_LEVEL",
+    "max_attachment_bytes": "MAX_ATTACHMENT_BYTES",
+    "discord_upload_limit_bytes": "DISCORD_UPLOAD_LIMIT_BYTES",
 }
+
+_INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes", "jobs_max_receive_count"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ class Settings:
     # The jobs queue's redrive maxReceiveCount: on that receive the worker tells the user the job failed.
     jobs_max_receive_count: int = 3
     log_level: str = "INFO"
+    # Largest attachment /train downloads, and the size above which files go out as a presigned link
+    # instead of an upload (Discord's attachment limit for bots).
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    discord_upload_limit_bytes: int = 25 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,8 +93,11 @@ class Settings:
                 values[attr] = raw.rstrip("/")
             elif attr == "finetune_provider":
                 values[attr] = raw.lower()
-            elif attr == "jobs_max_receive_count":
-                values[attr] = int(raw)
+            elif attr in _INT_SETTINGS:
+                try:
+                    values[attr] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
             else:
                 values[attr] = raw
         return cls(**values)
