@@ -62,3 +62,10 @@ class WebhookRejected(FineTuneError):
 
 class CatalogError(ConfigError):
     """The model catalog file is missing or malformed: a deployment error raised at start-up."""
+
+
+class NotConfigured(FineTuneError):
+    """A setting the chosen provider needs is missing: told to the user plainly, logged for the admin."""
+
+    user_message = "Fine-tuning is not fully configured on this deployment. Ask an admin to check the settings."
+    retryable = False
