@@ -58,7 +58,7 @@ class Settings:
     openai_webhook_secret: str = field(default="", repr=False)
     finetune_provider: str = "openai"
     base_model: str = DEFAULT_BASE_MODEL
-    # A JSON model catalog (names, limits, prices) replacing the bundled shared/finetune/models.json; "" = bundled.
+    # A JSON model catalog (names, limits, prices) to use instead of the bundled shared/finetune/models.json.
     finetune_models_file: str = ""
     # The IAM role Bedrock assumes to read the training export from the bucket and write its output there.
     bedrock_role_arn: str = ""

@@ -1,14 +1,18 @@
 """A local fake of the OpenAI API for the local stack and the tests: a threaded HTTP server on 127.0.0.1.
 
 It speaks the real wire format (JSON and multipart bodies, list envelopes, OpenAI's error shape) for Files,
-Uploads, ``fine_tuning.jobs`` (create, retrieve, list with metadata filter, events, checkpoints, cancel, pause,
+Uploads, ``fine_tuning.jobs`` (create, retrieve, list with metadata filter, events, checkpoints, cancel,
+pause,
 resume), ``chat.completions`` and ``audio.transcriptions``. Request bodies are validated against
-``shared/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files are
+``shared/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
+are
 checked line by line against the training-line schemas while a job is ``validating_files``.
 
-A job moves one status per retrieve (``validating_files → queued → running → succeeded``, or ``failed``), can be
+A job moves one status per retrieve (``validating_files → queued → running → succeeded``, or ``failed``), can
+be
 paused and resumed, and on success gets a result file with per-step metrics (base64 CSV, as the service serves
-it), checkpoints and a model name. The server can be told to answer 429, 500, to stall (a timeout), or to refuse
+it), checkpoints and a model name. The server can be told to answer 429, 500, to stall (a timeout), or to
+refuse
 fine-tuning, and it can send signed webhook deliveries (Standard Webhooks, as OpenAI signs them).
 
     with FakeOpenAI() as fake:
@@ -56,7 +60,7 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 SPEC_URI = "urn:openai-finetune-extract"
 
 
-# --- schema validation ------------------------------------------------------------------------------------------
+# --- schema validation --------------------------------------------------------------------------------------
 
 # Schemas the extract references but does not contain, written from OpenAI's API reference (message shapes,
 # metadata limits). Kept minimal and strict where the reference is strict.
@@ -108,7 +112,11 @@ _MISSING_SCHEMAS: dict[str, Any] = {
     "ChatCompletionRequestToolMessage": {
         "type": "object",
         "required": ["role", "content", "tool_call_id"],
-        "properties": {"role": {"enum": ["tool"]}, "content": _TEXT_CONTENT, "tool_call_id": {"type": "string"}},
+        "properties": {
+            "role": {"enum": ["tool"]},
+            "content": _TEXT_CONTENT,
+            "tool_call_id": {"type": "string"},
+        },
     },
     "ChatCompletionRequestFunctionMessage": {
         "type": "object",
@@ -153,10 +161,15 @@ class SpecValidator:
             schemas.setdefault(name, schema)
         for name, schema in _MISSING_SCHEMAS.items():
             schemas.setdefault(name, schema)
-        # Training lines: each example must carry its messages (the guide's rule; the schema leaves it optional).
-        schemas["FineTuneChatRequestInput"] = {**schemas["FineTuneChatRequestInput"], "required": ["messages"]}
+        # Training lines: each example must carry its messages (the guide's rule; the schema leaves it
+        # optional).
+        schemas["FineTuneChatRequestInput"] = {
+            **schemas["FineTuneChatRequestInput"],
+            "required": ["messages"],
+        }
         # OpenAI's DPO guide names the outputs preferred_output / non_preferred_output; the 2025-06 reference
-        # schema called them *_completion. Validate the documented training-file keys with the schema's shapes.
+        # schema called them *_completion. Validate the documented training-file keys with the schema's
+        # shapes.
         pref = copy.deepcopy(schemas["FineTunePreferenceRequestInput"])
         props = pref["properties"]
         props["preferred_output"] = props.pop("preferred_completion")
@@ -187,11 +200,12 @@ class SpecValidator:
         return out
 
 
-# --- webhooks ----------------------------------------------------------------------------------------------------
+# --- webhooks -----------------------------------------------------------------------------------------------
 
 
 def sign_webhook(body: bytes, secret: str, *, webhook_id: str, timestamp: int) -> dict[str, str]:
-    """Standard Webhooks headers as OpenAI sends them: HMAC-SHA256 over ``id.timestamp.body``, base64, ``v1,``."""
+    """Standard Webhooks headers as OpenAI sends them: HMAC-SHA256 over ``id.timestamp.body``, base64,
+    ``v1,``."""
     key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
     signed = f"{webhook_id}.{timestamp}.".encode() + body
     signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
@@ -221,12 +235,20 @@ def webhook_delivery(
     return body, sign_webhook(body, secret, webhook_id=event_id, timestamp=now)
 
 
-# --- state ---------------------------------------------------------------------------------------------------------
+# --- state --------------------------------------------------------------------------------------------------
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None,
-                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        type_: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -339,7 +361,8 @@ class FakeOpenAI:
     # --- controls for tests and the local stack ---
 
     def fail_next(self, status: int, *, times: int = 1, path: str | None = None) -> None:
-        """Answer the next ``times`` requests (whose path contains ``path``) with ``status`` (429, 500, ...)."""
+        """Answer the next ``times`` requests (whose path contains ``path``) with ``status`` (429, 500,
+        ...)."""
         with self._lock:
             self._rules.append(Rule("status", status, times, path))
 
@@ -371,7 +394,9 @@ class FakeOpenAI:
                     return rule
         return None
 
-    def handle(self, method: str, raw_path: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         parsed = urllib.parse.urlsplit(raw_path)
         path = parsed.path.removeprefix("/v1")
         query = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
@@ -385,14 +410,26 @@ class FakeOpenAI:
             elif rule is not None:
                 status = int(rule.value)
                 if status == 429:
-                    raise ApiError(429, "Rate limit reached for requests (simulated).", code="rate_limit_exceeded",
-                                   type_="requests", headers={"retry-after-ms": "10"})
-                raise ApiError(status, "The server had an error while processing your request (simulated).",
-                               type_="server_error")
+                    raise ApiError(
+                        429,
+                        "Rate limit reached for requests (simulated).",
+                        code="rate_limit_exceeded",
+                        type_="requests",
+                        headers={"retry-after-ms": "10"},
+                    )
+                raise ApiError(
+                    status,
+                    "The server had an error while processing your request (simulated).",
+                    type_="server_error",
+                )
             auth = headers.get("Authorization", "")
             if not auth.startswith("Bearer ") or not auth[7:].strip():
-                raise ApiError(401, "You didn't provide an API key.", type_="invalid_request_error",
-                               code="invalid_api_key")
+                raise ApiError(
+                    401,
+                    "You didn't provide an API key.",
+                    type_="invalid_request_error",
+                    code="invalid_api_key",
+                )
             if self.refuse_fine_tuning and path.startswith("/fine_tuning"):
                 raise ApiError(
                     403,
@@ -410,9 +447,15 @@ class FakeOpenAI:
         except ApiError as err:
             with self._lock:
                 self.counts[f"{method} {route} {err.status}"] += 1
-            return err.status, {"content-type": "application/json", **err.headers}, json.dumps(err.body).encode()
+            return (
+                err.status,
+                {"content-type": "application/json", **err.headers},
+                json.dumps(err.body).encode(),
+            )
 
-    def _dispatch(self, method: str, path: str, query: list[tuple[str, str]], headers: Any, body: bytes) -> Any:
+    def _dispatch(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, body: bytes
+    ) -> Any:
         routes: list[tuple[str, str, Callable[..., Any]]] = [
             ("POST", r"/files", self._create_file),
             ("GET", r"/files", self._list_files),
@@ -457,7 +500,9 @@ class FakeOpenAI:
                 raise ApiError(400, f"Invalid request: {errors[0]}", param=errors[0].split(":")[0])
         return data
 
-    def _multipart(self, headers: Any, body: bytes, schema: str | None) -> tuple[dict[str, str], dict[str, Any]]:
+    def _multipart(
+        self, headers: Any, body: bytes, schema: str | None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         ctype = headers.get("Content-Type", "")
         if not ctype.startswith("multipart/form-data"):
             raise ApiError(400, "Expected a multipart/form-data body.")
@@ -471,7 +516,11 @@ class FakeOpenAI:
             filename = part.get_filename()
             payload = part.get_payload(decode=True) or b""
             if filename is not None:
-                files[name] = {"filename": filename, "content": payload, "content_type": part.get_content_type()}
+                files[name] = {
+                    "filename": filename,
+                    "content": payload,
+                    "content_type": part.get_content_type(),
+                }
             else:
                 fields[name] = payload.decode("utf-8")
         if schema:
@@ -514,9 +563,16 @@ class FakeOpenAI:
 
     def _list_files(self, query: dict[str, str], **_: Any) -> Any:
         with self._lock:
-            data = [f for f in self.files.values() if not query.get("purpose") or f["purpose"] == query["purpose"]]
-        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": False}
+            data = [
+                f for f in self.files.values() if not query.get("purpose") or f["purpose"] == query["purpose"]
+            ]
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": False,
+        }
 
     def _file(self, fid: str) -> dict[str, Any]:
         with self._lock:
@@ -583,7 +639,9 @@ class FakeOpenAI:
         content = b"".join(self.parts[p] for p in data["part_ids"])
         obj = upload["obj"]
         if len(content) != obj["bytes"]:
-            raise ApiError(400, f"Upload has {len(content)} bytes, {obj['bytes']} were declared.", param="bytes")
+            raise ApiError(
+                400, f"Upload has {len(content)} bytes, {obj['bytes']} were declared.", param="bytes"
+            )
         if data.get("md5") and hashlib.md5(content, usedforsecurity=False).hexdigest() != data["md5"]:
             raise ApiError(400, "The md5 checksum does not match the uploaded bytes.", param="md5")
         obj["file"] = self._store_file(obj["filename"], obj["purpose"], content)
@@ -600,8 +658,12 @@ class FakeOpenAI:
     def _create_job(self, headers: Any, body: bytes, **_: Any) -> Any:
         data = self._json(headers, body, "CreateFineTuningJobRequest")
         if data["model"] not in self.base_models:
-            raise ApiError(400, f"Model {data['model']} is not available for fine-tuning.", param="model",
-                           code="model_not_available")
+            raise ApiError(
+                400,
+                f"Model {data['model']} is not available for fine-tuning.",
+                param="model",
+                code="model_not_available",
+            )
         for key in ("training_file", "validation_file"):
             fid = data.get(key)
             if fid is None:
@@ -616,8 +678,11 @@ class FakeOpenAI:
         mtype = method["type"]
         hyper = dict((method.get(mtype) or {}).get("hyperparameters") or {})
         epochs = hyper.get("n_epochs", "auto")
-        hyper_out = {"n_epochs": epochs if epochs != "auto" else 3, "batch_size": hyper.get("batch_size", 1),
-                     "learning_rate_multiplier": hyper.get("learning_rate_multiplier", 1.8)}
+        hyper_out = {
+            "n_epochs": epochs if epochs != "auto" else 3,
+            "batch_size": hyper.get("batch_size", 1),
+            "learning_rate_multiplier": hyper.get("learning_rate_multiplier", 1.8),
+        }
         if mtype == "dpo":
             hyper_out["beta"] = hyper.get("beta", 0.1)
         job_id = _new_id("ftjob-")
@@ -713,15 +778,36 @@ class FakeOpenAI:
         limit = int(query.get("limit", 10))
         with self._lock:
             data = list(reversed(job.checkpoints))
-        return {"object": "list", "data": data[:limit], "first_id": data[0]["id"] if data else None,
-                "last_id": data[min(limit, len(data)) - 1]["id"] if data else None, "has_more": len(data) > limit}
+        return {
+            "object": "list",
+            "data": data[:limit],
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[min(limit, len(data)) - 1]["id"] if data else None,
+            "has_more": len(data) > limit,
+        }
 
     # --- the simulated lifecycle (called with the lock held) ---
 
-    def _event(self, job: FakeJob, message: str, *, level: str = "info", type_: str = "message",
-               data: dict[str, Any] | None = None) -> None:
-        job.events.append({"object": "fine_tuning.job.event", "id": _new_id("ftevent-"), "created_at": _now(),
-                           "level": level, "message": message, "type": type_, "data": data or {}})
+    def _event(
+        self,
+        job: FakeJob,
+        message: str,
+        *,
+        level: str = "info",
+        type_: str = "message",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        job.events.append(
+            {
+                "object": "fine_tuning.job.event",
+                "id": _new_id("ftevent-"),
+                "created_at": _now(),
+                "level": level,
+                "message": message,
+                "type": type_,
+                "data": data or {},
+            }
+        )
 
     def _advance(self, job: FakeJob) -> None:
         status = job.data["status"]
@@ -737,7 +823,11 @@ class FakeOpenAI:
             problem = self._check_training_file(job)
             if problem:
                 data["status"] = "failed"
-                data["error"] = {"code": "invalid_training_file", "message": problem, "param": "training_file"}
+                data["error"] = {
+                    "code": "invalid_training_file",
+                    "message": problem,
+                    "param": "training_file",
+                }
                 data["finished_at"] = data["created_at"] + 30
                 self._event(job, f"Training file validation failed: {problem}", level="error")
                 self._notify(job)
@@ -753,7 +843,11 @@ class FakeOpenAI:
         elif status == "succeeded":
             self._succeed(job)
         elif status == "failed":
-            data["error"] = {"code": "training_failed", "message": "The job failed (simulated).", "param": None}
+            data["error"] = {
+                "code": "training_failed",
+                "message": "The job failed (simulated).",
+                "param": None,
+            }
             data["finished_at"] = data["created_at"] + 120
             self._event(job, "The job failed (simulated).", level="error")
         elif status == "cancelled":
@@ -767,7 +861,11 @@ class FakeOpenAI:
         return [line for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
 
     def _check_training_file(self, job: FakeJob) -> str | None:
-        schema = "FineTunePreferenceTrainingLine" if job.data["method"]["type"] == "dpo" else "FineTuneChatRequestInput"
+        schema = (
+            "FineTunePreferenceTrainingLine"
+            if job.data["method"]["type"] == "dpo"
+            else "FineTuneChatRequestInput"
+        )
         lines = self._training_lines(job)
         if not lines:
             return "The training file is empty."
@@ -793,31 +891,59 @@ class FakeOpenAI:
         metrics: list[dict[str, float]] = []
         for step in range(1, steps + 1):
             train = 0.2 + 1.8 * math.exp(-3.0 * step / steps) + 0.05 * math.sin(step)
-            valid = 0.3 + 1.7 * math.exp(-2.5 * step / steps) if has_valid and (step % 5 == 0 or step == steps) else None
+            valid = (
+                0.3 + 1.7 * math.exp(-2.5 * step / steps)
+                if has_valid and (step % 5 == 0 or step == steps)
+                else None
+            )
             acc = min(0.99, 0.5 + 0.45 * step / steps)
-            rows.append(f"{step},{train:.5f},{acc:.4f},{'' if valid is None else f'{valid:.5f}'},"
-                        f"{'' if valid is None else f'{acc - 0.05:.4f}'}")
-            metrics.append({"step": float(step), "train_loss": train, "train_mean_token_accuracy": acc,
-                            **({"valid_loss": valid, "valid_mean_token_accuracy": acc - 0.05} if valid else {})})
+            rows.append(
+                f"{step},{train:.5f},{acc:.4f},{'' if valid is None else f'{valid:.5f}'},"
+                f"{'' if valid is None else f'{acc - 0.05:.4f}'}"
+            )
+            metrics.append(
+                {
+                    "step": float(step),
+                    "train_loss": train,
+                    "train_mean_token_accuracy": acc,
+                    **({"valid_loss": valid, "valid_mean_token_accuracy": acc - 0.05} if valid else {}),
+                }
+            )
             if step % max(1, steps // 5) == 0 or step == steps:
-                self._event(job, f"Step {step}/{steps}: training loss={train:.4f}", type_="metrics",
-                            data={"step": step, "train_loss": train, "total_steps": steps})
+                self._event(
+                    job,
+                    f"Step {step}/{steps}: training loss={train:.4f}",
+                    type_="metrics",
+                    data={"step": step, "train_loss": train, "total_steps": steps},
+                )
         csv_text = "\n".join(rows) + "\n"
-        result = self._store_file("step_metrics.csv", "fine-tune-results",
-                                  base64.b64encode(csv_text.encode()))
+        result = self._store_file(
+            "step_metrics.csv", "fine-tune-results", base64.b64encode(csv_text.encode())
+        )
         suffix = data.get("user_provided_suffix") or ""
         model = f"ft:{data['model']}:fake-org:{suffix}:{data['id'][-8:]}"
         per_epoch = max(1, steps // epochs)
         for epoch in range(max(1, epochs - 2), epochs + 1):
             step = min(steps, per_epoch * epoch)
             name = model if epoch == epochs else f"{model}:ckpt-step-{step}"
-            job.checkpoints.append({"object": "fine_tuning.job.checkpoint", "id": _new_id("ftckpt_"),
-                                    "created_at": _now(), "fine_tuned_model_checkpoint": name,
-                                    "fine_tuning_job_id": data["id"], "step_number": step,
-                                    "metrics": metrics[step - 1]})
+            job.checkpoints.append(
+                {
+                    "object": "fine_tuning.job.checkpoint",
+                    "id": _new_id("ftckpt_"),
+                    "created_at": _now(),
+                    "fine_tuned_model_checkpoint": name,
+                    "fine_tuning_job_id": data["id"],
+                    "step_number": step,
+                    "metrics": metrics[step - 1],
+                }
+            )
         tokens = sum(len(line) // 4 for line in self._training_lines(job)) * epochs
-        data.update(fine_tuned_model=model, trained_tokens=tokens, result_files=[result["id"]],
-                    finished_at=data["created_at"] + 60 * steps)
+        data.update(
+            fine_tuned_model=model,
+            trained_tokens=tokens,
+            result_files=[result["id"]],
+            finished_at=data["created_at"] + 60 * steps,
+        )
         self.models.add(model)
         self._event(job, f"New fine-tuned model created: {model}")
         self._event(job, "The job has successfully completed")
@@ -828,15 +954,26 @@ class FakeOpenAI:
         event_type = f"fine_tuning.job.{job.data['status']}"
         url, secret, job_id = self.webhook_url, self.webhook_secret, job.data["id"]
         # Off the request thread, as the service delivers asynchronously.
-        threading.Thread(target=self.send_webhook, args=(url, event_type, job_id, secret), daemon=True).start()
+        threading.Thread(
+            target=self.send_webhook, args=(url, event_type, job_id, secret), daemon=True
+        ).start()
 
-    def send_webhook(self, url: str, event_type: str, job_id: str, secret: str | None = None,
-                     *, timestamp: int | None = None, event_id: str | None = None) -> int:
+    def send_webhook(
+        self,
+        url: str,
+        event_type: str,
+        job_id: str,
+        secret: str | None = None,
+        *,
+        timestamp: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
         """POST one signed delivery to ``url``; returns the receiver's HTTP status."""
         import requests
 
-        body, headers = webhook_delivery(event_type, job_id, secret or self.webhook_secret or "",
-                                         timestamp=timestamp, event_id=event_id)
+        body, headers = webhook_delivery(
+            event_type, job_id, secret or self.webhook_secret or "", timestamp=timestamp, event_id=event_id
+        )
         try:
             status = requests.post(url, data=body, headers=headers, timeout=10).status_code
         except requests.RequestException as exc:
@@ -852,15 +989,26 @@ class FakeOpenAI:
         data = self._json(headers, body, None)
         model, messages = data.get("model"), data.get("messages")
         if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-            raise ApiError(400, "'model' (string) and 'messages' (non-empty array) are required.", param="messages")
+            raise ApiError(
+                400, "'model' (string) and 'messages' (non-empty array) are required.", param="messages"
+            )
         for i, m in enumerate(messages):
-            if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
+            if not isinstance(m, dict) or m.get("role") not in (
+                "system",
+                "developer",
+                "user",
+                "assistant",
+                "tool",
+            ):
                 raise ApiError(400, f"Invalid value for messages[{i}].role.", param=f"messages[{i}].role")
         with self._lock:
             known = model in self.base_models or model in self.models
         if not known:
-            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
-                           code="model_not_found")
+            raise ApiError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
         prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
         answer = self._learned_answer(model, prompt) or f"(simulated {model}) You said: {prompt}"
         return {
@@ -868,8 +1016,14 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": _now(),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
         }
 
@@ -907,8 +1061,9 @@ def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             status, headers, payload = fake.handle(self.command, self.path, self.headers, body)
             try:
-                self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_
-                                   else "")
+                self.send_response(
+                    status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+                )
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))

@@ -1,6 +1,7 @@
 """The model catalog: which models each provider can tune, their limits and prices. Data, not code.
 
-The bundled ``models.json`` is the default; ``Settings.finetune_models_file`` (``FINETUNE_MODELS_FILE``) points
+The bundled ``models.json`` is the default; ``Settings.finetune_models_file`` (``FINETUNE_MODELS_FILE``)
+points
 at a replacement so that a price change or a new model needs no release.
 """
 
@@ -89,7 +90,9 @@ class Catalog:
 
 def parse_catalog(data: dict[str, Any]) -> Catalog:
     try:
-        epochs = EpochRules(**{k: int(v) for k, v in data.get("cookbook", {}).items() if not k.startswith("_")})
+        epochs = EpochRules(
+            **{k: int(v) for k, v in data.get("cookbook", {}).items() if not k.startswith("_")}
+        )
         split_raw = {k: v for k, v in data.get("split", {}).items() if not k.startswith("_")}
         split = SplitRules(**split_raw)
         models: dict[tuple[str, str], ModelSpec] = {}

@@ -55,7 +55,9 @@ def parse_openai_results(content: bytes | str) -> list[MetricPoint]:
     return points
 
 
-def parse_bedrock_metrics(training_csv: bytes | str, validation_csv: bytes | str | None = None) -> list[MetricPoint]:
+def parse_bedrock_metrics(
+    training_csv: bytes | str, validation_csv: bytes | str | None = None
+) -> list[MetricPoint]:
     """Bedrock's CSVs: ``step_number,epoch_number,training_loss,perplexity`` and the validation file with
     ``validation_loss`` in place of ``training_loss``; merged by step."""
     by_step: dict[int, MetricPoint] = {}
@@ -126,7 +128,9 @@ def summary_text(job: FineTuneJob, points: Sequence[MetricPoint] = (), *, simula
     lines = [f"{icon} Fine-tuning job `{job.job_id}` ({job.provider}) **{job.status}**."]
     if simulated:
         lines.append("_(The provider is simulated: this is the local fake, not a real model.)_")
-    lines.append(f"Base model: `{job.base_model}`" + (f" → `{job.fine_tuned_model}`" if job.fine_tuned_model else ""))
+    lines.append(
+        f"Base model: `{job.base_model}`" + (f" → `{job.fine_tuned_model}`" if job.fine_tuned_model else "")
+    )
     if job.trained_tokens is not None:
         lines.append(f"Trained tokens: {job.trained_tokens:,}")
     lines.append(f"Duration: {_duration(job.duration_seconds)}")
@@ -142,8 +146,11 @@ def summary_text(job: FineTuneJob, points: Sequence[MetricPoint] = (), *, simula
     return "\n".join(lines)
 
 
-def completion_post(job: FineTuneJob, points: Sequence[MetricPoint], *, simulated: bool = False) -> CompletionPost:
-    """Text and chart for the channel where the job was started. The chart is None when there are no metrics."""
+def completion_post(
+    job: FineTuneJob, points: Sequence[MetricPoint], *, simulated: bool = False
+) -> CompletionPost:
+    """Text and chart for the channel where the job was started. The chart is None when there are no
+    metrics."""
     chart = loss_chart_png(points, title=f"{job.fine_tuned_model or job.job_id}") if points else None
     return CompletionPost(
         text=summary_text(job, points, simulated=simulated),

@@ -1,6 +1,7 @@
 """Errors of the fine-tuning package, each rooted in :class:`shared.errors.BotError`.
 
-Each carries the short message a Discord user sees; ``retryable`` tells the worker whether another delivery of the
+Each carries the short message a Discord user sees; ``retryable`` tells the worker whether another delivery
+of the
 queued job may succeed.
 """
 
@@ -38,7 +39,9 @@ class ProviderRejected(FineTuneError):
 
 
 class NothingToTrain(InvalidInput, FineTuneError):
-    user_message = "This dataset has no examples that can be trained on. Add positive examples or corrections."
+    user_message = (
+        "This dataset has no examples that can be trained on. Add positive examples or corrections."
+    )
 
 
 class UnknownModel(InvalidInput, FineTuneError):
@@ -67,5 +70,7 @@ class CatalogError(ConfigError):
 class NotConfigured(FineTuneError):
     """A setting the chosen provider needs is missing: told to the user plainly, logged for the admin."""
 
-    user_message = "Fine-tuning is not fully configured on this deployment. Ask an admin to check the settings."
+    user_message = (
+        "Fine-tuning is not fully configured on this deployment. Ask an admin to check the settings."
+    )
     retryable = False

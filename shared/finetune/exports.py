@@ -4,19 +4,22 @@ How each kind of example is used:
 
 - a positive example (``positive=True``) is a supervised target: its prompt → its final assistant answer;
 - an example with ``rejected`` (a correction, or a line of a preference file) is a preference pair: the final
-  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a supervised
+  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a
+  supervised
   target (prompt → corrected answer) when the job is supervised;
 - a negative example (``positive=False``) is never a target. When a positive example has the same prompt, the
   negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted
   in the report (``negatives_excluded``), so the user sees why it did not train.
 
 The method is ``dpo`` when the dataset has preference pairs and the model supports DPO (unless the caller asks
-for ``supervised``); a DPO job trains on the pairs only, and the report counts the supervised examples it leaves
+for ``supervised``); a DPO job trains on the pairs only, and the report counts the supervised examples it
+leaves
 out. The split into training and validation is seeded and independent of input order.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -70,19 +73,22 @@ class ExportReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"Method: {self.method} ({self.format}); {self.n_train} training and {self.n_validation} validation lines "
-            f"(seed {self.seed}).",
-            f"From the dataset: {self.n_supervised} supervised examples, {self.n_preference} preference pairs.",
+            f"Method: {self.method} ({self.format}); {self.n_train} training and "
+            f"{self.n_validation} validation lines (seed {self.seed}).",
+            f"From the dataset: {self.n_supervised} supervised examples, "
+            f"{self.n_preference} preference pairs.",
         ]
         if self.negatives_as_rejected:
             out.append(f"{self.negatives_as_rejected} negative examples used as rejected answers.")
         if self.negatives_excluded:
             out.append(
-                f"{self.negatives_excluded} negative examples left out: no positive answer to the same prompt "
-                "to pair them with."
+                f"{self.negatives_excluded} negative examples left out: no positive answer to the same "
+                "prompt to pair them with."
             )
         if self.supervised_left_out:
-            out.append(f"{self.supervised_left_out} supervised examples without a pair are not part of a DPO job.")
+            out.append(
+                f"{self.supervised_left_out} supervised examples without a pair are not part of a DPO job."
+            )
         if self.invalid or self.invalid_for_format:
             out.append(
                 f"{self.invalid + self.invalid_for_format} examples skipped: they must end with an assistant "
@@ -118,9 +124,9 @@ class TrainingExport:
 
 
 def to_jsonl(lines: Iterable[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines).encode(
-        "utf-8"
-    )
+    return "".join(
+        json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines
+    ).encode("utf-8")
 
 
 def _valid_conversation(messages: Sequence[ChatMessage]) -> bool:
@@ -201,7 +207,7 @@ def choose_method(training: TrainingSet, spec: ModelSpec, requested: str = "auto
 def split(items: Sequence[Any], *, fraction: float, min_for_validation: int, seed: int) -> tuple[list, list]:
     """Seeded split; items arrive in a canonical order, so the same dataset always splits the same way."""
     shuffled = list(items)
-    random.Random(seed).shuffle(shuffled)
+    random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible split, not a secret
     if len(shuffled) < min_for_validation or fraction <= 0:
         return shuffled, []
     n_valid = max(1, round(len(shuffled) * fraction))
@@ -226,15 +232,17 @@ def openai_preference_line(pair: PreferencePair) -> dict[str, Any]:
 
 
 def bedrock_conversation_line(conversation: Conversation) -> dict[str, Any]:
-    """Amazon Nova's ``bedrock-conversation-2024`` record: system blocks apart, then strictly alternating turns
-    that start with ``user`` and end with ``assistant``. Raises ValueError for a conversation that cannot be."""
+    """Amazon Nova's ``bedrock-conversation-2024`` record: system blocks apart, then strictly alternating
+    turns
+    that start with ``user`` and end with ``assistant``. Raises ValueError for a conversation that cannot
+    be."""
     system = [m for m in conversation if m.role == "system"]
     turns = [m for m in conversation if m.role != "system"]
     if any(m.role == "system" for m in conversation[len(system) :]):
         raise ValueError("system messages must come first")
     if not turns or turns[0].role != "user" or turns[-1].role != "assistant":
         raise ValueError("turns must start with user and end with assistant")
-    for a, b in zip(turns, turns[1:], strict=False):
+    for a, b in itertools.pairwise(turns):
         if a.role == b.role:
             raise ValueError("turns must alternate")
     line: dict[str, Any] = {"schemaVersion": "bedrock-conversation-2024"}
@@ -245,7 +253,8 @@ def bedrock_conversation_line(conversation: Conversation) -> dict[str, Any]:
 
 
 def prompt_completion_line(conversation: Conversation) -> dict[str, Any]:
-    """``{"prompt", "completion"}`` for non-conversational text models. A single user turn is the prompt as is;
+    """``{"prompt", "completion"}`` for non-conversational text models. A single user turn is the prompt as
+    is;
     longer chats are rendered with role labels so that the context is not lost."""
     prompt = conversation[:-1]
     if len(prompt) == 1 and prompt[0].role == "user":

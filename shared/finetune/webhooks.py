@@ -3,7 +3,8 @@
 OpenAI signs deliveries per Standard Webhooks: headers ``webhook-id``, ``webhook-timestamp`` and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, keyed with the ``whsec_`` secret).
 Verification uses the ``openai`` package's own ``client.webhooks.verify_signature``, which also rejects stale
-(and far-future) timestamps. A redelivery carries the same ``webhook-id``; :func:`remember_delivery` records it
+(and far-future) timestamps. A redelivery carries the same ``webhook-id``; :func:`remember_delivery` records
+it
 with a conditional put so the caller processes each delivery once.
 """
 
@@ -41,7 +42,9 @@ class WebhookEvent:
 class WebhookVerifier:
     """Verifies deliveries with one secret. The openai client (no network use) is built lazily."""
 
-    def __init__(self, secret: str, *, tolerance: int = DEFAULT_TOLERANCE_SECONDS, client: Any = None) -> None:
+    def __init__(
+        self, secret: str, *, tolerance: int = DEFAULT_TOLERANCE_SECONDS, client: Any = None
+    ) -> None:
         if not secret:
             raise ValueError("a webhook secret is required (OPENAI_WEBHOOK_SECRET)")
         self._secret = secret
@@ -58,7 +61,8 @@ class WebhookVerifier:
         return self._client
 
     def verify(self, body: bytes | str, headers: Mapping[str, str]) -> WebhookEvent:
-        """The parsed event, or :class:`WebhookRejected` for a bad signature, a stale delivery or a bad body."""
+        """The parsed event, or :class:`WebhookRejected` for a bad signature, a stale delivery or a bad
+        body."""
         from openai import InvalidWebhookSignatureError
 
         lowered = {k.lower(): v for k, v in headers.items()}

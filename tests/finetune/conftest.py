@@ -53,8 +53,15 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
-def chat(user: str, answer: str, *, system: str | None = None, positive: bool = True,
-         rejected: str | None = None, source: str = "text") -> Example:
+def chat(
+    user: str,
+    answer: str,
+    *,
+    system: str | None = None,
+    positive: bool = True,
+    rejected: str | None = None,
+    source: str = "text",
+) -> Example:
     messages = []
     if system:
         messages.append(ChatMessage("system", system))

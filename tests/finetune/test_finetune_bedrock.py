@@ -47,8 +47,13 @@ def bsettings():
 
 @pytest.fixture
 def provider(aws, bsettings, catalog):
-    return BedrockProvider(bsettings, bedrock_client=aws["bedrock"], runtime_client=aws["runtime"],
-                           s3_client=aws["s3"], catalog=catalog)
+    return BedrockProvider(
+        bsettings,
+        bedrock_client=aws["bedrock"],
+        runtime_client=aws["runtime"],
+        s3_client=aws["s3"],
+        catalog=catalog,
+    )
 
 
 @pytest.fixture
@@ -100,8 +105,13 @@ def test_start_is_idempotent_per_request(aws, bsettings, catalog, export):
 
 @pytest.mark.parametrize(
     ("raw", "status"),
-    [("InProgress", "running"), ("Stopping", "running"), ("Completed", "succeeded"), ("Failed", "failed"),
-     ("Stopped", "cancelled")],
+    [
+        ("InProgress", "running"),
+        ("Stopping", "running"),
+        ("Completed", "succeeded"),
+        ("Failed", "failed"),
+        ("Stopped", "cancelled"),
+    ],
 )
 def test_status_mapping(provider, export, raw, status):
     job = provider.start_job(export, request())
@@ -114,10 +124,16 @@ def test_status_mapping(provider, export, raw, status):
 
 
 def test_validation_stage_maps_to_validating_files(provider):
-    data = {"jobName": "j", "status": "InProgress", "statusDetails": {"validationDetails": {"status": "InProgress"}}}
+    data = {
+        "jobName": "j",
+        "status": "InProgress",
+        "statusDetails": {"validationDetails": {"status": "InProgress"}},
+    }
     assert provider._job(data).status == "validating_files"
-    data["statusDetails"] = {"validationDetails": {"status": "Completed"},
-                             "dataProcessingDetails": {"status": "InProgress"}}
+    data["statusDetails"] = {
+        "validationDetails": {"status": "Completed"},
+        "dataProcessingDetails": {"status": "InProgress"},
+    }
     assert provider._job(data).status == "queued"
 
 
@@ -142,18 +158,27 @@ def test_metrics_from_the_job_output_in_s3(provider, export, aws):
     assert provider.metrics(done) == []  # nothing written yet
     job_id = done.extra["job_arn"].rsplit("/", 1)[-1]
     base = f"guilds/111/finetune/req-1/output/model-customization-job-{job_id}/"
-    aws["s3"].put_object(Bucket=BUCKET, Key=base + "training_artifacts/step_wise_training_metrics.csv",
-                         Body=b"step_number,epoch_number,training_loss,perplexity\n0,0,2.0,7.3\n1,0,1.0,2.7\n")
-    aws["s3"].put_object(Bucket=BUCKET, Key=base + "validation_artifacts/post_fine_tuning_validation/validation/"
-                         "validation_metrics.csv",
-                         Body=b"step_number,epoch_number,validation_loss,perplexity\n1,0,1.2,3.3\n")
+    aws["s3"].put_object(
+        Bucket=BUCKET,
+        Key=base + "training_artifacts/step_wise_training_metrics.csv",
+        Body=b"step_number,epoch_number,training_loss,perplexity\n0,0,2.0,7.3\n1,0,1.0,2.7\n",
+    )
+    aws["s3"].put_object(
+        Bucket=BUCKET,
+        Key=base + "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
+        Body=b"step_number,epoch_number,validation_loss,perplexity\n1,0,1.2,3.3\n",
+    )
     points = provider.metrics(done)
     assert [(p.step, p.train_loss, p.valid_loss) for p in points] == [(0, 2.0, None), (1, 1.0, 1.2)]
 
 
 def test_not_configured(aws, catalog, export):
-    provider = BedrockProvider(Settings(finetune_provider="bedrock", bucket_name=BUCKET),
-                               bedrock_client=aws["bedrock"], s3_client=aws["s3"], catalog=catalog)
+    provider = BedrockProvider(
+        Settings(finetune_provider="bedrock", bucket_name=BUCKET),
+        bedrock_client=aws["bedrock"],
+        s3_client=aws["s3"],
+        catalog=catalog,
+    )
     with pytest.raises(NotConfigured):
         provider.start_job(export, request())
 
@@ -162,9 +187,15 @@ def test_access_denied_on_create_is_a_refusal(bsettings, catalog, export, aws):
     bedrock = boto3.client("bedrock", region_name="us-east-1")
     provider = BedrockProvider(bsettings, bedrock_client=bedrock, s3_client=aws["s3"], catalog=catalog)
     with Stubber(bedrock) as stub:
-        stub.add_client_error("get_model_customization_job", "ResourceNotFoundException", http_status_code=404)
-        stub.add_client_error("create_model_customization_job", "AccessDeniedException",
-                              "You don't have access to the model with the specified model ID.", 403)
+        stub.add_client_error(
+            "get_model_customization_job", "ResourceNotFoundException", http_status_code=404
+        )
+        stub.add_client_error(
+            "create_model_customization_job",
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+            403,
+        )
         with pytest.raises(FineTuningUnavailable) as info:
             provider.start_job(export, request())
         stub.assert_no_pending_responses()
@@ -182,22 +213,34 @@ def converse_response(text):
 
 def test_converse_inference(provider, aws):
     model_arn = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                {"role": "user", "content": "there"}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "user", "content": "there"},
+    ]
     with Stubber(aws["runtime"]) as stub:
-        stub.add_response("converse", converse_response("Hello!"), {
-            "modelId": model_arn,
-            "messages": [{"role": "user", "content": [{"text": "Hi"}, {"text": "there"}]}],
-            "system": [{"text": "Be brief."}],
-        })
+        stub.add_response(
+            "converse",
+            converse_response("Hello!"),
+            {
+                "modelId": model_arn,
+                "messages": [{"role": "user", "content": [{"text": "Hi"}, {"text": "there"}]}],
+                "system": [{"text": "Be brief."}],
+            },
+        )
         assert provider.complete(messages, model_arn) == "Hello!"
         stub.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize(("code", "error"), [("ThrottlingException", InferenceFailed),
-                                             ("ModelTimeoutException", InferenceFailed),
-                                             ("ValidationException", ProviderRejected),
-                                             ("ResourceNotFoundException", ProviderRejected)])
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("ThrottlingException", InferenceFailed),
+        ("ModelTimeoutException", InferenceFailed),
+        ("ValidationException", ProviderRejected),
+        ("ResourceNotFoundException", ProviderRejected),
+    ],
+)
 def test_converse_errors(provider, aws, code, error):
     with Stubber(aws["runtime"]) as stub:
         stub.add_client_error("converse", code, "simulated", 400)

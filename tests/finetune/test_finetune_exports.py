@@ -23,8 +23,13 @@ def test_supervised_openai_chat_lines(catalog):
     export = export_training([chat("Hi?", "Hello!", system=SYSTEM), chat("Bye?", "See you.")], spec, catalog)
     assert export.method == "supervised" and export.format == "openai-chat"
     assert sorted(lines(export.train_jsonl()), key=lambda line: line["messages"][-1]["content"]) == [
-        {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Hi?"},
-                      {"role": "assistant", "content": "Hello!"}]},
+        {
+            "messages": [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": "Hi?"},
+                {"role": "assistant", "content": "Hello!"},
+            ]
+        },
         {"messages": [{"role": "user", "content": "Bye?"}, {"role": "assistant", "content": "See you."}]},
     ]
     assert export.validation_jsonl() is None  # fewer than min_examples_for_validation
@@ -50,7 +55,12 @@ def test_correction_is_prompt_to_corrected_answer_when_supervised(catalog):
     correction = chat("Capital of France?", "Paris.", rejected="Lyon.", source="correction")
     export = export_training([correction], spec, catalog, method="supervised")
     assert lines(export.train_jsonl()) == [
-        {"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}]}
+        {
+            "messages": [
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris."},
+            ]
+        }
     ]
 
 
@@ -63,11 +73,15 @@ def test_negative_examples_pair_with_a_positive_answer_or_are_excluded(catalog):
     ]
     training = build_training_set(examples)
     assert training.negatives_as_rejected == 1 and training.negatives_excluded == 1
-    assert [(p.preferred, p.rejected) for p in training.preference] == [("Why did the bot cross the road?", "No.")]
+    assert [(p.preferred, p.rejected) for p in training.preference] == [
+        ("Why did the bot cross the road?", "No.")
+    ]
     # A negative answer is never a supervised target.
     assert all(conv[-1].content not in ("No.", "You are dumb.") for conv in training.supervised)
     export = export_training(examples, spec, catalog, method="supervised")
-    assert [line["messages"][-1]["content"] for line in export.train_lines] == ["Why did the bot cross the road?"]
+    assert [line["messages"][-1]["content"] for line in export.train_lines] == [
+        "Why did the bot cross the road?"
+    ]
     assert export.report.negatives_excluded == 1
     assert any("left out" in text for text in export.report.lines())
 
@@ -101,11 +115,18 @@ def test_seeded_split_is_stable_and_order_independent(catalog):
 
 def test_nova_bedrock_conversation_lines(catalog):
     spec = catalog.model("bedrock", "amazon.nova-micro-v1:0:128k")
-    multi = Example(messages=(
-        ChatMessage("system", SYSTEM), ChatMessage("user", "Hi"), ChatMessage("assistant", "Hello"),
-        ChatMessage("user", "How are you?"), ChatMessage("assistant", "Fine."),
-    ))
-    bad = Example(messages=(ChatMessage("user", "a"), ChatMessage("user", "b"), ChatMessage("assistant", "c")))
+    multi = Example(
+        messages=(
+            ChatMessage("system", SYSTEM),
+            ChatMessage("user", "Hi"),
+            ChatMessage("assistant", "Hello"),
+            ChatMessage("user", "How are you?"),
+            ChatMessage("assistant", "Fine."),
+        )
+    )
+    bad = Example(
+        messages=(ChatMessage("user", "a"), ChatMessage("user", "b"), ChatMessage("assistant", "c"))
+    )
     export = export_training([multi, bad], spec, catalog)
     assert export.format == "bedrock-conversation-2024" and export.method == "supervised"
     assert lines(export.train_jsonl()) == [
@@ -132,7 +153,9 @@ def test_bedrock_never_uses_dpo(catalog):
 
 def test_prompt_completion_lines(catalog):
     spec = catalog.model("bedrock", "amazon.titan-text-express-v1:0:8k")
-    export = export_training([chat("What is 2+2?", "4"), chat("Hi", "Hello", system="Be brief.")], spec, catalog)
+    export = export_training(
+        [chat("What is 2+2?", "4"), chat("Hi", "Hello", system="Be brief.")], spec, catalog
+    )
     assert sorted(lines(export.train_jsonl()), key=lambda line: line["completion"]) == [
         {"prompt": "What is 2+2?", "completion": "4"},
         {"prompt": "System: Be brief.\n\nUser: Hi\n\nAssistant:", "completion": "Hello"},

@@ -54,17 +54,25 @@ def test_start_uploads_files_and_creates_job_with_metadata(provider, export, fak
     job = provider.start_job(export, request())
     assert job.status == "validating_files" and job.request_id == "req-1" and job.method == "supervised"
     data = fake_openai.jobs[job.job_id].data
-    assert data["metadata"] == {"request_id": "req-1", "guild_id": "111", "dataset": "faq", "snapshot": "v3",
-                                "requested_by": "222"}
+    assert data["metadata"] == {
+        "request_id": "req-1",
+        "guild_id": "111",
+        "dataset": "faq",
+        "snapshot": "v3",
+        "requested_by": "222",
+    }
     assert data["method"]["supervised"]["hyperparameters"]["n_epochs"] == 5  # cookbook: 18 train × 5 ≥ 100
     assert fake_openai.file_content[data["training_file"]] == export.train_jsonl()
     assert fake_openai.file_content[data["validation_file"]] == export.validation_jsonl()
     assert fake_openai.counts["POST /files 200"] == 2 and fake_openai.counts["POST /uploads 200"] == 0
 
 
-def test_large_files_go_through_the_uploads_api_in_parts(settings, openai_client, catalog, export, fake_openai):
-    provider = OpenAIProvider(settings, client=openai_client, catalog=catalog, part_bytes=500,
-                              multipart_threshold=1000)
+def test_large_files_go_through_the_uploads_api_in_parts(
+    settings, openai_client, catalog, export, fake_openai
+):
+    provider = OpenAIProvider(
+        settings, client=openai_client, catalog=catalog, part_bytes=500, multipart_threshold=1000
+    )
     job = provider.start_job(export, request())
     data = export.train_jsonl()
     assert len(data) > 1000
@@ -80,7 +88,9 @@ def test_start_is_idempotent_per_request(settings, openai_client, catalog, expor
     again = OpenAIProvider(settings, client=openai_client, catalog=catalog).start_job(export, request())
     assert again.job_id == first.job_id
     assert fake_openai.jobs_created() == 1
-    other = OpenAIProvider(settings, client=openai_client, catalog=catalog).start_job(export, request("req-2"))
+    other = OpenAIProvider(settings, client=openai_client, catalog=catalog).start_job(
+        export, request("req-2")
+    )
     assert other.job_id != first.job_id and fake_openai.jobs_created() == 2
 
 
@@ -144,7 +154,9 @@ def test_failed_job(provider, export, fake_openai):
 
 
 def test_invalid_training_file_fails_validation(provider, openai_client, fake_openai):
-    bad = openai_client.files.create(file=("x.jsonl", b'{"messages": "nope"}\n', "text/jsonl"), purpose="fine-tune")
+    bad = openai_client.files.create(
+        file=("x.jsonl", b'{"messages": "nope"}\n', "text/jsonl"), purpose="fine-tune"
+    )
     job = openai_client.fine_tuning.jobs.create(model=MODEL, training_file=bad.id)
     finished, seen = poll(provider, job.id)
     assert seen == ["failed"] and finished.error.startswith("invalid_training_file")
@@ -190,7 +202,10 @@ def test_client_retries_come_first(settings, catalog, export, fake_openai):
     with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=2, timeout=2.0) as client:
         job = OpenAIProvider(settings, client=client, catalog=catalog).start_job(export, request())
     assert job.status == "validating_files"
-    assert fake_openai.counts["GET /fine_tuning/jobs 429"] == 1 and fake_openai.counts["GET /fine_tuning/jobs 200"]
+    assert (
+        fake_openai.counts["GET /fine_tuning/jobs 429"] == 1
+        and fake_openai.counts["GET /fine_tuning/jobs 200"]
+    )
 
 
 def test_refusal_is_a_clear_user_message(provider, export, fake_openai):
@@ -223,7 +238,10 @@ def test_rejected_job_create_is_not_retryable(provider, export, fake_openai):
 
 
 def test_inference(provider):
-    assert provider.complete([{"role": "user", "content": "ping"}], MODEL) == f"(simulated {MODEL}) You said: ping"
+    assert (
+        provider.complete([{"role": "user", "content": "ping"}], MODEL)
+        == f"(simulated {MODEL}) You said: ping"
+    )
 
 
 def test_inference_errors(provider, fake_openai):
@@ -238,7 +256,9 @@ def test_inference_errors(provider, fake_openai):
 
 def test_transcription_wire_format(openai_client, fake_openai):
     fake_openai.transcription_text = "join the voice channel"
-    result = openai_client.audio.transcriptions.create(model="whisper-1", file=("a.ogg", b"OggS fake", "audio/ogg"))
+    result = openai_client.audio.transcriptions.create(
+        model="whisper-1", file=("a.ogg", b"OggS fake", "audio/ogg")
+    )
     assert result.text == "join the voice channel"
 
 

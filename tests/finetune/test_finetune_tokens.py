@@ -60,13 +60,27 @@ def test_cookbook_message_overhead():
     ]
     # 3 per message × 3, role tokens 1+1+1, contents 6+1+2, reply priming 3.
     assert count_messages(messages) == 24
-    assert count_messages([*messages[:1], {**messages[1], "name": "ann"}]) == 3 + 1 + 6 + 3 + 1 + 1 + 1 + 1 + 3
+    assert (
+        count_messages([*messages[:1], {**messages[1], "name": "ann"}]) == 3 + 1 + 6 + 3 + 1 + 1 + 1 + 1 + 3
+    )
     assert count_assistant(messages) == 2
 
 
 @pytest.mark.parametrize(
     ("n", "epochs"),
-    [(1, 25), (2, 25), (5, 20), (10, 10), (34, 3), (33, 3), (50, 3), (8333, 3), (8334, 2), (20000, 1), (30000, 1)],
+    [
+        (1, 25),
+        (2, 25),
+        (5, 20),
+        (10, 10),
+        (34, 3),
+        (33, 3),
+        (50, 3),
+        (8333, 3),
+        (8334, 2),
+        (20000, 1),
+        (30000, 1),
+    ],
 )
 def test_cookbook_epoch_rule(n, epochs):
     assert default_epochs(n) == epochs
@@ -87,8 +101,10 @@ def test_estimate_for_openai(catalog):
 
 def test_examples_over_the_limit_are_flagged_and_truncated_in_billing(catalog):
     spec = dataclasses.replace(catalog.model("openai", "gpt-4.1-mini-2025-04-14"), max_tokens_per_example=20)
-    chats = [[{"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "ok"}],
-             [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]]
+    chats = [
+        [{"role": "user", "content": "word " * 50}, {"role": "assistant", "content": "ok"}],
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}],
+    ]
     est = estimate_chats(chats, spec, catalog, epochs=2)
     short = count_messages(chats[1])
     assert est.n_over_limit == 1 and est.max_tokens > 20

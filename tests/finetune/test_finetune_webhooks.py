@@ -22,7 +22,11 @@ def test_valid_delivery_is_parsed():
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_1")
     event = verify_webhook(body, headers, SECRET)
     assert (event.type, event.job_id, event.delivery_id, event.event_id) == (
-        "fine_tuning.job.succeeded", "ftjob-abc", "evt_1", "evt_1")
+        "fine_tuning.job.succeeded",
+        "ftjob-abc",
+        "evt_1",
+        "evt_1",
+    )
     assert event.is_fine_tuning
 
 
@@ -57,8 +61,9 @@ def test_stale_and_future_deliveries_are_rejected():
     with pytest.raises(WebhookRejected) as info:
         verify_webhook(body, headers, SECRET)
     assert "too old" in str(info.value)
-    body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET,
-                                     timestamp=int(time.time()) + 600)
+    body, headers = webhook_delivery(
+        "fine_tuning.job.succeeded", "ftjob-abc", SECRET, timestamp=int(time.time()) + 600
+    )
     with pytest.raises(WebhookRejected):
         verify_webhook(body, headers, SECRET)
     recent = int(time.time()) - 200
@@ -84,9 +89,12 @@ def test_repeated_delivery_is_recognised(aws_env):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_rep")
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(TableName="idem", BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        ddb.create_table(
+            TableName="idem",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
         verifier = WebhookVerifier(SECRET)
         first = verifier.verify(body, headers)
         again = verifier.verify(body, headers)  # the service redelivers the same signed event
@@ -120,7 +128,9 @@ def test_fake_server_delivers_signed_webhooks_to_a_receiver(fake_openai, openai_
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
         fake_openai.webhook_url, fake_openai.webhook_secret = url, SECRET
-        line = json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})
+        line = json.dumps(
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+        )
         f = openai_client.files.create(file=("t.jsonl", line.encode(), "text/jsonl"), purpose="fine-tune")
         job = openai_client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=f.id)
         for _ in range(3):

@@ -23,7 +23,8 @@ def get_provider(
     runtime_client: Any = None,
     s3_client: Any = None,
 ) -> FineTuneProvider:
-    """The backend ``settings.finetune_provider`` names. Clients default to None and are built on first use."""
+    """The backend ``settings.finetune_provider`` names. Clients default to None and are built on first
+    use."""
     if settings.finetune_provider == "openai":
         return OpenAIProvider(settings, client=openai_client, catalog=catalog)
     if settings.finetune_provider == "bedrock":

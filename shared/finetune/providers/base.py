@@ -11,6 +11,7 @@ from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, 
 
 logger = logging.getLogger(__name__)
 
+
 class FineTuneProvider(ABC):
     """One fine-tuning service. Clients are constructor arguments, built lazily when None."""
 

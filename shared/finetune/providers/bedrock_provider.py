@@ -1,11 +1,13 @@
 """Amazon Bedrock backend: export to the bucket, model customization jobs, Converse for inference.
 
 The job name is derived from the request id, and the request id is also the job's ``clientRequestToken``: a
-retried start finds the job by name (and Bedrock itself would refuse a second create with the same token), so a
+retried start finds the job by name (and Bedrock itself would refuse a second create with the same token), so
+a
 request never pays twice. Bedrock publishes no per-job event list or checkpoints; events are derived from the
 job's ``statusDetails`` and metrics are read from the CSVs the job writes to its S3 output.
 
-Inference with a custom model needs a deployment (on-demand) or provisioned throughput: ``complete`` takes that
+Inference with a custom model needs a deployment (on-demand) or provisioned throughput: ``complete`` takes
+that
 ARN as the model id (or any base model id), as the guild's active model records it.
 """
 
@@ -93,7 +95,9 @@ class BedrockProvider(FineTuneProvider):
         import boto3
 
         return boto3.client(
-            service, region_name=self._settings.aws_region, endpoint_url=self._settings.aws_endpoint_url or None
+            service,
+            region_name=self._settings.aws_region,
+            endpoint_url=self._settings.aws_endpoint_url or None,
         )
 
     @property
@@ -174,7 +178,9 @@ class BedrockProvider(FineTuneProvider):
             "jobTags": [{"key": k, "value": v[:256]} for k, v in request.metadata().items()],
         }
         if validation:
-            kwargs["validationDataConfig"] = {"validators": [{"s3Uri": f"s3://{bucket}/{prefix}validation.jsonl"}]}
+            kwargs["validationDataConfig"] = {
+                "validators": [{"s3Uri": f"s3://{bucket}/{prefix}validation.jsonl"}]
+            }
         with self._call("job create"):
             self.bedrock.create_model_customization_job(**kwargs)
         logger.info("started bedrock job %s for request %s", name, request.request_id)
@@ -265,7 +271,7 @@ class BedrockProvider(FineTuneProvider):
             return []
         return parse_bedrock_metrics(found[TRAINING_METRICS], found.get(VALIDATION_METRICS))
 
-    # --- inference -------------------------------------------------------------------------------------------
+    # --- inference ------------------------------------------------------------------------------------------
 
     def complete(self, messages: Sequence[dict[str, str]], model: str) -> str:
         system = [{"text": m["content"]} for m in messages if m["role"] == "system"]

@@ -30,8 +30,10 @@ JSONL_MIME = "text/jsonl"
 DEFAULT_PART_BYTES = 64 * 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * 1024 * 1024
 # How an account without fine-tuning access is told so: a 403 on a fine-tuning call, or an error that says it.
-_REFUSAL = re.compile(r"fine[- ]?tun\w*.{0,80}(not available|unavailable|no longer|not enabled|not allowed|access)",
-                      re.IGNORECASE | re.DOTALL)
+_REFUSAL = re.compile(
+    r"fine[- ]?tun\w*.{0,80}(not available|unavailable|no longer|not enabled|not allowed|access)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class OpenAIProvider(FineTuneProvider):
@@ -49,7 +51,9 @@ class OpenAIProvider(FineTuneProvider):
         self._settings = settings
         self._client = client
         self._catalog = catalog or load_catalog(settings)
-        self._part_bytes = part_bytes or int(self._catalog.option("openai", "upload_part_bytes", DEFAULT_PART_BYTES))
+        self._part_bytes = part_bytes or int(
+            self._catalog.option("openai", "upload_part_bytes", DEFAULT_PART_BYTES)
+        )
         self._multipart_threshold = multipart_threshold or int(
             self._catalog.option("openai", "multipart_threshold_bytes", DEFAULT_MULTIPART_THRESHOLD)
         )
@@ -65,7 +69,7 @@ class OpenAIProvider(FineTuneProvider):
             )
         return self._client
 
-    # --- errors -------------------------------------------------------------------------------------------------
+    # --- errors ---------------------------------------------------------------------------------------------
 
     @contextmanager
     def _call(self, action: str, *, fine_tuning: bool = True) -> Iterator[None]:
@@ -90,10 +94,11 @@ class OpenAIProvider(FineTuneProvider):
                 detail=f"openai {action}: {exc.status_code} {message}",
             ) from exc
 
-    # --- files --------------------------------------------------------------------------------------------------
+    # --- files ----------------------------------------------------------------------------------------------
 
     def upload(self, data: bytes, filename: str) -> str:
-        """Upload a JSONL file with purpose ``fine-tune``: one request when small, the Uploads API in parts when
+        """Upload a JSONL file with purpose ``fine-tune``: one request when small, the Uploads API in parts
+        when
         large (the Files API caps a single request well below the Uploads API's limit)."""
         with self._call("upload"):
             if len(data) <= self._multipart_threshold:
@@ -109,13 +114,15 @@ class OpenAIProvider(FineTuneProvider):
                 )
                 part_ids.append(part.id)
             done = self.client.uploads.complete(
-                upload_id=upload.id, part_ids=part_ids, md5=hashlib.md5(data, usedforsecurity=False).hexdigest()
+                upload_id=upload.id,
+                part_ids=part_ids,
+                md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
             )
             if done.file is None:
                 raise ProviderRejected(detail=f"upload {upload.id} completed without a file")
             return done.file.id
 
-    # --- jobs ---------------------------------------------------------------------------------------------------
+    # --- jobs -----------------------------------------------------------------------------------------------
 
     def _create_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob:
         spec = self._catalog.model("openai", export.model)
@@ -156,7 +163,9 @@ class OpenAIProvider(FineTuneProvider):
         with self._call("job events"):
             page = self.client.fine_tuning.jobs.list_events(job_id, limit=limit)
         return [
-            JobEvent(e.created_at, e.level, e.message, getattr(e, "type", None) or "message", dict(e.data or {}))
+            JobEvent(
+                e.created_at, e.level, e.message, getattr(e, "type", None) or "message", dict(e.data or {})
+            )
             for e in page.data
         ]
 
@@ -165,7 +174,9 @@ class OpenAIProvider(FineTuneProvider):
             page = self.client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)
         out = []
         for c in page.data:
-            metrics = {k: v for k, v in (c.metrics.model_dump() if c.metrics else {}).items() if v is not None}
+            metrics = {
+                k: v for k, v in (c.metrics.model_dump() if c.metrics else {}).items() if v is not None
+            }
             out.append(Checkpoint(c.id, c.step_number, c.fine_tuned_model_checkpoint, metrics))
         return sorted(out, key=lambda c: c.step)
 
@@ -194,7 +205,7 @@ class OpenAIProvider(FineTuneProvider):
             for c in self.list_checkpoints(job.job_id)
         ]
 
-    # --- inference ----------------------------------------------------------------------------------------------
+    # --- inference ------------------------------------------------------------------------------------------
 
     def complete(self, messages: Sequence[dict[str, str]], model: str) -> str:
         import openai
