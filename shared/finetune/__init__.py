@@ -27,6 +27,7 @@ from shared.finetune.jobs import (
     JobRequest,
     MetricPoint,
 )
+from shared.finetune.planning import JobPlan, check_job, plan_job
 from shared.finetune.providers import BedrockProvider, FineTuneProvider, OpenAIProvider, get_provider
 from shared.finetune.tokens import DatasetEstimate, count_messages, count_text, estimate_export
 from shared.finetune.webhooks import WebhookEvent, WebhookVerifier, remember_delivery, verify_webhook
@@ -47,6 +48,7 @@ __all__ = [
     "InferenceFailed",
     "JobEvent",
     "JobNotFound",
+    "JobPlan",
     "JobRequest",
     "MetricPoint",
     "ModelSpec",
@@ -61,6 +63,7 @@ __all__ = [
     "WebhookRejected",
     "WebhookVerifier",
     "build_training_set",
+    "check_job",
     "completion_post",
     "count_messages",
     "count_text",
@@ -69,6 +72,7 @@ __all__ = [
     "get_provider",
     "load_catalog",
     "loss_chart_png",
+    "plan_job",
     "remember_delivery",
     "summary_text",
     "verify_webhook",
