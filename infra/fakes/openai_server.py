@@ -327,8 +327,8 @@ class FakeOpenAI:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("fake OpenAI server is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}/v1"
 
     def start(self) -> FakeOpenAI:
         _ = self.validator  # load the spec before the first request, not inside it
@@ -512,9 +512,10 @@ class FakeOpenAI:
         fields: dict[str, str] = {}
         files: dict[str, Any] = {}
         for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
+            name = str(part.get_param("name", header="content-disposition"))
             filename = part.get_filename()
-            payload = part.get_payload(decode=True) or b""
+            raw = part.get_payload(decode=True)
+            payload = raw if isinstance(raw, bytes) else b""
             if filename is not None:
                 files[name] = {
                     "filename": filename,

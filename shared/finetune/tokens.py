@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from shared.finetune.catalog import Catalog, EpochRules, ModelSpec
 from shared.finetune.exports import TrainingExport
 
 # Published SHA-256 of each encoding's rank file, and the split pattern and special tokens that define it.
-_ENCODINGS = {
+_ENCODINGS: dict[str, dict[str, Any]] = {
     "o200k_base": {
         "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
         "pat_str": "|".join(

@@ -94,7 +94,7 @@ class BedrockProvider(FineTuneProvider):
     def _client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             region_name=self._settings.aws_region,
             endpoint_url=self._settings.aws_endpoint_url or None,
