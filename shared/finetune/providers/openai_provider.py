@@ -87,7 +87,7 @@ class OpenAIProvider(FineTuneProvider):
                 raise ProviderBusy(detail=f"openai {action}: {exc.status_code} {message}") from exc
             if fine_tuning and (exc.status_code == 403 or _REFUSAL.search(message or "")):
                 raise FineTuningUnavailable(detail=f"openai {action}: {exc.status_code} {message}") from exc
-            if exc.status_code == 404 and action.startswith("job"):
+            if exc.status_code == 404 and action.startswith("job") and action != "job create":
                 raise JobNotFound(detail=f"openai {action}: {message}") from exc
             raise ProviderRejected(
                 f"OpenAI rejected the request: {message[:300]}" if message else None,
