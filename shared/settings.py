@@ -32,6 +32,8 @@ ENV = {
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "finetune_provider": "FINETUNE_PROVIDER",
     "base_model": "BASE_MODEL",
+    "finetune_models_file": "FINETUNE_MODELS_FILE",
+    "bedrock_role_arn": "BEDROCK_ROLE_ARN",
     "aws_endpoint_url": "AWS_ENDPOINT_URL",
     "aws_region": "AWS_DEFAULT_REGION",
     "data_table": "DATA_TABLE",
@@ -63,6 +65,10 @@ class Settings:
     openai_webhook_secret: str = field(default="", repr=False)
     finetune_provider: str = "openai"
     base_model: str = DEFAULT_BASE_MODEL
+    # A JSON model catalog (names, limits, prices) to use instead of the bundled shared/finetune/models.json.
+    finetune_models_file: str = ""
+    # The IAM role Bedrock assumes to read the training export from the bucket and write its output there.
+    bedrock_role_arn: str = ""
     aws_endpoint_url: str = ""
     aws_region: str = "us-east-1"
     data_table: str = ""
