@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from shared.errors import UpstreamError
-from shared.queue_messages import JobRequest
+from shared.queue_messages import JobRequest, QueuedRequest, VoiceRequest
 
 logger = logging.getLogger(__name__)
 
@@ -15,6 +15,22 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def enqueue_job(sqs_client: Any, queue_url: str, request: JobRequest) -> str:
+    return _send(sqs_client, queue_url, request, {})
+
+
+def voice_message_group(request: VoiceRequest) -> dict[str, str]:
+    """FIFO parameters of the voice queue: one ordered group per guild; the interaction id deduplicates, so a
+    replayed interaction is queued once."""
+    return {"MessageGroupId": str(request.interaction.guild_id or "dm"),
+            "MessageDeduplicationId": request.interaction.id}
+
+
+def enqueue_voice(sqs_client: Any, queue_url: str, request: VoiceRequest) -> str:
+    """Send ``request`` to the voice queue (SQS FIFO); return the SQS message id."""
+    return _send(sqs_client, queue_url, request, voice_message_group(request))
+
+
+def _send(sqs_client: Any, queue_url: str, request: QueuedRequest, fifo: dict[str, str]) -> str:
     """Send ``request`` to ``queue_url``; return the SQS message id.
 
     The body carries the interaction token (the worker needs it), so it is never logged; the ``kind`` and the
@@ -29,6 +45,7 @@ def enqueue_job(sqs_client: Any, queue_url: str, request: JobRequest) -> str:
         response = sqs_client.send_message(
             QueueUrl=queue_url,
             MessageBody=body,
+            **fifo,
             MessageAttributes={
                 "kind": {"DataType": "String", "StringValue": request.kind},
                 "interaction_id": {"DataType": "String", "StringValue": request.interaction.id},
