@@ -10,7 +10,7 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng libopus0 sox
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench lint register system-deps venv clean
+.PHONY: run test bench lint register system-deps venv clean build-InteractionsFunction build-WorkerFunction
 
 run: system-deps venv
 	$(PY) -m infra.local_stack
@@ -47,13 +47,27 @@ system-deps:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-voice.txt requirements-dev.txt
+$(STAMP): requirements-dev.txt functions/*/requirements.txt voice_worker/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (the Lambda runtime is Python 3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip check
 	touch $(STAMP)
+
+# `sam build` runs these (template Metadata: BuildMethod makefile; samconfig.toml builds in source). Each function
+# gets only its own code and dependencies, as manylinux2014 wheels for the python3.11 runtime (Amazon Linux 2).
+LAMBDA_PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+	--platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --target "$(ARTIFACTS_DIR)"
+LAMBDA_COPY = $(PYTHON) infra/package_lambda.py "$(ARTIFACTS_DIR)"
+
+build-InteractionsFunction:
+	$(LAMBDA_PIP) -r functions/interactions/requirements.txt
+	$(LAMBDA_COPY) functions/__init__.py functions/interactions shared
+
+build-WorkerFunction:
+	$(LAMBDA_PIP) -r functions/worker/requirements.txt
+	$(LAMBDA_COPY) functions/__init__.py functions/worker shared
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis
