@@ -38,7 +38,19 @@ ENV = {
     "jobs_queue_url": "JOBS_QUEUE_URL",
     "voice_queue_url": "VOICE_QUEUE_URL",
     "log_level": "LOG_LEVEL",
+    # Voice worker (python -m voice_worker); voice_worker/README.md documents each one.
+    "voice_tts_engine": "VOICE_TTS_ENGINE",
+    "voice_stt_engine": "VOICE_STT_ENGINE",
+    "voice_transcribe_messages": "VOICE_TRANSCRIBE_MESSAGES",
+    "voice_health_port": "VOICE_HEALTH_PORT",
+    "voice_shard_id": "VOICE_SHARD_ID",
+    "voice_shard_count": "VOICE_SHARD_COUNT",
 }
+
+VOICE_TTS_ENGINES = ("gtts", "polly", "espeak")
+VOICE_STT_ENGINES = ("google", "openai", "sphinx")
+_INT_FIELDS = ("voice_health_port", "voice_shard_id", "voice_shard_count")
+_BOOL_FIELDS = ("voice_transcribe_messages",)
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,15 @@ class Settings:
     jobs_queue_url: str = ""
     voice_queue_url: str = ""
     log_level: str = "INFO"
+    voice_tts_engine: str = "gtts"
+    voice_stt_engine: str = "google"
+    # Whether the voice worker reads channel messages (voice messages, audio attachments) to transcribe them;
+    # only then does it ask for the privileged message content intent.
+    voice_transcribe_messages: bool = False
+    # 0 turns the health endpoint off.
+    voice_health_port: int = 8081
+    voice_shard_id: int = 0
+    voice_shard_count: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,8 +99,12 @@ class Settings:
                 values[attr] = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
             elif attr == "discord_api_base":
                 values[attr] = raw.rstrip("/")
-            elif attr == "finetune_provider":
+            elif attr in ("finetune_provider", "voice_tts_engine", "voice_stt_engine"):
                 values[attr] = raw.lower()
+            elif attr in _INT_FIELDS:
+                values[attr] = int(raw)
+            elif attr in _BOOL_FIELDS:
+                values[attr] = raw.lower() in ("1", "true", "yes", "on")
             else:
                 values[attr] = raw
         return cls(**values)
