@@ -353,11 +353,21 @@ class VoiceService:
                 gv.skip_requested = True
                 self._gateway.stop_playing(guild_id)
             if gv.task is not None:
-                gv.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await gv.task
+                await _cancel(gv.task)
         for guild_id in list(self._gateway.connected_guilds()):
             try:
                 await self._gateway.disconnect(guild_id)
             except Exception:
                 log.exception("could not leave voice in guild %s", guild_id)
+
+
+async def _cancel(task: asyncio.Task[None], attempts: int = 3) -> None:
+    """Cancel and wait; again if a cancellation raced with a completing await and was swallowed."""
+    for _ in range(attempts):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    log.warning("task %s did not stop", task.get_name())

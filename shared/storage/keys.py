@@ -11,20 +11,6 @@ def settings_sk() -> str:
     return "SETTINGS"
 
 
-def voice_settings_sk() -> str:
-    """A guild's voice settings (TTS engine, language, idle timeout, clip cap, transcription), under guild_pk."""
-    return "VOICE_SETTINGS"
-
-
-def voice_request_pk(interaction_id: str) -> str:
-    """The voice worker's claim on one queued interaction, so a redelivered request does not act twice."""
-    return f"VOICEREQ#{interaction_id}"
-
-
-def voice_request_sk() -> str:
-    return "CLAIM"
-
-
 def feedback_sk(interaction_id: str) -> str:
     return f"FEEDBACK#{interaction_id}"
 
@@ -60,3 +46,17 @@ def file_sk(file_id: str) -> str:
 
 def bucket_prefix(guild_id: str) -> str:
     return f"guilds/{guild_id}/"
+
+
+def voice_settings_sk() -> str:
+    """A guild's voice settings (TTS engine, language, idle timeout, clip cap, transcription), under guild_pk."""
+    return "VOICE_SETTINGS"
+
+
+def voice_request_pk(interaction_id: str) -> str:
+    """The voice worker's claim on one queued interaction, so a redelivered request does not act twice."""
+    return f"VOICEREQ#{interaction_id}"
+
+
+def voice_request_sk() -> str:
+    return "CLAIM"
