@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import discord
 from voice_worker.errors import PlaybackFailed
 
 log = logging.getLogger(__name__)
+
+
+OGG_OPUS_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 class CountingSource(discord.AudioSource):
@@ -24,6 +28,10 @@ class CountingSource(discord.AudioSource):
 
     def read(self) -> bytes:
         data = self.inner.read()
+        # discord.py's Ogg reader yields the OpusHead/OpusTags header packets as if they were audio; they are
+        # not Opus frames, so they are not sent.
+        while data[:8] in OGG_OPUS_HEADERS:
+            data = self.inner.read()
         if data:
             self.frames += 1
         return data
@@ -32,7 +40,13 @@ class CountingSource(discord.AudioSource):
         return True
 
     def cleanup(self) -> None:
+        process = getattr(self.inner, "_process", None)
         self.inner.cleanup()
+        # discord.py drops its references to ffmpeg's pipes without closing them (a ResourceWarning per clip).
+        if isinstance(process, subprocess.Popen):
+            for stream in (process.stdout, process.stderr, process.stdin):
+                if stream is not None:
+                    stream.close()
 
     @property
     def error(self) -> Exception | None:
