@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 @functools.cache
 def installed_voices(executable: str = "espeak-ng") -> frozenset[str]:
-    out = subprocess.run([executable, "--voices"], capture_output=True, text=True, timeout=10, check=True).stdout
+    out = subprocess.run([executable, "--voices"], capture_output=True, text=True, timeout=10,
+                         check=True).stdout
     # Columns: Pty Language Age/Gender VoiceName File Other; the language column is what -v accepts.
     return frozenset(line.split()[1].lower() for line in out.splitlines()[1:] if len(line.split()) > 1)
 
@@ -38,8 +39,12 @@ class EspeakEngine:
 
     def synthesize(self, text: str, language: str, out_dir: Path) -> Path:
         path = out_dir / f"{uuid.uuid4().hex}.wav"
+        try:
+            voice = self.voice_for(language)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SpeechFailed(detail=f"espeak-ng did not run: {exc}") from exc
         # Text goes through stdin so that text starting with "-" is never read as an option.
-        cmd = [self._executable, "-v", self.voice_for(language), "-s", str(self._wpm), "-w", str(path), "--stdin"]
+        cmd = [self._executable, "-v", voice, "-s", str(self._wpm), "-w", str(path), "--stdin"]
         try:
             proc = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
