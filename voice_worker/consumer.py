@@ -67,11 +67,13 @@ class VoiceQueueConsumer:
 
         def work() -> None:
             try:
-                result = self._receive_blocking()
+                outcome: tuple[list[dict[str, Any]] | None, BaseException | None] = (self._receive_blocking(), None)
             except BaseException as exc:
-                loop.call_soon_threadsafe(settle, None, exc)
-            else:
-                loop.call_soon_threadsafe(settle, result, None)
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(settle, *outcome)
+            except RuntimeError:
+                pass  # the loop closed (shutdown) while this poll was out; its messages return to the queue
 
         threading.Thread(target=work, name="voice-queue-poll", daemon=True).start()
         stop = asyncio.ensure_future(self._stopping.wait())

@@ -3,7 +3,6 @@ voice client."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,7 @@ class DiscordVoiceGateway:
                 # caps the attempts instead.
                 await channel.connect(cls=self._voice_client_cls, timeout=timeout, reconnect=False,
                                       self_deaf=True)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise VoiceConnectTimeout(detail=str(exc)) from exc
         except discord.ConnectionClosed as exc:
             if exc.code in (4014, 4021, 4022):

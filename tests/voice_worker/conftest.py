@@ -13,10 +13,10 @@ with warnings.catch_warnings():
     import pydub  # noqa: F401
     import speech_recognition  # noqa: F401
 
-import os
-import shutil
 import asyncio
 import inspect
+import os
+import shutil
 
 import boto3
 import pytest

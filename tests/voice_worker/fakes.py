@@ -14,7 +14,6 @@ import discord
 from discord.user import ClientUser
 
 from shared.queue_messages import InteractionRef, VoiceRequest
-from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
 from voice_worker.service import ChannelInfo
 
 BOT_ID = 900000000000000001
@@ -167,7 +166,7 @@ class RecordingConnection:
         self.ws = FakeVoiceWebSocket()
         self.timeout = 5.0
         self.session_id = "session"
-        self.token = "voice-token"  # noqa: S105
+        self.token = "voice-token"
         self.endpoint = "voice.invalid"
         self._connected = threading.Event()
 

@@ -14,7 +14,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.voice_worker.fakes import (
-    ALICE, GUILD_ID, VOICE_ID, RecordingReplier, RecordingVoiceClient, install_guild, request,
+    ALICE,
+    GUILD_ID,
+    VOICE_ID,
+    RecordingReplier,
+    RecordingVoiceClient,
+    install_guild,
+    request,
 )
 from voice_worker.bot import CommandRegistrationForbidden, VoiceBot, intents_for
 from voice_worker.guild_settings import VoiceSettingsStore

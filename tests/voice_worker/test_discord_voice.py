@@ -13,8 +13,19 @@ import pytest
 
 from shared.settings import Settings
 from tests.voice_worker.fakes import (
-    ALICE, BOB, BOT_ID, GUILD_ID, OTHER_BOT, OTHER_VOICE_ID, VOICE_ID, FakeClock, RecordingReplier,
-    RecordingVoiceClient, install_guild, request, set_voice_state,
+    ALICE,
+    BOB,
+    BOT_ID,
+    GUILD_ID,
+    OTHER_BOT,
+    OTHER_VOICE_ID,
+    VOICE_ID,
+    FakeClock,
+    RecordingReplier,
+    RecordingVoiceClient,
+    install_guild,
+    request,
+    set_voice_state,
 )
 from voice_worker.bot import intents_for
 from voice_worker.discord_gateway import DiscordVoiceGateway
@@ -119,7 +130,7 @@ async def test_missing_permissions_are_a_clear_refusal(tmp_path):
 
 
 async def test_connect_timeouts_are_capped(tmp_path, monkeypatch):
-    monkeypatch.setattr(RecordingVoiceClient, "connect_outcome", asyncio.TimeoutError())
+    monkeypatch.setattr(RecordingVoiceClient, "connect_outcome", TimeoutError())
     client, guild, gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path)
     before = len(RecordingVoiceClient.instances)
     assert await service.handle(request("join")) == (

@@ -8,7 +8,16 @@ import pytest
 
 from shared.settings import Settings
 from tests.voice_worker.fakes import (
-    ALICE, BOB, GUILD_ID, OTHER_BOT, OTHER_VOICE_ID, VOICE_ID, FakeClock, FakeGateway, RecordingReplier, request,
+    ALICE,
+    BOB,
+    GUILD_ID,
+    OTHER_BOT,
+    OTHER_VOICE_ID,
+    VOICE_ID,
+    FakeClock,
+    FakeGateway,
+    RecordingReplier,
+    request,
 )
 from voice_worker import replies
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
