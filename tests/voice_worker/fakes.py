@@ -8,7 +8,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord.user import ClientUser
@@ -204,7 +204,7 @@ class RecordingConnection:
 
 class RecordingVoiceClient(discord.VoiceClient):
     connect_outcome: Exception | None = None
-    instances: list[RecordingVoiceClient] = []
+    instances: ClassVar[list[RecordingVoiceClient]] = []
 
     def create_connection_state(self) -> Any:
         conn = RecordingConnection(self)

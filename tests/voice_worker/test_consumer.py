@@ -142,8 +142,6 @@ async def test_claim_table_failure_leaves_the_message_for_redelivery(settings, v
 
 
 async def test_long_poll_does_not_block_the_loop_and_stop_is_prompt(settings, voice_queue):
-    sqs, _ = voice_queue
-
     class SlowSqs:
         """A receive that blocks like a 20-second long poll on an empty queue."""
 

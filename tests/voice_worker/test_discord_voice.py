@@ -63,7 +63,7 @@ def decrypt(packet: bytes, key: bytes) -> tuple[int, bytes]:
 
 
 async def test_join_say_leave_sends_real_encrypted_opus(tmp_path):
-    client, guild, gateway, service, replier = await make({ALICE: VOICE_ID}, tmp_path)
+    _client, guild, _gateway, service, replier = await make({ALICE: VOICE_ID}, tmp_path)
     assert await service.handle(request("join")) == "Joined #General"
     vc = guild.voice_client
     assert isinstance(vc, RecordingVoiceClient) and vc.is_connected()
@@ -90,7 +90,7 @@ async def test_join_say_leave_sends_real_encrypted_opus(tmp_path):
 
 
 async def test_ffmpeg_failure_is_reported_not_taken_as_played(tmp_path):
-    client, guild, gateway, service, replier = await make({ALICE: VOICE_ID}, tmp_path)
+    _client, guild, _gateway, service, _replier = await make({ALICE: VOICE_ID}, tmp_path)
     await service.handle(request("join"))
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"not audio at all" * 10)
@@ -104,7 +104,7 @@ async def test_ffmpeg_failure_is_reported_not_taken_as_played(tmp_path):
 
 
 async def test_max_clip_seconds_caps_playback(tmp_path):
-    client, guild, gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path)
+    _client, guild, _gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path)
     await service.handle(request("join"))
     wav = tmp_path / "tone.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
@@ -114,7 +114,7 @@ async def test_max_clip_seconds_caps_playback(tmp_path):
 
 
 async def test_member_voice_channel_comes_from_the_voice_state_cache(tmp_path):
-    client, guild, gateway, service, _ = await make({ALICE: VOICE_ID, BOB: OTHER_VOICE_ID}, tmp_path)
+    _client, guild, gateway, service, _ = await make({ALICE: VOICE_ID, BOB: OTHER_VOICE_ID}, tmp_path)
     assert gateway.member_channel(GUILD_ID, ALICE).name == "General"
     assert gateway.member_channel(GUILD_ID, BOB).name == "Music"
     assert gateway.member_channel(GUILD_ID, BOT_ID) is None
@@ -123,7 +123,7 @@ async def test_member_voice_channel_comes_from_the_voice_state_cache(tmp_path):
 
 
 async def test_missing_permissions_are_a_clear_refusal(tmp_path):
-    client, guild, gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path, everyone_perms=1 << 10)
+    _client, guild, _gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path, everyone_perms=1 << 10)
     assert await service.handle(request("join", user_id=ALICE)) == (
         "Discord refused to let me into #General: I need the Connect and Speak permissions there.")
     assert guild.voice_client is None
@@ -131,7 +131,7 @@ async def test_missing_permissions_are_a_clear_refusal(tmp_path):
 
 async def test_connect_timeouts_are_capped(tmp_path, monkeypatch):
     monkeypatch.setattr(RecordingVoiceClient, "connect_outcome", TimeoutError())
-    client, guild, gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path)
+    _client, _guild, gateway, service, _ = await make({ALICE: VOICE_ID}, tmp_path)
     before = len(RecordingVoiceClient.instances)
     assert await service.handle(request("join")) == (
         "I could not connect to #General after 3 attempts. Please try again in a minute")
@@ -141,7 +141,7 @@ async def test_connect_timeouts_are_capped(tmp_path, monkeypatch):
 
 
 async def test_auto_leave_when_the_last_human_leaves(tmp_path):
-    client, guild, gateway, service, _ = await make({ALICE: VOICE_ID, OTHER_BOT: VOICE_ID}, tmp_path)
+    _client, guild, gateway, service, _ = await make({ALICE: VOICE_ID, OTHER_BOT: VOICE_ID}, tmp_path)
     await service.handle(request("join"))
     set_voice_state(guild, BOT_ID, VOICE_ID)
     assert gateway.humans_in(GUILD_ID, VOICE_ID) == 1  # Alice; neither bot counts
