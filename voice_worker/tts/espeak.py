@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 @functools.cache
 def installed_voices(executable: str = "espeak-ng") -> frozenset[str]:
     # The executable is configuration, never user input; the text goes through stdin.
-    out = subprocess.run([executable, "--voices"],  # noqa: S603 capture_output=True, text=True, timeout=10,
-                         check=True).stdout
+    out = subprocess.run([executable, "--voices"], capture_output=True, text=True,  # noqa: S603
+                         timeout=10, check=True).stdout
     # Columns: Pty Language Age/Gender VoiceName File Other; the language column is what -v accepts.
     return frozenset(line.split()[1].lower() for line in out.splitlines()[1:] if len(line.split()) > 1)
 
