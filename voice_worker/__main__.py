@@ -48,14 +48,24 @@ def build_bot(settings: Settings) -> Any:
     )
 
 
+def install_signal_handlers(bot: Any) -> None:
+    """SIGTERM (orchestrator stop) and SIGINT (Ctrl-C) start the graceful shutdown."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda sig=sig: _start_shutdown(bot, sig))
+
+
+def _start_shutdown(bot: Any, sig: signal.Signals) -> None:
+    log.info("received %s", sig.name)
+    bot.shutdown_task = asyncio.ensure_future(bot.shutdown())
+
+
 async def run(settings: Settings) -> None:
     from voice_worker.health import HealthServer
 
     bot = build_bot(settings)
     token = resolve_bot_token(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.shutdown()))
+    install_signal_handlers(bot)
     health = HealthServer(bot.health, settings.voice_health_port) if settings.voice_health_port else None
     if health:
         await health.start()

@@ -26,7 +26,14 @@ import discord  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
 from tests.voice_worker.fakes import (  # noqa: E402
-    ALICE, GUILD_ID, VOICE_ID, FakeClock, RecordingReplier, RecordingVoiceClient, install_guild, request,
+    ALICE,
+    GUILD_ID,
+    VOICE_ID,
+    FakeClock,
+    RecordingReplier,
+    RecordingVoiceClient,
+    install_guild,
+    request,
 )
 from voice_worker.bot import intents_for  # noqa: E402
 from voice_worker.discord_gateway import DiscordVoiceGateway  # noqa: E402

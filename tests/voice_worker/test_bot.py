@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 
@@ -120,6 +121,20 @@ async def test_requests_flow_through_the_bot_then_graceful_shutdown(settings, vo
     messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
     assert [m["Body"] for m in messages] == [late.to_json()]
     await health.stop()
+
+
+async def test_sigterm_starts_the_graceful_shutdown(settings, voice_queue):
+    from voice_worker.__main__ import install_signal_handlers
+
+    bot = make_bot(settings, voice_queue)
+    guild = await install_guild(bot, voice_states={ALICE: VOICE_ID})
+    await bot.setup_hook()
+    bot._ready.set()
+    assert await bot.service.handle(request("join")) == "Joined #General"
+    install_signal_handlers(bot)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await wait_for(bot.is_closed)
+    assert guild.voice_client is None and bot.consumer.stopping and not bot.service.accepting
 
 
 def test_preflight_names_what_is_missing(settings):
