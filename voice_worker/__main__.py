@@ -23,8 +23,11 @@ def resolve_bot_token(settings: Settings, client_factory: Any = None) -> str:
         raise ConfigError("DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET must be set")
     import boto3
 
-    factory = client_factory or (lambda name: boto3.client(name, region_name=settings.aws_region,
-                                                           endpoint_url=settings.aws_endpoint_url or None))
+    def default_factory(name: str) -> Any:
+        return boto3.session.Session().client(name, region_name=settings.aws_region,  # type: ignore[call-overload]
+                                              endpoint_url=settings.aws_endpoint_url or None)
+
+    factory = client_factory or default_factory
     if ref.startswith("ssm:"):
         return str(factory("ssm").get_parameter(Name=ref[4:], WithDecryption=True)["Parameter"]["Value"])
     return str(factory("secretsmanager").get_secret_value(SecretId=ref)["SecretString"])
@@ -52,7 +55,7 @@ def install_signal_handlers(bot: Any) -> None:
     """SIGTERM (orchestrator stop) and SIGINT (Ctrl-C) start the graceful shutdown."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda sig=sig: _start_shutdown(bot, sig))
+        loop.add_signal_handler(sig, _start_shutdown, bot, sig)
 
 
 def _start_shutdown(bot: Any, sig: signal.Signals) -> None:

@@ -71,11 +71,10 @@ class VoiceBot(commands.Bot):
                  voice_client_cls: type[discord.VoiceClient] = discord.VoiceClient,
                  clock: Callable[[], float] = time.monotonic, idle_check_seconds: float = 15.0,
                  shutdown_grace_seconds: float = 5.0, **options: Any) -> None:
-        shard = {}
         if settings.voice_shard_count > 1:
-            shard = {"shard_id": settings.voice_shard_id, "shard_count": settings.voice_shard_count}
+            options.update(shard_id=settings.voice_shard_id, shard_count=settings.voice_shard_count)
         super().__init__(command_prefix=commands.when_mentioned, intents=intents_for(settings),
-                         tree_cls=NoSyncCommandTree, help_command=None, **shard, **options)
+                         tree_cls=NoSyncCommandTree, help_command=None, **options)
         self.settings = settings
         self.synthesizer = synthesizer
         self.settings_store = settings_store
@@ -89,6 +88,7 @@ class VoiceBot(commands.Bot):
         self.service = VoiceService(self.gateway, synthesizer, settings_store, replier, clock=clock)
         self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, sqs=sqs)
         self._shutdown_started = False
+        self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -101,7 +101,7 @@ class VoiceBot(commands.Bot):
         return
 
     def health(self) -> dict[str, object]:
-        consumer_running = bool(getattr(self, "consumer_task", None)) and not self.consumer_task.done()
+        consumer_running = self.consumer_task is not None and not self.consumer_task.done()
         ready = self.is_ready() and not self.is_closed()
         return {"healthy": ready and consumer_running and not self._shutdown_started, "gateway_ready": ready,
                 "consumer_running": consumer_running, "voice_connections": len(self.voice_clients),
@@ -114,7 +114,7 @@ class VoiceBot(commands.Bot):
         self._shutdown_started = True
         log.info("shutting down: no new voice requests")
         self.consumer.stop()
-        task = getattr(self, "consumer_task", None)
+        task = self.consumer_task
         if task is not None:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)

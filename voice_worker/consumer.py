@@ -76,9 +76,9 @@ class VoiceQueueConsumer:
                 pass  # the loop closed (shutdown) while this poll was out; its messages return to the queue
 
         threading.Thread(target=work, name="voice-queue-poll", daemon=True).start()
-        stop = asyncio.ensure_future(self._stopping.wait())
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({future, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([future, stop], return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
         if not future.done():

@@ -22,8 +22,9 @@ class VoiceRequests(commands.Cog):
         self._tasks: list[asyncio.Task[None]] = []
 
     async def cog_load(self) -> None:
-        self.bot.consumer_task = asyncio.create_task(self._consume(), name="voice-queue-consumer")
-        self._tasks = [self.bot.consumer_task, asyncio.create_task(self._sweep(), name="voice-idle-sweep")]
+        consumer = asyncio.create_task(self._consume(), name="voice-queue-consumer")
+        self.bot.consumer_task = consumer
+        self._tasks = [consumer, asyncio.create_task(self._sweep(), name="voice-idle-sweep")]
 
     async def cog_unload(self) -> None:
         self.bot.consumer.stop()
