@@ -106,16 +106,26 @@ class VoiceQueueConsumer:
                 backoff = min(backoff * 2, 60.0)
                 continue
             backoff = 1.0
-            for message in messages:
-                if self._stopping.is_set():
-                    break  # left on the queue: visible again after the timeout
-                await self.process(message)
+            await self.process_batch(messages)
+
+    async def process_batch(self, messages: list[dict[str, Any]]) -> None:
+        """Guilds in parallel (one slow voice connect must not hold up other guilds), each guild in order."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for message in messages:
+            group = message.get("Attributes", {}).get("MessageGroupId", "")
+            groups.setdefault(group, []).append(message)
+        await asyncio.gather(*(self._process_in_order(group) for group in groups.values()))
+
+    async def _process_in_order(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            if self._stopping.is_set():
+                return  # left on the queue: visible again after the timeout
+            await self.process(message)
 
     async def poll_once(self) -> int:
         """One receive and process cycle (tests, and a drain at start-up)."""
         messages = await self._receive()
-        for message in messages:
-            await self.process(message)
+        await self.process_batch(messages)
         return len(messages)
 
     async def process(self, message: dict[str, Any]) -> None:

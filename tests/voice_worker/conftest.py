@@ -15,7 +15,6 @@ with warnings.catch_warnings():
 
 import asyncio
 import inspect
-import os
 import shutil
 
 import boto3
@@ -24,15 +23,14 @@ from moto import mock_aws
 
 from shared.settings import Settings
 
-pytestmark = []
-
 REQUIRED_TOOLS = ("ffmpeg", "espeak-ng")
 
 
-def pytest_collection_modifyitems(config, items):
+@pytest.fixture(autouse=True)
+def _voice_tools():
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
-        raise pytest.UsageError(f"voice worker tests need {', '.join(missing)} on PATH (apt install them)")
+        pytest.fail(f"voice worker tests need {', '.join(missing)} on PATH (apt install them)")
 
 
 @pytest.fixture
@@ -75,7 +73,6 @@ def settings(data_table, voice_queue) -> Settings:
 def work_dir(tmp_path):
     path = tmp_path / "clips"
     path.mkdir()
-    os.environ.get("TMPDIR")
     return path
 
 

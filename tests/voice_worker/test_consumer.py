@@ -105,8 +105,8 @@ async def test_malformed_and_unknown_requests_are_deleted(settings, voice_queue)
     for _ in range(3):
         await consumer.poll_once()
     assert handled == []
-    assert replier.edits == [("907", "I do not know that voice action"),
-                             ("908", "Voice commands work only in a server")]
+    assert sorted(replier.edits) == [("907", "I do not know that voice action"),
+                                     ("908", "Voice commands work only in a server")]
     assert queue_depth(sqs, url) == 0
 
 
@@ -180,3 +180,26 @@ def test_shard_routing():
 def test_sqs_client_is_not_built_at_construction(settings):
     consumer = VoiceQueueConsumer(settings, None, RequestLedger(settings), RecordingReplier())
     assert consumer._sqs is None
+
+
+async def test_guilds_are_processed_in_parallel_each_in_order(settings, voice_queue):
+    sqs, url = voice_queue
+    other_guild = GUILD_ID + 1
+    order = []
+    slow_started = asyncio.Event()
+
+    async def handler(req):
+        if req.interaction.guild_id == str(GUILD_ID):
+            slow_started.set()
+            await asyncio.sleep(0.5)  # a slow voice connect in one guild
+        order.append((req.interaction.guild_id, req.interaction.id))
+
+    consumer, _ = make_consumer(settings, voice_queue, handler)
+    send(sqs, url, request("join", "1"))
+    send(sqs, url, request("say", "2"))
+    send(sqs, url, request("join", "3", guild_id=other_guild))
+    while await consumer.poll_once():
+        pass
+    assert order.index((str(other_guild), "3")) < order.index((str(GUILD_ID), "1"))
+    assert order.index((str(GUILD_ID), "1")) < order.index((str(GUILD_ID), "2"))
+    assert slow_started.is_set()
