@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shared.errors import ConfigError
+
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -30,6 +32,8 @@ ENV = {
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
     "finetune_provider": "FINETUNE_PROVIDER",
     "base_model": "BASE_MODEL",
+    "finetune_models_file": "FINETUNE_MODELS_FILE",
+    "bedrock_role_arn": "BEDROCK_ROLE_ARN",
     "aws_endpoint_url": "AWS_ENDPOINT_URL",
     "aws_region": "AWS_DEFAULT_REGION",
     "data_table": "DATA_TABLE",
@@ -37,7 +41,10 @@ ENV = {
     "bucket_name": "BUCKET_NAME",
     "jobs_queue_url": "JOBS_QUEUE_URL",
     "voice_queue_url": "VOICE_QUEUE_URL",
+    "jobs_max_receive_count": "JOBS_MAX_RECEIVE_COUNT",
     "log_level": "LOG_LEVEL",
+    "max_attachment_bytes": "MAX_ATTACHMENT_BYTES",
+    "discord_upload_limit_bytes": "DISCORD_UPLOAD_LIMIT_BYTES",
     # Voice worker (python -m voice_worker); voice_worker/README.md documents each one.
     "voice_tts_engine": "VOICE_TTS_ENGINE",
     "voice_stt_engine": "VOICE_STT_ENGINE",
@@ -47,10 +54,11 @@ ENV = {
     "voice_shard_count": "VOICE_SHARD_COUNT",
 }
 
+_INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes", "jobs_max_receive_count",
+                           "voice_health_port", "voice_shard_id", "voice_shard_count"})
+_BOOL_SETTINGS = frozenset({"voice_transcribe_messages"})
 VOICE_TTS_ENGINES = ("gtts", "polly", "espeak")
 VOICE_STT_ENGINES = ("google", "openai", "sphinx")
-_INT_FIELDS = ("voice_health_port", "voice_shard_id", "voice_shard_count")
-_BOOL_FIELDS = ("voice_transcribe_messages",)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,10 @@ class Settings:
     openai_webhook_secret: str = field(default="", repr=False)
     finetune_provider: str = "openai"
     base_model: str = DEFAULT_BASE_MODEL
+    # A JSON model catalog (names, limits, prices) to use instead of the bundled shared/finetune/models.json.
+    finetune_models_file: str = ""
+    # The IAM role Bedrock assumes to read the training export from the bucket and write its output there.
+    bedrock_role_arn: str = ""
     aws_endpoint_url: str = ""
     aws_region: str = "us-east-1"
     data_table: str = ""
@@ -75,7 +87,13 @@ class Settings:
     bucket_name: str = ""
     jobs_queue_url: str = ""
     voice_queue_url: str = ""
+    # The jobs queue's redrive maxReceiveCount: on that receive the worker tells the user the job failed.
+    jobs_max_receive_count: int = 3
     log_level: str = "INFO"
+    # Largest attachment /train downloads, and the size above which files go out as a presigned link
+    # instead of an upload (Discord's attachment limit for bots).
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    discord_upload_limit_bytes: int = 25 * 1024 * 1024
     voice_tts_engine: str = "gtts"
     voice_stt_engine: str = "google"
     # Whether the voice worker reads channel messages (voice messages, audio attachments) to transcribe them;
@@ -101,9 +119,12 @@ class Settings:
                 values[attr] = raw.rstrip("/")
             elif attr in ("finetune_provider", "voice_tts_engine", "voice_stt_engine"):
                 values[attr] = raw.lower()
-            elif attr in _INT_FIELDS:
-                values[attr] = int(raw)
-            elif attr in _BOOL_FIELDS:
+            elif attr in _INT_SETTINGS:
+                try:
+                    values[attr] = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+            elif attr in _BOOL_SETTINGS:
                 values[attr] = raw.lower() in ("1", "true", "yes", "on")
             else:
                 values[attr] = raw

@@ -15,8 +15,17 @@ def feedback_sk(interaction_id: str) -> str:
     return f"FEEDBACK#{interaction_id}"
 
 
+def vote_sk(message_id: str, user_id: str) -> str:
+    """A 👍 / 👎 on a bot message: one per person per message, under the feedback prefix."""
+    return f"FEEDBACK#VOTE#{message_id}#{user_id}"
+
+
 def correction_sk(interaction_id: str) -> str:
     return f"CORRECTION#{interaction_id}"
+
+
+def correction_draft_sk(message_id: str) -> str:
+    return f"DRAFT#CORRECTION#{message_id}"
 
 
 def exchange_sk(message_id: str) -> str:
@@ -46,6 +55,27 @@ def file_sk(file_id: str) -> str:
 
 def bucket_prefix(guild_id: str) -> str:
     return f"guilds/{guild_id}/"
+
+
+def dataset_prefix_sk(prefix: str = "") -> str:
+    """Sort-key prefix for listing a guild's datasets whose names start with ``prefix``."""
+    return f"DATASET#{prefix}"
+
+
+def file_prefix_sk(prefix: str = "") -> str:
+    return f"FILE#{prefix}"
+
+
+CORRECTION_PREFIX = "CORRECTION#"
+FEEDBACK_PREFIX = "FEEDBACK#"
+
+
+def archive_key(guild_id: str, dataset: str, version: int, timestamp: str) -> str:
+    return f"{bucket_prefix(guild_id)}archives/{dataset}/v{version}-{timestamp}.zip"
+
+
+def export_key(guild_id: str, name: str, timestamp: str, ext: str) -> str:
+    return f"{bucket_prefix(guild_id)}exports/{name}-{timestamp}{ext}"
 
 
 def voice_settings_sk() -> str:

@@ -1,0 +1,1 @@
+"""The interactions function: Discord's signed HTTP interactions in, replies out."""

@@ -1,0 +1,13 @@
+"""Every command of DESIGN.md, declared once. :func:`build_registry` collects them for dispatch and registration."""
+
+from __future__ import annotations
+
+from ..registry import CommandRegistry
+from . import basic, declared, feedback
+
+
+def build_registry() -> CommandRegistry:
+    registry = CommandRegistry()
+    for module in (basic, feedback, declared):
+        registry.extend(module.DECLARATIONS)
+    return registry

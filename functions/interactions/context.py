@@ -1,0 +1,121 @@
+"""One interaction, as command handlers see it: typed accessors over Discord's payload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import Forbidden
+from shared.queue_messages import InteractionRef
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from .services import Services
+
+
+@dataclass
+class InteractionContext:
+    interaction: dict[str, Any]
+    settings: Settings
+    services: Services
+
+    @property
+    def data(self) -> dict[str, Any]:
+        data = self.interaction.get("data")
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def id(self) -> str:
+        return str(self.interaction.get("id", ""))
+
+    @property
+    def application_id(self) -> str:
+        return str(self.interaction.get("application_id", ""))
+
+    @property
+    def guild_id(self) -> str | None:
+        guild_id = self.interaction.get("guild_id")
+        return str(guild_id) if guild_id else None
+
+    def require_guild(self) -> str:
+        if not self.guild_id:
+            raise Forbidden("This only works in a server.")
+        return self.guild_id
+
+    @property
+    def channel_id(self) -> str:
+        channel = self.interaction.get("channel")
+        fallback = channel.get("id", "") if isinstance(channel, dict) else ""
+        return str(self.interaction.get("channel_id") or fallback)
+
+    @property
+    def member(self) -> dict[str, Any]:
+        member = self.interaction.get("member")
+        return member if isinstance(member, dict) else {}
+
+    @property
+    def user(self) -> dict[str, Any]:
+        user = self.member.get("user") or self.interaction.get("user")
+        return user if isinstance(user, dict) else {}
+
+    @property
+    def user_id(self) -> str:
+        return str(self.user.get("id", ""))
+
+    @property
+    def permissions(self) -> int:
+        try:
+            return int(self.member.get("permissions") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    def options(self) -> dict[str, Any]:
+        """Option values by name, flattened through sub-commands."""
+        values: dict[str, Any] = {}
+        stack = list(self.data.get("options") or [])
+        while stack:
+            option = stack.pop()
+            if not isinstance(option, dict):
+                continue
+            if "options" in option:
+                stack.extend(option.get("options") or [])
+            elif "name" in option:
+                values[str(option["name"])] = option.get("value")
+        return values
+
+    def focused_option(self) -> tuple[str, str]:
+        stack = list(self.data.get("options") or [])
+        while stack:
+            option = stack.pop()
+            if isinstance(option, dict):
+                if option.get("focused"):
+                    return str(option.get("name", "")), str(option.get("value", ""))
+                stack.extend(option.get("options") or [])
+        return "", ""
+
+    def resolved(self, kind: str) -> dict[str, Any]:
+        resolved = self.data.get("resolved") or {}
+        found = resolved.get(kind) if isinstance(resolved, dict) else None
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def custom_id_parts(self) -> list[str]:
+        return str(self.data.get("custom_id", "")).split(":")
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The message a component is attached to."""
+        message = self.interaction.get("message")
+        return message if isinstance(message, dict) else {}
+
+    def modal_values(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for row in self.data.get("components") or []:
+            children = row.get("components") or [row.get("component")] if isinstance(row, dict) else []
+            for component in children:
+                if isinstance(component, dict) and "custom_id" in component:
+                    values[str(component["custom_id"])] = str(component.get("value") or "")
+        return values
+
+    def ref(self) -> InteractionRef:
+        return InteractionRef.from_interaction(self.interaction)

@@ -1,0 +1,26 @@
+"""Slow work leaves the handler here: a job on a queue, and a deferred (type 5) answer at once.
+
+The worker (or the voice worker) edits the deferred answer through the interaction webhook when it is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.jobs_queue import enqueue_job, enqueue_voice
+from shared.queue_messages import JobRequest, VoiceRequest
+
+from . import responses
+from .context import InteractionContext
+
+
+def defer_job(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
+              ephemeral: bool = False) -> dict[str, Any]:
+    enqueue_job(ctx.services.aws.sqs, ctx.settings.jobs_queue_url, JobRequest(kind, ctx.ref(), args or {}))
+    return responses.deferred(ephemeral=ephemeral)
+
+
+def defer_voice(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
+                ephemeral: bool = True) -> dict[str, Any]:
+    enqueue_voice(ctx.services.aws.sqs, ctx.settings.voice_queue_url, VoiceRequest(kind, ctx.ref(), args or {}))
+    return responses.deferred(ephemeral=ephemeral)

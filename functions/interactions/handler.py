@@ -1,0 +1,19 @@
+"""Lambda entry point: API Gateway (REST v1 or HTTP API v2 payloads) → the Flask app.
+
+This module is the composition root: it reads the environment once, when Lambda initialises the function. A
+missing or malformed ``DISCORD_PUBLIC_KEY`` fails the initialisation, so the endpoint never runs unverified.
+"""
+
+from __future__ import annotations
+
+from apig_wsgi import make_lambda_handler
+
+from shared.settings import Settings
+
+from .app import create_app
+
+# Logs are plain `logging`: the function's LoggingConfig (LogFormat JSON) makes the runtime emit each record,
+# with its `extra` fields, as one JSON line.
+_settings = Settings.from_env()
+# binary_support: API Gateway may base64-encode bodies; apig-wsgi decodes them back to the signed bytes.
+lambda_handler = make_lambda_handler(create_app(_settings), binary_support=True)

@@ -1,0 +1,106 @@
+"""Builders for interaction responses.
+
+Every message the bot sends carries ``allowed_mentions`` with nothing to parse: replies echo user and model
+text, and an echoed ``@everyone`` or ``<@id>`` must never ping anybody.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from discord_interactions import InteractionResponseFlags, InteractionResponseType
+
+NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+MAX_CONTENT = 2000
+
+
+def clip(text: str, limit: int = MAX_CONTENT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def message_data(
+    content: str,
+    *,
+    ephemeral: bool = False,
+    components: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"content": clip(content), "allowed_mentions": NO_MENTIONS}
+    if ephemeral:
+        data["flags"] = InteractionResponseFlags.EPHEMERAL
+    if components:
+        data["components"] = components
+    return data
+
+
+def pong() -> dict[str, Any]:
+    return {"type": InteractionResponseType.PONG}
+
+
+def reply(content: str, *, ephemeral: bool = False, components: list[dict[str, Any]] | None = None) -> dict:
+    return {
+        "type": InteractionResponseType.CHANNEL_MESSAGE_WITH_SOURCE,
+        "data": message_data(content, ephemeral=ephemeral, components=components),
+    }
+
+
+def deferred(*, ephemeral: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {"type": InteractionResponseType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE}
+    if ephemeral:
+        response["data"] = {"flags": InteractionResponseFlags.EPHEMERAL}
+    return response
+
+
+def autocomplete(choices: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "type": InteractionResponseType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT,
+        "data": {"choices": [{"name": clip(name, 100), "value": value} for name, value in choices[:25]]},
+    }
+
+
+def modal(custom_id: str, title: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "type": InteractionResponseType.MODAL,
+        "data": {
+            "custom_id": custom_id,
+            "title": clip(title, 45),
+            "components": [{"type": 1, "components": [text_input]} for text_input in inputs],
+        },
+    }
+
+
+def text_input(
+    custom_id: str,
+    label: str,
+    *,
+    paragraph: bool = True,
+    required: bool = True,
+    max_length: int = 4000,
+    value: str | None = None,
+    placeholder: str | None = None,
+) -> dict[str, Any]:
+    component: dict[str, Any] = {
+        "type": 4,
+        "custom_id": custom_id,
+        "label": clip(label, 45),
+        "style": 2 if paragraph else 1,
+        "required": required,
+        "max_length": max_length,
+    }
+    if value:
+        component["value"] = clip(value, max_length)
+    if placeholder:
+        component["placeholder"] = clip(placeholder, 100)
+    return component
+
+
+def button(custom_id: str, *, label: str | None = None, emoji: str | None = None, style: int = 2) -> dict:
+    component: dict[str, Any] = {"type": 2, "style": style, "custom_id": custom_id}
+    if label:
+        component["label"] = label
+    if emoji:
+        component["emoji"] = {"name": emoji}
+    return component
+
+
+def action_row(*components: dict[str, Any]) -> dict[str, Any]:
+    return {"type": 1, "components": list(components)}

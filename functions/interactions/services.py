@@ -1,0 +1,34 @@
+"""What command handlers use, built lazily so that PING touches none of it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from shared.aws import AwsClients
+from shared.instructions import InstructionStore
+from shared.settings import Settings
+from shared.storage.exchanges import ExchangeStore
+from shared.storage.feedback import FeedbackStore
+from shared.storage.table import DataTable
+
+
+class Services:
+    def __init__(self, settings: Settings, *, aws: AwsClients | None = None) -> None:
+        self.settings = settings
+        self.aws = aws or AwsClients(settings)
+
+    @cached_property
+    def table(self) -> DataTable:
+        return DataTable(self.settings.data_table, self.aws.dynamodb)
+
+    @cached_property
+    def feedback(self) -> FeedbackStore:
+        return FeedbackStore(self.table)
+
+    @cached_property
+    def exchanges(self) -> ExchangeStore:
+        return ExchangeStore(self.table)
+
+    @cached_property
+    def instructions(self) -> InstructionStore:
+        return InstructionStore(self.settings.bucket_name, self.aws.s3)

@@ -1,0 +1,189 @@
+"""Running queued jobs: one SQS record at a time, each job's effect once, failures turned into replies.
+
+For every record of a batch:
+
+- a body that is not a :class:`JobRequest` (poison) fails on every delivery and so reaches the DLQ;
+  its body is never logged (it may hold a token);
+- the job runs inside Powertools idempotency (DynamoDB, keyed by the interaction id and the kind):
+  a redelivered message whose job already completed is acknowledged without a second effect, and a
+  delivery that overlaps a running one fails and comes back later;
+- a non-retryable :class:`BotError` becomes the edited reply and the record is done;
+- a retryable error or an unexpected exception fails the record (SQS delivers it again, then moves it
+  to the DLQ after ``maxReceiveCount`` receives); on the last receive the user is told, so nobody waits
+  on a reply that will not come, and the request itself stays in the DLQ.
+
+The idempotent unit is the job *and* its reply: when the reply cannot be delivered for a reason worth
+retrying (Discord 5xx, rate limits beyond the client's own retries), the idempotency record is released
+and the next delivery runs the job again. Jobs should therefore keep their writes conditional (dataset
+examples are keyed by fingerprint); the client's own retries make that path rare.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+from functions.worker.context import WorkerContext
+from functions.worker.jobs import JobOutcome, JobRegistry
+from shared.discord_api import DiscordHTTPError
+from shared.errors import BotError
+from shared.queue_messages import JobRequest
+
+logger = logging.getLogger(__name__)
+
+# A completed job is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
+IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
+FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
+APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again later."
+# Discord refuses message content over 2000 characters (400), which would lose the whole reply.
+MAX_CONTENT = 2000
+
+
+class PoisonMessage(Exception):
+    """A record whose body is not a job request. It can never succeed; the DLQ keeps it for inspection."""
+
+
+class JobProcessor:
+    """Runs the records of an SQS batch through the registered jobs."""
+
+    def __init__(self, ctx: WorkerContext, registry: JobRegistry, *, persistence: Any = None) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
+        if persistence is None:
+            persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
+                                                   boto3_client=ctx.dynamodb)
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="[interaction_id, kind]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
+        )
+        self._run_once = idempotent_function(
+            data_keyword_argument="key",
+            persistence_store=persistence,
+            config=self.idempotency_config,
+            key_prefix="job",
+        )(self._run_job)
+
+    # -- batch ----------------------------------------------------------------------------------------------
+
+    def handle_batch(self, event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
+        """The Lambda entry point's work: returns ``{"batchItemFailures": [...]}``."""
+        if lambda_context is not None:
+            # Lets an in-progress record expire with the invocation, so a crashed run does not block retries.
+            self.idempotency_config.register_lambda_context(lambda_context)
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        response = process_partial_response(event=event, record_handler=self.process_record,
+                                            processor=processor, context=lambda_context)
+        return dict(response)
+
+    def process_record(self, record: SQSRecord) -> dict[str, Any]:
+        receive_count = _receive_count(record)
+        last_attempt = receive_count >= self.max_receive_count
+        request = self._parse(record, receive_count)
+        where = f"job {request.kind} for interaction {request.interaction.id} (receive {receive_count})"
+        try:
+            result = self._run_once(key={"interaction_id": request.interaction.id, "kind": request.kind},
+                                    request=request)
+        except IdempotencyAlreadyInProgressError:
+            # Another delivery is running it; this one comes back after the visibility timeout.
+            logger.info("%s is already in progress; leaving it for a later delivery", where)
+            raise
+        except BotError as exc:
+            logger.warning("%s failed (retryable): %s", where, exc)
+            if last_attempt:
+                self._tell_user(request, FAILED_MESSAGE.format(reason=exc.user_message))
+            raise
+        except Exception:
+            logger.exception("%s failed unexpectedly", where)
+            if last_attempt:
+                self._tell_user(request, APOLOGY)
+            raise
+        logger.info("%s finished: %s", where, result.get("status"))
+        return result
+
+    # -- one job --------------------------------------------------------------------------------------------
+
+    def _run_job(self, *, key: dict[str, str], request: JobRequest) -> dict[str, Any]:
+        """Run the job and deliver its reply; the returned dict is what the idempotency record keeps."""
+        function = self.registry.get(request.kind)
+        status = "done"
+        try:
+            outcome = function(request, self.ctx)
+        except BotError as exc:
+            if exc.retryable:
+                raise
+            logger.info("job %s for interaction %s refused: %s", request.kind, request.interaction.id,
+                        type(exc).__name__)
+            outcome, status = JobOutcome(content=exc.user_message), "refused"
+        if not isinstance(outcome, JobOutcome):
+            raise TypeError(f"job {request.kind!r} returned {type(outcome).__name__}, not JobOutcome")
+        delivered = self._deliver(request, outcome)
+        return {"status": status, "delivered": delivered}
+
+    def _deliver(self, request: JobRequest, outcome: JobOutcome) -> bool:
+        ref = request.interaction
+        discord = self.ctx.discord
+        try:
+            discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
+                                  embeds=outcome.embeds,
+                                  components=outcome.components, files=list(outcome.files) or None,
+                                  allowed_mentions=outcome.allowed_mentions)
+            for extra in outcome.followups:
+                discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
+                                 embeds=extra.embeds,
+                                 components=extra.components, files=list(extra.files) or None,
+                                 allowed_mentions=extra.allowed_mentions,
+                                 ephemeral=outcome.ephemeral_followups)
+        except DiscordHTTPError as exc:
+            if exc.retryable:
+                raise
+            # The work is done but the reply cannot be delivered (e.g. the 15-minute token expired): another
+            # delivery would not fix that and would repeat the work.
+            logger.error("job %s for interaction %s: reply not delivered: %s", request.kind, ref.id, exc)
+            return False
+        return True
+
+    def _tell_user(self, request: JobRequest, message: str) -> None:
+        ref = request.interaction
+        try:
+            self.ctx.discord.edit_original(ref.application_id, ref.token, content=message)
+        except Exception as exc:
+            logger.error("could not tell the user about failed job %s for interaction %s: %s",
+                         request.kind, ref.id, exc if isinstance(exc, BotError) else type(exc).__name__)
+
+    def _parse(self, record: SQSRecord, receive_count: int) -> JobRequest:
+        try:
+            request = JobRequest.from_json(record.body)
+            if not request.kind or not request.interaction.id or not request.interaction.token:
+                raise ValueError("empty kind, interaction id or token")
+            return request
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # The body is not logged: it may hold an interaction token.
+            logger.error("poison message %s (receive %d): %s", record.message_id, receive_count,
+                         type(exc).__name__)
+            reason = f"message {record.message_id} is not a job request ({type(exc).__name__})"
+            raise PoisonMessage(reason) from None
+
+
+def _fit(content: str | None) -> str | None:
+    if content is None or len(content) <= MAX_CONTENT:
+        return content
+    logger.warning("reply content of %d characters cut to %d", len(content), MAX_CONTENT)
+    return content[: MAX_CONTENT - 1] + "…"
+
+
+def _receive_count(record: SQSRecord) -> int:
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (KeyError, TypeError, ValueError):
+        return 1

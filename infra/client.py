@@ -1,0 +1,158 @@
+"""Send signed interactions to the local stack (or any endpoint that trusts the dev key) and show the replies.
+
+    python -m infra.client hi
+    python -m infra.client feedback "Answers are too long"
+    python -m infra.client vote up --content "Paris is the capital of France."
+    python -m infra.client correct-menu --content "The capital of France is Lyon." --correction "It is Paris."
+    python -m infra.client correct 123456789012345678 "It is Paris."
+    python -m infra.client send '{"type": 2, "data": {"name": "hi", "type": 1}}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import requests
+
+from infra import interactions as build
+from infra.local_stack import STATE_FILE
+from infra.signing import DevApplication
+
+FLAG_EPHEMERAL = 64
+
+
+class ClientError(Exception):
+    pass
+
+
+def _load_target(url: str | None) -> tuple[str, DevApplication]:
+    if not STATE_FILE.exists() and url is None:
+        raise ClientError("No local stack found. Start it with `make run` (or pass --url).")
+    state = json.loads(STATE_FILE.read_text(encoding="utf-8")) if STATE_FILE.exists() else {}
+    if state and not state.get("dev_key"):
+        raise ClientError("The local stack uses DISCORD_PUBLIC_KEY from your environment, so only Discord can sign "
+                          "for it. Unset DISCORD_PUBLIC_KEY and restart `make run` to use the dev key.")
+    return url or state["interactions_url"], DevApplication.load_or_create()
+
+
+def render(reply: dict[str, Any]) -> str:
+    kind = reply.get("type")
+    data = reply.get("data") or {}
+    if kind == 1:
+        return "PONG"
+    if kind == 5:
+        return "(thinking… the reply will be edited when the work is done)"
+    if kind == 8:
+        return "choices: " + ", ".join(c["name"] for c in data.get("choices", [])) if data.get("choices") else \
+            "choices: (none)"
+    if kind == 9:
+        fields = [c for row in data.get("components", []) for c in row.get("components", [])]
+        lines = [f"[modal {data.get('custom_id')}] {data.get('title')}"]
+        lines += [f"  field {f['custom_id']!r}: {f.get('label')} (prefilled: {f.get('value', '')!r})" for f in fields]
+        return "\n".join(lines)
+    prefix = "[only you can see this] " if (data.get("flags", 0) & FLAG_EPHEMERAL) else ""
+    text = prefix + str(data.get("content", ""))
+    buttons = [c.get("label") or (c.get("emoji") or {}).get("name") or c.get("custom_id")
+               for row in data.get("components", []) for c in row.get("components", [])]
+    if buttons:
+        text += "\n  buttons: " + " | ".join(str(b) for b in buttons)
+    return text
+
+
+def send(url: str, app: DevApplication, interaction: dict[str, Any]) -> dict[str, Any]:
+    body = build.encode(interaction)
+    try:
+        response = requests.post(url, data=body, headers=app.signer.headers(body), timeout=15)
+    except requests.ConnectionError as exc:
+        raise ClientError(f"Cannot reach {url}. Is `make run` running?") from exc
+    if response.status_code != 200:
+        raise ClientError(f"The endpoint answered HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m infra.client", description="Send signed interactions.",
+                                     epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", help="interactions endpoint (default: the running local stack)")
+    parser.add_argument("--guild", default=build.DEFAULT_GUILD)
+    parser.add_argument("--user", default=build.DEFAULT_USER)
+    parser.add_argument("--dm", action="store_true", help="send as a direct message (no server)")
+    parser.add_argument("--manager", action="store_true", help="act as a member with Manage Server")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("ping")
+    commands.add_parser("hi")
+    commands.add_parser("instruction")
+    feedback = commands.add_parser("feedback")
+    feedback.add_argument("text")
+    feedback.add_argument("--message", help="link or id of the bot message")
+    correct = commands.add_parser("correct")
+    correct.add_argument("message", help="link or id of the bot's answer")
+    correct.add_argument("correction")
+    vote = commands.add_parser("vote", help="press 👍 or 👎 under a bot answer")
+    vote.add_argument("rating", choices=["up", "down"])
+    vote.add_argument("--content", default="An answer from the bot.")
+    menu = commands.add_parser("correct-menu", help="use 'Correct this answer' on a bot message, then submit")
+    menu.add_argument("--content", required=True, help="the bot answer being corrected")
+    menu.add_argument("--correction", help="submit the modal with this text")
+    raw = commands.add_parser("send", help="send any interaction JSON (id, token, application_id filled in)")
+    raw.add_argument("interaction")
+    return parser
+
+
+def _base(args: argparse.Namespace, app: DevApplication) -> dict[str, Any]:
+    return {"application_id": app.application_id, "guild_id": None if args.dm else args.guild,
+            "user_id": args.user, "permissions": build.MANAGE_GUILD if args.manager else 0}
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    url, app = _load_target(args.url)
+    base = _base(args, app)
+    if args.command == "ping":
+        return [send(url, app, build.ping(application_id=app.application_id))]
+    if args.command in ("hi", "instruction"):
+        return [send(url, app, build.slash(args.command, **base))]
+    if args.command == "feedback":
+        options = {"text": args.text, **({"message": args.message} if args.message else {})}
+        return [send(url, app, build.slash("feedback", options=options, **base))]
+    if args.command == "correct":
+        options = {"message": args.message, "correction": args.correction}
+        return [send(url, app, build.slash("correct", options=options, **base))]
+    if args.command == "vote":
+        message = build.bot_message(application_id=app.application_id, content=args.content)
+        return [send(url, app, build.component(f"vote:{args.rating}", message=message, **base))]
+    if args.command == "correct-menu":
+        message = build.bot_message(application_id=app.application_id, content=args.content)
+        replies = [send(url, app, build.message_command("Correct this answer", target=message, **base))]
+        if args.correction is not None and replies[0].get("type") == 9:
+            custom = replies[0]["data"]["custom_id"]
+            replies.append(send(url, app, build.modal_submit(custom, values={"correction": args.correction},
+                                                             **base)))
+        return replies
+    try:
+        given = json.loads(args.interaction)
+    except json.JSONDecodeError as exc:
+        raise ClientError(f"That is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(given, dict):
+        raise ClientError("The interaction must be a JSON object.")
+    interaction = {**build.slash("hi", **base), "data": {}, **given}
+    return [send(url, app, interaction)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        replies = run(args)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for reply in replies:
+        print(json.dumps(reply, indent=2, ensure_ascii=False) if args.json else render(reply))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""`make run`: the whole bot on this machine, no AWS account and no Discord application needed.
+
+An embedded AWS (moto in server mode) gets every table, bucket and queue that template.yaml declares; the same
+Flask app as in Lambda serves http://127.0.0.1:3000/interactions. Without DISCORD_PUBLIC_KEY a dev key pair is
+created under .cache/local-stack/ (git-ignored) and `python -m infra.client` signs with it. With a real
+application's key and id in the environment and a tunnel to port 3000, the same stack answers real Discord.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra.signing import DEV_KEY_DIR, DevApplication
+from infra.template import Provisioned, function_environment, provision
+from shared.aws import AwsClients
+from shared.settings import ENV, Settings
+
+log = logging.getLogger("local_stack")
+STATE_FILE = DEV_KEY_DIR / "stack.json"
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    provisioned: Provisioned
+    aws_endpoint: str
+    dev_application: DevApplication | None
+
+
+def _start_moto(host: str, port: int) -> tuple[Any, str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    actual_port = server._server.server_port  # port 0 picks a free one
+    return server, f"http://{host}:{actual_port}"
+
+
+def build_stack(environ: Mapping[str, str], aws_endpoint: str) -> LocalStack:
+    """Provision the template on ``aws_endpoint`` and build the settings the functions would see."""
+    public_key = environ.get("DISCORD_PUBLIC_KEY", "").strip()
+    dev_application = None
+    if public_key:
+        application_id = environ.get("DISCORD_APPLICATION_ID", "").strip()
+        if not application_id:
+            raise SystemExit("DISCORD_PUBLIC_KEY is set, so set DISCORD_APPLICATION_ID too.")
+    else:
+        dev_application = DevApplication.load_or_create()
+        public_key = dev_application.signer.public_key_hex
+        application_id = dev_application.application_id
+    region = environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    clients = AwsClients(Settings(aws_endpoint_url=aws_endpoint, aws_region=region))
+    provisioned = provision(
+        clients,
+        parameters={"DiscordPublicKey": public_key, "DiscordApplicationId": application_id,
+                    **({"FineTuneProvider": environ["FINETUNE_PROVIDER"]} if environ.get("FINETUNE_PROVIDER") else {}),
+                    **({"BaseModel": environ["BASE_MODEL"]} if environ.get("BASE_MODEL") else {})},
+    )
+    # The user's settings (DISCORD_API_BASE, ATTACHMENT_HOSTS, OPENAI_*, ...) first, then what the template wires.
+    merged = {name: environ[name] for name in ENV.values() if environ.get(name)}
+    merged.update(function_environment(provisioned, "InteractionsFunction"))
+    merged["IDEMPOTENCY_TABLE"] = provisioned.refs["IdempotencyTable"]
+    merged["AWS_ENDPOINT_URL"] = aws_endpoint
+    merged["AWS_DEFAULT_REGION"] = region
+    return LocalStack(Settings.from_env(merged), provisioned, aws_endpoint, dev_application)
+
+
+def write_state(stack: LocalStack, url: str) -> None:
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps({
+        "interactions_url": url,
+        "aws_endpoint": stack.aws_endpoint,
+        "application_id": stack.settings.discord_application_id,
+        "public_key": stack.settings.discord_public_key,
+        "dev_key": stack.dev_application is not None,
+        "resources": stack.provisioned.refs,
+    }, indent=2), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "5000")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request of moto and Flask is noise
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "local")  # moto accepts any credentials; never a real account's
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+    moto_server, aws_endpoint = _start_moto(args.host, args.aws_port)
+    stack = build_stack(os.environ, aws_endpoint)
+
+    from werkzeug.serving import make_server
+
+    from functions.interactions.app import create_app
+
+    server = make_server(args.host, args.port, create_app(stack.settings), threaded=True)
+    url = f"http://{args.host}:{server.server_port}/interactions"
+    write_state(stack, url)
+    stop = threading.Event()
+
+    def _shutdown(*_: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _shutdown)
+    signal.signal(signal.SIGINT, _shutdown)
+    key_note = ("dev key in .cache/local-stack/ (python -m infra.client signs with it)"
+                if stack.dev_application else "DISCORD_PUBLIC_KEY from the environment")
+    print(f"Interactions endpoint: {url}\nEmbedded AWS (moto):   {aws_endpoint}\nSigning key:           {key_note}\n"
+          f"Try:  .venv/bin/python -m infra.client hi", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        moto_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

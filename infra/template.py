@@ -1,0 +1,165 @@
+"""Read ``template.yaml`` and create its storage and queues on an AWS endpoint (moto, locally and in tests).
+
+The local stack and the tests derive their resources from the template, so there is no second hand-kept list:
+a table, bucket or queue added to the template exists locally on the next start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) as their long forms."""
+
+
+def _construct_tag(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass with tag constructors
+
+
+@dataclass
+class Provisioned:
+    """What a local deployment resolved: ``refs[logical_id]`` (Ref value) and ``arns[logical_id]``."""
+
+    refs: dict[str, str] = field(default_factory=dict)
+    arns: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            if name in self.parameters:
+                return self.parameters[name]
+            return self.refs[name]
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute == "Arn":
+                return self.arns[logical_id]
+            if attribute == "QueueUrl":
+                return self.refs[logical_id]
+            raise KeyError(f"GetAtt {logical_id}.{attribute} is not known locally")
+        return value
+
+
+def _queue_attributes(props: dict[str, Any], provisioned: Provisioned) -> dict[str, str]:
+    attributes: dict[str, str] = {}
+    for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+        if name in props:
+            attributes[name] = str(props[name])
+    if props.get("FifoQueue"):
+        attributes["FifoQueue"] = "true"
+        attributes["ContentBasedDeduplication"] = str(bool(props.get("ContentBasedDeduplication"))).lower()
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        import json
+
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": provisioned.resolve(redrive["deadLetterTargetArn"]),
+                "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            }
+        )
+    return attributes
+
+
+def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> str:
+    kwargs: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    arn = dynamodb.create_table(**kwargs)["TableDescription"]["TableArn"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+        )
+    return str(arn)
+
+
+def provision(
+    clients: Any,
+    *,
+    prefix: str = "local",
+    parameters: dict[str, str] | None = None,
+    template: dict[str, Any] | None = None,
+) -> Provisioned:
+    """Create every DynamoDB table, S3 bucket and SQS queue of the template. ``clients`` has .dynamodb/.s3/.sqs."""
+    template = template or load_template()
+    provisioned = Provisioned(parameters=_parameter_values(template, parameters or {}))
+    resources: dict[str, Any] = template["Resources"]
+    # Queues others point at (dead-letter queues) first.
+    order = sorted(resources, key=lambda lid: "RedrivePolicy" in (resources[lid].get("Properties") or {}))
+    for logical_id in order:
+        resource = resources[logical_id]
+        props = resource.get("Properties") or {}
+        kind = resource["Type"]
+        name = f"{prefix}-{logical_id}".lower()
+        if kind == "AWS::DynamoDB::Table":
+            provisioned.arns[logical_id] = _create_table(clients.dynamodb, name, props)
+            provisioned.refs[logical_id] = name
+        elif kind == "AWS::S3::Bucket":
+            clients.s3.create_bucket(Bucket=name)
+            provisioned.refs[logical_id] = name
+            provisioned.arns[logical_id] = f"arn:aws:s3:::{name}"
+        elif kind == "AWS::SQS::Queue":
+            queue_name = name + ".fifo" if props.get("FifoQueue") else name
+            url = clients.sqs.create_queue(QueueName=queue_name, Attributes=_queue_attributes(props, provisioned))[
+                "QueueUrl"
+            ]
+            provisioned.refs[logical_id] = url
+            provisioned.arns[logical_id] = clients.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+    return provisioned
+
+
+def _parameter_values(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:
+    values = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
+    values.update(given)
+    return values
+
+
+def function_environment(provisioned: Provisioned, logical_id: str, template: dict[str, Any] | None = None) -> dict:
+    """The environment variables the template gives a function (Globals merged with its own), resolved."""
+    template = template or load_template()
+    merged: dict[str, Any] = {}
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    merged.update(globals_env)
+    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    merged.update(own)
+    environment: dict[str, str] = {}
+    for name, value in merged.items():
+        try:
+            environment[name] = str(provisioned.resolve(value))
+        except KeyError:
+            continue  # a resource that only exists in the cloud (none today)
+    return environment

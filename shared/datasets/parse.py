@@ -1,0 +1,117 @@
+"""Turning an uploaded file into a stream of examples and rejections, one pass, bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+
+from shared.datasets.chat_format import LineRejected, example_from_json
+from shared.datasets.csv_format import iter_csv
+from shared.datasets.limits import DatasetFileRejected, DatasetLimits
+from shared.datasets.lines import buffered, iter_lines
+from shared.datasets.report import Rejection
+from shared.datasets.zips import iter_zip_members, member_label
+from shared.examples import Example
+
+SUPPORTED = (
+    "Send a .jsonl file (chat or preference format), a .csv with prompt and completion columns, "
+    "or a .zip of those."
+)
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def file_kind(filename: str, head: bytes = b"") -> str:
+    """``jsonl``, ``csv`` or ``zip`` from the file name, else from the first bytes."""
+    lowered = filename.lower()
+    if lowered.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith(".zip"):
+        return "zip"
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if head.lstrip().startswith(b"{"):
+        return "jsonl"
+    raise DatasetFileRejected(f"I can't read {member_label(filename) or 'that file'}. {SUPPORTED}")
+
+
+def parse_upload(
+    stream: Any,
+    filename: str,
+    *,
+    positive: bool = True,
+    added_by: str = "",
+    added_at: str = "",
+    limits: DatasetLimits | None = None,
+) -> Iterator[Example | Rejection]:
+    """Yield each example of the file, or a :class:`Rejection` for each line that fails a check.
+
+    Raises :class:`DatasetFileRejected` when the file as a whole cannot be used (before yielding, in every
+    case the file itself can reveal up front: type, zip structure, CSV header).
+    """
+    limits = limits or DatasetLimits()
+    source = buffered(stream)
+    kind = file_kind(filename, source.peek(64)[:64] if hasattr(source, "peek") else b"")
+    meta = {"positive": positive, "added_by": added_by, "added_at": added_at}
+    if kind != "zip":
+        yield from _parse_plain(source, kind, filename, None, limits, meta)
+        return
+    for name, member in iter_zip_members(source, limits):
+        label = member_label(name)
+        try:
+            member_kind = file_kind(name)
+        except DatasetFileRejected:
+            yield Rejection(0, "skipped: not a .jsonl or .csv file", label)
+            continue
+        member_limits = _member_limits(limits)
+        yield from _parse_plain(member, member_kind, name, label, member_limits, meta)
+
+
+def _member_limits(limits: DatasetLimits) -> DatasetLimits:
+    from dataclasses import replace
+
+    return replace(limits, max_file_bytes=limits.max_zip_member_bytes)
+
+
+def _parse_plain(
+    stream: IO[bytes], kind: str, name: str, member: str | None, limits: DatasetLimits, meta: dict[str, Any]
+) -> Iterator[Example | Rejection]:
+    shown = member_label(name.rsplit("/", 1)[-1]) or "upload"
+    if kind == "csv":
+        for number, item in iter_csv(stream, limits=limits, name=shown, **meta):
+            if isinstance(item, LineRejected):
+                yield Rejection(number, item.reason, member)
+            else:
+                yield item
+        return
+    positive, added_by, added_at = meta["positive"], meta["added_by"], meta["added_at"]
+    first = True
+    for number, line in iter_lines(
+        stream, max_line_bytes=limits.max_line_bytes, max_total_bytes=limits.max_file_bytes
+    ):
+        if line is None:
+            yield Rejection(number, f"line is longer than {limits.max_line_bytes // 1024} KB", member)
+            continue
+        if first:
+            first = False
+            if line.lstrip().startswith(b"["):
+                raise DatasetFileRejected(
+                    f"{shown} holds a JSON array; send one JSON object per line (JSONL) instead."
+                )
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield Rejection(number, "not UTF-8 text", member)
+            continue
+        try:
+            yield example_from_json(
+                text,
+                positive=positive,
+                source="file",
+                added_by=added_by,
+                added_at=added_at,
+                origin=f"{shown}:{number}",
+            )
+        except LineRejected as exc:
+            yield Rejection(number, exc.reason, member)

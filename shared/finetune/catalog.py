@@ -1,0 +1,141 @@
+"""The model catalog: which models each provider can tune, their limits and prices. Data, not code.
+
+The bundled ``models.json`` is the default; ``Settings.finetune_models_file`` (``FINETUNE_MODELS_FILE``)
+points
+at a replacement so that a price change or a new model needs no release.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from shared.finetune.exceptions import CatalogError, UnknownModel
+from shared.settings import Settings
+
+BUNDLED_CATALOG = Path(__file__).with_name("models.json")
+FORMATS = ("openai-chat", "bedrock-conversation-2024", "prompt-completion")
+
+
+@dataclass(frozen=True)
+class EpochRules:
+    """The cookbook's rule: aim for ``target_epochs``, scaled so examples × epochs lands in [min, max]."""
+
+    target_epochs: int = 3
+    min_target_examples: int = 100
+    max_target_examples: int = 25000
+    min_default_epochs: int = 1
+    max_default_epochs: int = 25
+    tokens_per_message: int = 3
+    tokens_per_name: int = 1
+    tokens_reply_priming: int = 3
+
+
+@dataclass(frozen=True)
+class SplitRules:
+    validation_fraction: float = 0.1
+    min_examples_for_validation: int = 10
+    seed: int = 1729
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    provider: str
+    name: str
+    format: str
+    methods: tuple[str, ...]
+    max_tokens_per_example: int
+    context_tokens: int
+    training_price_per_1m: float
+    input_price_per_1m: float
+    output_price_per_1m: float
+    tokenizer: str = "o200k_base"
+    tokenizer_exact: bool = True
+    default_epochs: int | None = None
+    max_epochs: int | None = None
+    customization_type: str = "FINE_TUNING"
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    supports_validation: bool = True
+
+    def supports(self, method: str) -> bool:
+        return method in self.methods
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[tuple[str, str], ModelSpec]
+    epochs: EpochRules
+    split: SplitRules
+    provider_options: dict[str, dict[str, Any]]
+
+    def model(self, provider: str, name: str) -> ModelSpec:
+        try:
+            return self.models[(provider, name)]
+        except KeyError:
+            known = ", ".join(sorted(n for p, n in self.models if p == provider)) or "none"
+            raise UnknownModel(
+                f"`{name}` is not a {provider} model I can fine-tune. Configured: {known}.",
+                detail=f"unknown model {provider}/{name}",
+            ) from None
+
+    def models_for(self, provider: str) -> list[ModelSpec]:
+        return [m for (p, _), m in sorted(self.models.items()) if p == provider]
+
+    def option(self, provider: str, key: str, default: Any = None) -> Any:
+        return self.provider_options.get(provider, {}).get(key, default)
+
+
+def parse_catalog(data: dict[str, Any]) -> Catalog:
+    try:
+        epochs = EpochRules(
+            **{k: int(v) for k, v in data.get("cookbook", {}).items() if not k.startswith("_")}
+        )
+        split_raw = {k: v for k, v in data.get("split", {}).items() if not k.startswith("_")}
+        split = SplitRules(**split_raw)
+        models: dict[tuple[str, str], ModelSpec] = {}
+        options: dict[str, dict[str, Any]] = {}
+        for provider, pdata in data["providers"].items():
+            options[provider] = {k: v for k, v in pdata.items() if k != "models" and not k.startswith("_")}
+            for name, m in pdata["models"].items():
+                spec = ModelSpec(
+                    provider=provider,
+                    name=name,
+                    format=m["format"],
+                    methods=tuple(m["methods"]),
+                    max_tokens_per_example=int(m["max_tokens_per_example"]),
+                    context_tokens=int(m["context_tokens"]),
+                    training_price_per_1m=float(m["training_price_per_1m"]),
+                    input_price_per_1m=float(m["input_price_per_1m"]),
+                    output_price_per_1m=float(m["output_price_per_1m"]),
+                    tokenizer=pdata.get("tokenizer", "o200k_base"),
+                    tokenizer_exact=bool(pdata.get("tokenizer_exact", True)),
+                    default_epochs=m.get("default_epochs"),
+                    max_epochs=m.get("max_epochs"),
+                    customization_type=m.get("customization_type", "FINE_TUNING"),
+                    hyperparameters=dict(m.get("hyperparameters", {})),
+                    supports_validation=bool(m.get("supports_validation", True)),
+                )
+                if spec.format not in FORMATS:
+                    raise ValueError(f"{provider}/{name}: unknown format {spec.format!r}")
+                models[(provider, name)] = spec
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"model catalog is malformed: {exc}") from exc
+    return Catalog(models=models, epochs=epochs, split=split, provider_options=options)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Catalog:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"cannot read model catalog {path}: {exc}") from exc
+    return parse_catalog(data)
+
+
+def load_catalog(settings: Settings | None = None) -> Catalog:
+    """The catalog Settings points at, or the bundled one. Cached per path."""
+    path = (settings.finetune_models_file if settings else "") or str(BUNDLED_CATALOG)
+    return _load(path)

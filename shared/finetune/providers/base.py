@@ -1,0 +1,56 @@
+"""The provider interface: what the bot needs from any fine-tuning service, in provider-neutral terms."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from shared.finetune.exports import TrainingExport
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
+
+logger = logging.getLogger(__name__)
+
+
+class FineTuneProvider(ABC):
+    """One fine-tuning service. Clients are constructor arguments, built lazily when None."""
+
+    name: str = ""
+
+    def start_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob:
+        """Start a job from ``export``, or return the one this ``request_id`` already started.
+
+        The caller records the request first; a redelivered message then lands here again and finds the job by
+        its request id instead of paying twice.
+        """
+        existing = self.find_job_by_request(request.request_id)
+        if existing is not None:
+            logger.info("job for request %s already exists: %s", request.request_id, existing.job_id)
+            return existing
+        return self._create_job(export, request)
+
+    @abstractmethod
+    def _create_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob: ...
+
+    @abstractmethod
+    def find_job_by_request(self, request_id: str) -> FineTuneJob | None: ...
+
+    @abstractmethod
+    def retrieve(self, job_id: str) -> FineTuneJob: ...
+
+    @abstractmethod
+    def list_events(self, job_id: str, limit: int = 50) -> list[JobEvent]: ...
+
+    @abstractmethod
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]: ...
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> FineTuneJob: ...
+
+    @abstractmethod
+    def metrics(self, job: FineTuneJob) -> list[MetricPoint]:
+        """Training and validation loss by step, for the completion chart. Empty when none are published."""
+
+    @abstractmethod
+    def complete(self, messages: Sequence[dict[str, str]], model: str) -> str:
+        """One chat answer from ``model`` (a base model or a fine-tuned one)."""

@@ -1,0 +1,320 @@
+"""Files the bot stores for a guild (archives, exports, the corrections-and-feedback log), by opaque id.
+
+A file record (``pk=GUILD#{guild}``, ``sk=FILE#{id}``) maps an id such as ``archive-mydata-v3`` to an S3 key
+the server generated under ``guilds/{guild}/``. What a user types in ``/getfile`` is only ever looked up as an
+id in their own guild's partition: it never becomes a path or a key, and one guild cannot name another's file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from shared.errors import InvalidInput, NotFound, NotSaved
+from shared.settings import Settings
+from shared.storage import keys
+
+logger = logging.getLogger(__name__)
+
+FILE_ID_RULE = "File names are the ids `/getfile` suggests (for example `archive-mydata-v3`), not paths."
+_FILE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CORRECTIONS_LOG_ID = "corrections-log"
+PRESIGN_SECONDS = 15 * 60
+AUTOCOMPLETE_LIMIT = 25
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def validate_file_id(raw: str) -> str:
+    file_id = (raw or "").strip().lower()
+    if not _FILE_ID.fullmatch(file_id):
+        raise InvalidInput(FILE_ID_RULE)
+    return file_id
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    file_id: str
+    guild_id: str
+    key: str
+    filename: str
+    kind: str
+    size: int
+    sha256: str = ""
+    content_type: str = "application/octet-stream"
+    created_by: str = ""
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class FileDelivery:
+    """How to send a file: as an upload (``url`` is None; read it with :meth:`FileStore.open`) or a link."""
+
+    record: FileRecord
+    url: str | None = None
+    expires_in: int = 0
+
+    @property
+    def as_link(self) -> bool:
+        return self.url is not None
+
+
+def _record(item: dict[str, Any]) -> FileRecord:
+    return FileRecord(
+        file_id=item["file_id"]["S"],
+        guild_id=item["guild_id"]["S"],
+        key=item["key"]["S"],
+        filename=item["filename"]["S"],
+        kind=item["kind"]["S"],
+        size=int(item["size"]["N"]),
+        sha256=item.get("sha256", {}).get("S", ""),
+        content_type=item.get("content_type", {}).get("S", "application/octet-stream"),
+        created_by=item.get("created_by", {}).get("S", ""),
+        created_at=item.get("created_at", {}).get("S", ""),
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    raise TypeError(type(value).__name__)
+
+
+def timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+class FileStore:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dynamodb_client: Any = None,
+        s3_client: Any = None,
+        table: str | None = None,
+        bucket: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._dynamodb = dynamodb_client
+        self._s3 = s3_client
+        self.table = table or settings.data_table
+        self.bucket = bucket or settings.bucket_name
+
+    @property
+    def dynamodb(self) -> Any:
+        if self._dynamodb is None:
+            import boto3
+
+            self._dynamodb = boto3.client(
+                "dynamodb",
+                region_name=self._settings.aws_region,
+                endpoint_url=self._settings.aws_endpoint_url or None,
+            )
+        return self._dynamodb
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client(
+                "s3",
+                region_name=self._settings.aws_region,
+                endpoint_url=self._settings.aws_endpoint_url or None,
+            )
+        return self._s3
+
+    @staticmethod
+    def new_file_id(kind: str) -> str:
+        return f"{kind}-{secrets.token_hex(4)}"
+
+    def register(self, record: FileRecord, *, overwrite: bool = False) -> FileRecord:
+        """Store a file record; without ``overwrite`` an existing id is never replaced (archives)."""
+        validate_file_id(record.file_id)
+        if not record.key.startswith(keys.bucket_prefix(record.guild_id)):
+            # Keys come from the server only; this guards against a caller mixing guilds up.
+            raise ValueError("file key outside the guild's prefix")
+        item = {
+            "pk": {"S": keys.guild_pk(record.guild_id)},
+            "sk": {"S": keys.file_sk(record.file_id)},
+            "file_id": {"S": record.file_id},
+            "guild_id": {"S": record.guild_id},
+            "key": {"S": record.key},
+            "filename": {"S": record.filename},
+            "kind": {"S": record.kind},
+            "size": {"N": str(record.size)},
+            "sha256": {"S": record.sha256},
+            "content_type": {"S": record.content_type},
+            "created_by": {"S": record.created_by},
+            "created_at": {"S": record.created_at},
+        }
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if not overwrite:
+            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
+        try:
+            self.dynamodb.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotSaved(detail=f"file id {record.file_id} already exists") from exc
+            raise NotSaved(detail=f"register file: {exc}") from exc
+        return record
+
+    def get(self, guild_id: str, file_id: str) -> FileRecord:
+        """The guild's file with this id; :class:`NotFound` for any other guild's id or an unknown one."""
+        file_id = validate_file_id(file_id)
+        resp = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.file_sk(file_id)}},
+        )
+        item = resp.get("Item")
+        if not item:
+            raise NotFound(f"There is no file called `{file_id}` in this server. Pick one from the list.")
+        record = _record(item)
+        if record.guild_id != guild_id or not record.key.startswith(keys.bucket_prefix(guild_id)):
+            logger.error("file record %s does not belong to guild partition", file_id)
+            raise NotFound(f"There is no file called `{file_id}` in this server.")
+        return record
+
+    def list_files(
+        self, guild_id: str, prefix: str = "", limit: int = AUTOCOMPLETE_LIMIT
+    ) -> list[FileRecord]:
+        """Newest first, for autocomplete; the corrections log is offered even before its first export."""
+        prefix = (prefix or "").strip().lower()
+        if prefix and not re.fullmatch(r"[a-z0-9_-]{1,64}", prefix):
+            return []
+        records: list[FileRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.guild_pk(guild_id)},
+                ":sk": {"S": keys.file_prefix_sk(prefix)},
+            },
+        }
+        # Bounded scan of the guild's partition: autocomplete must answer within Discord's 3 seconds.
+        for _ in range(10):
+            resp = self.dynamodb.query(**kwargs)
+            records.extend(_record(i) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        records.sort(key=lambda r: r.created_at, reverse=True)
+        if CORRECTIONS_LOG_ID.startswith(prefix) and not any(
+            r.file_id == CORRECTIONS_LOG_ID for r in records
+        ):
+            records.insert(
+                0, FileRecord(CORRECTIONS_LOG_ID, guild_id, "", "corrections-log.jsonl", "corrections-log", 0)
+            )
+        return records[:limit]
+
+    def open(self, record: FileRecord) -> Any:
+        """The file's bytes as a stream (S3 ``Body``), for uploading it to Discord."""
+        return self.s3.get_object(Bucket=self.bucket, Key=record.key)["Body"]
+
+    def delivery(
+        self,
+        record: FileRecord,
+        *,
+        max_attachment_bytes: int | None = None,
+        expires_in: int = PRESIGN_SECONDS,
+    ) -> FileDelivery:
+        """Attach when it fits Discord's limit, else a short-lived presigned link."""
+        limit = (
+            self._settings.discord_upload_limit_bytes
+            if max_attachment_bytes is None
+            else max_attachment_bytes
+        )
+        if record.size <= limit:
+            return FileDelivery(record)
+        url = self.s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": record.key,
+                "ResponseContentDisposition": f'attachment; filename="{record.filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+        return FileDelivery(record, url=url, expires_in=expires_in)
+
+    def resolve_for_getfile(self, guild_id: str, name: str, *, requested_by: str = "") -> FileRecord:
+        """``/getfile name``: the stored file, or a fresh export for the corrections log."""
+        file_id = validate_file_id(name)
+        if file_id == CORRECTIONS_LOG_ID:
+            return self.export_corrections_log(guild_id, created_by=requested_by)
+        return self.get(guild_id, file_id)
+
+    # --- the corrections and feedback log -------------------------------------------------------------------
+
+    def iter_corrections_and_feedback(self, guild_id: str) -> Iterator[dict[str, Any]]:
+        """Every correction and feedback record of the guild, attributes read generically."""
+        deserializer = TypeDeserializer()
+        for prefix, kind in ((keys.CORRECTION_PREFIX, "correction"), (keys.FEEDBACK_PREFIX, "feedback")):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
+                "ExpressionAttributeValues": {":pk": {"S": keys.guild_pk(guild_id)}, ":sk": {"S": prefix}},
+            }
+            while True:
+                resp = self.dynamodb.query(**kwargs)
+                for item in resp.get("Items", []):
+                    record = {k: deserializer.deserialize(v) for k, v in item.items()}
+                    sk = record.pop("sk")
+                    for internal in ("pk", "gsi1pk", "gsi1sk", "expires_at"):
+                        record.pop(internal, None)
+                    yield {"type": kind, "id": str(sk)[len(prefix) :], **record}
+                if "LastEvaluatedKey" not in resp:
+                    break
+                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def export_corrections_log(self, guild_id: str, *, created_by: str = "") -> FileRecord:
+        """Write the log as JSONL to a new key and point the ``corrections-log`` id at it."""
+        import hashlib
+
+        stamp = timestamp()
+        key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, stamp, ".jsonl")
+        digest = hashlib.sha256()
+        size = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            for row in self.iter_corrections_and_feedback(guild_id):
+                line = (
+                    json.dumps(row, ensure_ascii=False, sort_keys=True, default=_json_default) + "\n"
+                ).encode()
+                digest.update(line)
+                size += len(line)
+                spool.write(line)
+            spool.seek(0)
+            try:
+                self.s3.upload_fileobj(
+                    spool, self.bucket, key, ExtraArgs={"ContentType": "application/jsonl"}
+                )
+            except ClientError as exc:
+                raise NotSaved(detail=f"corrections log upload: {exc}") from exc
+        record = FileRecord(
+            file_id=CORRECTIONS_LOG_ID,
+            guild_id=guild_id,
+            key=key,
+            filename=f"corrections-log-{stamp}.jsonl",
+            kind="corrections-log",
+            size=size,
+            sha256=digest.hexdigest(),
+            content_type="application/jsonl",
+            created_by=created_by,
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        # The log is a live export, not a snapshot: its id follows the newest one.
+        return self.register(record, overwrite=True)

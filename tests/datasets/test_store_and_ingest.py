@@ -1,0 +1,153 @@
+"""DatasetStore and ingest against DynamoDB in moto, through the real boto3 client."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from shared.datasets.ingest import add_text, add_upload
+from shared.errors import InvalidInput, NotFound
+from shared.examples import ChatMessage, Example
+from shared.storage.datasets import InvalidName, validate_dataset_name
+
+GUILD = "111"
+
+
+def chat_line(q: str, a: str) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+
+
+def upload(aws, lines: list[str], upload_id: str = "i1", dataset: str = "faq", **kwargs):
+    data = ("\n".join(lines) + "\n").encode()
+    return add_upload(
+        io.BytesIO(data),
+        "data.jsonl",
+        store=aws.datasets,
+        guild_id=GUILD,
+        dataset=dataset,
+        upload_id=upload_id,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "../x",
+        "/etc/passwd",
+        "a/b",
+        "..%2Fx",
+        "%2e%2e",
+        "a\\b",
+        "C:data",
+        "~root",
+        "",
+        "x" * 33,
+        "has space",
+        "ünï",
+    ],
+)
+def test_path_like_and_bad_dataset_names_are_refused(raw):
+    with pytest.raises(InvalidName) as err:
+        validate_dataset_name(raw)
+    assert "names" in err.value.user_message.lower() or "name" in err.value.user_message.lower()
+
+
+def test_names_are_canonical():
+    assert validate_dataset_name("  Support-FAQ_2 ") == "support-faq_2"
+
+
+def test_path_like_names_write_nothing(aws):
+    for raw in ("../other", "%2e%2e%2fother", "/abs"):
+        with pytest.raises(InvalidInput):
+            upload(aws, [chat_line("q", "a")], dataset=raw)
+    assert aws.dynamodb.scan(TableName=aws.settings.data_table)["Count"] == 0
+
+
+def test_upload_adds_counts_and_reports_rejections(aws):
+    report = upload(aws, [chat_line("q1", "a1"), "{oops", chat_line("q2", "a2"), chat_line("q1", "a1")])
+    assert (report.added, report.rejected, report.duplicates_in_file) == (2, 1, 1)
+    assert report.reasons[0].line == 2
+    assert report.dataset_size == 2 and report.positive_count == 2
+    text = report.summary()
+    assert "added 2 examples" in text and "line 2" in text and "1 repeated in the upload" in text
+
+
+def test_duplicates_across_uploads_are_skipped_and_counted(aws):
+    upload(aws, [chat_line("q1", "a1"), chat_line("q2", "a2")], upload_id="i1")
+    report = upload(aws, [chat_line("q2", "a2"), chat_line("q3", "a3")], upload_id="i2")
+    assert (report.added, report.duplicates_existing) == (1, 1)
+    assert "1 already in the dataset" in report.summary()
+    # The same chat marked negative is a different example (behaviour to avoid), so it is added.
+    report = upload(aws, [chat_line("q2", "a2")], upload_id="i3", positive=False)
+    assert report.added == 1
+    info = aws.datasets.count(GUILD, "faq")
+    assert (info.example_count, info.positive_count, info.negative_count) == (4, 3, 1)
+
+
+def test_redelivered_upload_counts_its_own_writes_as_added_not_twice(aws):
+    lines = [chat_line(f"q{i}", "a") for i in range(5)]
+    first = upload(aws, lines, upload_id="same")
+    again = upload(aws, lines, upload_id="same")
+    assert first.added == again.added == 5 and again.duplicates_existing == 0
+    assert aws.datasets.count(GUILD, "faq").example_count == 5
+
+
+def test_racing_writer_is_caught_by_the_condition(aws):
+    aws.datasets.ensure_dataset(GUILD, "faq")
+    ex = Example(messages=(ChatMessage("user", "q"), ChatMessage("assistant", "a")))
+    other = Example(messages=(ChatMessage("user", "z"), ChatMessage("assistant", "a")))
+    # Simulate another upload writing between our BatchGetItem and our transaction.
+    original = aws.datasets._existing
+    aws.datasets._existing = lambda pk, fps: {}
+    try:
+        aws.datasets.add_examples(GUILD, "faq", [ex], upload_id="other")
+        result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
+    finally:
+        aws.datasets._existing = original
+    assert (result.added, result.duplicates_existing) == (1, 1)
+    assert aws.datasets.count(GUILD, "faq").example_count == 2
+
+
+def test_many_examples_paginate_and_round_trip(aws):
+    lines = [chat_line(f"question {i}", f"answer {i}") for i in range(250)]
+    report = upload(aws, lines)
+    assert report.added == 250
+    got = list(aws.datasets.iter_examples(GUILD, "faq", page_size=40))
+    assert len(got) == 250
+    assert {e.answer for e in got} == {f"answer {i}" for i in range(250)}
+
+
+def test_text_example_and_its_error(aws):
+    report = add_text("Q: hi A: hello", store=aws.datasets, guild_id=GUILD, dataset="faq", upload_id="t1")
+    assert report.added == 1 and report.dataset_size == 1
+    with pytest.raises(InvalidInput) as err:
+        add_text("hello there", store=aws.datasets, guild_id=GUILD, dataset="faq", upload_id="t2")
+    assert "Q: your question A: the answer" in err.value.user_message
+
+
+def test_select_dataset_and_autocomplete(aws):
+    assert aws.datasets.guild_settings(GUILD).selected_dataset == "default"
+    for name in ("alpha", "alps", "beta"):
+        aws.datasets.ensure_dataset(GUILD, name)
+    aws.datasets.ensure_dataset("222", "alpine")  # another guild's
+    chosen = aws.datasets.select_dataset(GUILD, "Alps", positive=False)
+    assert (chosen.selected_dataset, chosen.default_positive) == ("alps", False)
+    assert [d.name for d in aws.datasets.list_datasets(GUILD, "al")] == ["alpha", "alps"]
+    assert aws.datasets.list_datasets(GUILD, "../") == []
+    assert len(aws.datasets.list_datasets(GUILD)) == 3
+    # Selecting again without positive keeps the flag.
+    assert aws.datasets.select_dataset(GUILD, "beta").default_positive is False
+
+
+def test_autocomplete_caps_at_25(aws):
+    for i in range(30):
+        aws.datasets.ensure_dataset(GUILD, f"d{i:02d}")
+    assert len(aws.datasets.list_datasets(GUILD)) == 25
+
+
+def test_unknown_dataset_is_not_found(aws):
+    with pytest.raises(NotFound):
+        aws.datasets.count(GUILD, "nope")

@@ -1,0 +1,139 @@
+"""/feedback, votes, /correct and the correction modal, stored in DynamoDB (moto) through the real client."""
+
+import pytest
+
+from infra import interactions as build
+from shared.storage import keys
+from shared.storage.exchanges import Exchange
+from tests.conftest import APPLICATION_ID
+
+A = {"application_id": APPLICATION_ID}
+GUILD = build.DEFAULT_GUILD
+
+
+def records(services, prefix):
+    return list(services.table.query_prefix(keys.guild_pk(GUILD), prefix))
+
+
+def test_feedback_is_stored_before_the_reply(app_client, services):
+    reply = app_client.send(build.slash("feedback", options={"text": "Too verbose @everyone"}, **A))
+    assert reply["data"] == {"content": "Thanks, your feedback is saved.", "allowed_mentions": {"parse": []},
+                             "flags": 64}
+    [stored] = records(services, "FEEDBACK#")
+    assert stored["text"] == "Too verbose @everyone"
+    assert stored["user_id"] == build.DEFAULT_USER
+    assert stored["kind"] == "text"
+
+
+def test_feedback_about_a_message_link(app_client, services):
+    link = f"https://discord.com/channels/{GUILD}/{build.DEFAULT_CHANNEL}/123456789012345678"
+    app_client.send(build.slash("feedback", options={"text": "wrong", "message": link}, **A))
+    assert records(services, "FEEDBACK#")[0]["message_id"] == "123456789012345678"
+
+
+def test_feedback_with_a_bad_message_reference_says_how(app_client, services):
+    reply = app_client.send(build.slash("feedback", options={"text": "x", "message": "../etc"}, **A))
+    assert "message link" in reply["data"]["content"]
+    assert records(services, "FEEDBACK#") == []
+
+
+def test_replayed_interaction_stores_nothing_twice(app_client, services):
+    interaction = build.slash("feedback", options={"text": "once"}, **A)
+    first = app_client.send(interaction)
+    second = app_client.send(interaction)
+    assert first == second
+    assert len(records(services, "FEEDBACK#")) == 1
+
+
+def test_storage_failure_is_not_a_false_success(app_client, services, aws, caplog):
+    aws.clients.dynamodb.delete_table(TableName=aws.settings.data_table)
+    reply = app_client.send(build.slash("feedback", options={"text": "lost?"}, **A))
+    assert reply["data"]["content"] == "Not saved, please try again."
+    assert reply["data"]["flags"] == 64
+    assert "put_item failed" in caplog.text
+
+
+def test_feedback_outside_a_server_is_refused(app_client):
+    reply = app_client.send(build.slash("feedback", options={"text": "dm"}, guild_id=None, **A))
+    assert reply["data"]["content"] == "This only works in a server."
+
+
+@pytest.mark.parametrize("rating", ["up", "down"])
+def test_vote_buttons(app_client, services, rating):
+    message = build.bot_message(application_id=APPLICATION_ID, content="Paris is in Italy.")
+    reply = app_client.send(build.component(f"vote:{rating}", message=message, **A))
+    assert reply["data"]["flags"] == 64
+    [stored] = records(services, "FEEDBACK#VOTE#")
+    assert (stored["kind"], stored["message_id"]) == (rating, message["id"])
+
+
+def test_changing_a_vote_keeps_one_record(app_client, services):
+    message = build.bot_message(application_id=APPLICATION_ID, content="x")
+    app_client.send(build.component("vote:up", message=message, **A))
+    app_client.send(build.component("vote:down", message=message, **A))
+    [stored] = records(services, "FEEDBACK#VOTE#")
+    assert stored["kind"] == "down"
+
+
+def test_correction_modal_from_the_message_menu(app_client, services):
+    answer = build.bot_message(application_id=APPLICATION_ID, content="The capital of France is Lyon.")
+    opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
+    assert opened["type"] == 9
+    assert opened["data"]["custom_id"] == f"correct:{answer['id']}"
+    field = opened["data"]["components"][0]["components"][0]
+    assert field["value"] == "The capital of France is Lyon."
+
+    submitted = app_client.send(build.modal_submit(opened["data"]["custom_id"],
+                                                   values={"correction": "The capital of France is Paris."}, **A))
+    assert submitted["data"]["content"].startswith("Correction saved.")
+    [stored] = records(services, "CORRECTION#")
+    assert stored["original_text"] == "The capital of France is Lyon."
+    assert stored["correction"] == "The capital of France is Paris."
+    assert stored["message_id"] == answer["id"]
+
+
+def test_correct_button_on_an_answer_opens_the_modal(app_client):
+    answer = build.bot_message(application_id=APPLICATION_ID, content="2+2=5")
+    opened = app_client.send(build.component("fix", message=answer, **A))
+    assert opened["type"] == 9
+
+
+def test_only_the_bots_own_messages_can_be_corrected(app_client, services):
+    someone = build.bot_message(application_id="999999999999999999", content="not mine")
+    reply = app_client.send(build.message_command("Correct this answer", target=someone, **A))
+    assert reply["data"]["content"] == "I can only take corrections of my own answers."
+
+
+def test_correct_command_uses_the_recorded_exchange(app_client, services):
+    services.exchanges.add(Exchange(guild_id=GUILD, message_id="123456789012345678", channel_id="1",
+                                    user_id="2", prompt="What is 2+2?", answer="5", model="m"))
+    reply = app_client.send(build.slash("correct", options={"message": "123456789012345678",
+                                                            "correction": "4"}, **A))
+    assert reply["data"]["content"].startswith("Correction saved.")
+    [stored] = records(services, "CORRECTION#")
+    assert (stored["prompt"], stored["original_text"], stored["correction"]) == ("What is 2+2?", "5", "4")
+
+
+def test_correct_command_on_an_unknown_message_says_what_to_do(app_client, services):
+    reply = app_client.send(build.slash("correct", options={"message": "123456789012345678",
+                                                            "correction": "4"}, **A))
+    assert "Correct this answer" in reply["data"]["content"]
+    assert records(services, "CORRECTION#") == []
+
+
+def test_unchanged_or_empty_correction_is_refused(app_client, services):
+    answer = build.bot_message(application_id=APPLICATION_ID, content="same")
+    opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
+    for text in ("same", "   "):
+        reply = app_client.send(build.modal_submit(opened["data"]["custom_id"], values={"correction": text}, **A))
+        assert reply["data"]["flags"] == 64
+    assert records(services, "CORRECTION#") == []
+
+
+def test_instruction_default_then_guild_text(app_client, services):
+    default = app_client.send(build.slash("instruction", **A))
+    assert "How to teach me" in default["data"]["content"]
+    services.instructions.put(GUILD, "Be kind. <@123> @everyone")
+    custom = app_client.send(build.slash("instruction", **A))
+    assert custom["data"]["content"] == "Be kind. <@123> @everyone"
+    assert custom["data"]["allowed_mentions"] == {"parse": []}

@@ -1,0 +1,107 @@
+"""The local runner's polling loop against moto in server mode, as ``make run`` uses it: start, work, stop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from functions.worker.context import WorkerContext
+from functions.worker.handler import build_worker
+from functions.worker.jobs import JobOutcome, JobRegistry
+from functions.worker.local_runner import LocalRunner
+from infra.fakes.discord_server import FakeDiscord
+from shared.jobs_queue import enqueue_job
+from shared.queue_messages import InteractionRef, JobRequest
+from shared.settings import Settings
+
+
+@pytest.fixture
+def moto_server(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_runner_loop_serves_jobs_until_stopped(moto_server):
+    region = "us-east-1"
+    sqs = boto3.client("sqs", region_name=region, endpoint_url=moto_server)
+    dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=moto_server)
+    dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
+    queue = sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+    dynamodb.create_table(
+        TableName="idempotency",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+
+    with FakeDiscord() as discord:
+        settings = Settings(
+            discord_api_base=discord.api_base,
+            aws_endpoint_url=moto_server,
+            aws_region=region,
+            idempotency_table="idempotency",
+            jobs_queue_url=queue,
+            jobs_max_receive_count=2,
+        )
+        registry = JobRegistry()
+
+        @registry.register("shout")
+        def shout(request, ctx):
+            return JobOutcome(content=request.args["text"].upper())
+
+        # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
+        worker = build_worker(settings, job_registry=registry, ctx=WorkerContext(settings), job_modules=())
+        runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            for n in range(3):
+                ref = InteractionRef(
+                    id=f"90000000000000000{n}", application_id=discord.application_id, token=f"tok{n}"
+                )
+                enqueue_job(
+                    sqs, queue, JobRequest(kind="shout", interaction=ref, args={"text": f"hello {n}"})
+                )
+            sqs.send_message(QueueUrl=queue, MessageBody="{broken")
+            wait_for(lambda: all(discord.original(f"tok{n}") for n in range(3)))
+            assert [discord.original(f"tok{n}")["content"] for n in range(3)] == [
+                "HELLO 0",
+                "HELLO 1",
+                "HELLO 2",
+            ]
+
+            def poison_in_dlq() -> bool:
+                got = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+                return [m["Body"] for m in got] == ["{broken"]
+
+            wait_for(poison_in_dlq)
+        finally:
+            runner.stop()
+            thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert runner.stopped
