@@ -184,9 +184,3 @@ class VoiceQueueConsumer:
         except Exception:
             log.exception("could not edit the reply of interaction %s", ref.id)
 
-
-def message_group_and_dedup(request: VoiceRequest) -> dict[str, str]:
-    """The FIFO send parameters the interactions function uses: group = guild, deduplication = interaction."""
-    return {"MessageGroupId": str(request.interaction.guild_id or "dm"),
-            "MessageDeduplicationId": request.interaction.id}
-

@@ -135,3 +135,22 @@ async def test_the_cog_replies_with_the_transcript_and_speaks_the_answer(cdn, tm
     replies_sent.clear()
     await Transcription(bot).transcribe(message, "https://evil.example/x.ogg", "en-US")
     assert replies_sent == ["I only read attachments stored by Discord."]
+
+
+async def test_the_cog_says_when_it_heard_no_words(cdn):
+    settings = Settings(attachment_hosts=("127.0.0.1",))
+
+    class HearsNothing:
+        async def transcribe(self, data, language):
+            assert data  # the download reached the transcriber
+            return ""
+
+    bot = SimpleNamespace(settings=settings, transcriber=HearsNothing(), answerer=None, service=None)
+    sent = []
+
+    async def reply(content, **kwargs):
+        sent.append(content)
+
+    message = SimpleNamespace(guild=SimpleNamespace(id=GUILD_ID), author=SimpleNamespace(id=ALICE), reply=reply)
+    await Transcription(bot).transcribe(message, f"{cdn}/voice-message.ogg", "en-US")
+    assert sent == ["I could not make out any words in that audio"]
