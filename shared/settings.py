@@ -45,9 +45,20 @@ ENV = {
     "log_level": "LOG_LEVEL",
     "max_attachment_bytes": "MAX_ATTACHMENT_BYTES",
     "discord_upload_limit_bytes": "DISCORD_UPLOAD_LIMIT_BYTES",
+    # Voice worker (python -m voice_worker); voice_worker/README.md documents each one.
+    "voice_tts_engine": "VOICE_TTS_ENGINE",
+    "voice_stt_engine": "VOICE_STT_ENGINE",
+    "voice_transcribe_messages": "VOICE_TRANSCRIBE_MESSAGES",
+    "voice_health_port": "VOICE_HEALTH_PORT",
+    "voice_shard_id": "VOICE_SHARD_ID",
+    "voice_shard_count": "VOICE_SHARD_COUNT",
 }
 
-_INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes", "jobs_max_receive_count"})
+_INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes", "jobs_max_receive_count",
+                           "voice_health_port", "voice_shard_id", "voice_shard_count"})
+_BOOL_SETTINGS = frozenset({"voice_transcribe_messages"})
+VOICE_TTS_ENGINES = ("gtts", "polly", "espeak")
+VOICE_STT_ENGINES = ("google", "openai", "sphinx")
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,15 @@ class Settings:
     # instead of an upload (Discord's attachment limit for bots).
     max_attachment_bytes: int = 25 * 1024 * 1024
     discord_upload_limit_bytes: int = 25 * 1024 * 1024
+    voice_tts_engine: str = "gtts"
+    voice_stt_engine: str = "google"
+    # Whether the voice worker reads channel messages (voice messages, audio attachments) to transcribe them;
+    # only then does it ask for the privileged message content intent.
+    voice_transcribe_messages: bool = False
+    # 0 turns the health endpoint off.
+    voice_health_port: int = 8081
+    voice_shard_id: int = 0
+    voice_shard_count: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,13 +117,15 @@ class Settings:
                 values[attr] = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
             elif attr == "discord_api_base":
                 values[attr] = raw.rstrip("/")
-            elif attr == "finetune_provider":
+            elif attr in ("finetune_provider", "voice_tts_engine", "voice_stt_engine"):
                 values[attr] = raw.lower()
             elif attr in _INT_SETTINGS:
                 try:
                     values[attr] = int(raw)
                 except ValueError as exc:
                     raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+            elif attr in _BOOL_SETTINGS:
+                values[attr] = raw.lower() in ("1", "true", "yes", "on")
             else:
                 values[attr] = raw
         return cls(**values)

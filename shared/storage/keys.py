@@ -76,3 +76,17 @@ def archive_key(guild_id: str, dataset: str, version: int, timestamp: str) -> st
 
 def export_key(guild_id: str, name: str, timestamp: str, ext: str) -> str:
     return f"{bucket_prefix(guild_id)}exports/{name}-{timestamp}{ext}"
+
+
+def voice_settings_sk() -> str:
+    """A guild's voice settings (TTS engine, language, idle timeout, clip cap, transcription), under guild_pk."""
+    return "VOICE_SETTINGS"
+
+
+def voice_request_pk(interaction_id: str) -> str:
+    """The voice worker's claim on one queued interaction, so a redelivered request does not act twice."""
+    return f"VOICEREQ#{interaction_id}"
+
+
+def voice_request_sk() -> str:
+    return "CLAIM"

@@ -1,0 +1,267 @@
+"""The service's behaviour and every reply text, against an in-memory gateway and real espeak-ng audio."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.settings import Settings
+from tests.voice_worker.fakes import (
+    ALICE,
+    BOB,
+    GUILD_ID,
+    OTHER_BOT,
+    OTHER_VOICE_ID,
+    VOICE_ID,
+    FakeClock,
+    FakeGateway,
+    RecordingReplier,
+    request,
+)
+from voice_worker import replies
+from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
+from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
+from voice_worker.service import MANAGE_GUILD, VoiceService
+from voice_worker.tts import EspeakEngine, Synthesizer
+
+
+class MemoryTable:
+    """Only for tests that are not about storage; the store itself is tested against moto."""
+
+    def __init__(self, item=None):
+        self.item = item
+
+    def get_item(self, Key):
+        return {"Item": self.item} if self.item else {}
+
+
+def make_service(gateway, *, clock=None, voice=None, queue_limit=10, tmp_path=None):
+    store = VoiceSettingsStore(Settings(), table=MemoryTable(voice))
+    synth = Synthesizer({"espeak": EspeakEngine()}, default_engine="espeak")
+    replier = RecordingReplier()
+    service = VoiceService(gateway, synth, store, replier, clock=clock or FakeClock(), queue_limit=queue_limit,
+                           connect_attempts=3, connect_retry_delay=0, work_dir=tmp_path)
+    return service, replier
+
+
+@pytest.fixture
+def gateway():
+    return FakeGateway(members={ALICE: VOICE_ID})
+
+
+async def test_join_the_callers_channel(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join")) == "Joined #General"
+    assert gateway.bot_in == VOICE_ID
+
+
+async def test_join_a_named_channel_and_unknown_channel(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join", args={"channel_id": str(OTHER_VOICE_ID)})) == "Joined #Music"
+    assert await service.handle(request("join", args={"channel_id": "1"})) == "I cannot find that voice channel"
+
+
+async def test_join_when_caller_not_in_voice(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join", user_id=BOB)) == "You are not in a voice channel"
+
+
+async def test_join_where_already(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join")) == "I am already in #General"
+
+
+async def test_join_does_not_steal_the_bot_from_listeners(gateway, tmp_path):
+    gateway.bot_in, gateway.members[BOB] = VOICE_ID, OTHER_VOICE_ID
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    expected = "I am busy in #General; someone there (or with Manage Server) can /leave first"
+    assert await service.handle(request("join", user_id=BOB)) == expected
+    assert await service.handle(request("join", user_id=BOB, permissions=MANAGE_GUILD)) == "Joined #Music"
+
+
+async def test_connect_attempts_are_capped(gateway, tmp_path):
+    gateway.connect_outcomes = [VoiceConnectTimeout()] * 5
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    expected = "I could not connect to #General after 3 attempts. Please try again in a minute"
+    assert await service.handle(request("join")) == expected
+    assert gateway.connect_calls == 3
+
+
+async def test_connect_retries_after_a_timeout(gateway, tmp_path):
+    gateway.connect_outcomes = [VoiceConnectTimeout(), None]
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join")) == "Joined #General"
+    assert gateway.connect_calls == 2
+
+
+async def test_refused_connection_is_final_and_clear(gateway, tmp_path):
+    gateway.connect_outcomes = [VoiceConnectRefused("I need the Connect and Speak permissions there.")]
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join")) == (
+        "Discord refused to let me into #General: I need the Connect and Speak permissions there.")
+    assert gateway.connect_calls == 1
+
+
+async def test_leave_rules(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("leave")) == "I am not in a voice channel here"
+    gateway.bot_in, gateway.members[BOB] = VOICE_ID, OTHER_VOICE_ID
+    assert await service.handle(request("leave", user_id=BOB)) == (
+        "Only members in my voice channel, or with Manage Server, can make me leave")
+    assert gateway.bot_in == VOICE_ID
+    assert await service.handle(request("leave", user_id=BOB, permissions=MANAGE_GUILD)) == "Left #General"
+    gateway.bot_in = VOICE_ID
+    assert await service.handle(request("leave")) == "Left #General"
+    assert gateway.bot_in is None
+
+
+async def test_say_rules_and_texts(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("say", args={"text": "hi"})) == "I am not in a voice channel here"
+    gateway.bot_in, gateway.members[BOB] = VOICE_ID, OTHER_VOICE_ID
+    assert await service.handle(request("say", user_id=BOB, args={"text": "hi"})) == (
+        "Join my voice channel #General to use /say")
+    assert await service.handle(request("say", args={"text": "** **"})) == "There is nothing to say in that text"
+    gateway.play_delay = 5
+    assert await service.handle(request("say", args={"text": "hello there"})) == "Saying it in #General"
+    await asyncio.sleep(0.3)
+    assert await service.handle(request("say", args={"text": "second"})) == "Queued in #General (1 ahead)"
+    assert await service.handle(request("say", args={"text": "third"})) == "Queued in #General (2 ahead)"
+    await service.shutdown()
+
+
+async def test_clips_play_in_order_with_real_espeak_audio(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    service, replier = make_service(gateway, tmp_path=tmp_path)
+    for n, text in enumerate(["first clip.", "second clip.", "third clip."]):
+        await service.handle(request("say", interaction_id=str(n), args={"text": text}))
+    gv = service._guilds[GUILD_ID]
+    await asyncio.wait_for(gv.queue.join(), 10)
+    assert len(gateway.played) == 3
+    assert [p.suffix for p in gateway.played] == [".wav"] * 3
+    assert not any(p.exists() for p in gateway.played)  # clips are removed after playing
+    assert replier.edits == []
+
+
+async def test_bounded_queue_refuses_when_full(gateway, tmp_path):
+    gateway.bot_in, gateway.play_delay = VOICE_ID, 5
+    service, _ = make_service(gateway, queue_limit=2, tmp_path=tmp_path)
+    await service.handle(request("say", args={"text": "one"}))
+    await asyncio.sleep(0.3)  # the first is now playing, off the queue
+    await service.handle(request("say", args={"text": "two"}))
+    await service.handle(request("say", args={"text": "three"}))
+    assert await service.handle(request("say", args={"text": "four"})) == (
+        "My queue here is full (2 clips). Try again when it has played")
+    await service.shutdown()
+
+
+async def test_skip_and_clear(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("skip")) == "I am not in a voice channel here"
+    gateway.bot_in, gateway.members[BOB] = VOICE_ID, OTHER_VOICE_ID
+    assert await service.handle(request("skip")) == "Nothing is playing"
+    assert await service.handle(request("clear", user_id=BOB)) == (
+        "Only members in #General, or with Manage Server, can skip or clear")
+    gateway.play_delay = 5
+    for text in ("one", "two", "three"):
+        await service.handle(request("say", args={"text": text}))
+    await asyncio.sleep(0.3)
+    assert await service.handle(request("clear")) == "Cleared 2 queued clips"
+    assert await service.handle(request("skip")) == "Skipped the current clip"
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert gateway.stopped == 1 and len(gateway.played) == 1
+    assert await service.handle(request("clear")) == "Cleared 0 queued clips"
+    await service.handle(request("say", args={"text": "x"}))
+    await asyncio.sleep(0)
+    assert replies.cleared(1) == "Cleared 1 queued clip"
+
+
+async def test_playback_failure_is_reported(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    gateway.play_error = PlaybackFailed("the audio could not be decoded.")
+    service, replier = make_service(gateway, tmp_path=tmp_path)
+    await service.handle(request("say", interaction_id="42", args={"text": "hello"}))
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert replier.edits == [("42", "I could not play that clip: the audio could not be decoded.")]
+
+
+async def test_unexpected_failure_is_reported_generically(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    gateway.play_error = RuntimeError("boom")
+    service, replier = make_service(gateway, tmp_path=tmp_path)
+    await service.handle(request("say", interaction_id="43", args={"text": "hello"}))
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert replier.texts == ["Something went wrong with that voice request. Please try again"]
+
+
+async def test_speak_answer_never_overwrites_the_answer(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("speak_answer", args={"text": "The answer is four."})) is None
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert len(gateway.played) == 1
+    assert await service.handle(request("speak_answer", user_id=BOB, args={"text": "x"})) is None
+    assert await service.speak_for(GUILD_ID, BOB, "not in the channel") is False
+    assert await service.speak_for(GUILD_ID, ALICE, "in the channel") is True
+
+
+async def test_other_texts(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("dance")) == "I do not know that voice action"
+    assert await service.handle(request("join", guild_id=None)) == "Voice commands work only in a server"
+    assert await service.handle(request("join", guild_id=123)) == (
+        "I am not in this server, or it is unavailable right now")
+    await service.shutdown()
+    assert await service.handle(request("join")) == "The voice worker is restarting. Please try again in a minute"
+
+
+async def test_auto_leave_when_no_human_is_left(gateway, tmp_path):
+    gateway.bot_in = VOICE_ID
+    gateway.members[OTHER_BOT], gateway.bots = VOICE_ID, {OTHER_BOT}
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    await service.on_voice_state_change(GUILD_ID)
+    assert gateway.bot_in == VOICE_ID  # Alice is still there
+    del gateway.members[ALICE]
+    await service.on_voice_state_change(GUILD_ID)
+    assert gateway.bot_in is None  # only another bot remains
+
+
+async def test_idle_timeout_with_a_fake_clock(gateway, tmp_path):
+    clock = FakeClock()
+    service, _ = make_service(gateway, clock=clock, tmp_path=tmp_path,
+                              voice={"idle_timeout_seconds": 120})
+    assert await service.handle(request("join")) == "Joined #General"
+    clock.advance(119)
+    assert await service.sweep_idle() == []
+    await service.handle(request("say", args={"text": "still here"}))
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    clock.advance(119)
+    assert await service.sweep_idle() == []  # speaking reset the idle timer
+    clock.advance(1)
+    assert await service.sweep_idle() == [GUILD_ID]
+    assert gateway.bot_in is None
+
+
+async def test_sweep_leaves_an_empty_channel(gateway, tmp_path):
+    gateway.bot_in, gateway.members = VOICE_ID, {}
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.sweep_idle() == [GUILD_ID]
+
+
+async def test_shutdown_drops_the_queue_and_leaves(gateway, tmp_path):
+    gateway.bot_in, gateway.play_delay = VOICE_ID, 30
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    for text in ("one", "two"):
+        await service.handle(request("say", args={"text": text}))
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(service.shutdown(finish_current=0.1), 5)
+    assert gateway.bot_in is None and gateway.stopped >= 1 and len(gateway.played) == 1
+
+
+def test_guild_settings_validation():
+    with pytest.raises(Exception, match="Idle timeout"):
+        VoiceSettings(idle_timeout_seconds=5).validated()
+    with pytest.raises(Exception, match="Speech engine"):
+        VoiceSettings(engine="sam").validated()

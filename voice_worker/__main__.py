@@ -1,0 +1,102 @@
+"""``python -m voice_worker``: check that voice can work, then run until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from shared.errors import ConfigError
+from shared.settings import Settings
+
+log = logging.getLogger("voice_worker")
+
+
+def resolve_bot_token(settings: Settings, client_factory: Any = None) -> str:
+    """The token itself, or read from SSM (``ssm:/name``) or Secrets Manager (name or ARN)."""
+    if settings.discord_bot_token:
+        return settings.discord_bot_token
+    ref = settings.discord_bot_token_secret
+    if not ref:
+        raise ConfigError("DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET must be set")
+    import boto3
+
+    def default_factory(name: str) -> Any:
+        return boto3.session.Session().client(name, region_name=settings.aws_region,  # type: ignore[call-overload]
+                                              endpoint_url=settings.aws_endpoint_url or None)
+
+    factory = client_factory or default_factory
+    if ref.startswith("ssm:"):
+        return str(factory("ssm").get_parameter(Name=ref[4:], WithDecryption=True)["Parameter"]["Value"])
+    return str(factory("secretsmanager").get_secret_value(SecretId=ref)["SecretString"])
+
+
+def build_bot(settings: Settings) -> Any:
+    from voice_worker.bot import VoiceBot
+    from voice_worker.guild_settings import VoiceSettingsStore
+    from voice_worker.ledger import RequestLedger
+    from voice_worker.replies import RestReplier
+    from voice_worker.stt import Transcriber
+    from voice_worker.tts import Synthesizer, build_engines
+
+    return VoiceBot(
+        settings,
+        synthesizer=Synthesizer(build_engines(settings), settings.voice_tts_engine),
+        settings_store=VoiceSettingsStore(settings),
+        replier=RestReplier(settings),
+        ledger=RequestLedger(settings, worker_id=f"voice-shard-{settings.voice_shard_id}"),
+        transcriber=Transcriber(settings) if settings.voice_transcribe_messages else None,
+    )
+
+
+def install_signal_handlers(bot: Any) -> None:
+    """SIGTERM (orchestrator stop) and SIGINT (Ctrl-C) start the graceful shutdown."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _start_shutdown, bot, sig)
+
+
+def _start_shutdown(bot: Any, sig: signal.Signals) -> None:
+    log.info("received %s", sig.name)
+    bot.shutdown_task = asyncio.ensure_future(bot.shutdown())
+
+
+async def run(settings: Settings) -> None:
+    from voice_worker.health import HealthServer
+
+    bot = build_bot(settings)
+    token = resolve_bot_token(settings)
+    install_signal_handlers(bot)
+    health = HealthServer(bot.health, settings.voice_health_port) if settings.voice_health_port else None
+    if health:
+        await health.start()
+    try:
+        async with bot:
+            await bot.start(token)
+    finally:
+        if health:
+            await health.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from voice_worker.preflight import voice_problems
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problems = voice_problems(settings)
+    if problems:
+        for problem in problems:
+            log.error("cannot start: %s", problem)
+        return 2
+    try:
+        asyncio.run(run(settings))
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Per-guild voice settings, stored in the data table under ``GUILD#{id}`` / ``VOICE_SETTINGS``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from shared.errors import InvalidInput, NotSaved
+from shared.settings import VOICE_TTS_ENGINES, Settings
+from shared.storage import keys
+
+MIN_IDLE_SECONDS, MAX_IDLE_SECONDS = 30, 6 * 3600
+MAX_CLIP_CHARS = 2000
+MAX_CLIP_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    engine: str | None = None  # None: the deployment's default engine
+    language: str = "en-US"
+    idle_timeout_seconds: int = 300
+    max_clip_chars: int = 600
+    max_clip_seconds: int = 60
+    # Channel ids whose voice messages and audio attachments are transcribed; empty: none.
+    transcribe_channels: tuple[str, ...] = field(default=())
+    # Language for Google speech recognition; the seed used ru-RU. None: the guild's language.
+    stt_language: str | None = None
+
+    def validated(self) -> VoiceSettings:
+        if self.engine is not None and self.engine not in VOICE_TTS_ENGINES:
+            raise InvalidInput(f"Speech engine must be one of {', '.join(VOICE_TTS_ENGINES)}.")
+        if not MIN_IDLE_SECONDS <= self.idle_timeout_seconds <= MAX_IDLE_SECONDS:
+            raise InvalidInput(f"Idle timeout must be {MIN_IDLE_SECONDS}-{MAX_IDLE_SECONDS} seconds.")
+        if not 1 <= self.max_clip_chars <= MAX_CLIP_CHARS:
+            raise InvalidInput(f"Clip length must be 1-{MAX_CLIP_CHARS} characters.")
+        if not 1 <= self.max_clip_seconds <= MAX_CLIP_SECONDS:
+            raise InvalidInput(f"Clip duration must be 1-{MAX_CLIP_SECONDS} seconds.")
+        return self
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> VoiceSettings:
+        base = cls()
+        return replace(
+            base,
+            engine=item.get("engine") or None,
+            language=str(item.get("language") or base.language),
+            idle_timeout_seconds=int(item.get("idle_timeout_seconds", base.idle_timeout_seconds)),
+            max_clip_chars=int(item.get("max_clip_chars", base.max_clip_chars)),
+            max_clip_seconds=int(item.get("max_clip_seconds", base.max_clip_seconds)),
+            transcribe_channels=tuple(str(c) for c in item.get("transcribe_channels") or ()),
+            stt_language=item.get("stt_language") or None,
+        )
+
+
+class VoiceSettingsStore:
+    """Reads guild settings with a short cache (they are read on every request and change rarely)."""
+
+    def __init__(self, settings: Settings, table: Any = None, *, cache_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._table = table
+        self._cache: dict[str, tuple[float, VoiceSettings]] = {}
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+
+    def _data_table(self) -> Any:
+        if self._table is None:
+            import boto3
+
+            resource = boto3.resource("dynamodb", region_name=self._settings.aws_region,
+                                      endpoint_url=self._settings.aws_endpoint_url or None)
+            self._table = resource.Table(self._settings.data_table)
+        return self._table
+
+    def get_sync(self, guild_id: str) -> VoiceSettings:
+        cached = self._cache.get(guild_id)
+        now = self._clock()
+        if cached and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        item = self._data_table().get_item(
+            Key={"pk": keys.guild_pk(guild_id), "sk": keys.voice_settings_sk()}).get("Item")
+        value = VoiceSettings.from_item(item) if item else VoiceSettings()
+        self._cache[guild_id] = (now, value)
+        return value
+
+    async def get(self, guild_id: str) -> VoiceSettings:
+        return await asyncio.to_thread(self.get_sync, guild_id)
+
+    def put_sync(self, guild_id: str, value: VoiceSettings) -> None:
+        value = value.validated()
+        item = {k: v for k, v in asdict(value).items() if v is not None}
+        item["transcribe_channels"] = list(value.transcribe_channels)
+        item.update(pk=keys.guild_pk(guild_id), sk=keys.voice_settings_sk())
+        try:
+            self._data_table().put_item(Item=item)
+        except Exception as exc:
+            raise NotSaved(detail=f"voice settings not saved: {exc}") from exc
+        self._cache[guild_id] = (self._clock(), value)
