@@ -10,8 +10,8 @@ RUN apt-get update \
 RUN useradd --create-home --uid 10001 voice
 WORKDIR /app
 
-COPY requirements-voice.txt ./
-RUN pip install --no-cache-dir -r requirements-voice.txt
+COPY voice_worker/requirements.txt ./requirements.txt
+RUN pip install --no-cache-dir -r requirements.txt
 
 COPY shared/ shared/
 COPY voice_worker/ voice_worker/

@@ -14,23 +14,15 @@ from shared.settings import Settings
 log = logging.getLogger("voice_worker")
 
 
-def resolve_bot_token(settings: Settings, client_factory: Any = None) -> str:
-    """The token itself, or read from SSM (``ssm:/name``) or Secrets Manager (name or ARN)."""
+def resolve_bot_token(settings: Settings) -> str:
+    """The token itself, or the secret it names (``ssm:/name``, or a Secrets Manager name or ARN)."""
     if settings.discord_bot_token:
         return settings.discord_bot_token
-    ref = settings.discord_bot_token_secret
-    if not ref:
+    if not settings.discord_bot_token_secret:
         raise ConfigError("DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET must be set")
-    import boto3
+    from shared.secrets import resolve_secret
 
-    def default_factory(name: str) -> Any:
-        return boto3.session.Session().client(name, region_name=settings.aws_region,  # type: ignore[call-overload]
-                                              endpoint_url=settings.aws_endpoint_url or None)
-
-    factory = client_factory or default_factory
-    if ref.startswith("ssm:"):
-        return str(factory("ssm").get_parameter(Name=ref[4:], WithDecryption=True)["Parameter"]["Value"])
-    return str(factory("secretsmanager").get_secret_value(SecretId=ref)["SecretString"])
+    return resolve_secret(settings.discord_bot_token_secret, settings=settings)
 
 
 def build_bot(settings: Settings) -> Any:
