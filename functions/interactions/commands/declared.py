@@ -53,15 +53,4 @@ DECLARATIONS = (
             trainer=True, contexts=GUILD_ONLY, ready=False),
     Command("model", "Show or choose this server's active model.", None,
             trainer=True, contexts=GUILD_ONLY, ready=False),
-    Command(
-        "join", "Join your voice channel (or the one you name).", None,
-        options=(Option("channel", "Voice channel", OptionType.CHANNEL, channel_types=(2, 13)),),
-        contexts=GUILD_ONLY, ready=False,
-    ),
-    Command("leave", "Leave the voice channel.", None, contexts=GUILD_ONLY, ready=False),
-    Command(
-        "say", "Say something aloud in the voice channel.", None,
-        options=(Option("text", "What to say", OptionType.STRING, required=True, max_length=1000),),
-        contexts=GUILD_ONLY, ready=False,
-    ),
 )
