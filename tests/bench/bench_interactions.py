@@ -1,0 +1,131 @@
+"""Interactions function speed: warm PING through the Lambda handler, cold start, and the emulator's Init Duration.
+
+    python -m tests.bench.bench_interactions
+
+Targets (issue 2): warm PING median ≤ 150 µs and ≤ 3× the floor (Ed25519 verify + json.loads of the same body,
+measured in the same run); cold start (fresh process: import the handler, answer one PING) ≤ 300 ms wall and
+≤ 80 MB peak RSS, with none of openai, discord, pydub, speech_recognition, gtts imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nacl.signing import VerifyKey
+
+from infra import interactions as build
+from infra.signing import InteractionSigner
+from tests.support.apigw import make_v2_event
+
+APP = "100000000000000001"
+HEAVY = ("openai", "discord", "pydub", "speech_recognition", "gtts", "boto3", "matplotlib")
+BASE_ENV = {"DISCORD_APPLICATION_ID": APP, "DATA_TABLE": "t", "BUCKET_NAME": "b", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+
+
+def _timed(fn, rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        fn()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return samples
+
+
+def warm_ping(rounds: int = 5000) -> dict[str, float]:
+    signer = InteractionSigner.generate()
+    os.environ.update({**BASE_ENV, "DISCORD_PUBLIC_KEY": signer.public_key_hex})
+    handler = importlib.import_module("functions.interactions.handler").lambda_handler
+    body = build.encode(build.ping(application_id=APP))
+    headers = signer.headers(body)
+    event = make_v2_event(body, headers)
+    assert json.loads(handler(event, None)["body"]) == {"type": 1}
+
+    key = VerifyKey(bytes.fromhex(signer.public_key_hex))
+    message = headers["X-Signature-Timestamp"].encode() + body
+    signature = bytes.fromhex(headers["X-Signature-Ed25519"])
+
+    def floor() -> None:
+        key.verify(message, signature)
+        json.loads(body)
+
+    for _ in range(200):  # warm caches before sampling either
+        handler(event, None)
+        floor()
+    handler_us = statistics.median(_timed(lambda: handler(event, None), rounds))
+    floor_us = statistics.median(_timed(floor, rounds))
+    return {"handler_us": handler_us, "floor_us": floor_us, "ratio": handler_us / floor_us}
+
+
+_COLD = r"""
+import json, resource, sys, time
+from functions.interactions.handler import lambda_handler
+event = json.loads(sys.stdin.read())
+response = lambda_handler(event, None)
+assert json.loads(response["body"]) == {"type": 1}, response
+heavy = [m for m in %r if m in sys.modules]
+peak_kb = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+print(json.dumps({"heavy": heavy, "peak_mb": peak_kb / 1024}))
+"""
+
+
+def cold_start(runs: int = 7) -> dict[str, object]:
+    signer = InteractionSigner.generate()
+    body = build.encode(build.ping(application_id=APP))
+    event = json.dumps(make_v2_event(body, signer.headers(body)))
+    env = {**os.environ, **BASE_ENV, "DISCORD_PUBLIC_KEY": signer.public_key_hex, "PYTHONDONTWRITEBYTECODE": "1"}
+    walls, peaks, heavy = [], [], set()
+    for _ in range(runs):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", _COLD % (HEAVY,)], input=event, capture_output=True,
+                             text=True, env=env, check=True)
+        walls.append((time.perf_counter() - start) * 1000)
+        result = json.loads(out.stdout)
+        peaks.append(result["peak_mb"])
+        heavy.update(result["heavy"])
+    return {"wall_ms": statistics.median(walls), "wall_ms_min": min(walls), "peak_rss_mb": max(peaks),
+            "heavy_imports": sorted(heavy)}
+
+
+def emulator_init_duration() -> tuple[list[float], list[float]]:
+    from tests.support.emulator import EmulatedFunction, install_runtime_client, sam_build
+
+    signer = InteractionSigner.generate()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        artifact = sam_build("InteractionsFunction", root / "build")
+        function = EmulatedFunction(artifact, install_runtime_client(root / "ric"),
+                                    "functions.interactions.handler.lambda_handler",
+                                    {**BASE_ENV, "DISCORD_PUBLIC_KEY": signer.public_key_hex}).start()
+        try:
+            body = build.encode(build.ping(application_id=APP))
+            function.invoke(make_v2_event(body, signer.headers(body)))
+            return function.init_durations_ms(), function.report_init_durations_ms()
+        finally:
+            function.stop()
+
+
+def main() -> None:
+    warm = warm_ping()
+    print(f"warm PING through the Lambda handler: median {warm['handler_us']:.1f} µs "
+          f"(target ≤ 150); floor (Ed25519 verify + json.loads) {warm['floor_us']:.1f} µs; "
+          f"ratio {warm['ratio']:.2f}× (target ≤ 3)")
+    cold = cold_start()
+    print(f"cold start (fresh process, import handler, one PING): median {cold['wall_ms']:.0f} ms wall "
+          f"(min {cold['wall_ms_min']:.0f}; target ≤ 300), peak RSS {cold['peak_rss_mb']:.1f} MB (target ≤ 80); "
+          f"heavy modules imported: {cold['heavy_imports'] or 'none'}")
+    init, report = emulator_init_duration()
+    print(f"Lambda Runtime Interface Emulator, built artifact: init phase (INIT REPORT) {init} ms; "
+          f"REPORT line 'Init Duration' {report} ms")
+
+
+if __name__ == "__main__":
+    main()
