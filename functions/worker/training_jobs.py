@@ -16,7 +16,7 @@ from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
-from shared.errors import Forbidden, InvalidInput
+from shared.errors import BotError, Forbidden, InvalidInput
 from shared.jobs_queue import enqueue_job
 from shared.permissions import is_trainer, require_trainer
 from shared.queue_messages import JobRequest
@@ -73,10 +73,19 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         # Its own upload id: an example in both the text and the file counts as a duplicate, not as resumed.
         reports.append(add_text(text, store=datasets, guild_id=guild_id, dataset=dataset,
                                 upload_id=f"{ref.id}-text", positive=positive, added_by=ref.user_id))
+    file_refused = ""
     if isinstance(attachment, dict):
-        reports.append(_train_file(ctx, datasets, guild_id, dataset, attachment, upload_id=ref.id,
-                                   positive=positive, added_by=ref.user_id))
+        try:
+            reports.append(_train_file(ctx, datasets, guild_id, dataset, attachment, upload_id=ref.id,
+                                       positive=positive, added_by=ref.user_id))
+        except BotError as exc:
+            if exc.retryable or not reports:
+                raise
+            # The text example is stored already: say so, and why the file was not used.
+            file_refused = f"The file was not added: {exc.user_message}"
     parts = [report.summary() for report in reports]
+    if file_refused:
+        parts.append(file_refused)
     if args.get("start") is True:
         if reports[-1].dataset_size > 0:
             # The same interaction: start_finetune edits/follows up this reply; its idempotency key

@@ -62,6 +62,15 @@ def test_text_train_with_an_unreadable_example_says_how(stack):
     assert stack.dataset_size("faq") == 0
 
 
+def test_text_and_a_refused_file_in_one_command_reports_both(stack):
+    attachment = stack.attachment("d.jsonl", None, size=10, redirect_to="https://evil.example.com/x")
+    reply = stack.run(stack.command("train", {"dataset": "faq", "text": "Q: a A: b"}, file=attachment))
+    assert reply["content"] == (
+        "Dataset **faq**: added 1 example.\nThe dataset now holds 1 example (1 positive, 0 negative).\n\n"
+        f"The file was not added: {AttachmentRedirected.user_message}"
+    )
+
+
 def test_train_without_text_or_file_is_refused_at_once(stack):
     reply = stack.inline(stack.command("train", {"dataset": "faq"}))
     assert reply.startswith("Give `text`")
@@ -199,3 +208,10 @@ def test_a_zip_bomb_adds_nothing(stack):
 def test_an_unsupported_file_type_says_what_works(stack):
     reply = stack.run(stack.command("train", file=stack.attachment("photo.png", b"\x89PNG\r\n")))
     assert "I can't read photo.png" in reply["content"] and ".jsonl" in reply["content"]
+
+
+def test_an_expired_attachment_link_asks_for_a_new_upload(stack):
+    attachment = stack.attachment("d.jsonl", chat_line("a", "b"))
+    attachment["url"] = attachment["url"].replace("/d.jsonl", "/gone.jsonl")  # the CDN answers 404
+    reply = stack.run(stack.command("train", file=attachment))
+    assert reply["content"] == "That attachment is gone (the link may have expired). Please upload it again."
