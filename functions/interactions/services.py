@@ -7,8 +7,10 @@ from functools import cached_property
 from shared.aws import AwsClients
 from shared.instructions import InstructionStore
 from shared.settings import Settings
+from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.feedback import FeedbackStore
+from shared.storage.files import FileStore
 from shared.storage.table import DataTable
 
 
@@ -32,3 +34,11 @@ class Services:
     @cached_property
     def instructions(self) -> InstructionStore:
         return InstructionStore(self.settings.bucket_name, self.aws.s3)
+
+    @cached_property
+    def datasets(self) -> DatasetStore:
+        return DatasetStore(self.settings, dynamodb_client=self.aws.dynamodb)
+
+    @cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.settings, dynamodb_client=self.aws.dynamodb, s3_client=self.aws.s3)

@@ -102,3 +102,14 @@ def test_total_character_limit():
     )
     with pytest.raises(CommandDeclarationError):
         Command("ok", "d", noop, options=options)
+
+
+def test_trainer_commands_are_ready_and_autocomplete_their_names():
+    registry = build_registry()
+    registered = {c["name"]: c for c in registry.payload()}
+    for name, option in (("train", "dataset"), ("select_dataset", "dataset"), ("archive", "dataset"),
+                         ("getfile", "name")):
+        command = registry.command(name, CommandType.CHAT_INPUT)
+        assert command.ready and command.trainer and command.autocomplete is not None
+        options = {o["name"]: o for o in registered[name]["options"]}
+        assert options[option]["autocomplete"] is True

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..registry import CommandRegistry
-from . import basic, declared, feedback, voice
+from . import basic, declared, feedback, training, voice
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for module in (basic, feedback, voice, declared):
+    for module in (basic, feedback, training, voice, declared):
         registry.extend(module.DECLARATIONS)
     return registry

@@ -1,0 +1,183 @@
+"""Trainer commands: /train, /select_dataset, /archive and /getfile.
+
+Only /select_dataset is answered inline (one DynamoDB write). The others check what they can at once (who asks,
+names, the attachment's declared size and host) and leave the slow work to the worker: this function never
+downloads an attachment; it passes the attachment's metadata from the signed ``resolved.attachments``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared.attachments import check_attachment_url, too_large
+from shared.errors import InvalidInput
+from shared.permissions import is_trainer, require_trainer
+from shared.storage.datasets import validate_dataset_name
+from shared.storage.files import validate_file_id
+
+from .. import responses
+from ..context import InteractionContext
+from ..deferral import defer_job
+from ..registry import GUILD_ONLY, Command, Option, OptionType
+
+log = logging.getLogger(__name__)
+
+NEED_INPUT = (
+    "Give `text` (one example, e.g. `Q: your question A: the answer`) or attach a `file` "
+    "(.jsonl, .csv or .zip)."
+)
+MISSING_ATTACHMENT = "I could not see the attached file. Please attach it again."
+
+
+def require_trainer_here(ctx: InteractionContext) -> str:
+    """The guild id, if the caller may use trainer commands here; :class:`Forbidden` otherwise.
+
+    Manage Server (or Administrator) needs no lookup; only the others cost a read of the guild's trainer role.
+    """
+    if ctx.guild_id and is_trainer(ctx.member):
+        return ctx.guild_id
+    role = ctx.services.datasets.guild_settings(ctx.guild_id).trainer_role_id if ctx.guild_id else None
+    return require_trainer(ctx.interaction, trainer_role_id=role)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _attachment_args(ctx: InteractionContext, option_value: Any) -> dict[str, Any]:
+    """What the worker needs to fetch the attachment, from the signed payload only."""
+    attachment = ctx.resolved("attachments").get(str(option_value))
+    if not isinstance(attachment, dict):
+        raise InvalidInput(MISSING_ATTACHMENT)
+    url = str(attachment.get("url") or "")
+    size = attachment.get("size")
+    if not url or type(size) is not int or size < 0:
+        raise InvalidInput(MISSING_ATTACHMENT)
+    limit = ctx.settings.max_attachment_bytes
+    if size > limit:
+        raise too_large(limit)
+    check_attachment_url(url, ctx.settings)
+    return {
+        "id": str(attachment.get("id") or option_value),
+        "filename": str(attachment.get("filename") or "upload")[:200],
+        "url": url,
+        "size": size,
+        "content_type": str(attachment.get("content_type") or "")[:100],
+    }
+
+
+def train(ctx: InteractionContext) -> dict[str, Any]:
+    require_trainer_here(ctx)
+    options = ctx.options()
+    text = str(options.get("text") or "").strip()
+    file_option = options.get("file")
+    if not text and not file_option:
+        raise InvalidInput(NEED_INPUT)
+    args: dict[str, Any] = {}
+    if text:
+        args["text"] = text
+    if file_option:
+        args["attachment"] = _attachment_args(ctx, file_option)
+    if options.get("dataset"):
+        args["dataset"] = validate_dataset_name(str(options["dataset"]))
+    positive = _optional_bool(options.get("positive"))
+    if positive is not None:
+        args["positive"] = positive
+    if options.get("start") is True:
+        args["start"] = True
+    return defer_job(ctx, "train", args, ephemeral=True)
+
+
+def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
+    guild_id = require_trainer_here(ctx)
+    options = ctx.options()
+    name = validate_dataset_name(str(options.get("dataset") or ""))
+    store = ctx.services.datasets
+    chosen = store.select_dataset(guild_id, name, positive=_optional_bool(options.get("positive")),
+                                  created_by=ctx.user_id)
+    info = store.require_dataset(guild_id, chosen.selected_dataset)
+    kind = "positive (to imitate)" if chosen.default_positive else "negative (to avoid)"
+    plural = "s" if info.example_count != 1 else ""
+    return responses.reply(
+        f"Selected dataset **{info.name}** ({info.example_count} example{plural}). "
+        f"`/train` adds {kind} examples to it unless you say otherwise.",
+        ephemeral=True,
+    )
+
+
+def archive(ctx: InteractionContext) -> dict[str, Any]:
+    require_trainer_here(ctx)
+    dataset = ctx.options().get("dataset")
+    args = {"dataset": validate_dataset_name(str(dataset))} if dataset else {}
+    return defer_job(ctx, "archive", args, ephemeral=True)
+
+
+def getfile(ctx: InteractionContext) -> dict[str, Any]:
+    require_trainer_here(ctx)
+    name = validate_file_id(str(ctx.options().get("name") or ""))
+    return defer_job(ctx, "getfile", {"name": name}, ephemeral=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
+    if option != "dataset":
+        return []
+    guild_id = require_trainer_here(ctx)
+    return [(f"{d.name} ({_plural(d.example_count, 'example')})", d.name)
+            for d in ctx.services.datasets.list_datasets(guild_id, value)]
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
+    if option != "name":
+        return []
+    guild_id = require_trainer_here(ctx)
+    choices = []
+    for record in ctx.services.files.list_files(guild_id, value):
+        detail = "exported fresh when you ask" if not record.key else f"{_size(record.size)}, {record.created_at}"
+        choices.append((f"{record.file_id} ({record.kind}, {detail})", record.file_id))
+    return choices
+
+
+DECLARATIONS = (
+    Command(
+        "train", "Add examples to the selected dataset, and optionally start fine-tuning.", train,
+        options=(
+            Option("text", "One example: 'Q: question A: answer', or a JSON line", OptionType.STRING),
+            Option("file", "JSONL (chat or preference format), CSV (prompt,completion) or .zip",
+                   OptionType.ATTACHMENT),
+            Option("dataset", "Dataset to add to (default: the selected one)", OptionType.STRING,
+                   autocomplete=True),
+            Option("positive", "Examples to imitate (true) or to avoid (false)", OptionType.BOOLEAN),
+            Option("start", "Start a fine-tune job afterwards", OptionType.BOOLEAN),
+        ),
+        autocomplete=complete_dataset, trainer=True, contexts=GUILD_ONLY,
+    ),
+    Command(
+        "select_dataset", "Pick the dataset that /train and training use.", select_dataset,
+        options=(
+            Option("dataset", "Dataset name", OptionType.STRING, required=True, autocomplete=True),
+            Option("positive", "Default for new examples: imitate (true) or avoid (false)", OptionType.BOOLEAN),
+        ),
+        autocomplete=complete_dataset, trainer=True, contexts=GUILD_ONLY,
+    ),
+    Command(
+        "archive", "Snapshot a dataset into a versioned archive.", archive,
+        options=(Option("dataset", "Dataset (default: the selected one)", OptionType.STRING, autocomplete=True),),
+        autocomplete=complete_dataset, trainer=True, contexts=GUILD_ONLY,
+    ),
+    Command(
+        "getfile", "Get a file the bot keeps: an archive, an export, the corrections log.", getfile,
+        options=(Option("name", "File name", OptionType.STRING, required=True, autocomplete=True),),
+        autocomplete=complete_file, trainer=True, contexts=GUILD_ONLY,
+    ),
+)

@@ -1,0 +1,177 @@
+"""Worker jobs behind the trainer commands: ``train``, ``archive`` and ``getfile``.
+
+Each job checks the caller's trainer permission again from the queued :class:`InteractionRef` (the queue is
+internal, but the check is cheap), then does the slow part and returns the reply. Writes stay safe to repeat:
+examples are keyed by fingerprint and marked with the interaction id, the upload key derives from the
+interaction id, and a redelivered message is absorbed by the processor's idempotency record.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from functions.worker.jobs import JobOutcome, job
+from shared.archives import create_archive
+from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
+from shared.datasets.ingest import add_text, add_upload
+from shared.datasets.report import IngestReport
+from shared.errors import BotError, Forbidden, InvalidInput
+from shared.jobs_queue import enqueue_job
+from shared.permissions import is_trainer, require_trainer
+from shared.queue_messages import JobRequest
+from shared.storage.datasets import DatasetStore, validate_dataset_name
+from shared.storage.files import FileRecord, FileStore
+
+if TYPE_CHECKING:
+    from functions.worker.context import WorkerContext
+
+logger = logging.getLogger(__name__)
+
+STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
+NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
+# Discord's message content limit; a presigned link longer than what is left goes into an embed instead.
+MAX_CONTENT = 2000
+
+
+def dataset_store(ctx: WorkerContext) -> DatasetStore:
+    return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
+
+
+def file_store(ctx: WorkerContext) -> FileStore:
+    return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
+
+
+def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> str:
+    """The guild id if the queued caller may train; :class:`Forbidden` otherwise (same rule as the handler)."""
+    ref = request.interaction
+    if not ref.guild_id:
+        raise Forbidden("Training commands work only in a server, not in direct messages.")
+    member = {"permissions": ref.member_permissions, "roles": list(ref.member_roles)}
+    role = None if is_trainer(member) else datasets.guild_settings(ref.guild_id).trainer_role_id
+    return require_trainer({"guild_id": ref.guild_id, "member": member}, trainer_role_id=role)
+
+
+# -- /train -------------------------------------------------------------------------------------------------
+
+
+@job("train")
+def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    datasets = dataset_store(ctx)
+    guild_id = require_trainer_for(request, datasets)
+    args = request.args
+    text = str(args.get("text") or "").strip()
+    attachment = args.get("attachment")
+    if not text and not isinstance(attachment, dict):
+        raise InvalidInput("Give `text` or attach a `file` to train on.")
+    defaults = datasets.guild_settings(guild_id)
+    dataset = validate_dataset_name(str(args.get("dataset") or defaults.selected_dataset))
+    positive = args["positive"] if isinstance(args.get("positive"), bool) else defaults.default_positive
+    ref = request.interaction
+    reports: list[IngestReport] = []
+    if text:
+        # Its own upload id: an example in both the text and the file counts as a duplicate, not as resumed.
+        reports.append(add_text(text, store=datasets, guild_id=guild_id, dataset=dataset,
+                                upload_id=f"{ref.id}-text", positive=positive, added_by=ref.user_id))
+    file_refused = ""
+    if isinstance(attachment, dict):
+        try:
+            reports.append(_train_file(ctx, datasets, guild_id, dataset, attachment, upload_id=ref.id,
+                                       positive=positive, added_by=ref.user_id))
+        except BotError as exc:
+            if exc.retryable or not reports:
+                raise
+            # The text example is stored already: say so, and why the file was not used.
+            file_refused = f"The file was not added: {exc.user_message}"
+    parts = [report.summary() for report in reports]
+    if file_refused:
+        parts.append(file_refused)
+    if args.get("start") is True:
+        if reports[-1].dataset_size > 0:
+            # The same interaction: start_finetune edits/follows up this reply; its idempotency key
+            # (interaction id, kind) absorbs a second enqueue if this job runs again.
+            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
+                        JobRequest("start_finetune", ref, {"dataset": dataset}))
+            parts.append(STARTING)
+        else:
+            parts.append(NOT_STARTING_EMPTY)
+    return JobOutcome(content="\n\n".join(parts))
+
+
+def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,
+                attachment: dict[str, Any], *, upload_id: str, positive: bool, added_by: str) -> IngestReport:
+    url = str(attachment.get("url") or "")
+    filename = str(attachment.get("filename") or "upload")
+    limit = ctx.settings.max_attachment_bytes
+    declared = attachment.get("size")
+    if isinstance(declared, int) and declared > limit:
+        raise too_large(limit)
+    bucket = ctx.settings.bucket_name
+    # The key is the server's (guild, interaction id, known extension); nothing of the name becomes a path.
+    key = upload_key(guild_id, upload_id, filename)
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+                           max_bytes=limit)
+    body = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return add_upload(body, filename, store=datasets, guild_id=guild_id, dataset=dataset,
+                          upload_id=upload_id, positive=positive, added_by=added_by)
+    finally:
+        body.close()
+
+
+# -- /archive and /getfile ------------------------------------------------------------------------------
+
+
+@job("archive")
+def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    datasets = dataset_store(ctx)
+    guild_id = require_trainer_for(request, datasets)
+    name = request.args.get("dataset") or datasets.guild_settings(guild_id).selected_dataset
+    dataset = validate_dataset_name(str(name))
+    files = file_store(ctx)
+    record = create_archive(guild_id, dataset, created_by=request.interaction.user_id, datasets=datasets,
+                            files=files)
+    info = datasets.require_dataset(guild_id, dataset)
+    intro = (f"Archived **{dataset}** as `{record.file_id}` ({_size(record.size)}; the dataset holds "
+             f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "
+             f"Get it again any time with `/getfile {record.file_id}`.")
+    return deliver_file(files, record, intro)
+
+
+@job("getfile")
+def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    datasets = dataset_store(ctx)
+    guild_id = require_trainer_for(request, datasets)
+    files = file_store(ctx)
+    record = files.resolve_for_getfile(guild_id, str(request.args.get("name") or ""),
+                                       requested_by=request.interaction.user_id)
+    if record.size == 0:
+        return JobOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
+    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({_size(record.size)}).")
+
+
+def deliver_file(files: FileStore, record: FileRecord, intro: str) -> JobOutcome:
+    """Attach the file when it fits Discord's upload limit; otherwise a short-lived presigned link."""
+    delivery = files.delivery(record)
+    if not delivery.as_link:
+        body = files.open(record)
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        return JobOutcome(content=intro, files=[(record.filename, data)])
+    minutes = max(1, delivery.expires_in // 60)
+    note = f"It is too large to attach, so here is a download link, valid for {minutes} minutes:"
+    link = f"[{record.filename}](<{delivery.url}>)"
+    content = f"{intro}\n{note} {link}"
+    if len(content) <= MAX_CONTENT:
+        return JobOutcome(content=content)
+    # A long presigned URL (session credentials) would be cut in the content; an embed holds 4096.
+    return JobOutcome(content=f"{intro}\n{note}", embeds=[{"title": record.filename, "url": delivery.url,
+                                                          "description": f"Download link, valid {minutes} min."}])
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
