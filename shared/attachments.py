@@ -10,18 +10,27 @@ parts, so a file is never held whole in memory.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from shared.errors import InvalidInput, NotSaved, UpstreamError
+from shared.attachment_rules import (  # noqa: F401 - re-exported: the rules' public home is attachment_rules
+    AttachmentGone,
+    AttachmentHostNotAllowed,
+    AttachmentRedirected,
+    AttachmentRejected,
+    AttachmentTooLarge,
+    AttachmentUnavailable,
+    _format_mb,
+    check_attachment_url,
+    too_large,
+)
+from shared.errors import NotSaved
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,83 +45,12 @@ TOTAL_TIMEOUT = 180.0
 USER_AGENT = "DiscordBotTrainer attachment fetcher"
 
 
-class AttachmentRejected(InvalidInput):
-    user_message = "I could not use that attachment."
-
-
-class AttachmentHostNotAllowed(AttachmentRejected):
-    user_message = "Attachments must come from Discord's CDN."
-
-
-class AttachmentRedirected(AttachmentRejected):
-    user_message = "The attachment link redirected elsewhere; I did not follow it. Please upload it again."
-
-
-class AttachmentTooLarge(AttachmentRejected):
-    user_message = "That file is too large."
-
-
-class AttachmentGone(AttachmentRejected):
-    user_message = "That attachment is gone (the link may have expired). Please upload it again."
-
-
-class AttachmentUnavailable(UpstreamError):
-    """Timeouts, connection failures and 5xx from the CDN: worth another try."""
-
-    user_message = "Discord's CDN did not deliver the attachment in time. Please try again in a minute."
-
-
 @dataclass(frozen=True)
 class StoredObject:
     key: str
     size: int
     sha256: str
     content_type: str = "application/octet-stream"
-
-
-def _format_mb(n: int) -> str:
-    mb = n / (1024 * 1024)
-    return f"{mb:.0f} MB" if mb >= 1 else f"{n} bytes"
-
-
-def too_large(max_bytes: int) -> AttachmentTooLarge:
-    return AttachmentTooLarge(f"That file is larger than {_format_mb(max_bytes)}.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_attachment_url(url: str, settings: Settings) -> str:
-    """Return the URL if it may be fetched; raise :class:`AttachmentHostNotAllowed` otherwise."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        port = parts.port
-    except ValueError as exc:  # e.g. a port that is not a number
-        raise AttachmentHostNotAllowed(detail=f"unparseable attachment URL: {exc}") from exc
-    if parts.username is not None or parts.password is not None or not host:
-        raise AttachmentHostNotAllowed(detail="attachment URL with credentials or without a host")
-    allowed = {h.lower() for h in settings.attachment_hosts}
-    host_port = f"{host}:{port}" if port is not None else host
-    listed = host in allowed or host_port in allowed
-    if not listed:
-        raise AttachmentHostNotAllowed(detail=f"attachment host {host!r} is not in ATTACHMENT_HOSTS")
-    if parts.scheme == "https":
-        # A non-default port on a public CDN host is not something Discord produces.
-        if port not in (None, 443) and not _is_loopback(host):
-            raise AttachmentHostNotAllowed(detail=f"unexpected port {port} for {host!r}")
-        return url
-    if parts.scheme == "http" and _is_loopback(host):
-        return url
-    raise AttachmentHostNotAllowed(
-        "Attachments must come from Discord's CDN over https.", detail=f"scheme {parts.scheme!r} refused"
-    )
 
 
 class _S3Writer:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shared.aws import AwsClients
 from shared.instructions import InstructionStore
 from shared.settings import Settings
-from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.feedback import FeedbackStore
-from shared.storage.files import FileStore
 from shared.storage.table import DataTable
+
+if TYPE_CHECKING:
+    from shared.storage.datasets import DatasetStore
+    from shared.storage.files import FileStore
 
 
 class Services:
@@ -37,8 +40,13 @@ class Services:
 
     @cached_property
     def datasets(self) -> DatasetStore:
+        # Imported here: boto3 is not needed to answer PING, and stays off the cold path.
+        from shared.storage.datasets import DatasetStore
+
         return DatasetStore(self.settings, dynamodb_client=self.aws.dynamodb)
 
     @cached_property
     def files(self) -> FileStore:
+        from shared.storage.files import FileStore
+
         return FileStore(self.settings, dynamodb_client=self.aws.dynamodb, s3_client=self.aws.s3)

@@ -24,52 +24,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from shared.errors import InvalidInput, NotFound, NotSaved
 from shared.examples import Example
+from shared.names import NAME_RULE, InvalidName, validate_dataset_name  # noqa: F401 - re-exported
 from shared.settings import Settings
 from shared.storage import keys
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "default"
-NAME_RULE = (
-    "Dataset names are 1-32 characters: lowercase letters, digits, - and _ (for example `support-faq`)."
-)
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 # A transaction holds at most 100 actions and 4 MB: examples plus the counter update.
 _TRANSACTION_ITEMS = 99
 _TRANSACTION_BYTES = 3 * 1024 * 1024
 AUTOCOMPLETE_LIMIT = 25
-
-
-class InvalidName(InvalidInput):
-    user_message = NAME_RULE
-
-
-def validate_dataset_name(raw: str) -> str:
-    """Return the canonical (lowercase) name, or raise :class:`InvalidName` with a message to act on."""
-    if not isinstance(raw, str):
-        raise InvalidName()
-    name = unicodedata.normalize("NFKC", raw).strip().lower()
-    if not name:
-        raise InvalidName("Give the dataset a name. " + NAME_RULE)
-    decoded = unquote(name)
-    if (
-        "/" in decoded
-        or "\\" in decoded
-        or ".." in decoded
-        or decoded.startswith("~")
-        or "%" in name
-        or ":" in decoded
-    ):
-        raise InvalidName("Dataset names are plain names, not paths or URLs. " + NAME_RULE)
-    if not _NAME.fullmatch(name):
-        raise InvalidName(NAME_RULE)
-    return name
 
 
 @dataclass(frozen=True)

@@ -21,25 +21,17 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from shared.errors import InvalidInput, NotFound, NotSaved
+from shared.errors import NotFound, NotSaved
+from shared.names import FILE_ID_RULE, validate_file_id  # noqa: F401 - re-exported
 from shared.settings import Settings
 from shared.storage import keys
 
 logger = logging.getLogger(__name__)
 
-FILE_ID_RULE = "File names are the ids `/getfile` suggests (for example `archive-mydata-v3`), not paths."
-_FILE_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 CORRECTIONS_LOG_ID = "corrections-log"
 PRESIGN_SECONDS = 15 * 60
 AUTOCOMPLETE_LIMIT = 25
 _SPOOL_BYTES = 8 * 1024 * 1024
-
-
-def validate_file_id(raw: str) -> str:
-    file_id = (raw or "").strip().lower()
-    if not _FILE_ID.fullmatch(file_id):
-        raise InvalidInput(FILE_ID_RULE)
-    return file_id
 
 
 @dataclass(frozen=True)

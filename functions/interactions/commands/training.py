@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.attachments import check_attachment_url, too_large
+from shared.attachment_rules import check_attachment_url, too_large
 from shared.errors import InvalidInput
+from shared.names import validate_dataset_name, validate_file_id
 from shared.permissions import is_trainer, require_trainer
-from shared.storage.datasets import validate_dataset_name
-from shared.storage.files import validate_file_id
 
 from .. import responses
 from ..context import InteractionContext
