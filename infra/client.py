@@ -5,14 +5,26 @@
     python -m infra.client vote up --content "Paris is the capital of France."
     python -m infra.client correct-menu --content "The capital of France is Lyon." --correction "It is Paris."
     python -m infra.client correct 123456789012345678 "It is Paris."
+    python -m infra.client --manager train --text "Q: What is 2+2? A: 4"
+    python -m infra.client --manager train --file examples.jsonl --dataset faq
+    python -m infra.client --manager select-dataset faq
+    python -m infra.client --manager archive
+    python -m infra.client --manager getfile corrections-log --save ./out
+    python -m infra.client channel                  # what the bot posted in the channel (job completions)
     python -m infra.client send '{"type": 2, "data": {"name": "hi", "type": 1}}'
+
+Deferred commands (type 5) are followed: the client shows the reply as the worker edits it, and follow-ups.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import mimetypes
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -28,14 +40,73 @@ class ClientError(Exception):
     pass
 
 
+def _state() -> dict[str, Any]:
+    return json.loads(STATE_FILE.read_text(encoding="utf-8")) if STATE_FILE.exists() else {}
+
+
 def _load_target(url: str | None) -> tuple[str, DevApplication]:
     if not STATE_FILE.exists() and url is None:
         raise ClientError("No local stack found. Start it with `make run` (or pass --url).")
-    state = json.loads(STATE_FILE.read_text(encoding="utf-8")) if STATE_FILE.exists() else {}
+    state = _state()
     if state and not state.get("dev_key"):
         raise ClientError("The local stack uses DISCORD_PUBLIC_KEY from your environment, so only Discord can sign "
                           "for it. Unset DISCORD_PUBLIC_KEY and restart `make run` to use the dev key.")
     return url or state["interactions_url"], DevApplication.load_or_create()
+
+
+def _fake_discord() -> str:
+    fake = _state().get("fake_discord_url")
+    if not fake:
+        raise ClientError("Replies go to real Discord (DISCORD_BOT_TOKEN is set): look there.")
+    return str(fake)
+
+
+def follow(token: str, *, timeout: float = 60.0, settle: float = 2.0) -> list[dict[str, Any]]:
+    """The deferred reply as the worker edits it, and follow-ups, read back from the local fake Discord."""
+    fake = _fake_discord()
+    deadline = time.monotonic() + timeout
+    seen: list[dict[str, Any]] = []
+    settled_at = None
+    while time.monotonic() < deadline:
+        messages = requests.get(f"{fake}/_fake/messages", params={"token": token}, timeout=5).json()["messages"]
+        if messages != seen:
+            seen, settled_at = messages, time.monotonic()
+        elif seen and settled_at is not None and time.monotonic() - settled_at >= settle:
+            return seen
+        time.sleep(0.25)
+    if not seen:
+        raise ClientError(f"No reply after {timeout:.0f} s. Is the worker (or the voice worker) running?")
+    return seen
+
+
+def upload_to_fake_cdn(path: Path) -> dict[str, Any]:
+    """Put a local file on the fake CDN, as Discord does with an attachment, and describe it as Discord would."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ClientError(f"Cannot read {path}: {exc.strerror}") from exc
+    attachment_id = build.snowflake()
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    cdn_path = f"/attachments/{build.DEFAULT_CHANNEL}/{attachment_id}/{path.name}"
+    response = requests.post(f"{_fake_discord()}/_fake/cdn", timeout=30, json={
+        "path": cdn_path, "data_b64": base64.b64encode(data).decode(), "content_type": content_type})
+    response.raise_for_status()
+    return {"id": attachment_id, "filename": path.name, "size": len(data), "url": response.json()["url"],
+            "proxy_url": response.json()["url"], "content_type": content_type}
+
+
+def render_message(message: dict[str, Any]) -> str:
+    lines = [str(message.get("content") or "")]
+    for embed in message.get("embeds") or []:
+        lines.append(f"  [embed] {embed.get('title', '')} {embed.get('description', '')}".rstrip())
+    for attachment in message.get("attachments") or []:
+        lines.append(f"  [file] {attachment.get('filename')} ({attachment.get('size')} bytes) {attachment.get('url')}")
+    buttons = [c.get("label") or (c.get("emoji") or {}).get("name") or c.get("custom_id")
+               for row in message.get("components") or [] for c in row.get("components", [])]
+    if buttons:
+        lines.append("  buttons: " + " | ".join(str(b) for b in buttons))
+    lines.append(f"  (message id {message.get('id')})")
+    return "\n".join(lines)
 
 
 def render(reply: dict[str, Any]) -> str:
@@ -63,6 +134,7 @@ def render(reply: dict[str, Any]) -> str:
 
 
 def send(url: str, app: DevApplication, interaction: dict[str, Any]) -> dict[str, Any]:
+    """POST the signed interaction; the reply carries the interaction's token under ``_token`` for following."""
     body = build.encode(interaction)
     try:
         response = requests.post(url, data=body, headers=app.signer.headers(body), timeout=15)
@@ -70,7 +142,7 @@ def send(url: str, app: DevApplication, interaction: dict[str, Any]) -> dict[str
         raise ClientError(f"Cannot reach {url}. Is `make run` running?") from exc
     if response.status_code != 200:
         raise ClientError(f"The endpoint answered HTTP {response.status_code}: {response.text[:200]}")
-    return response.json()
+    return {**response.json(), "_token": interaction["token"]}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +167,21 @@ def _parser() -> argparse.ArgumentParser:
     vote = commands.add_parser("vote", help="press 👍 or 👎 under a bot answer")
     vote.add_argument("rating", choices=["up", "down"])
     vote.add_argument("--content", default="An answer from the bot.")
+    train = commands.add_parser("train", help="add examples (text or a file) to a dataset")
+    train.add_argument("--text")
+    train.add_argument("--file", type=Path)
+    train.add_argument("--dataset")
+    train.add_argument("--negative", action="store_true", help="examples of what to avoid")
+    train.add_argument("--start", action="store_true", help="start a fine-tune job afterwards")
+    select = commands.add_parser("select-dataset")
+    select.add_argument("dataset")
+    select.add_argument("--negative", action="store_true")
+    archive = commands.add_parser("archive")
+    archive.add_argument("--dataset")
+    getfile = commands.add_parser("getfile")
+    getfile.add_argument("name")
+    getfile.add_argument("--save", type=Path, help="folder to save the file into")
+    commands.add_parser("channel", help="show what the bot posted in the channel")
     menu = commands.add_parser("correct-menu", help="use 'Correct this answer' on a bot message, then submit")
     menu.add_argument("--content", required=True, help="the bot answer being corrected")
     menu.add_argument("--correction", help="submit the modal with this text")
@@ -124,6 +211,27 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.command == "vote":
         message = build.bot_message(application_id=app.application_id, content=args.content)
         return [send(url, app, build.component(f"vote:{args.rating}", message=message, **base))]
+    if args.command == "train":
+        options: dict[str, Any] = {}
+        if args.text:
+            options["text"] = args.text
+        for name in ("dataset",):
+            if getattr(args, name):
+                options[name] = getattr(args, name)
+        if args.negative:
+            options["positive"] = False
+        if args.start:
+            options["start"] = True
+        attachments = {"file": upload_to_fake_cdn(args.file)} if args.file else None
+        return [send(url, app, build.slash("train", options=options, attachments=attachments, **base))]
+    if args.command == "select-dataset":
+        options = {"dataset": args.dataset, **({"positive": False} if args.negative else {})}
+        return [send(url, app, build.slash("select_dataset", options=options, **base))]
+    if args.command == "archive":
+        options = {"dataset": args.dataset} if args.dataset else {}
+        return [send(url, app, build.slash("archive", options=options, **base))]
+    if args.command == "getfile":
+        return [send(url, app, build.slash("getfile", options={"name": args.name}, **base))]
     if args.command == "correct-menu":
         message = build.bot_message(application_id=app.application_id, content=args.content)
         replies = [send(url, app, build.message_command("Correct this answer", target=message, **base))]
@@ -142,15 +250,44 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [send(url, app, interaction)]
 
 
+def save_attachments(messages: list[dict[str, Any]], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for message in messages:
+        for attachment in message.get("attachments") or []:
+            target = folder / Path(str(attachment["filename"])).name
+            target.write_bytes(requests.get(attachment["url"], timeout=60).content)
+            print(f"saved {target}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "channel":
+            fake = _fake_discord()
+            found = requests.get(f"{fake}/_fake/messages", params={"channel_id": build.DEFAULT_CHANNEL},
+                                 timeout=5).json()["messages"]
+            for message in found:
+                print(render_message(message))
+            if not found:
+                print("(nothing posted in the channel yet)")
+            return 0
         replies = run(args)
+        for reply in replies:
+            token = reply.pop("_token")
+            print(json.dumps(reply, indent=2, ensure_ascii=False) if args.json else render(reply))
+            if reply.get("type") == 5:
+                messages = follow(token)
+                for message in messages:
+                    print(json.dumps(message, indent=2, ensure_ascii=False) if args.json else render_message(message))
+                if getattr(args, "save", None):
+                    save_attachments(messages, args.save)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for reply in replies:
-        print(json.dumps(reply, indent=2, ensure_ascii=False) if args.json else render(reply))
+    except requests.RequestException as exc:
+        print(f"error: the local stack did not answer ({type(exc).__name__}). Is `make run` running?",
+              file=sys.stderr)
+        return 1
     return 0
 
 

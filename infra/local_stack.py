@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping
@@ -34,6 +35,18 @@ class LocalStack:
     provisioned: Provisioned
     aws_endpoint: str
     dev_application: DevApplication | None
+    # What every function's environment shares: the user's settings, the endpoint, the region.
+    base_environment: dict[str, str]
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The environment the template gives ``logical_id``, resolved against the local resources."""
+        merged = dict(self.base_environment)
+        merged.update(function_environment(self.provisioned, logical_id))
+        merged.setdefault("IDEMPOTENCY_TABLE", self.provisioned.refs["IdempotencyTable"])
+        return merged
+
+    def settings_for(self, logical_id: str) -> Settings:
+        return Settings.from_env(self.environment(logical_id))
 
 
 def _start_moto(host: str, port: int) -> tuple[Any, str]:
@@ -66,15 +79,48 @@ def build_stack(environ: Mapping[str, str], aws_endpoint: str) -> LocalStack:
                     **({"BaseModel": environ["BASE_MODEL"]} if environ.get("BASE_MODEL") else {})},
     )
     # The user's settings (DISCORD_API_BASE, ATTACHMENT_HOSTS, OPENAI_*, ...) first, then what the template wires.
-    merged = {name: environ[name] for name in ENV.values() if environ.get(name)}
-    merged.update(function_environment(provisioned, "InteractionsFunction"))
-    merged["IDEMPOTENCY_TABLE"] = provisioned.refs["IdempotencyTable"]
-    merged["AWS_ENDPOINT_URL"] = aws_endpoint
-    merged["AWS_DEFAULT_REGION"] = region
-    return LocalStack(Settings.from_env(merged), provisioned, aws_endpoint, dev_application)
+    base = {name: environ[name] for name in ENV.values() if environ.get(name)}
+    base.update(AWS_ENDPOINT_URL=aws_endpoint, AWS_DEFAULT_REGION=region, DISCORD_PUBLIC_KEY=public_key,
+                DISCORD_APPLICATION_ID=application_id)
+    stack = LocalStack(Settings(), provisioned, aws_endpoint, dev_application, base)
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return stack
 
 
-def write_state(stack: LocalStack, url: str) -> None:
+def start_fake_discord(stack: LocalStack) -> Any:
+    """Without a real bot token, replies go to a local fake of Discord's API, and attachments come from its CDN."""
+    from infra.fakes.discord_server import FakeDiscord
+
+    fake = FakeDiscord(application_id=stack.settings.discord_application_id)
+    fake.start()
+    hosts = [*stack.settings.attachment_hosts, fake.cdn_host]
+    stack.base_environment.update(DISCORD_API_BASE=fake.api_base, ATTACHMENT_HOSTS=",".join(hosts),
+                                  DISCORD_BOT_TOKEN=fake.bot_token)
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return fake
+
+
+def start_worker(stack: LocalStack) -> Any:
+    """The worker function, fed from the local jobs queue by the same runner semantics as Lambda's SQS source."""
+    from functions.worker.handler import build_worker
+    from functions.worker.local_runner import LocalRunner
+    from shared.aws import AwsClients as Clients
+
+    settings = stack.settings_for("WorkerFunction")
+    processor = build_worker(settings)
+    runner = LocalRunner(processor.handle_batch, Clients(settings).sqs, settings.jobs_queue_url, wait_seconds=1,
+                         retry_visibility_timeout=5)
+    threading.Thread(target=runner.run, name="worker", daemon=True).start()
+    return runner
+
+
+def start_voice_worker(stack: LocalStack) -> subprocess.Popen[bytes] | None:
+    """The voice worker needs a real gateway connection: it runs only when a bot token is configured."""
+    environment = {**os.environ, **stack.environment("InteractionsFunction")}
+    return subprocess.Popen([sys.executable, "-m", "voice_worker"], env=environment)
+
+
+def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = None) -> None:
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps({
         "interactions_url": url,
@@ -82,6 +128,8 @@ def write_state(stack: LocalStack, url: str) -> None:
         "application_id": stack.settings.discord_application_id,
         "public_key": stack.settings.discord_public_key,
         "dev_key": stack.dev_application is not None,
+        "discord_api_base": stack.settings.discord_api_base,
+        "fake_discord_url": fake_discord_url,
         "resources": stack.provisioned.refs,
     }, indent=2), encoding="utf-8")
 
@@ -101,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
 
     moto_server, aws_endpoint = _start_moto(args.host, args.aws_port)
     stack = build_stack(os.environ, aws_endpoint)
+    real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
+    fake_discord = None if real_bot else start_fake_discord(stack)
+    runner = start_worker(stack)
+    voice = start_voice_worker(stack) if real_bot else None
 
     from werkzeug.serving import make_server
 
@@ -108,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = make_server(args.host, args.port, create_app(stack.settings), threaded=True)
     url = f"http://{args.host}:{server.server_port}/interactions"
-    write_state(stack, url)
+    write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None)
     stop = threading.Event()
 
     def _shutdown(*_: object) -> None:
@@ -119,11 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _shutdown)
     key_note = ("dev key in .cache/local-stack/ (python -m infra.client signs with it)"
                 if stack.dev_application else "DISCORD_PUBLIC_KEY from the environment")
-    print(f"Interactions endpoint: {url}\nEmbedded AWS (moto):   {aws_endpoint}\nSigning key:           {key_note}\n"
+    discord_note = (f"local fake at {fake_discord.api_base} (no DISCORD_BOT_TOKEN)" if fake_discord
+                    else stack.settings.discord_api_base)
+    voice_note = ("running (python -m voice_worker)" if voice else
+                  "not started: it needs a real bot token (DISCORD_BOT_TOKEN) and Discord's gateway")
+    print(f"Interactions endpoint: {url}\n"
+          f"Embedded AWS (moto):   {aws_endpoint}\n"
+          f"Signing key:           {key_note}\n"
+          f"Discord API:           {discord_note}\n"
+          f"Worker:                consuming {stack.provisioned.refs['JobsQueue']}\n"
+          f"Voice worker:          {voice_note}\n"
           f"Try:  .venv/bin/python -m infra.client hi", flush=True)
     try:
         server.serve_forever()
     finally:
+        runner.stop()
+        if voice:
+            voice.terminate()
+            voice.wait(timeout=30)
+        if fake_discord:
+            fake_discord.stop()
         moto_server.stop()
     return 0
 
