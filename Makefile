@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: run test bench lint register system-deps venv clean build-InteractionsFunction build-WorkerFunction
 
 run: system-deps venv
-	$(PY) -m infra.local_stack
+	$(PY) -m infra.local_stack $(ARGS)
 
 test: system-deps venv
 	$(VENV)/bin/ruff check .

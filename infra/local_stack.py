@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "5000")))
+    parser.add_argument("--aws-host", default="127.0.0.1",
+                        help="where the embedded AWS listens (0.0.0.0 lets `sam local` containers reach it)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(name, "local")  # moto accepts any credentials; never a real account's
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-    moto_server, aws_endpoint = _start_moto(args.host, args.aws_port)
+    moto_server, aws_endpoint = _start_moto(args.aws_host, args.aws_port)
     stack = build_stack(os.environ, aws_endpoint)
     real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
     fake_discord = None if real_bot else start_fake_discord(stack)
