@@ -198,6 +198,7 @@ def _base(args: argparse.Namespace, app: DevApplication) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     url, app = _load_target(args.url)
     base = _base(args, app)
+    options: dict[str, Any]
     if args.command == "ping":
         return [send(url, app, build.ping(application_id=app.application_id))]
     if args.command in ("hi", "instruction"):
@@ -212,12 +213,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         message = build.bot_message(application_id=app.application_id, content=args.content)
         return [send(url, app, build.component(f"vote:{args.rating}", message=message, **base))]
     if args.command == "train":
-        options: dict[str, Any] = {}
+        options = {}
         if args.text:
             options["text"] = args.text
-        for name in ("dataset",):
-            if getattr(args, name):
-                options[name] = getattr(args, name)
+        if args.dataset:
+            options["dataset"] = args.dataset
         if args.negative:
             options["positive"] = False
         if args.start:

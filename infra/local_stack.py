@@ -54,7 +54,7 @@ def _start_moto(host: str, port: int) -> tuple[Any, str]:
 
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
-    actual_port = server._server.server_port  # port 0 picks a free one
+    actual_port = server._server.server_port  # type: ignore[union-attr]  # port 0 picks a free one
     return server, f"http://{host}:{actual_port}"
 
 

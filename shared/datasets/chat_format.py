@@ -260,13 +260,13 @@ def example_from_json(
     obj = _decode(text)
     # The common shape, {"messages": [...]}, without the general path's dispatch and keyword plumbing.
     if type(obj) is dict and len(obj) == 1 and "messages" in obj:
-        counts = {"messages": 1}
+        fast_counts = {"messages": 1}
         try:
-            checked = _check_conversation(obj["messages"], counts, needs_answer=True)
+            checked = _check_conversation(obj["messages"], fast_counts, needs_answer=True)
         except LineRejected:
             _decode_strict(text)  # a duplicate key is the better reason, when there is one
             raise
-        if _key_counts_match(text, counts):
+        if _key_counts_match(text, fast_counts):
             return Example(tuple(checked), positive, None, source, added_by, added_at, origin)
     meta = {"source": source, "added_by": added_by, "added_at": added_at, "origin": origin}
     counts: dict[str, int] = {}
