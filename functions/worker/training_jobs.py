@@ -9,6 +9,7 @@ interaction id, and a redelivered message is absorbed by the processor's idempot
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import JobOutcome, job
@@ -20,8 +21,10 @@ from shared.errors import BotError, Forbidden, InvalidInput
 from shared.jobs_queue import enqueue_job
 from shared.permissions import is_trainer, require_trainer
 from shared.queue_messages import JobRequest
+from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
+from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -129,8 +132,16 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     name = request.args.get("dataset") or datasets.guild_settings(guild_id).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
-    record = create_archive(guild_id, dataset, created_by=request.interaction.user_id, datasets=datasets,
-                            files=files)
+    # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
+    requests_table = DataTable(ctx.settings.data_table, ctx.dynamodb)
+    marker = requests_table.get(keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id))
+    if marker is not None:
+        record = files.get(guild_id, str(marker["file_id"]))
+    else:
+        record = create_archive(guild_id, dataset, created_by=request.interaction.user_id, datasets=datasets,
+                                files=files)
+        requests_table.put_new({"pk": keys.guild_pk(guild_id), "sk": keys.archive_request_sk(request.interaction.id),
+                                "file_id": record.file_id, "expires_at": int(time.time()) + 7 * 24 * 3600})
     info = datasets.require_dataset(guild_id, dataset)
     intro = (f"Archived **{dataset}** as `{record.file_id}` ({_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "

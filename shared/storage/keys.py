@@ -90,3 +90,8 @@ def voice_request_pk(interaction_id: str) -> str:
 
 def voice_request_sk() -> str:
     return "CLAIM"
+
+
+def archive_request_sk(interaction_id: str) -> str:
+    """Which archive an /archive request made, so that a redelivery does not make a second version."""
+    return f"REQUEST#ARCHIVE#{interaction_id}"

@@ -109,3 +109,18 @@ def test_getfile_never_reaches_another_guilds_file(stack):
     choices = stack.client.send(build.autocomplete("getfile", focused="name", value="", guild_id=other["guild_id"],
                                                    **TRAINER))
     assert [c["value"] for c in choices["data"]["choices"]] == ["corrections-log"]
+
+
+def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack):
+    train_faq(stack)
+    interaction = stack.command("archive", {"dataset": "faq"})
+    stack.deferred(interaction)
+    # Discord fails the edit through every retry of the REST client (6 attempts): the record fails, SQS
+    # delivers it again, and this time the edit goes through.
+    stack.fake.fail_next(503, times=6, method="PATCH")
+    assert stack.work()["failed"] == 1
+    assert stack.work()["failed"] == 0
+    reply = stack.fake.original(interaction["token"])
+    assert reply["content"].startswith("Archived **faq** as `archive-faq-v1`")
+    archives = [key for key in stack.bucket_keys() if "/archives/" in key]
+    assert len(archives) == 1
