@@ -6,32 +6,38 @@ keeps the cold start short.
 
 from __future__ import annotations
 
-from functools import cached_property
+import threading
 from typing import Any
 
 from shared.settings import Settings
 
 
 class AwsClients:
-    def __init__(self, settings: Settings, *, session: Any = None) -> None:
-        self._settings = settings
+    """One boto3 client per service, built on first use; tests pass ready clients in (``s3=...``)."""
+
+    def __init__(self, settings: Settings, *, session: Any = None, s3: Any = None, dynamodb: Any = None,
+                 sqs: Any = None) -> None:
+        self.settings = settings
         self._session = session
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {
+            name: client for name, client in (("s3", s3), ("dynamodb", dynamodb), ("sqs", sqs)) if client is not None
+        }
+        # Powertools' batch processor and the voice worker call from threads.
+        self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            session = self._session or self._default_session
-            kwargs: dict[str, Any] = {"region_name": self._settings.aws_region}
-            if self._settings.aws_endpoint_url:
-                kwargs["endpoint_url"] = self._settings.aws_endpoint_url
-            self._clients[service] = session.client(service, **kwargs)
-        return self._clients[service]
+        """A boto3 client for ``service`` (e.g. ``"bedrock-runtime"``), honouring AWS_ENDPOINT_URL and region."""
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    import boto3
 
-    @cached_property
-    def _default_session(self) -> Any:
-        import boto3
-
-        return boto3.session.Session()
+                    self._session = boto3.session.Session()
+                kwargs: dict[str, Any] = {"region_name": self.settings.aws_region}
+                if self.settings.aws_endpoint_url:
+                    kwargs["endpoint_url"] = self.settings.aws_endpoint_url
+                self._clients[service] = self._session.client(service, **kwargs)
+            return self._clients[service]
 
     @property
     def s3(self) -> Any:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ipaddress
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
+from shared import attachment_rules
 from shared.errors import InvalidInput
 from shared.settings import VOICE_STT_ENGINES, Settings
 from voice_worker.errors import TranscriptionFailed
@@ -21,24 +20,12 @@ MAX_AUDIO_SECONDS = 120
 AUDIO_CONTENT_PREFIXES = ("audio/", "video/ogg")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def check_attachment_url(url: str, settings: Settings) -> str:
+    """The URL if it may be fetched: the same rules as /train's attachments (shared.attachment_rules)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_attachment_url(url: str, allowed_hosts: tuple[str, ...]) -> str:
-    """The URL if it may be fetched: https to an allowed host, or http to an allowed loopback host (tests)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if host not in allowed_hosts:
-        raise InvalidInput("I only read attachments stored by Discord.", detail=f"host {host!r} not allowed")
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
-        return url
-    raise InvalidInput("I only read attachments stored by Discord.", detail=f"scheme {parts.scheme!r}")
+        return attachment_rules.check_attachment_url(url, settings)
+    except attachment_rules.AttachmentHostNotAllowed as exc:
+        raise InvalidInput("I only read attachments stored by Discord.", detail=str(exc)) from exc
 
 
 def is_audio_attachment(content_type: str | None, filename: str, flags_voice_message: bool) -> bool:
@@ -53,7 +40,7 @@ def download(url: str, settings: Settings, *, max_bytes: int = MAX_AUDIO_BYTES, 
              timeout: float = 15.0) -> bytes:
     import requests
 
-    check_attachment_url(url, settings.attachment_hosts)
+    check_attachment_url(url, settings)
     http = session or requests
     try:
         with http.get(url, stream=True, allow_redirects=False, timeout=timeout) as response:

@@ -62,11 +62,12 @@ def cdn(voice_message):
 
 
 def test_only_allowed_hosts_and_schemes():
-    hosts = ("cdn.discordapp.com", "127.0.0.1")
+    hosts = Settings(attachment_hosts=("cdn.discordapp.com", "127.0.0.1"))
     assert check_attachment_url("https://cdn.discordapp.com/a/b.ogg", hosts)
     assert check_attachment_url("http://127.0.0.1:9000/a.ogg", hosts)
     for url in ("http://cdn.discordapp.com/a.ogg", "https://evil.example/a.ogg", "file:///etc/passwd",
-                "https://cdn.discordapp.com.evil.example/a.ogg", "ftp://127.0.0.1/a.ogg"):
+                "https://cdn.discordapp.com.evil.example/a.ogg", "ftp://127.0.0.1/a.ogg",
+                "https://user:pw@cdn.discordapp.com/a.ogg"):
         with pytest.raises(InvalidInput):
             check_attachment_url(url, hosts)
 
