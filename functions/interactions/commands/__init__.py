@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..registry import CommandRegistry
-from . import basic, declared, feedback
+from . import basic, declared, feedback, model
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for module in (basic, feedback, declared):
+    for module in (basic, feedback, model, declared):
         registry.extend(module.DECLARATIONS)
     return registry

@@ -37,23 +37,6 @@ DECLARATIONS = (
         trainer=True, contexts=GUILD_ONLY, ready=False,
     ),
     Command(
-        "ask", "Ask this server's model.", None,
-        options=(
-            Option("prompt", "Your question", OptionType.STRING, required=True, max_length=4000),
-            Option("audio", "A voice recording to transcribe and ask", OptionType.ATTACHMENT),
-        ),
-        contexts=GUILD_ONLY, ready=False,
-    ),
-    Command(
-        "test", "Run JSON test inputs through the model and report predictions and errors.", None,
-        options=(Option("data", "One JSON object or a list of them", OptionType.STRING, required=True),),
-        trainer=True, contexts=GUILD_ONLY, ready=False,
-    ),
-    Command("jobs", "List recent fine-tune jobs, and cancel one.", None,
-            trainer=True, contexts=GUILD_ONLY, ready=False),
-    Command("model", "Show or choose this server's active model.", None,
-            trainer=True, contexts=GUILD_ONLY, ready=False),
-    Command(
         "join", "Join your voice channel (or the one you name).", None,
         options=(Option("channel", "Voice channel", OptionType.CHANNEL, channel_types=(2, 13)),),
         contexts=GUILD_ONLY, ready=False,
