@@ -101,7 +101,7 @@ def _note(ctx: WorkerContext, text: str) -> str:
 
 def export_digest(plan: JobPlan) -> str:
     """Names the exact export that was estimated, so Start trains what the user saw the price of."""
-    digest = hashlib.sha256(plan.export.train_jsonl() + b"\n--\n" + plan.export.validation_jsonl())
+    digest = hashlib.sha256(plan.export.train_jsonl() + b"\n--\n" + (plan.export.validation_jsonl() or b""))
     return digest.hexdigest()[:16]
 
 

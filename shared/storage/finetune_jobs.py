@@ -101,7 +101,7 @@ class FineTuneJobStore:
             "type": "finetune_job",
             "gsi1pk": ACTIVE_PK,
             "gsi1sk": f"{record.created_at}#{record.guild_id}#{record.request_id}",
-            **asdict(record),
+            **{k: v for k, v in asdict(record).items() if k != "posted_at"},
         }
         if self._table.put_new(item):
             return record, True
