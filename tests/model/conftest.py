@@ -20,16 +20,20 @@ from infra.fakes.discord_server import FakeDiscord
 from infra.fakes.openai_server import FakeOpenAI, SpecValidator, new_webhook_secret
 from shared.discord_api import DiscordRest
 from shared.examples import ChatMessage, Example
+from shared.finetune.catalog import load_catalog
+from shared.finetune.exports import export_training
+from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.providers import OpenAIProvider
 from shared.settings import Settings
 from shared.storage.datasets import DatasetStore
-from shared.storage.finetune_jobs import FineTuneJobStore
+from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
 GUILD = build.DEFAULT_GUILD
 CHANNEL = build.DEFAULT_CHANNEL
 TRAINER = {"permissions": 1 << 5}
+BASE = "gpt-4.1-mini-2025-04-14"
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +116,19 @@ def jobs(aws, settings) -> FineTuneJobStore:
 def watcher(settings, jobs, provider) -> JobWatcher:
     return JobWatcher(settings, jobs=jobs, provider_factory=lambda: provider,
                       discord=DiscordRest(settings, sleep=lambda _s: None))
+
+
+@pytest.fixture
+def started(provider, jobs):
+    """A recorded job that the provider has created, as the worker leaves it (validating_files)."""
+    catalog = load_catalog()
+    export = export_training([qa(f"Question {i}?", f"Answer {i}.") for i in range(20)],
+                             catalog.model("openai", BASE), catalog)
+    record, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000555", dataset="faq",
+                                                    provider="openai", base_model=BASE, channel_id=CHANNEL,
+                                                    requested_by="7"))
+    job = provider.start_job(export, FineTuneRequest(request_id=record.request_id, guild_id=GUILD, dataset="faq"))
+    return jobs.update_from_provider(record, job)
 
 
 def qa(question: str, answer: str) -> Example:

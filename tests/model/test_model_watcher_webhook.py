@@ -22,20 +22,6 @@ MODEL = "gpt-4.1-mini-2025-04-14"
 
 
 @pytest.fixture
-def started(provider, jobs):
-    """A recorded, started job (as the worker leaves it), moved on to succeeded at the fake."""
-    from shared.finetune.catalog import load_catalog
-
-    catalog = load_catalog()
-    export = export_training(many(20), catalog.model("openai", MODEL), catalog)
-    record, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000555", dataset="faq",
-                                                    provider="openai", base_model=MODEL, channel_id=CHANNEL,
-                                                    requested_by="7"))
-    job = provider.start_job(export, JobRequest(request_id=record.request_id, guild_id=GUILD, dataset="faq"))
-    return jobs.update_from_provider(record, job)
-
-
-@pytest.fixture
 def webhook(settings, watcher, aws):
     return create_app(settings, watcher, dynamodb_client=aws.clients.dynamodb).test_client()
 
