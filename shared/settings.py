@@ -30,6 +30,7 @@ ENV = {
     "openai_api_key_secret": "OPENAI_API_KEY_SECRET",
     "openai_base_url": "OPENAI_BASE_URL",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
+    "openai_transcription_model": "OPENAI_TRANSCRIPTION_MODEL",
     "finetune_provider": "FINETUNE_PROVIDER",
     "base_model": "BASE_MODEL",
     "finetune_models_file": "FINETUNE_MODELS_FILE",
@@ -74,6 +75,8 @@ class Settings:
     openai_api_key_secret: str = ""
     openai_base_url: str = ""
     openai_webhook_secret: str = field(default="", repr=False)
+    # The model that transcribes /ask audio attachments in the worker (no ffmpeg in Lambda: OpenAI's engine).
+    openai_transcription_model: str = "gpt-4o-mini-transcribe"
     finetune_provider: str = "openai"
     base_model: str = DEFAULT_BASE_MODEL
     # A JSON model catalog (names, limits, prices) to use instead of the bundled shared/finetune/models.json.

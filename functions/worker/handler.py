@@ -16,7 +16,7 @@ from functions.worker.processor import JobProcessor
 from shared.settings import Settings
 
 # Modules that register job functions (``@job("kind")``) when imported. The lead adds each job module here.
-JOB_MODULES: tuple[str, ...] = ("functions.worker.training_jobs",)
+JOB_MODULES: tuple[str, ...] = ("functions.worker.training_jobs", "functions.worker.model_jobs")
 
 SERVICE = "worker"
 # Loggers of the project's own packages: they get the structured (JSON) handler of the Powertools Logger.

@@ -1,0 +1,184 @@
+"""The model: /ask, /test, /jobs, /model, and the fine-tune buttons (``ft:...`` custom ids).
+
+Slow work (inference, transcription, exports, provider calls) is deferred to the worker; what reads only
+DynamoDB (/jobs, /model, "Make active") answers inline. Trainer commands are declared with Manage Server as
+the default permission, and every handler checks again from the signed interaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import InvalidInput, NotFound
+from shared.model_components import FT_PREFIX, cancel_job_button, row
+from shared.permissions import require_trainer
+from shared.storage.datasets import DatasetStore, validate_dataset_name
+from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+
+from .. import responses
+from ..context import InteractionContext
+from ..deferral import defer_job
+from ..registry import GUILD_ONLY, Command, Option, OptionType, Route
+
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+MAX_PROMPT = 4000
+MAX_TEST_DATA = 6000
+RECENT_JOBS = 10
+STATUS_ICONS = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "paused": "⏸️", "running": "🏃",
+                "queued": "⏳", "validating_files": "🔎", "starting": "🚀"}
+
+
+def _jobs(ctx: InteractionContext) -> FineTuneJobStore:
+    return FineTuneJobStore(ctx.settings.data_table, ctx.services.aws.dynamodb)
+
+
+def _require_trainer(ctx: InteractionContext) -> str:
+    guild_id = ctx.require_guild()
+    role = DatasetStore(ctx.settings, dynamodb_client=ctx.services.aws.dynamodb).guild_settings(guild_id)
+    return require_trainer(ctx.interaction, trainer_role_id=role.trainer_role_id)
+
+
+# --- /ask ----------------------------------------------------------------------------------------------------
+
+
+def ask_command(ctx: InteractionContext) -> dict[str, Any]:
+    ctx.require_guild()
+    options = ctx.options()
+    prompt = str(options.get("prompt") or "").strip()
+    args: dict[str, Any] = {"prompt": prompt[:MAX_PROMPT]}
+    if options.get("audio"):
+        attachment = ctx.resolved("attachments").get(str(options["audio"]))
+        if not isinstance(attachment, dict) or not attachment.get("url"):
+            raise InvalidInput("I could not see that attachment. Please attach it again.")
+        content_type = str(attachment.get("content_type") or "")
+        if content_type and not content_type.startswith(("audio/", "video/")):
+            raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
+        if int(attachment.get("size") or 0) > MAX_AUDIO_BYTES:
+            raise InvalidInput("That recording is over 25 MB; send a shorter one.")
+        args["attachment"] = {k: attachment.get(k) for k in ("id", "url", "filename", "content_type", "size")}
+    elif not prompt:
+        raise InvalidInput("Ask a question (or attach a recording of one).")
+    return defer_job(ctx, "ask", args)
+
+
+# --- /test ---------------------------------------------------------------------------------------------------
+
+
+def test_command(ctx: InteractionContext) -> dict[str, Any]:
+    _require_trainer(ctx)
+    data = str(ctx.options().get("data") or "")
+    if not data.strip():
+        raise InvalidInput('Give JSON test inputs: one object such as {"prompt": "Hi"} or a list of them.')
+    return defer_job(ctx, "test", {"data": data[:MAX_TEST_DATA]})
+
+
+# --- /jobs ---------------------------------------------------------------------------------------------------
+
+
+def _job_line(record: FineTuneJobRecord) -> str:
+    icon = STATUS_ICONS.get(record.status, "•")
+    name = f"`{record.job_id}`" if record.job_id else "(starting)"
+    model = f" → `{record.fine_tuned_model}`" if record.fine_tuned_model else ""
+    cost = f", est. ${record.estimated_cost_usd}" if record.estimated_cost_usd else ""
+    return (f"{icon} {name} **{record.status}** · `{record.dataset}` on `{record.base_model}`{model}"
+            f"{cost} · {record.created_at[:16].replace('T', ' ')}")
+
+
+def jobs_command(ctx: InteractionContext) -> dict[str, Any]:
+    guild_id = _require_trainer(ctx)
+    records = _jobs(ctx).recent(guild_id, limit=RECENT_JOBS)
+    if not records:
+        return responses.reply("No fine-tuning jobs yet. Start one with `/train start:true`.", ephemeral=True)
+    lines = ["**Recent fine-tuning jobs**", *(_job_line(r) for r in records)]
+    cancellable = [r for r in records if not r.is_terminal and r.job_id][:5]
+    buttons = [cancel_job_button(r.request_id, f"Cancel {r.job_id[-8:]}") for r in cancellable]
+    return responses.reply("\n".join(lines), ephemeral=True, components=[row(*buttons)] if buttons else None)
+
+
+# --- /model --------------------------------------------------------------------------------------------------
+
+
+def model_choices(ctx: InteractionContext, guild_id: str) -> list[str]:
+    """The base model, then this guild's fine-tuned models (newest first)."""
+    names = [ctx.settings.base_model]
+    for record in _jobs(ctx).fine_tuned_models(guild_id):
+        if record.fine_tuned_model not in names:
+            names.append(record.fine_tuned_model)
+    return names
+
+
+def model_command(ctx: InteractionContext) -> dict[str, Any]:
+    guild_id = _require_trainer(ctx)
+    jobs = _jobs(ctx)
+    wanted = str(ctx.options().get("name") or "").strip()
+    choices = model_choices(ctx, guild_id)
+    if not wanted:
+        active = jobs.active_model(guild_id) or ctx.settings.base_model
+        listed = "\n".join(f"{'▶' if c == active else '•'} `{c}`" for c in choices)
+        return responses.reply(f"Active model: `{active}`\nChoices:\n{listed}\nSet one with `/model name:`.",
+                               ephemeral=True)
+    if wanted not in choices:
+        raise InvalidInput(f"`{wanted[:100]}` is not a model of this server. Pick the base model or one that a "
+                           "succeeded job here produced (see `/model`).")
+    jobs.set_active_model(guild_id, wanted, set_by=ctx.user_id)
+    return responses.reply(f"Active model is now `{wanted}`. `/ask` uses it from now on.")
+
+
+def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
+    if option != "name":
+        return []
+    guild_id = _require_trainer(ctx)
+    value = value.strip().lower()
+    return [(c, c) for c in model_choices(ctx, guild_id) if value in c.lower() and len(c) <= 100][:25]
+
+
+# --- ft:* buttons ----------------------------------------------------------------------------------------------
+
+
+def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
+    """``ft:start:<dataset>`` → estimate; ``ft:go:<dataset>:<digest>`` → start exactly that export;
+    ``ft:cancel:<request>`` → cancel; ``ft:use:<request>`` → make the job's model the active one."""
+    guild_id = _require_trainer(ctx)
+    parts = ctx.custom_id_parts
+    action = parts[1] if len(parts) > 1 else ""
+    if action == "start" and len(parts) == 3:
+        return defer_job(ctx, "start_finetune", {"dataset": validate_dataset_name(parts[2])})
+    if action == "go" and len(parts) == 4:
+        return defer_job(ctx, "start_finetune", {"dataset": validate_dataset_name(parts[2]), "confirm": parts[3]})
+    if action == "cancel" and len(parts) == 3:
+        return defer_job(ctx, "cancel_finetune", {"request_id": parts[2]}, ephemeral=True)
+    if action == "use" and len(parts) == 3:
+        jobs = _jobs(ctx)
+        record = jobs.get(guild_id, parts[2])
+        if record is None or record.status != "succeeded" or not record.fine_tuned_model:
+            raise NotFound("That job has no finished model to use.")
+        jobs.set_active_model(guild_id, record.fine_tuned_model, set_by=ctx.user_id)
+        return responses.reply(f"Active model is now `{record.fine_tuned_model}`. `/ask` uses it from now on.")
+    raise InvalidInput("That button is not one I know.")
+
+
+DECLARATIONS = (
+    Command(
+        "ask", "Ask this server's model.", ask_command,
+        options=(
+            Option("prompt", "Your question", OptionType.STRING, required=True, max_length=MAX_PROMPT),
+            Option("audio", "A voice recording to transcribe and ask", OptionType.ATTACHMENT),
+        ),
+        contexts=GUILD_ONLY,
+    ),
+    Command(
+        "test", "Run JSON test inputs through the model and report predictions and errors.", test_command,
+        options=(Option("data", "One JSON object or a list of them", OptionType.STRING, required=True,
+                        max_length=MAX_TEST_DATA),),
+        trainer=True, contexts=GUILD_ONLY,
+    ),
+    Command("jobs", "List recent fine-tune jobs, and cancel one.", jobs_command, trainer=True,
+            contexts=GUILD_ONLY),
+    Command(
+        "model", "Show or choose this server's active model.", model_command,
+        options=(Option("name", "The model to make active (the base or a fine-tuned one)", OptionType.STRING,
+                        autocomplete=True),),
+        autocomplete=model_autocomplete, trainer=True, contexts=GUILD_ONLY,
+    ),
+    Route(FT_PREFIX, finetune_button),
+)

@@ -1,0 +1,60 @@
+"""The OpenAI webhook endpoint: ``POST /openai/webhook``, a Flask view of a few lines.
+
+The exact body bytes are verified (Standard Webhooks signature and timestamp, via ``WebhookVerifier``): a
+delivery that does not verify gets 400 and is never processed. A repeat (same ``webhook-id``) is acknowledged
+without a second effect. A fine-tuning event then goes through the same check as the schedule, which also
+covers any delivery that is lost or fails here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from shared.errors import ConfigError
+from shared.finetune.exceptions import WebhookRejected
+from shared.finetune.webhooks import WebhookVerifier, remember_delivery
+from shared.settings import Settings
+
+from .watch import JobWatcher
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
+               verifier: WebhookVerifier | None = None) -> Flask:
+    if verifier is None:
+        if not settings.openai_webhook_secret:
+            raise ConfigError("OPENAI_WEBHOOK_SECRET is required for the webhook endpoint")
+        verifier = WebhookVerifier(settings.openai_webhook_secret)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.post("/openai/webhook")
+    def openai_webhook() -> tuple[Response, int]:
+        body = request.get_data(cache=False)
+        try:
+            event = verifier.verify(body, dict(request.headers))
+        except WebhookRejected:
+            return jsonify({"error": "signature did not verify"}), 400
+        if not event.is_fine_tuning:
+            return jsonify({"status": "ignored"}), 200
+        if not remember_delivery(settings.idempotency_table, event, dynamodb_client=dynamodb_client):
+            return jsonify({"status": "duplicate"}), 200
+        try:
+            result = watcher.on_event(event)
+        except Exception as exc:  # the schedule checks the job again
+            logger.error("webhook %s for job %s: check failed: %r", event.event_id, event.job_id, exc)
+            return jsonify({"status": "accepted; the next scheduled check will retry"}), 202
+        status = result[0] if result else "unknown job"
+        return jsonify({"status": status}), 200
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "body too large"}), 413
+
+    return app

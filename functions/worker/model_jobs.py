@@ -1,0 +1,367 @@
+"""Worker jobs of the model: start and cancel fine-tuning, /ask and /test.
+
+``start_finetune`` runs twice by design: first (``args = {"dataset"}``, from ``/train start:true`` or the
+"Start training" button) it exports and estimates and replies with the cost and a Start button, spending
+nothing; the Start button's job (``args = {"dataset", "confirm": digest}``) records the job in DynamoDB under
+the clicking interaction's id, then asks the provider to create it with metadata naming that id, so a
+redelivered message finds the job instead of paying twice.
+
+Nothing here imports the chart code's matplotlib: the worker artifact does not ship it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from functions.worker.jobs import JobOutcome, job
+from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
+from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
+from shared.finetune.jobs import JobRequest as FineTuneRequest
+from shared.finetune.planning import JobPlan, plan_job
+from shared.finetune.providers import FineTuneProvider
+from shared.model_access import build_provider, is_simulated, openai_client, training_examples
+from shared.model_components import answer_buttons, confirm_start_button, row
+from shared.permissions import is_trainer
+from shared.records import utc_now
+from shared.storage import keys
+from shared.storage.datasets import DatasetStore
+from shared.storage.exchanges import Exchange, ExchangeStore
+from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.storage.table import DataTable
+
+if TYPE_CHECKING:
+    from functions.worker.context import WorkerContext
+    from shared.queue_messages import InteractionRef, JobRequest
+
+logger = logging.getLogger(__name__)
+
+SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
+MAX_TEST_ITEMS = 20
+MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
+MAX_ANSWER = 1900
+
+
+# --- what a job uses, built once per worker context ----------------------------------------------------------
+
+
+def provider_for(ctx: WorkerContext) -> FineTuneProvider:
+    """The configured provider, kept on the context (tests set ``ctx.finetune_provider`` to their own)."""
+    provider = getattr(ctx, "finetune_provider", None)
+    if provider is None:
+        provider = build_provider(ctx.settings, ctx.client, openai=getattr(ctx, "openai", None))
+        ctx.finetune_provider = provider  # type: ignore[attr-defined]
+    return provider
+
+
+def openai_for(ctx: WorkerContext) -> Any:
+    client = getattr(ctx, "openai", None)
+    if client is None:
+        client = openai_client(ctx.settings)
+        ctx.openai = client  # type: ignore[attr-defined]
+    return client
+
+
+def job_store(ctx: WorkerContext) -> FineTuneJobStore:
+    return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
+
+
+def _datasets(ctx: WorkerContext) -> DatasetStore:
+    return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
+
+
+def _require_guild(ref: InteractionRef) -> str:
+    if not ref.guild_id:
+        raise Forbidden("This only works in a server.")
+    return str(ref.guild_id)
+
+
+def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
+    """The interactions function checked already; the job checks again from the signed interaction's copy."""
+    guild_id = _require_guild(ref)
+    role = _datasets(ctx).guild_settings(guild_id).trainer_role_id
+    member = {"permissions": str(ref.member_permissions), "roles": list(ref.member_roles)}
+    if not is_trainer(member, trainer_role_id=role):
+        raise Forbidden("You need the Manage Server permission or the trainer role to do that.")
+    return guild_id
+
+
+def active_model(ctx: WorkerContext, guild_id: str) -> str:
+    return job_store(ctx).active_model(guild_id) or ctx.settings.base_model
+
+
+def _note(ctx: WorkerContext, text: str) -> str:
+    return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings) else text
+
+
+# --- start_finetune -------------------------------------------------------------------------------------------
+
+
+def export_digest(plan: JobPlan) -> str:
+    """Names the exact export that was estimated, so Start trains what the user saw the price of."""
+    digest = hashlib.sha256(plan.export.train_jsonl() + b"\n--\n" + (plan.export.validation_jsonl() or b""))
+    return digest.hexdigest()[:16]
+
+
+def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
+    examples = training_examples(_datasets(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
+                                 dataset)
+    return plan_job(examples, ctx.settings)
+
+
+@job("start_finetune")
+def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    ref = request.interaction
+    guild_id = _require_trainer(ctx, ref)
+    store = _datasets(ctx)
+    dataset = str(request.args.get("dataset") or store.guild_settings(guild_id).selected_dataset)
+    info = store.require_dataset(guild_id, dataset)
+    plan = _plan(ctx, guild_id, info.name)
+    digest = export_digest(plan)
+    confirm = str(request.args.get("confirm") or "")
+    if confirm != digest:
+        lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
+        text = (f"{lead}{plan.summary()}\nNothing is spent until you press **Start**. "
+                f"Examples from `{info.name}` plus this server's corrections.")
+        button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
+        return JobOutcome(content=_note(ctx, text), components=[row(button)])
+    return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
+
+
+def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
+                     digest: str) -> JobOutcome:
+    jobs = job_store(ctx)
+    estimate = plan.estimate
+    record, created = jobs.record_start(FineTuneJobRecord(
+        guild_id=guild_id, request_id=ref.id, dataset=dataset, provider=ctx.settings.finetune_provider,
+        base_model=plan.spec.name, requested_by=ref.user_id, channel_id=str(ref.channel_id or ""),
+        snapshot=digest, method=plan.export.method, estimate=estimate.summary(),
+        estimated_cost_usd=f"{estimate.cost_usd:.2f}",
+    ))
+    if not created and record.job_id:
+        logger.info("start request %s already has job %s", ref.id, record.job_id)
+        return JobOutcome(content=_started_text(ctx, record))
+    if record.status == "failed":
+        raise ProviderRejected(f"That start was refused earlier: {record.error}")
+    _save_export(ctx, guild_id, dataset, digest, plan)
+    provider = provider_for(ctx)
+    try:
+        started = provider.start_job(plan.export, FineTuneRequest(
+            request_id=ref.id, guild_id=guild_id, dataset=dataset, snapshot=digest, requested_by=ref.user_id,
+        ))
+    except (FineTuningUnavailable, ProviderRejected, NotConfigured) as exc:
+        # A refusal is final and nothing was spent: the record says so, the reply says why.
+        jobs.mark_failed_to_start(record, exc.user_message)
+        raise
+    record = jobs.update_from_provider(record, started)
+    return JobOutcome(content=_started_text(ctx, record))
+
+
+def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
+    """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
+    if not ctx.settings.bucket_name:
+        return
+    name = f"finetune-{dataset}-{digest}"
+    ctx.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
+                      Body=plan.export.train_jsonl(), ContentType="application/jsonl")
+    validation = plan.export.validation_jsonl()
+    if validation:
+        ctx.s3.put_object(Bucket=ctx.settings.bucket_name,
+                          Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
+                          ContentType="application/jsonl")
+
+
+def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
+    return _note(ctx, (
+        f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
+        f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
+        "I'll post in this channel when it finishes. /jobs shows its status and can cancel it."
+    ))
+
+
+# --- cancel_finetune ------------------------------------------------------------------------------------------
+
+
+@job("cancel_finetune")
+def cancel_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    ref = request.interaction
+    guild_id = _require_trainer(ctx, ref)
+    jobs = job_store(ctx)
+    record = jobs.get(guild_id, str(request.args.get("request_id") or ""))
+    if record is None:
+        raise NotFound("I can't find that fine-tuning job in this server.")
+    if record.is_terminal:
+        return JobOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
+    if not record.job_id:
+        raise InvalidInput("That job is still starting; try again in a minute.")
+    cancelled = provider_for(ctx).cancel(record.job_id)
+    jobs.update_from_provider(record, cancelled)
+    return JobOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
+
+
+# --- ask ------------------------------------------------------------------------------------------------------
+
+
+def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
+    """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
+    engine; Lambda has no ffmpeg for the offline engines."""
+    from shared.attachments import fetch_attachment_to_s3, upload_key
+
+    url = str(attachment.get("url") or "")
+    filename = str(attachment.get("filename") or "audio")
+    content_type = str(attachment.get("content_type") or "")
+    if content_type and not (content_type.startswith("audio/") or content_type.startswith("video/")):
+        raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
+    bucket = ctx.settings.bucket_name
+    key = upload_key(_require_guild(ref), ref.id, filename)
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+                           max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
+    audio = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    import openai
+
+    try:
+        result = openai_for(ctx).audio.transcriptions.create(
+            model=ctx.settings.openai_transcription_model, file=(filename, audio, content_type or None)
+        )
+    except openai.APIStatusError as exc:
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
+        raise InvalidInput("I couldn't transcribe that audio. Is it a supported audio file?") from exc
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
+    text = str(getattr(result, "text", "") or "").strip()
+    if not text:
+        raise InvalidInput("I couldn't hear any words in that recording.")
+    return text
+
+
+@job("ask")
+def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    ref = request.interaction
+    guild_id = _require_guild(ref)
+    prompt = str(request.args.get("prompt") or "").strip()
+    heard = ""
+    attachment = request.args.get("attachment")
+    if isinstance(attachment, dict) and attachment.get("url"):
+        heard = transcribe(ctx, ref, attachment)
+    question = "\n\n".join(part for part in (prompt, heard) if part)
+    if not question:
+        raise InvalidInput("Ask a question (or attach a recording of one).")
+    model = active_model(ctx, guild_id)
+    answer = provider_for(ctx).complete([{"role": "user", "content": question}], model).strip()
+    content = (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER]
+    components = answer_buttons()
+    # The message id is known only once the reply exists: edit it here, then record the exchange under it,
+    # so 👍 / 👎 and corrections find the prompt and model. The processor's edit repeats the same content.
+    message = ctx.discord.edit_original(ref.application_id, ref.token, content=content, components=components,
+                                        allowed_mentions={"parse": []})
+    message_id = str(message.get("id") or "")
+    if message_id:
+        ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
+            guild_id=guild_id, message_id=message_id, channel_id=str(ref.channel_id or ""), user_id=ref.user_id,
+            prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
+        ))
+    _speak(ctx, ref, answer)
+    return JobOutcome(content=content, components=components, allowed_mentions={"parse": []})
+
+
+def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
+    """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
+    if not ctx.settings.voice_queue_url:
+        return
+    from shared.jobs_queue import enqueue_voice
+    from shared.queue_messages import VoiceRequest
+
+    try:
+        enqueue_voice(ctx.sqs, ctx.settings.voice_queue_url, VoiceRequest("speak_answer", ref, {"text": answer}))
+    except BotError as exc:
+        # The written answer is the product; a lost spoken copy is logged, not fatal.
+        logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)
+
+
+# --- test -----------------------------------------------------------------------------------------------------
+
+
+def parse_test_items(data: str) -> list[Any]:
+    """One JSON value or a list of them; invalid JSON names the parser's line and column."""
+    try:
+        parsed = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"That is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if not items:
+        raise InvalidInput("The list is empty: give at least one test input.")
+    if len(items) > MAX_TEST_ITEMS:
+        raise InvalidInput(f"Give at most {MAX_TEST_ITEMS} test inputs at a time.")
+    return items
+
+
+def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
+    """An item is a string (the prompt), or an object with ``prompt``/``input`` or chat ``messages`` and an
+    optional ``expected`` (or ``completion``) answer. Raises InvalidInput for anything else."""
+    if isinstance(item, str) and item.strip():
+        return [{"role": "user", "content": item}], None
+    if not isinstance(item, dict):
+        raise InvalidInput('each input is a string or an object with "prompt" or "messages"')
+    expected = item.get("expected", item.get("completion"))
+    expected = str(expected) if expected is not None else None
+    prompt = item.get("prompt", item.get("input"))
+    if isinstance(prompt, str) and prompt.strip():
+        return [{"role": "user", "content": prompt}], expected
+    messages = item.get("messages")
+    if isinstance(messages, list) and messages:
+        clean = []
+        for m in messages:
+            if not (isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+                    and isinstance(m.get("content"), str)):
+                raise InvalidInput('"messages" entries need a role (system, user, assistant) and text content')
+            clean.append({"role": m["role"], "content": m["content"]})
+        if clean[-1]["role"] == "assistant":
+            expected = expected if expected is not None else clean[-1]["content"]
+            clean = clean[:-1]
+        if clean and clean[-1]["role"] == "user":
+            return clean, expected
+    raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
+
+
+@job("test")
+def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+    ref = request.interaction
+    guild_id = _require_trainer(ctx, ref)
+    items = parse_test_items(str(request.args.get("data") or ""))
+    model = active_model(ctx, guild_id)
+    provider = provider_for(ctx)
+    lines = [f"Testing `{model}` on {len(items)} input(s):"]
+    passed = failed = errors = 0
+    for number, item in enumerate(items, start=1):
+        try:
+            messages, expected = _test_messages(item)
+        except InvalidInput as exc:
+            errors += 1
+            lines.append(f"**{number}.** ⚠️ invalid input: {exc.user_message}")
+            continue
+        shown = messages[-1]["content"][:120]
+        try:
+            prediction = provider.complete(messages, model).strip()
+        except BotError as exc:
+            errors += 1
+            lines.append(f"**{number}.** `{shown}` → ⚠️ error: {exc.user_message}")
+            continue
+        verdict = ""
+        if expected is not None:
+            ok = prediction.strip().casefold() == expected.strip().casefold()
+            passed, failed = passed + ok, failed + (not ok)
+            verdict = " ✅" if ok else f" ❌ (expected: {expected[:200]})"
+        lines.append(f"**{number}.** `{shown}` → {prediction[:400]}{verdict}")
+    lines.append(f"Matched {passed}, differed {failed}, errors {errors}.")
+    report = "\n".join(lines)
+    if len(report) <= 2000:
+        return JobOutcome(content=_note(ctx, report) if len(report) < 1900 else report,
+                          allowed_mentions={"parse": []})
+    return JobOutcome(content=report[:1800] + "\n… the full report is attached.",
+                      files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
+
+
+__all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]

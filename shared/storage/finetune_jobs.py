@@ -1,0 +1,242 @@
+"""Fine-tune job records in the data table, and the guild's active model.
+
+Records (keys from :mod:`shared.storage.keys`):
+
+- job: ``pk=GUILD#{guild}``, ``sk=JOB#{request_id}``. The record is written *before* the provider is asked to
+  create anything, under the id of the request (the confirming interaction), so a redelivered start finds it;
+  ``job_id`` (the provider's id) is filled in once the provider answers. While the job is not terminal the
+  record carries ``gsi1pk=FTJOB#ACTIVE`` so the watcher can list active jobs across guilds without a scan;
+  the attribute is removed with the terminal status.
+- pointer: ``pk=FTJOB#{provider}#{job_id}``, ``sk=POINTER``: guild and request of a provider job id, for
+  webhook deliveries that name only the provider's id.
+- active model: the ``active_model`` attribute of the guild settings record (``sk=SETTINGS``), updated on its
+  own so that the other attributes there (selected dataset, trainer role) are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import NotSaved
+from shared.finetune.jobs import TERMINAL_STATUSES, FineTuneJob
+from shared.records import utc_now
+from shared.storage import keys
+from shared.storage.table import DataTable
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_INDEX = "gsi1"
+ACTIVE_PK = "FTJOB#ACTIVE"
+# Before the provider has answered, a recorded start is "starting": active, so the watcher can finish it.
+STARTING = "starting"
+
+
+def _decode(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
+def pointer_pk(provider: str, job_id: str) -> str:
+    return f"FTJOB#{provider}#{job_id}"
+
+
+@dataclass(frozen=True)
+class FineTuneJobRecord:
+    guild_id: str
+    request_id: str
+    dataset: str
+    provider: str
+    base_model: str
+    requested_by: str = ""
+    channel_id: str = ""
+    snapshot: str = ""
+    method: str = ""
+    estimate: str = ""
+    estimated_cost_usd: str = ""
+    status: str = STARTING
+    job_id: str = ""
+    fine_tuned_model: str = ""
+    trained_tokens: int = 0
+    error: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    # When the completion post went out; set once, with a condition, so only one watcher posts.
+    posted_at: str = ""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> FineTuneJobRecord:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in item:
+                raw = item[f.name]
+                values[f.name] = int(raw) if f.name == "trained_tokens" else str(raw)
+        return cls(**values)
+
+
+class FineTuneJobStore:
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        self._client = dynamodb_client
+        self._table = DataTable(table_name, dynamodb_client)
+        self.name = table_name
+
+    # --- jobs ------------------------------------------------------------------------------------------------
+
+    def record_start(self, record: FineTuneJobRecord) -> tuple[FineTuneJobRecord, bool]:
+        """Write the record unless this request already has one; return (the stored record, created?)."""
+        now = utc_now()
+        record = replace(record, created_at=record.created_at or now, updated_at=now)
+        item = {
+            "pk": keys.guild_pk(record.guild_id),
+            "sk": keys.job_sk(record.request_id),
+            "type": "finetune_job",
+            "gsi1pk": ACTIVE_PK,
+            "gsi1sk": f"{record.created_at}#{record.guild_id}#{record.request_id}",
+            **{k: v for k, v in asdict(record).items() if k != "posted_at"},
+        }
+        if self._table.put_new(item):
+            return record, True
+        existing = self.get(record.guild_id, record.request_id)
+        if existing is None:  # pragma: no cover - the condition failed, so it exists
+            raise NotSaved(detail="job record vanished")
+        return existing, False
+
+    def get(self, guild_id: str, request_id: str) -> FineTuneJobRecord | None:
+        item = self._table.get(keys.guild_pk(guild_id), keys.job_sk(request_id))
+        return FineTuneJobRecord.from_item(item) if item else None
+
+    def update_from_provider(self, record: FineTuneJobRecord, job: FineTuneJob) -> FineTuneJobRecord:
+        """Store what the provider says of the job; a terminal status leaves the active index."""
+        changes: dict[str, Any] = {
+            "job_id": job.job_id,
+            "status": job.status,
+            "updated_at": utc_now(),
+        }
+        if job.fine_tuned_model:
+            changes["fine_tuned_model"] = job.fine_tuned_model
+        if job.trained_tokens is not None:
+            changes["trained_tokens"] = int(job.trained_tokens)
+        if job.error:
+            changes["error"] = job.error[:1000]
+        if job.method:
+            changes["method"] = job.method
+        self._update(record, changes, leave_index=job.is_terminal)
+        if job.job_id and job.job_id != record.job_id:
+            self._table.put({"pk": pointer_pk(record.provider, job.job_id), "sk": "POINTER",
+                             "guild_id": record.guild_id, "request_id": record.request_id})
+        return replace(record, **changes)
+
+    def mark_failed_to_start(self, record: FineTuneJobRecord, reason: str) -> FineTuneJobRecord:
+        """The provider refused to create the job: nothing was spent, the record says why."""
+        changes = {"status": "failed", "error": reason[:1000], "updated_at": utc_now()}
+        self._update(record, changes, leave_index=True)
+        return replace(record, **changes)
+
+    def claim_post(self, record: FineTuneJobRecord) -> bool:
+        """True once per job: the caller that gets True posts the completion message."""
+        try:
+            self._client.update_item(
+                TableName=self.name,
+                Key=self._key(record),
+                UpdateExpression="SET posted_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(posted_at)",
+                ExpressionAttributeValues={":now": {"S": utc_now()}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise NotSaved(detail=f"claim post: {exc}") from exc
+        return True
+
+    def release_post(self, record: FineTuneJobRecord) -> None:
+        """The post failed: let the next watcher tick try again."""
+        self._client.update_item(TableName=self.name, Key=self._key(record), UpdateExpression="REMOVE posted_at")
+
+    def recent(self, guild_id: str, limit: int = 10) -> list[FineTuneJobRecord]:
+        records = [FineTuneJobRecord.from_item(i)
+                   for i in self._table.query_prefix(keys.guild_pk(guild_id), keys.job_sk(""))]
+        return sorted(records, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    def active(self, limit: int = 200) -> list[FineTuneJobRecord]:
+        """Jobs not yet terminal, oldest first, across guilds (the watcher's work list)."""
+        found: list[FineTuneJobRecord] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": ACTIVE_PK}},
+        }
+        while len(found) < limit:
+            response = self._client.query(**kwargs)
+            found.extend(FineTuneJobRecord.from_item(_decode(i)) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found[:limit]
+
+    def find_by_provider_job(self, provider: str, job_id: str) -> FineTuneJobRecord | None:
+        pointer = self._table.get(pointer_pk(provider, job_id), "POINTER")
+        if pointer is None:
+            return None
+        return self.get(str(pointer["guild_id"]), str(pointer["request_id"]))
+
+    def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[FineTuneJobRecord]:
+        """Succeeded jobs of this guild that produced a model, newest first."""
+        return [r for r in self.recent(guild_id, limit=200) if r.status == "succeeded" and r.fine_tuned_model][
+            :limit
+        ]
+
+    # --- the guild's active model -------------------------------------------------------------------------
+
+    def active_model(self, guild_id: str) -> str | None:
+        response = self._client.get_item(
+            TableName=self.name,
+            Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.settings_sk()}},
+            ProjectionExpression="active_model",
+            ConsistentRead=True,
+        )
+        value = (response.get("Item") or {}).get("active_model")
+        return str(value["S"]) if value else None
+
+    def set_active_model(self, guild_id: str, model: str, *, set_by: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self.name,
+                Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.settings_sk()}},
+                UpdateExpression="SET active_model = :m, active_model_set_by = :u, active_model_set_at = :t",
+                ExpressionAttributeValues={":m": {"S": model}, ":u": {"S": set_by}, ":t": {"S": utc_now()}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise NotSaved(detail=f"set active model: {type(exc).__name__}") from exc
+
+    # --- internals ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(record: FineTuneJobRecord) -> dict[str, Any]:
+        return {"pk": {"S": keys.guild_pk(record.guild_id)}, "sk": {"S": keys.job_sk(record.request_id)}}
+
+    def _update(self, record: FineTuneJobRecord, changes: dict[str, Any], *, leave_index: bool) -> None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        serializer = TypeSerializer()
+        names = {f"#{k}": k for k in changes}
+        values = {f":{k}": serializer.serialize(v) for k, v in changes.items()}
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in changes)
+        if leave_index:
+            expression += " REMOVE gsi1pk, gsi1sk"
+        try:
+            self._client.update_item(TableName=self.name, Key=self._key(record), UpdateExpression=expression,
+                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                                     ConditionExpression="attribute_exists(pk)")
+        except (ClientError, BotoCoreError) as exc:
+            logger.error("job record update failed: %s", type(exc).__name__)
+            raise NotSaved(detail=f"update job record: {type(exc).__name__}") from exc

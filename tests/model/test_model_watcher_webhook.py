@@ -1,0 +1,123 @@
+"""The OpenAI webhook endpoint (Flask app, as apig-wsgi serves it): valid, altered, stale and repeated deliveries,
+and the schedule handler's recovery of a start whose provider answer was lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from functions.watcher.watch import JobWatcher
+from functions.watcher.webhook import create_app
+from infra.fakes.openai_server import webhook_delivery
+from shared.errors import ConfigError
+from shared.finetune.exports import export_training
+from shared.finetune.jobs import JobRequest
+from shared.storage.finetune_jobs import FineTuneJobRecord
+from tests.finetune.conftest import many
+from tests.model.conftest import CHANNEL, GUILD
+
+MODEL = "gpt-4.1-mini-2025-04-14"
+
+
+@pytest.fixture
+def webhook(settings, watcher, aws):
+    return create_app(settings, watcher, dynamodb_client=aws.clients.dynamodb).test_client()
+
+
+def deliver(webhook, body, headers):
+    return webhook.post("/openai/webhook", data=body, headers=headers)
+
+
+def test_valid_delivery_checks_the_job_and_posts_once(webhook, started, fake_openai, fake_discord, jobs,
+                                                      webhook_secret):
+    fake_openai.auto_advance = False
+    fake_openai.set_status(started.job_id, "running")
+    fake_openai.set_status(started.job_id, "succeeded")
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    response = deliver(webhook, body, headers)
+    assert response.status_code == 200 and response.get_json() == {"status": "succeeded"}
+    [post] = fake_discord.channel_messages(CHANNEL)
+    assert post["attachments"][0]["filename"] == "loss.png"
+    assert jobs.get(GUILD, started.request_id).status == "succeeded" and jobs.active() == []
+    # The same delivery again (same webhook-id): acknowledged, nothing repeated.
+    again = deliver(webhook, body, headers)
+    assert again.status_code == 200 and again.get_json() == {"status": "duplicate"}
+    # A new delivery for a job already posted: nothing posted twice.
+    body2, headers2 = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    assert deliver(webhook, body2, headers2).status_code == 200
+    assert len(fake_discord.channel_messages(CHANNEL)) == 1
+
+
+def test_altered_and_stale_deliveries_are_refused(webhook, started, fake_discord, jobs, webhook_secret):
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    altered = body.replace(started.job_id.encode(), b"ftjob-someoneelse000000000")
+    assert deliver(webhook, altered, headers).status_code == 400
+    stale_body, stale_headers = webhook_delivery("fine_tuning.job.failed", started.job_id, webhook_secret,
+                                                 timestamp=int(time.time()) - 3600)
+    assert deliver(webhook, stale_body, stale_headers).status_code == 400
+    wrong_key, wrong_headers = webhook_delivery("fine_tuning.job.failed", started.job_id,
+                                                "whsec_" + "QUJD" * 8)
+    assert deliver(webhook, wrong_key, wrong_headers).status_code == 400
+    assert deliver(webhook, body, {}).status_code == 400
+    assert fake_discord.channel_messages(CHANNEL) == []
+    assert jobs.get(GUILD, started.request_id).status == "validating_files"
+
+
+def test_delivery_for_an_unknown_job_is_acknowledged(webhook, fake_discord, webhook_secret):
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-notours", webhook_secret)
+    response = deliver(webhook, body, headers)
+    assert response.status_code == 200 and response.get_json() == {"status": "unknown job"}
+
+
+def test_webhook_needs_its_secret(settings, watcher, aws):
+    with pytest.raises(ConfigError):
+        create_app(settings.with_overrides(openai_webhook_secret=""), watcher, dynamodb_client=aws.clients.dynamodb)
+
+
+def test_fake_server_delivers_to_the_endpoint_over_http(settings, watcher, aws, started, fake_openai,
+                                                        fake_discord):
+    """The fake posts its own signed webhook when a job ends; served here by a real HTTP server."""
+    from werkzeug.serving import make_server
+
+    app = create_app(settings, watcher, dynamodb_client=aws.clients.dynamodb)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fake_openai.webhook_url = f"http://127.0.0.1:{server.server_port}/openai/webhook"
+        fake_openai.auto_advance = False
+        fake_openai.set_status(started.job_id, "cancelled")
+        deadline = time.monotonic() + 10
+        while not fake_openai.webhook_deliveries and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake_openai.webhook_deliveries == [("fine_tuning.job.cancelled", 200)]
+        [post] = fake_discord.channel_messages(CHANNEL)
+        assert "**cancelled**" in post["content"] and post["components"] == []
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_a_start_whose_answer_was_lost_is_recovered_or_given_up(settings, jobs, provider, fake_openai,
+                                                                fake_discord):
+    from shared.finetune.catalog import load_catalog
+
+    catalog = load_catalog()
+    export = export_training(many(20), catalog.model("openai", MODEL), catalog)
+    lost, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000600", dataset="faq",
+                                                  provider="openai", base_model=MODEL, channel_id=CHANNEL))
+    provider.start_job(export, JobRequest(request_id=lost.request_id, guild_id=GUILD, dataset="faq"))
+    never, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000601", dataset="faq",
+                                                   provider="openai", base_model=MODEL, channel_id=CHANNEL))
+    later = datetime.now(UTC) + timedelta(hours=3)
+    watcher = JobWatcher(settings, jobs=jobs, provider_factory=lambda: provider, discord=None,  # type: ignore[arg-type]
+                         now=lambda: later)
+    report = watcher.tick()
+    assert report.statuses == {lost.request_id: "validating_files", never.request_id: "failed"}
+    assert jobs.get(GUILD, lost.request_id).job_id
+    assert "never started" in jobs.get(GUILD, never.request_id).error
+    assert fake_openai.jobs_created() == 1
