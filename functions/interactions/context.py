@@ -42,6 +42,18 @@ class InteractionContext:
             raise Forbidden("This only works in a server.")
         return self.guild_id
 
+    def require_trainer(self) -> str:
+        """The guild id, if the caller may use trainer commands here; :class:`Forbidden` otherwise.
+
+        Manage Server (or Administrator) needs no lookup; only the others cost a read of the guild's trainer role.
+        """
+        from shared.permissions import is_trainer, require_trainer
+
+        if self.guild_id and is_trainer(self.member):
+            return self.guild_id
+        role = self.services.datasets.guild_settings(self.guild_id).trainer_role_id if self.guild_id else None
+        return require_trainer(self.interaction, trainer_role_id=role)
+
     @property
     def channel_id(self) -> str:
         channel = self.interaction.get("channel")

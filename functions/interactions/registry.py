@@ -27,7 +27,6 @@ _MAX_OPTIONS = 25
 _MAX_CHOICES = 25
 _MAX_TOTAL_CHARACTERS = 4000
 _MAX_STRING_LENGTH = 6000
-_MAX_CUSTOM_ID = 100
 _MAX_COMMANDS = {1: 100, 2: 15, 3: 15}
 
 
@@ -205,13 +204,6 @@ class Route:
     def __post_init__(self) -> None:
         if not self.prefix or ":" in self.prefix or len(self.prefix) > 20:
             raise CommandDeclarationError(f"route prefix {self.prefix!r}: 1-20 characters, no ':'")
-
-
-def custom_id(prefix: str, *parts: str) -> str:
-    value = ":".join((prefix, *parts))
-    if len(value) > _MAX_CUSTOM_ID:
-        raise ValueError(f"custom_id over {_MAX_CUSTOM_ID} characters")
-    return value
 
 
 @dataclass

@@ -91,16 +91,3 @@ def text_input(
     if placeholder:
         component["placeholder"] = clip(placeholder, 100)
     return component
-
-
-def button(custom_id: str, *, label: str | None = None, emoji: str | None = None, style: int = 2) -> dict:
-    component: dict[str, Any] = {"type": 2, "style": style, "custom_id": custom_id}
-    if label:
-        component["label"] = label
-    if emoji:
-        component["emoji"] = {"name": emoji}
-    return component
-
-
-def action_row(*components: dict[str, Any]) -> dict[str, Any]:
-    return {"type": 1, "components": list(components)}

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.components import activate_model_button, row
 from shared.discord_api import DiscordRest
 from shared.errors import BotError
 from shared.finetune.planning import check_job
 from shared.finetune.providers import FineTuneProvider
 from shared.finetune.webhooks import WebhookEvent
 from shared.model_access import is_simulated
-from shared.model_components import activate_model_button, row
 from shared.settings import Settings
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 

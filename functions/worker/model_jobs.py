@@ -17,13 +17,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import JobOutcome, job
+from shared.components import answer_buttons, confirm_start_button, row
 from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider
 from shared.model_access import build_provider, is_simulated, openai_client, training_examples
-from shared.model_components import answer_buttons, confirm_start_button, row
 from shared.permissions import is_trainer
 from shared.records import utc_now
 from shared.storage import keys

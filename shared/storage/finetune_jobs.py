@@ -137,7 +137,7 @@ class FineTuneJobStore:
 
     def mark_failed_to_start(self, record: FineTuneJobRecord, reason: str) -> FineTuneJobRecord:
         """The provider refused to create the job: nothing was spent, the record says why."""
-        changes = {"status": "failed", "error": reason[:1000], "updated_at": utc_now()}
+        changes: dict[str, Any] = {"status": "failed", "error": reason[:1000], "updated_at": utc_now()}
         self._update(record, changes, leave_index=True)
         return replace(record, **changes)
 

@@ -235,7 +235,3 @@ def test_ask_transcribes_an_audio_attachment(client, runner, fake_openai, fake_d
     assert fake_openai.counts["POST /audio/transcriptions 200"] == 1
 
 
-def test_ask_buttons_match_the_apps_answer_buttons():
-    from functions.interactions.commands.feedback import answer_buttons
-
-    assert model_jobs.answer_buttons() == answer_buttons()

@@ -9,28 +9,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shared.components import custom_id
 from shared.errors import InvalidInput, NotFound
 from shared.records import Correction, Feedback, utc_now
 
 from .. import responses
 from ..context import InteractionContext
-from ..registry import GUILD_ONLY, Command, CommandType, Option, OptionType, Route, custom_id
+from ..registry import GUILD_ONLY, Command, CommandType, Option, OptionType, Route
 
 MAX_FEEDBACK = 2000
 MAX_CORRECTION = 4000
 _MESSAGE_LINK = re.compile(r"^https://(?:\w+\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?$")
 _SNOWFLAKE = re.compile(r"^\d{15,21}$")
-
-
-def answer_buttons() -> list[dict[str, Any]]:
-    """The buttons every model answer carries."""
-    return [
-        responses.action_row(
-            responses.button(custom_id("vote", "up"), emoji="👍"),
-            responses.button(custom_id("vote", "down"), emoji="👎"),
-            responses.button(custom_id("fix"), label="Correct"),
-        )
-    ]
 
 
 def parse_message_reference(value: str) -> str:

@@ -7,18 +7,19 @@ the default permission, and every handler checks again from the signed interacti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shared.components import FT_PREFIX, cancel_job_button, row
 from shared.errors import InvalidInput, NotFound
-from shared.model_components import FT_PREFIX, cancel_job_button, row
-from shared.permissions import require_trainer
-from shared.storage.datasets import DatasetStore, validate_dataset_name
-from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.names import validate_dataset_name
 
 from .. import responses
 from ..context import InteractionContext
 from ..deferral import defer_job
 from ..registry import GUILD_ONLY, Command, Option, OptionType, Route
+
+if TYPE_CHECKING:
+    from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_PROMPT = 4000
@@ -29,13 +30,10 @@ STATUS_ICONS = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "pau
 
 
 def _jobs(ctx: InteractionContext) -> FineTuneJobStore:
+    # Imported on use: it brings botocore and the provider catalog, which PING does not need.
+    from shared.storage.finetune_jobs import FineTuneJobStore
+
     return FineTuneJobStore(ctx.settings.data_table, ctx.services.aws.dynamodb)
-
-
-def _require_trainer(ctx: InteractionContext) -> str:
-    guild_id = ctx.require_guild()
-    role = DatasetStore(ctx.settings, dynamodb_client=ctx.services.aws.dynamodb).guild_settings(guild_id)
-    return require_trainer(ctx.interaction, trainer_role_id=role.trainer_role_id)
 
 
 # --- /ask ----------------------------------------------------------------------------------------------------
@@ -65,7 +63,7 @@ def ask_command(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def test_command(ctx: InteractionContext) -> dict[str, Any]:
-    _require_trainer(ctx)
+    ctx.require_trainer()
     data = str(ctx.options().get("data") or "")
     if not data.strip():
         raise InvalidInput('Give JSON test inputs: one object such as {"prompt": "Hi"} or a list of them.')
@@ -85,7 +83,7 @@ def _job_line(record: FineTuneJobRecord) -> str:
 
 
 def jobs_command(ctx: InteractionContext) -> dict[str, Any]:
-    guild_id = _require_trainer(ctx)
+    guild_id = ctx.require_trainer()
     records = _jobs(ctx).recent(guild_id, limit=RECENT_JOBS)
     if not records:
         return responses.reply("No fine-tuning jobs yet. Start one with `/train start:true`.", ephemeral=True)
@@ -108,7 +106,7 @@ def model_choices(ctx: InteractionContext, guild_id: str) -> list[str]:
 
 
 def model_command(ctx: InteractionContext) -> dict[str, Any]:
-    guild_id = _require_trainer(ctx)
+    guild_id = ctx.require_trainer()
     jobs = _jobs(ctx)
     wanted = str(ctx.options().get("name") or "").strip()
     choices = model_choices(ctx, guild_id)
@@ -127,7 +125,7 @@ def model_command(ctx: InteractionContext) -> dict[str, Any]:
 def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
     if option != "name":
         return []
-    guild_id = _require_trainer(ctx)
+    guild_id = ctx.require_trainer()
     value = value.strip().lower()
     return [(c, c) for c in model_choices(ctx, guild_id) if value in c.lower() and len(c) <= 100][:25]
 
@@ -138,7 +136,7 @@ def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list
 def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
     """``ft:start:<dataset>`` → estimate; ``ft:go:<dataset>:<digest>`` → start exactly that export;
     ``ft:cancel:<request>`` → cancel; ``ft:use:<request>`` → make the job's model the active one."""
-    guild_id = _require_trainer(ctx)
+    guild_id = ctx.require_trainer()
     parts = ctx.custom_id_parts
     action = parts[1] if len(parts) > 1 else ""
     if action == "start" and len(parts) == 3:

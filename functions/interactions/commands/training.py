@@ -13,7 +13,6 @@ from typing import Any
 from shared.attachment_rules import check_attachment_url, too_large
 from shared.errors import InvalidInput
 from shared.names import validate_dataset_name, validate_file_id
-from shared.permissions import is_trainer, require_trainer
 
 from .. import responses
 from ..context import InteractionContext
@@ -27,17 +26,6 @@ NEED_INPUT = (
     "(.jsonl, .csv or .zip)."
 )
 MISSING_ATTACHMENT = "I could not see the attached file. Please attach it again."
-
-
-def require_trainer_here(ctx: InteractionContext) -> str:
-    """The guild id, if the caller may use trainer commands here; :class:`Forbidden` otherwise.
-
-    Manage Server (or Administrator) needs no lookup; only the others cost a read of the guild's trainer role.
-    """
-    if ctx.guild_id and is_trainer(ctx.member):
-        return ctx.guild_id
-    role = ctx.services.datasets.guild_settings(ctx.guild_id).trainer_role_id if ctx.guild_id else None
-    return require_trainer(ctx.interaction, trainer_role_id=role)
 
 
 def _optional_bool(value: Any) -> bool | None:
@@ -67,7 +55,7 @@ def _attachment_args(ctx: InteractionContext, option_value: Any) -> dict[str, An
 
 
 def train(ctx: InteractionContext) -> dict[str, Any]:
-    require_trainer_here(ctx)
+    ctx.require_trainer()
     options = ctx.options()
     text = str(options.get("text") or "").strip()
     file_option = options.get("file")
@@ -89,7 +77,7 @@ def train(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
-    guild_id = require_trainer_here(ctx)
+    guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
     store = ctx.services.datasets
@@ -106,14 +94,14 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def archive(ctx: InteractionContext) -> dict[str, Any]:
-    require_trainer_here(ctx)
+    ctx.require_trainer()
     dataset = ctx.options().get("dataset")
     args = {"dataset": validate_dataset_name(str(dataset))} if dataset else {}
     return defer_job(ctx, "archive", args, ephemeral=True)
 
 
 def getfile(ctx: InteractionContext) -> dict[str, Any]:
-    require_trainer_here(ctx)
+    ctx.require_trainer()
     name = validate_file_id(str(ctx.options().get("name") or ""))
     return defer_job(ctx, "getfile", {"name": name}, ephemeral=True)
 
@@ -125,7 +113,7 @@ def _plural(n: int, word: str) -> str:
 def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
     if option != "dataset":
         return []
-    guild_id = require_trainer_here(ctx)
+    guild_id = ctx.require_trainer()
     return [(f"{d.name} ({_plural(d.example_count, 'example')})", d.name)
             for d in ctx.services.datasets.list_datasets(guild_id, value)]
 
@@ -139,7 +127,7 @@ def _size(n: int) -> str:
 def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
     if option != "name":
         return []
-    guild_id = require_trainer_here(ctx)
+    guild_id = ctx.require_trainer()
     choices = []
     for record in ctx.services.files.list_files(guild_id, value):
         detail = "exported fresh when you ask" if not record.key else f"{_size(record.size)}, {record.created_at}"

@@ -1,4 +1,4 @@
-"""Buttons that the worker and the watcher put on their messages, and the interactions app routes.
+"""Message components (buttons and rows) that the interactions app, the worker and the watcher put on messages.
 
 They live here, not in ``functions/interactions``, because the worker and watcher artifacts carry only their
 own function's code and ``shared``. The custom ids are the contract with the routes in
@@ -14,7 +14,8 @@ MAX_CUSTOM_ID = 100
 PRIMARY, SECONDARY, SUCCESS, DANGER = 1, 2, 3, 4
 
 
-def _custom_id(*parts: str) -> str:
+def custom_id(*parts: str) -> str:
+    """Components route by the first ``:``-separated part (see ``functions/interactions/registry.Route``)."""
     value = ":".join(parts)
     if len(value) > MAX_CUSTOM_ID:
         raise ValueError(f"custom_id over {MAX_CUSTOM_ID} characters")
@@ -42,17 +43,17 @@ def answer_buttons() -> list[dict[str, Any]]:
 
 def start_training_button(dataset: str) -> dict[str, Any]:
     """For the /train validation report: asks for an estimate first (nothing is spent on this click)."""
-    return button(_custom_id(FT_PREFIX, "start", dataset), label="Start training", style=PRIMARY)
+    return button(custom_id(FT_PREFIX, "start", dataset), label="Start training", style=PRIMARY)
 
 
 def confirm_start_button(dataset: str, digest: str, cost_usd: float) -> dict[str, Any]:
     """Starts the job for exactly the export that was estimated (``digest`` names it)."""
-    return button(_custom_id(FT_PREFIX, "go", dataset, digest), label=f"Start (≈ ${cost_usd:.2f})", style=SUCCESS)
+    return button(custom_id(FT_PREFIX, "go", dataset, digest), label=f"Start (≈ ${cost_usd:.2f})", style=SUCCESS)
 
 
 def cancel_job_button(request_id: str, label: str) -> dict[str, Any]:
-    return button(_custom_id(FT_PREFIX, "cancel", request_id), label=label, style=DANGER)
+    return button(custom_id(FT_PREFIX, "cancel", request_id), label=label, style=DANGER)
 
 
 def activate_model_button(request_id: str) -> dict[str, Any]:
-    return button(_custom_id(FT_PREFIX, "use", request_id), label="Make active", style=SUCCESS)
+    return button(custom_id(FT_PREFIX, "use", request_id), label="Make active", style=SUCCESS)
