@@ -10,7 +10,8 @@ SYSTEM_PACKAGES := ffmpeg espeak-ng libopus0 sox
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench lint register system-deps venv clean build-InteractionsFunction build-WorkerFunction
+.PHONY: run test bench lint register system-deps venv clean build-InteractionsFunction build-WorkerFunction \
+	build-WatcherFunction build-OpenAIWebhookFunction
 
 run: system-deps venv
 	$(PY) -m infra.local_stack $(ARGS)
@@ -68,6 +69,10 @@ build-InteractionsFunction:
 build-WorkerFunction:
 	$(LAMBDA_PIP) -r functions/worker/requirements.txt
 	$(LAMBDA_COPY) functions/__init__.py functions/worker shared
+
+build-WatcherFunction build-OpenAIWebhookFunction:
+	$(LAMBDA_PIP) -r functions/watcher/requirements.txt
+	$(LAMBDA_COPY) functions/__init__.py functions/watcher shared
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis

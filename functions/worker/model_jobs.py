@@ -6,7 +6,7 @@ nothing; the Start button's job (``args = {"dataset", "confirm": digest}``) reco
 the clicking interaction's id, then asks the provider to create it with metadata naming that id, so a
 redelivered message finds the job instead of paying twice.
 
-Nothing here imports the chart code's matplotlib: the worker artifact does not ship it.
+Nothing here imports the chart code (Pillow): the worker artifact does not ship it.
 """
 
 from __future__ import annotations

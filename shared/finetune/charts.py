@@ -2,7 +2,7 @@
 
 Metrics come from OpenAI's result file (CSV, ``step,train_loss,train_accuracy,valid_loss,...``; the service
 serves it base64-encoded) or checkpoint metrics, or from Bedrock's ``step_wise_training_metrics.csv`` and
-``validation_metrics.csv`` in the job's S3 output. matplotlib is imported lazily, with the Agg backend.
+``validation_metrics.csv`` in the job's S3 output. Pillow draws the chart (imported lazily).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import base64
 import binascii
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.finetune.jobs import FineTuneJob, MetricPoint
 
 CHART_SIZE_PX = (960, 540)
-_DPI = 96
 
 
 def _float(value: str | None) -> float | None:
@@ -79,32 +79,89 @@ def _decode_csv_plain(content: bytes | str) -> str:
     return content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
 
 
+_TRAIN_COLOUR = (31, 119, 180)
+_VALID_COLOUR = (255, 127, 14)
+_INK = (40, 40, 40)
+_GRID = (225, 225, 225)
+_MARGIN = (80, 50, 30, 60)  # left, top, right, bottom
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high] (1, 2 or 5 times a power of ten apart)."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    ticks = [math.floor(low / step) * step]
+    while ticks[-1] < high:  # the last tick is at or past the highest value, so every point is inside
+        ticks.append(ticks[-1] + step)
+    return [round(t, 10) for t in ticks]
+
+
 def loss_chart_png(points: Sequence[MetricPoint], *, title: str = "Loss by step") -> bytes:
-    """A PNG of training (and, where measured, validation) loss by step, ``CHART_SIZE_PX`` pixels."""
-    import matplotlib
+    """A PNG of training (and, where measured, validation) loss by step, ``CHART_SIZE_PX`` pixels.
 
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
+    Drawn with Pillow: matplotlib with numpy and fontTools would take the watcher over Lambda's 250 MB."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    # A bare Figure (no pyplot): no global state, safe in a long-lived Lambda or a threaded worker.
-    fig = Figure(figsize=(CHART_SIZE_PX[0] / _DPI, CHART_SIZE_PX[1] / _DPI), dpi=_DPI)
-    ax = fig.add_subplot()
+    width, height = CHART_SIZE_PX
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=14)
+    title_font = ImageFont.load_default(size=18)
+    left, top, right, bottom = _MARGIN[0], _MARGIN[1], width - _MARGIN[2], height - _MARGIN[3]
+    draw.text((width / 2, 14), title, fill=_INK, font=title_font, anchor="mt")
     train = [(p.step, p.train_loss) for p in points if p.train_loss is not None]
     valid = [(p.step, p.valid_loss) for p in points if p.valid_loss is not None]
+    series = [s for s in (train, valid) if s]
+    if not series:
+        draw.text((width / 2, height / 2), "no metrics published", fill=_INK, font=font, anchor="mm")
+        return _png(image)
+    steps = [step for s in series for step, _ in s]
+    losses = [loss for s in series for _, loss in s]
+    x_ticks = _nice_ticks(min(steps), max(steps))
+    y_ticks = _nice_ticks(min(losses), max(losses))
+    x_low, x_high, y_low, y_high = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+
+    def at(step: float, loss: float) -> tuple[float, float]:
+        x = left + (step - x_low) / ((x_high - x_low) or 1) * (right - left)
+        y = bottom - (loss - y_low) / ((y_high - y_low) or 1) * (bottom - top)
+        return x, y
+
+    for tick in y_ticks:
+        _, y = at(x_low, tick)
+        draw.line([(left, y), (right, y)], fill=_GRID)
+        draw.text((left - 8, y), f"{tick:g}", fill=_INK, font=font, anchor="rm")
+    for tick in x_ticks:
+        x, _ = at(tick, y_low)
+        draw.line([(x, top), (x, bottom)], fill=_GRID)
+        draw.text((x, bottom + 8), f"{tick:g}", fill=_INK, font=font, anchor="mt")
+    draw.rectangle([left, top, right, bottom], outline=_INK)
+    draw.text(((left + right) / 2, height - 12), "step", fill=_INK, font=font, anchor="mb")
+    draw.text((12, (top + bottom) / 2), "loss", fill=_INK, font=font, anchor="lm")
+    legend = []
     if train:
-        ax.plot([s for s, _ in train], [v for _, v in train], label="training loss", linewidth=1.2)
+        if len(train) > 1:
+            draw.line([at(s, v) for s, v in train], fill=_TRAIN_COLOUR, width=2)
+        legend.append(("training loss", _TRAIN_COLOUR))
     if valid:
-        ax.plot([s for s, _ in valid], [v for _, v in valid], "o-", label="validation loss", markersize=3)
-    if not train and not valid:
-        ax.text(0.5, 0.5, "no metrics published", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    if train or valid:
-        ax.legend()
+        if len(valid) > 1:
+            draw.line([at(s, v) for s, v in valid], fill=_VALID_COLOUR, width=2)
+        for s, v in valid:
+            x, y = at(s, v)
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=_VALID_COLOUR)
+        legend.append(("validation loss", _VALID_COLOUR))
+    for index, (label, colour) in enumerate(legend):
+        y = top + 14 + index * 20
+        draw.line([(right - 170, y), (right - 145, y)], fill=colour, width=3)
+        draw.text((right - 138, y), label, fill=_INK, font=font, anchor="lm")
+    return _png(image)
+
+
+def _png(image: object) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI)
+    image.save(buffer, format="PNG", optimize=True)  # type: ignore[attr-defined]
     return buffer.getvalue()
 
 

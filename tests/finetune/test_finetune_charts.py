@@ -22,9 +22,12 @@ CSV = (
 
 
 def decode_png(data: bytes):
-    import matplotlib.image
+    """The decoded image as (height, width, pixels) with a spread of pixel values."""
+    from PIL import Image
 
-    return matplotlib.image.imread(io.BytesIO(data), format="png")
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image
 
 
 def test_parse_openai_results_plain_and_base64():
@@ -52,8 +55,10 @@ def test_chart_is_a_png_of_the_right_size():
     png = loss_chart_png(parse_openai_results(CSV))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     image = decode_png(png)
-    assert image.shape[:2] == (CHART_SIZE_PX[1], CHART_SIZE_PX[0])
-    assert image.std() > 0.01  # something is drawn, not a blank canvas
+    assert image.format == "PNG" and image.size == CHART_SIZE_PX
+    colours = {colour for _, colour in image.getcolors(maxcolors=1 << 20)}
+    # Both series are drawn in their own colours, not a blank canvas.
+    assert (31, 119, 180) in colours and (255, 127, 14) in colours
 
 
 def test_completion_post_text_and_chart():
@@ -69,7 +74,7 @@ def test_completion_post_text_and_chart():
     )
     post = completion_post(job, parse_openai_results(CSV), simulated=True)
     assert post.offer_activation
-    assert decode_png(post.chart_png).shape[:2] == (CHART_SIZE_PX[1], CHART_SIZE_PX[0])
+    assert decode_png(post.chart_png).size == CHART_SIZE_PX
     for text in ("succeeded", "ft:gpt-4.1-mini:org::x", "12,345", "1h 02m", "0.8000", "1.0000", "simulated"):
         assert text in post.text
 
@@ -81,3 +86,12 @@ def test_no_metrics_means_no_chart_and_failure_text():
     post = completion_post(job, [])
     assert post.chart_png is None and not post.offer_activation
     assert "bad data" in summary_text(job) and "Duration: unknown" in post.text
+
+
+def test_axis_ticks_cover_every_point():
+    from shared.finetune.charts import _nice_ticks
+
+    for low, high in ((1, 120), (0.1, 2.6), (5, 5), (0.0012, 0.0093), (3, 1000)):
+        ticks = _nice_ticks(low, high)
+        assert ticks[0] <= low and ticks[-1] >= high, (low, high, ticks)
+        assert 2 <= len(ticks) <= 12
