@@ -10,7 +10,12 @@
     python -m infra.client --manager select-dataset faq
     python -m infra.client --manager archive
     python -m infra.client --manager getfile corrections-log --save ./out
+    python -m infra.client --manager train --text "Q: Capital of France? A: Paris." --start
+    python -m infra.client --manager press ft:go:default:<digest>   # the Start button under the estimate
     python -m infra.client channel                  # what the bot posted in the channel (job completions)
+    python -m infra.client --manager press ft:use:<request id>      # the Make active button
+    python -m infra.client ask "What is the capital of France?"
+    python -m infra.client --manager jobs
     python -m infra.client send '{"type": 2, "data": {"name": "hi", "type": 1}}'
 
 Deferred commands (type 5) are followed: the client shows the reply as the worker edits it, and follow-ups.
@@ -101,12 +106,18 @@ def render_message(message: dict[str, Any]) -> str:
         lines.append(f"  [embed] {embed.get('title', '')} {embed.get('description', '')}".rstrip())
     for attachment in message.get("attachments") or []:
         lines.append(f"  [file] {attachment.get('filename')} ({attachment.get('size')} bytes) {attachment.get('url')}")
-    buttons = [c.get("label") or (c.get("emoji") or {}).get("name") or c.get("custom_id")
-               for row in message.get("components") or [] for c in row.get("components", [])]
-    if buttons:
-        lines.append("  buttons: " + " | ".join(str(b) for b in buttons))
+    if message.get("components"):
+        lines.append("  buttons: " + describe_buttons(message["components"]))
     lines.append(f"  (message id {message.get('id')})")
     return "\n".join(lines)
+
+
+def describe_buttons(rows: list[dict[str, Any]]) -> str:
+    """Each button's label and the custom id to `press` it with."""
+    return " | ".join(
+        f"{c.get('label') or (c.get('emoji') or {}).get('name')} [{c.get('custom_id')}]"
+        for row in rows for c in row.get("components", [])
+    )
 
 
 def render(reply: dict[str, Any]) -> str:
@@ -126,10 +137,8 @@ def render(reply: dict[str, Any]) -> str:
         return "\n".join(lines)
     prefix = "[only you can see this] " if (data.get("flags", 0) & FLAG_EPHEMERAL) else ""
     text = prefix + str(data.get("content", ""))
-    buttons = [c.get("label") or (c.get("emoji") or {}).get("name") or c.get("custom_id")
-               for row in data.get("components", []) for c in row.get("components", [])]
-    if buttons:
-        text += "\n  buttons: " + " | ".join(str(b) for b in buttons)
+    if data.get("components"):
+        text += "\n  buttons: " + describe_buttons(data["components"])
     return text
 
 
@@ -182,6 +191,17 @@ def _parser() -> argparse.ArgumentParser:
     getfile.add_argument("name")
     getfile.add_argument("--save", type=Path, help="folder to save the file into")
     commands.add_parser("channel", help="show what the bot posted in the channel")
+    ask = commands.add_parser("ask", help="ask the server's active model")
+    ask.add_argument("prompt")
+    ask.add_argument("--audio", type=Path, help="a voice recording to transcribe first")
+    test = commands.add_parser("test", help="run JSON test inputs through the model")
+    test.add_argument("data")
+    commands.add_parser("jobs", help="recent fine-tune jobs")
+    model = commands.add_parser("model", help="show, or set, the active model")
+    model.add_argument("name", nargs="?")
+    press = commands.add_parser("press", help="press a button the bot showed (its custom id)")
+    press.add_argument("custom_id")
+    press.add_argument("--content", default="", help="the text of the message the button is on")
     menu = commands.add_parser("correct-menu", help="use 'Correct this answer' on a bot message, then submit")
     menu.add_argument("--content", required=True, help="the bot answer being corrected")
     menu.add_argument("--correction", help="submit the modal with this text")
@@ -232,6 +252,19 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return [send(url, app, build.slash("archive", options=options, **base))]
     if args.command == "getfile":
         return [send(url, app, build.slash("getfile", options={"name": args.name}, **base))]
+    if args.command == "ask":
+        attachments = {"audio": upload_to_fake_cdn(args.audio)} if args.audio else None
+        return [send(url, app, build.slash("ask", options={"prompt": args.prompt}, attachments=attachments,
+                                           **base))]
+    if args.command == "test":
+        return [send(url, app, build.slash("test", options={"data": args.data}, **base))]
+    if args.command == "jobs":
+        return [send(url, app, build.slash("jobs", **base))]
+    if args.command == "model":
+        return [send(url, app, build.slash("model", options={"name": args.name} if args.name else {}, **base))]
+    if args.command == "press":
+        message = build.bot_message(application_id=app.application_id, content=args.content)
+        return [send(url, app, build.component(args.custom_id, message=message, **base))]
     if args.command == "correct-menu":
         message = build.bot_message(application_id=app.application_id, content=args.content)
         replies = [send(url, app, build.message_command("Correct this answer", target=message, **base))]

@@ -27,6 +27,7 @@ from shared.settings import ENV, Settings
 
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
+WATCH_INTERVAL_SECONDS = 5.0
 
 
 @dataclass
@@ -41,7 +42,8 @@ class LocalStack:
     def environment(self, logical_id: str) -> dict[str, str]:
         """The environment the template gives ``logical_id``, resolved against the local resources."""
         merged = dict(self.base_environment)
-        merged.update(function_environment(self.provisioned, logical_id))
+        # Empty values are parameters left at their default (no secret ARN, ...): the local setting stays.
+        merged.update({k: v for k, v in function_environment(self.provisioned, logical_id).items() if v})
         merged.setdefault("IDEMPOTENCY_TABLE", self.provisioned.refs["IdempotencyTable"])
         return merged
 
@@ -100,6 +102,51 @@ def start_fake_discord(stack: LocalStack) -> Any:
     return fake
 
 
+def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
+    """Without OPENAI_API_KEY, fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
+    import secrets as token_source
+
+    from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests, specs_available
+
+    webhook_secret = "whsec_" + token_source.token_urlsafe(24)
+    fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret,
+                      validator=None if specs_available() else UncheckedRequests())
+    fake.start()
+    if not specs_available():
+        log.warning("OpenAI fake: ../shared/specs not found, so request bodies are not checked against the spec")
+    stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
+                                  OPENAI_WEBHOOK_SECRET=webhook_secret, FINETUNE_PROVIDER="openai")
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return fake
+
+
+def start_watcher(stack: LocalStack, host: str, webhook_port: int, stop: threading.Event) -> Any:
+    """The fine-tune watcher: its schedule as a loop, and its OpenAI webhook endpoint on ``webhook_port``."""
+    from werkzeug.serving import make_server
+
+    from functions.watcher.watch import build_watcher
+    from functions.watcher.webhook import create_app as create_webhook_app
+    from shared.aws import AwsClients as Clients
+
+    settings = stack.settings_for("WatcherFunction")
+    watcher = build_watcher(settings)
+
+    def schedule() -> None:
+        while not stop.wait(WATCH_INTERVAL_SECONDS):
+            try:
+                watcher.tick()
+            except Exception:  # the next tick tries again, as the scheduled Lambda would
+                log.exception("watcher tick failed")
+
+    threading.Thread(target=schedule, name="watcher", daemon=True).start()
+    if not settings.openai_webhook_secret:
+        return None
+    app = create_webhook_app(settings, watcher, dynamodb_client=Clients(settings).dynamodb)
+    server = make_server(host, webhook_port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="openai-webhook", daemon=True).start()
+    return server
+
+
 def start_worker(stack: LocalStack) -> Any:
     """The worker function, fed from the local jobs queue by the same runner semantics as Lambda's SQS source."""
     from functions.worker.handler import build_worker
@@ -153,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     stack = build_stack(os.environ, aws_endpoint)
     real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
     fake_discord = None if real_bot else start_fake_discord(stack)
+    webhook_port = args.port + 1
+    real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET")
+                       or os.environ.get("FINETUNE_PROVIDER", "openai") != "openai")
+    fake_openai = None if real_openai else start_fake_openai(stack, webhook_port)
+    stop = threading.Event()
     runner = start_worker(stack)
+    webhook_server = start_watcher(stack, args.host, webhook_port, stop)
     voice = start_voice_worker(stack) if real_bot else None
 
     from werkzeug.serving import make_server
@@ -163,7 +216,6 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args.host, args.port, create_app(stack.settings), threaded=True)
     url = f"http://{args.host}:{server.server_port}/interactions"
     write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None)
-    stop = threading.Event()
 
     def _shutdown(*_: object) -> None:
         stop.set()
@@ -177,17 +229,27 @@ def main(argv: list[str] | None = None) -> int:
                     else stack.settings.discord_api_base)
     voice_note = ("running (python -m voice_worker)" if voice else
                   "not started: it needs a real bot token (DISCORD_BOT_TOKEN) and Discord's gateway")
+    openai_note = (f"local fake at {fake_openai.url} (no OPENAI_API_KEY; replies say the provider is simulated)"
+                   if fake_openai else f"{stack.settings.finetune_provider} ({stack.settings.base_model})")
     print(f"Interactions endpoint: {url}\n"
           f"Embedded AWS (moto):   {aws_endpoint}\n"
           f"Signing key:           {key_note}\n"
           f"Discord API:           {discord_note}\n"
           f"Worker:                consuming {stack.provisioned.refs['JobsQueue']}\n"
+          f"Fine-tuning:           {openai_note}\n"
+          f"Watcher:               every {WATCH_INTERVAL_SECONDS:.0f} s"
+          + (f"; OpenAI webhook at http://{args.host}:{webhook_port}/openai/webhook\n" if webhook_server else "\n") +
           f"Voice worker:          {voice_note}\n"
           f"Try:  .venv/bin/python -m infra.client hi", flush=True)
     try:
         server.serve_forever()
     finally:
+        stop.set()
         runner.stop()
+        if webhook_server:
+            webhook_server.shutdown()
+        if fake_openai:
+            fake_openai.stop()
         if voice:
             voice.terminate()
             voice.wait(timeout=30)

@@ -39,6 +39,8 @@ class JobOutcome:
     # Further messages after the edit (e.g. a long report split in parts); each is sent once, in order.
     followups: Sequence[JobOutcome] = field(default_factory=tuple)
     ephemeral_followups: bool = True
+    # Called with the message Discord returns for the reply (its id, ...), e.g. to record what it answered.
+    on_delivered: Callable[[dict[str, Any]], None] | None = None
 
 
 JobFunction = Callable[["JobRequest", "WorkerContext"], JobOutcome]

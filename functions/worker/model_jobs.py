@@ -251,20 +251,19 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         raise InvalidInput("Ask a question (or attach a recording of one).")
     model = active_model(ctx, guild_id)
     answer = provider_for(ctx).complete([{"role": "user", "content": question}], model).strip()
-    content = (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER]
-    components = answer_buttons()
-    # The message id is known only once the reply exists: edit it here, then record the exchange under it,
-    # so 👍 / 👎 and corrections find the prompt and model. The processor's edit repeats the same content.
-    message = ctx.discord.edit_original(ref.application_id, ref.token, content=content, components=components,
-                                        allowed_mentions={"parse": []})
-    message_id = str(message.get("id") or "")
-    if message_id:
+    content = _note(ctx, (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER])
+
+    def record_exchange(message: dict[str, Any]) -> None:
+        # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
+        # corrections of this answer find its prompt and model.
         ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
-            guild_id=guild_id, message_id=message_id, channel_id=str(ref.channel_id or ""), user_id=ref.user_id,
-            prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
+            guild_id=guild_id, message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
+            user_id=ref.user_id, prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
         ))
+
     _speak(ctx, ref, answer)
-    return JobOutcome(content=content, components=components, allowed_mentions={"parse": []})
+    return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+                      on_delivered=record_exchange)
 
 
 def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:

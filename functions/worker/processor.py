@@ -40,6 +40,9 @@ from shared.queue_messages import JobRequest
 
 logger = logging.getLogger(__name__)
 
+# A job argument: deliver the outcome as a follow-up message rather than by editing the original response.
+REPLY_AS_FOLLOWUP = "reply_as_followup"
+
 # A completed job is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
@@ -130,14 +133,36 @@ class JobProcessor:
         delivered = self._deliver(request, outcome)
         return {"status": status, "delivered": delivered}
 
+    @staticmethod
+    def _after_delivery(request: JobRequest, outcome: JobOutcome, message: Any) -> None:
+        if outcome.on_delivered is None or not isinstance(message, dict) or "id" not in message:
+            return
+        try:
+            outcome.on_delivered(message)
+        except Exception:
+            # The user has the answer; repeating the job would answer (and pay) twice. Say so in the log.
+            logger.exception("job %s for interaction %s: after-delivery step failed", request.kind,
+                             request.interaction.id)
+
     def _deliver(self, request: JobRequest, outcome: JobOutcome) -> bool:
         ref = request.interaction
         discord = self.ctx.discord
+        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
+        # leaving the first job's reply in place.
+        as_followup = request.args.get(REPLY_AS_FOLLOWUP) is True
         try:
-            discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
-                                  embeds=outcome.embeds,
-                                  components=outcome.components, files=list(outcome.files) or None,
-                                  allowed_mentions=outcome.allowed_mentions)
+            if as_followup:
+                message = discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
+                                           embeds=outcome.embeds, components=outcome.components,
+                                           files=list(outcome.files) or None,
+                                           allowed_mentions=outcome.allowed_mentions,
+                                           ephemeral=outcome.ephemeral_followups)
+            else:
+                message = discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
+                                                embeds=outcome.embeds,
+                                                components=outcome.components, files=list(outcome.files) or None,
+                                                allowed_mentions=outcome.allowed_mentions)
+            self._after_delivery(request, outcome, message)
             for extra in outcome.followups:
                 discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
                                  embeds=extra.embeds,

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import JobOutcome, job
+from functions.worker.processor import REPLY_AS_FOLLOWUP
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.datasets.ingest import add_text, add_upload
@@ -91,10 +92,10 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         parts.append(file_refused)
     if args.get("start") is True:
         if reports[-1].dataset_size > 0:
-            # The same interaction: start_finetune edits/follows up this reply; its idempotency key
-            # (interaction id, kind) absorbs a second enqueue if this job runs again.
+            # The same interaction: start_finetune answers in a follow-up below this reply; its idempotency
+            # key (interaction id, kind) absorbs a second enqueue if this job runs again.
             enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
-                        JobRequest("start_finetune", ref, {"dataset": dataset}))
+                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
             parts.append(STARTING)
         else:
             parts.append(NOT_STARTING_EMPTY)

@@ -103,7 +103,9 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert asked.reply == {"type": 5}
     run_one(runner)
     reply = fake_discord.original(asked.token)
-    assert reply["content"] == answer
+    # The local fake answers, and the reply says the provider is simulated.
+    assert reply["content"] == f"{answer}\n_(The provider is simulated: this is the local fake, not a real model.)_"
+    assert len(fake_discord.edits(asked.token)) == 1  # one edit: the exchange is recorded from its answer
     assert [c["custom_id"] for c in reply["components"][0]["components"]] == ["vote:up", "vote:down", "fix"]
     exchange = ExchangeStore(DataTable(settings.data_table, aws.clients.dynamodb)).get(GUILD, reply["id"])
     assert (exchange.prompt, exchange.answer, exchange.model) == (question, answer, done.fine_tuned_model)

@@ -96,9 +96,15 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     assert reply.endswith("Starting a fine-tune job… I'll tell you here when it has started.")
     (queued,) = stack.queued()
     assert queued["kind"] == "start_finetune"
-    assert queued["args"] == {"dataset": "faq"}
+    assert queued["args"] == {"dataset": "faq", "reply_as_followup": True}
     assert queued["interaction"]["id"] == interaction["id"]
     assert queued["interaction"]["token"] == interaction["token"]
+    # The estimate comes as a follow-up; the /train summary stays in the original reply.
+    assert stack.work()["failed"] == 0
+    original = stack.fake.original(interaction["token"])
+    assert "Dataset **faq**: added 1 example." in original["content"]
+    (followup,) = stack.fake.followups(interaction["token"])
+    assert followup["content"].startswith("**Estimate for ")
 
 
 def test_start_flag_on_an_empty_dataset_does_not_start(stack):

@@ -96,6 +96,46 @@ def test_followups_are_sent_after_the_edit(fake_discord, queues, job_registry, r
     assert [m.get("flags") for m in messages[1:]] == [64, 64]
 
 
+def test_on_delivered_gets_the_reply_message_and_a_failure_there_is_logged_not_repeated(
+        fake_discord, queues, job_registry, runner, caplog):
+    seen: list[str] = []
+
+    @job_registry.register("answer")
+    def answer(request, ctx):
+        return JobOutcome(content="42", on_delivered=lambda message: seen.append(message["id"]))
+
+    @job_registry.register("answer_then_fail")
+    def answer_then_fail(request, ctx):
+        def boom(_message):
+            raise RuntimeError("table gone")
+        return JobOutcome(content="43", on_delivered=boom)
+
+    enqueue_job(queues.sqs, queues.url, make_request("answer"))
+    enqueue_job(queues.sqs, queues.url, make_request("answer_then_fail", interaction_id="900000000000000002",
+                                                     token="itok-other"))
+    assert runner.poll_once()["failed"] == 0
+    assert seen == [fake_discord.original(TOKEN)["id"]]
+    assert fake_discord.original("itok-other")["content"] == "43"
+    assert "after-delivery step failed" in caplog.text
+    assert queues.depth() == 0
+
+
+def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry, runner):
+    @job_registry.register("first")
+    def first(request, ctx):
+        return JobOutcome(content="summary")
+
+    @job_registry.register("second")
+    def second(request, ctx):
+        return JobOutcome(content="estimate")
+
+    enqueue_job(queues.sqs, queues.url, make_request("first"))
+    runner.poll_once()
+    enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
+    runner.poll_once()
+    assert [m["content"] for m in fake_discord.messages(TOKEN)] == ["summary", "estimate"]
+
+
 def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, job_registry, runner):
     @job_registry.register("long")
     def long(request, ctx):
