@@ -26,6 +26,7 @@ def resolve_bot_token(settings: Settings) -> str:
 
 
 def build_bot(settings: Settings) -> Any:
+    from voice_worker.answers import ModelAnswerer
     from voice_worker.bot import VoiceBot
     from voice_worker.guild_settings import VoiceSettingsStore
     from voice_worker.ledger import RequestLedger
@@ -40,7 +41,15 @@ def build_bot(settings: Settings) -> Any:
         replier=RestReplier(settings),
         ledger=RequestLedger(settings, worker_id=f"voice-shard-{settings.voice_shard_id}"),
         transcriber=Transcriber(settings) if settings.voice_transcribe_messages else None,
+        # Transcribed voice messages get the model's answer too, when a model provider is configured.
+        answerer=ModelAnswerer(settings) if settings.voice_transcribe_messages and _can_answer(settings) else None,
     )
+
+
+def _can_answer(settings: Settings) -> bool:
+    if settings.finetune_provider == "openai":
+        return bool(settings.openai_api_key or settings.openai_api_key_secret)
+    return True
 
 
 def install_signal_handlers(bot: Any) -> None:

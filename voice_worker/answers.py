@@ -1,0 +1,40 @@
+"""The model's answer to a transcribed voice message: the guild's active model (or the base), as /ask uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from shared.aws import AwsClients
+from shared.errors import BotError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelAnswerer:
+    """``await answerer(guild_id, user_id, transcript)`` → the answer, or None when the model cannot answer."""
+
+    def __init__(self, settings: Settings, *, aws: AwsClients | None = None, provider: Any = None) -> None:
+        self._settings = settings
+        self._aws = aws or AwsClients(settings)
+        self._provider = provider
+
+    async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> str | None:
+        try:
+            return await asyncio.to_thread(self.answer, str(guild_id), transcript)
+        except BotError as exc:
+            # The transcript is already posted; the answer is a bonus, so its failure is logged, not shown.
+            log.warning("no model answer for a voice message in guild %s: %s", guild_id, type(exc).__name__)
+            return None
+
+    def answer(self, guild_id: str, transcript: str) -> str:
+        from shared.model_access import build_provider
+        from shared.storage.finetune_jobs import FineTuneJobStore
+
+        model = (FineTuneJobStore(self._settings.data_table, self._aws.dynamodb).active_model(guild_id)
+                 or self._settings.base_model)
+        if self._provider is None:
+            self._provider = build_provider(self._settings, self._aws.client)
+        return str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()
