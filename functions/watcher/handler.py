@@ -11,31 +11,14 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
+from shared.logs import PROJECT_LOGGERS, configure_logging  # noqa: F401 - PROJECT_LOGGERS for tests
 from shared.settings import Settings
 
 from .watch import JobWatcher, build_watcher
 
-PROJECT_LOGGERS = ("functions", "shared")
-
 _lock = threading.Lock()
 _watcher: JobWatcher | None = None
 _webhook: Any = None
-
-
-def configure_logging(settings: Settings) -> None:
-    """Structured JSON logs (Powertools Logger) for the project's own loggers."""
-    import logging
-
-    from aws_lambda_powertools import Logger
-
-    service_logger = Logger(service="watcher", level=settings.log_level)
-    for name in PROJECT_LOGGERS:
-        target = logging.getLogger(name)
-        for handler in service_logger.handlers:
-            if handler not in target.handlers:
-                target.addHandler(handler)
-        target.setLevel(settings.log_level)
-        target.propagate = False
 
 
 def _cold_start() -> JobWatcher:
@@ -43,7 +26,7 @@ def _cold_start() -> JobWatcher:
     with _lock:
         if _watcher is None:
             settings = Settings.from_env()
-            configure_logging(settings)
+            configure_logging(settings, service="watcher")
             _watcher = build_watcher(settings)
         return _watcher
 
