@@ -11,7 +11,7 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from shared.logs import PROJECT_LOGGERS, configure_logging  # noqa: F401 - PROJECT_LOGGERS for tests
+from shared.logs import configure_logging
 from shared.settings import Settings
 
 from .watch import JobWatcher, build_watcher
