@@ -41,9 +41,11 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from infra.fakes.loopback import LoopbackServer
 
 API_PREFIX = "/api/v10"
 MAX_CONTENT = 2000  # Discord answers 400 Invalid Form Body beyond this
@@ -131,33 +133,19 @@ class FakeDiscord:
                  application_id: str = "100000000000000001", host: str = "127.0.0.1", port: int = 0) -> None:
         self.bot_token = bot_token
         self.application_id = application_id
-        self._host = host
-        self._port = port
+        self._http = LoopbackServer("fake-discord", host=host, port=port)
         self._lock = threading.RLock()
         self._state = _State()
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> FakeDiscord:
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-discord", daemon=True)
-        self._thread.start()
+        self._http.start(_make_handler(self))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> FakeDiscord:
         return self.start()
@@ -167,12 +155,11 @@ class FakeDiscord:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return f"http://{self._http.host}:{self.port}"
 
     @property
     def api_base(self) -> str:
@@ -182,7 +169,7 @@ class FakeDiscord:
     @property
     def cdn_host(self) -> str:
         """The host for ``ATTACHMENT_HOSTS`` (with its port)."""
-        return f"{self._host}:{self.port}"
+        return f"{self._http.host}:{self.port}"
 
     # -- reading back ---------------------------------------------------------------------------------------
 

@@ -40,9 +40,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from infra.fakes.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -324,8 +326,7 @@ class FakeOpenAI:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._validator = validator
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer("fake-openai")
 
     # --- lifecycle of the server itself ---
 
@@ -337,32 +338,17 @@ class FakeOpenAI:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("fake OpenAI server is not running")
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}/v1"
+        return f"http://127.0.0.1:{self._http.port}/v1"
 
     def start(self) -> FakeOpenAI:
         _ = self.validator  # load the spec before the first request, not inside it
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        # A short poll interval keeps stop() (and so each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
+        self._http.start(_make_handler(self))
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
