@@ -173,12 +173,6 @@ class DiscordRest:
         path = f"/webhooks/{application_id}/{token}?wait=true"
         return self.request("POST", path, json=payload, files=files, auth=False) or {}
 
-    def get_original(self, application_id: str, token: str) -> dict[str, Any]:
-        return self.request("GET", f"/webhooks/{application_id}/{token}/messages/@original", auth=False) or {}
-
-    def delete_original(self, application_id: str, token: str) -> None:
-        self.request("DELETE", f"/webhooks/{application_id}/{token}/messages/@original", auth=False)
-
     # -- bot endpoints ------------------------------------------------------------------------------------
 
     def create_message(

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
-SOURCES = ("text", "file", "correction")
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from shared.errors import Forbidden
 
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
-# The value to declare as the commands' default_member_permissions (a string, as Discord's docs type it).
-TRAINER_DEFAULT_MEMBER_PERMISSIONS = str(MANAGE_GUILD)
 
 
 def _permissions(member: Mapping[str, Any]) -> int:

@@ -65,9 +65,6 @@ class QueuedRequest:
                    args=data.get("args") or {})
 
 
-JOB_KINDS = ("train", "archive", "getfile", "ask", "test", "start_finetune", "cancel_finetune")
-
-
 @dataclass(frozen=True)
 class JobRequest(QueuedRequest):
     """A slow command for the worker function (JobsQueue). ``kind`` names the job, e.g. ``train``."""

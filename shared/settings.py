@@ -60,6 +60,9 @@ _INT_SETTINGS = frozenset({"max_attachment_bytes", "discord_upload_limit_bytes",
 _BOOL_SETTINGS = frozenset({"voice_transcribe_messages"})
 VOICE_TTS_ENGINES = ("gtts", "polly", "espeak")
 VOICE_STT_ENGINES = ("google", "openai", "sphinx")
+# Settings with a fixed set of values: anything else fails at start-up, naming the variable.
+_CHOICES = {"finetune_provider": PROVIDERS, "voice_tts_engine": VOICE_TTS_ENGINES,
+            "voice_stt_engine": VOICE_STT_ENGINES}
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,9 @@ class Settings:
                 values[attr] = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
             elif attr == "discord_api_base":
                 values[attr] = raw.rstrip("/")
-            elif attr in ("finetune_provider", "voice_tts_engine", "voice_stt_engine"):
+            elif attr in _CHOICES:
+                if raw.lower() not in _CHOICES[attr]:
+                    raise ConfigError(f"{name} must be one of {', '.join(_CHOICES[attr])}, got {raw!r}")
                 values[attr] = raw.lower()
             elif attr in _INT_SETTINGS:
                 try:

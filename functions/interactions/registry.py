@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from shared.permissions import MANAGE_GUILD
+
 if TYPE_CHECKING:
     from .context import InteractionContext
 
 Handler = Callable[["InteractionContext"], dict[str, Any]]
 Autocompleter = Callable[["InteractionContext", str, str], list[tuple[str, str]]]
 
-MANAGE_GUILD = 1 << 5
 
 # Discord's limits (docs: Application Commands).
 _NAME = re.compile(r"^[-_\w]{1,32}$", re.UNICODE)

@@ -16,6 +16,7 @@ from functions.worker.jobs import JobOutcome, job
 from functions.worker.processor import REPLY_AS_FOLLOWUP
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
+from shared.components import row, start_training_button
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
 from shared.errors import BotError, Forbidden, InvalidInput
@@ -99,7 +100,11 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
             parts.append(STARTING)
         else:
             parts.append(NOT_STARTING_EMPTY)
-    return JobOutcome(content="\n\n".join(parts))
+        return JobOutcome(content="\n\n".join(parts))
+    # The validation report offers the next step: an estimate, then a job (nothing is spent on this click).
+    has_data = reports[-1].dataset_size > 0
+    return JobOutcome(content="\n\n".join(parts),
+                      components=[row(start_training_button(dataset))] if has_data else None)
 
 
 def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,

@@ -281,11 +281,3 @@ def example_from_json(
         obj = _decode_strict(text)
         example = _to_example(obj, {}, positive=positive, meta=meta)
     return example
-
-
-def example_from_json_bytes(line: bytes, **kwargs: Any) -> Example:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LineRejected("not UTF-8 text") from None
-    return example_from_json(text, **kwargs)

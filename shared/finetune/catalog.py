@@ -81,9 +81,6 @@ class Catalog:
                 detail=f"unknown model {provider}/{name}",
             ) from None
 
-    def models_for(self, provider: str) -> list[ModelSpec]:
-        return [m for (p, _), m in sorted(self.models.items()) if p == provider]
-
     def option(self, provider: str, key: str, default: Any = None) -> Any:
         return self.provider_options.get(provider, {}).get(key, default)
 

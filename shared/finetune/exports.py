@@ -112,10 +112,6 @@ class TrainingExport:
     train_chats: tuple[tuple[dict[str, str], ...], ...] = field(default=(), repr=False)
     validation_chats: tuple[tuple[dict[str, str], ...], ...] = field(default=(), repr=False)
 
-    @property
-    def has_validation(self) -> bool:
-        return bool(self.validation_lines)
-
     def train_jsonl(self) -> bytes:
         return to_jsonl(self.train_lines)
 

@@ -21,7 +21,6 @@ from shared.finetune.exceptions import WebhookRejected
 
 logger = logging.getLogger(__name__)
 
-FINE_TUNING_EVENTS = ("fine_tuning.job.succeeded", "fine_tuning.job.failed", "fine_tuning.job.cancelled")
 DEFAULT_TOLERANCE_SECONDS = 300
 DELIVERY_RECORD_TTL_SECONDS = 7 * 24 * 3600
 

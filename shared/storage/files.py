@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import secrets
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,10 +128,6 @@ class FileStore:
                 endpoint_url=self._settings.aws_endpoint_url or None,
             )
         return self._s3
-
-    @staticmethod
-    def new_file_id(kind: str) -> str:
-        return f"{kind}-{secrets.token_hex(4)}"
 
     def register(self, record: FileRecord, *, overwrite: bool = False) -> FileRecord:
         """Store a file record; without ``overwrite`` an existing id is never replaced (archives)."""

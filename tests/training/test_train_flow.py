@@ -6,10 +6,12 @@ import io
 import json
 import zipfile
 
+from infra import interactions as build
 from shared.attachments import AttachmentHostNotAllowed, AttachmentRedirected
 from shared.jobs_queue import enqueue_job
 from shared.queue_messages import InteractionRef, JobRequest
-from tests.training.conftest import GUILD, chat_line
+from tests.conftest import APPLICATION_ID
+from tests.training.conftest import GUILD, TRAINER, chat_line
 
 
 def test_train_with_a_jsonl_attachment_end_to_end(stack):
@@ -221,3 +223,23 @@ def test_an_expired_attachment_link_asks_for_a_new_upload(stack):
     attachment["url"] = attachment["url"].replace("/d.jsonl", "/gone.jsonl")  # the CDN answers 404
     reply = stack.run(stack.command("train", file=attachment))
     assert reply["content"] == "That attachment is gone (the link may have expired). Please upload it again."
+
+
+def test_the_report_offers_start_training_and_the_button_asks_for_an_estimate(stack):
+    reply = stack.run(stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq"}))
+    [button] = reply["components"][0]["components"]
+    assert (button["label"], button["custom_id"]) == ("Start training", "ft:start:faq")
+
+    message = build.bot_message(application_id=APPLICATION_ID, content=reply["content"], message_id=reply["id"])
+    pressed = stack.client.send(build.component(button["custom_id"], message=message,
+                                                permissions=TRAINER["permissions"],
+                                                application_id=APPLICATION_ID))
+    assert pressed["type"] == 5
+    (queued,) = stack.queued()
+    assert (queued["kind"], queued["args"]) == ("start_finetune", {"dataset": "faq"})
+
+
+def test_an_empty_dataset_offers_no_start_button(stack):
+    attachment = stack.attachment("bad.jsonl", b'{"prompt": 1}')
+    reply = stack.run(stack.command("train", {"dataset": "empty"}, file=attachment))
+    assert not reply["components"]
