@@ -6,6 +6,7 @@ a table, bucket or queue added to the template exists locally on the next start.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,6 @@ def _queue_attributes(props: dict[str, Any], provisioned: Provisioned) -> dict[s
         attributes["ContentBasedDeduplication"] = str(bool(props.get("ContentBasedDeduplication"))).lower()
     redrive = props.get("RedrivePolicy")
     if redrive:
-        import json
-
         attributes["RedrivePolicy"] = json.dumps(
             {
                 "deadLetterTargetArn": provisioned.resolve(redrive["deadLetterTargetArn"]),

@@ -1,0 +1,30 @@
+"""Facts of template.yaml that code relies on, checked where they could drift apart."""
+
+from infra.template import load_template
+
+
+def test_worker_knows_the_jobs_queues_receive_limit():
+    # The worker tells the user a job failed on the delivery that sends it to the dead-letter queue.
+    resources = load_template()["Resources"]
+    redrive = resources["JobsQueue"]["Properties"]["RedrivePolicy"]
+    env = resources["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(env["JOBS_MAX_RECEIVE_COUNT"]) == int(redrive["maxReceiveCount"])
+
+
+def test_every_function_is_built_by_a_makefile_target_and_logs_json():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    for logical_id, resource in load_template()["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        assert f"build-{logical_id}" in makefile
+        assert resource["Properties"]["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_queue_visibility_outlasts_the_worker():
+    resources = load_template()["Resources"]
+    timeout = int(resources["WorkerFunction"]["Properties"]["Timeout"])
+    # AWS's advice for Lambda event sources: at least six times the function timeout.
+    assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= 6 * timeout
