@@ -6,6 +6,7 @@ import logging
 from importlib import resources
 from typing import Any
 
+from shared.errors import NotSaved
 from shared.storage import keys
 
 log = logging.getLogger(__name__)
@@ -41,5 +42,15 @@ class InstructionStore:
         return body[:MAX_INSTRUCTION_BYTES].decode("utf-8", errors="replace")
 
     def put(self, guild_id: str, text: str) -> None:
-        self._s3.put_object(Bucket=self._bucket, Key=instruction_key(guild_id), Body=text.encode("utf-8"),
-                            ContentType="text/markdown; charset=utf-8")
+        """Store the guild's text; an empty one goes back to the bundled default."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            if text.strip():
+                self._s3.put_object(Bucket=self._bucket, Key=instruction_key(guild_id), Body=text.encode("utf-8"),
+                                    ContentType="text/markdown; charset=utf-8")
+            else:
+                self._s3.delete_object(Bucket=self._bucket, Key=instruction_key(guild_id))
+        except (ClientError, BotoCoreError) as exc:
+            log.error("instruction write failed: %s", type(exc).__name__)
+            raise NotSaved(detail=str(exc)) from exc

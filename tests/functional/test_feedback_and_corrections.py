@@ -137,3 +137,27 @@ def test_instruction_default_then_guild_text(app_client, services):
     custom = app_client.send(build.slash("instruction", **A))
     assert custom["data"]["content"] == "Be kind. <@123> @everyone"
     assert custom["data"]["allowed_mentions"] == {"parse": []}
+
+
+def test_trainers_set_the_instruction_through_a_form(app_client, services):
+    trainer = {"permissions": build.MANAGE_GUILD, **A}
+    opened = app_client.send(build.slash("set_instruction", **trainer))
+    assert opened["type"] == 9
+    field = opened["data"]["components"][0]["components"][0]
+    assert "How to teach me" in field["value"]  # prefilled with what /instruction shows now
+
+    saved = app_client.send(build.modal_submit(opened["data"]["custom_id"], values={"text": "Be brief."},
+                                               **trainer))
+    assert saved["data"]["content"].startswith("Saved.")
+    assert app_client.send(build.slash("instruction", **A))["data"]["content"] == "Be brief."
+
+    cleared = app_client.send(build.modal_submit("instruction:edit", values={"text": "  "}, **trainer))
+    assert cleared["data"]["content"].startswith("Cleared.")
+    assert "How to teach me" in app_client.send(build.slash("instruction", **A))["data"]["content"]
+
+
+def test_members_cannot_set_the_instruction(app_client, services):
+    assert app_client.send(build.slash("set_instruction", **A))["data"]["flags"] == 64
+    refused = app_client.send(build.modal_submit("instruction:edit", values={"text": "pwned"}, **A))
+    assert refused["data"]["flags"] == 64
+    assert "How to teach me" in app_client.send(build.slash("instruction", **A))["data"]["content"]
