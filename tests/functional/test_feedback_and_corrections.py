@@ -161,3 +161,24 @@ def test_members_cannot_set_the_instruction(app_client, services):
     refused = app_client.send(build.modal_submit("instruction:edit", values={"text": "pwned"}, **A))
     assert refused["data"]["flags"] == 64
     assert "How to teach me" in app_client.send(build.slash("instruction", **A))["data"]["content"]
+
+
+def test_manage_server_chooses_the_trainer_role_and_it_then_trains(app_client, services):
+    member_with_role = {"roles": ("700000000000000001",), **A}
+    refused = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
+    assert "Manage Server" in refused["data"]["content"]
+
+    # The role itself cannot choose the trainer role; Manage Server can.
+    assert "Only members" in app_client.send(build.slash("trainer_role", options={"role": "700000000000000001"},
+                                                         **member_with_role))["data"]["content"]
+    chosen = app_client.send(build.slash("trainer_role", options={"role": "700000000000000001"},
+                                         permissions=build.MANAGE_GUILD, **A))
+    assert "<@&700000000000000001>" in chosen["data"]["content"]
+    assert chosen["data"]["allowed_mentions"] == {"parse": []}
+
+    allowed = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
+    assert allowed["data"]["content"].startswith("Selected dataset **faq**")
+
+    app_client.send(build.slash("trainer_role", permissions=build.MANAGE_GUILD, **A))
+    again = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
+    assert "Manage Server" in again["data"]["content"]
