@@ -146,29 +146,15 @@ class JobProcessor:
 
     def _deliver(self, request: JobRequest, outcome: JobOutcome) -> bool:
         ref = request.interaction
-        discord = self.ctx.discord
-        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
-        # leaving the first job's reply in place.
-        as_followup = request.args.get(REPLY_AS_FOLLOWUP) is True
         try:
-            if as_followup:
-                message = discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
-                                           embeds=outcome.embeds, components=outcome.components,
-                                           files=list(outcome.files) or None,
-                                           allowed_mentions=outcome.allowed_mentions,
-                                           ephemeral=outcome.ephemeral_followups)
-            else:
-                message = discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
-                                                embeds=outcome.embeds,
-                                                components=outcome.components, files=list(outcome.files) or None,
-                                                allowed_mentions=outcome.allowed_mentions)
+            message = self._send(request, outcome)
             self._after_delivery(request, outcome, message)
             for extra in outcome.followups:
-                discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
-                                 embeds=extra.embeds,
-                                 components=extra.components, files=list(extra.files) or None,
-                                 allowed_mentions=extra.allowed_mentions,
-                                 ephemeral=outcome.ephemeral_followups)
+                self.ctx.discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
+                                          embeds=extra.embeds,
+                                          components=extra.components, files=list(extra.files) or None,
+                                          allowed_mentions=extra.allowed_mentions,
+                                          ephemeral=outcome.ephemeral_followups)
         except DiscordHTTPError as exc:
             if exc.retryable:
                 raise
@@ -178,13 +164,29 @@ class JobProcessor:
             return False
         return True
 
-    def _tell_user(self, request: JobRequest, message: str) -> None:
+    def _send(self, request: JobRequest, outcome: JobOutcome) -> Any:
+        """Deliver ``outcome`` as the job's reply: an edit of the original response, or a follow-up."""
         ref = request.interaction
+        discord = self.ctx.discord
+        files = list(outcome.files) or None
+        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
+        # leaving the first job's reply in place -- its failure notice included.
+        if request.args.get(REPLY_AS_FOLLOWUP) is True:
+            return discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
+                                    embeds=outcome.embeds, components=outcome.components, files=files,
+                                    allowed_mentions=outcome.allowed_mentions,
+                                    ephemeral=outcome.ephemeral_followups)
+        return discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
+                                     embeds=outcome.embeds, components=outcome.components, files=files,
+                                     allowed_mentions=outcome.allowed_mentions)
+
+    def _tell_user(self, request: JobRequest, message: str) -> None:
         try:
-            self.ctx.discord.edit_original(ref.application_id, ref.token, content=message)
+            self._send(request, JobOutcome(content=message))
         except Exception as exc:
             logger.error("could not tell the user about failed job %s for interaction %s: %s",
-                         request.kind, ref.id, exc if isinstance(exc, BotError) else type(exc).__name__)
+                         request.kind, request.interaction.id,
+                         exc if isinstance(exc, BotError) else type(exc).__name__)
 
     def _parse(self, record: SQSRecord, receive_count: int) -> JobRequest:
         try:

@@ -136,6 +136,27 @@ def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry,
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == ["summary", "estimate"]
 
 
+def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, job_registry,
+                                                                        runner):
+    @job_registry.register("first")
+    def first(request, ctx):
+        return JobOutcome(content="summary")
+
+    @job_registry.register("second")
+    def second(request, ctx):
+        raise NotSaved()
+
+    enqueue_job(queues.sqs, queues.url, make_request("first"))
+    runner.poll_once()
+    enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
+    for _ in range(MAX_RECEIVES):
+        assert runner.poll_once()["failed"] == 1
+    # The first job's reply stays; the failure is told below it.
+    assert fake_discord.original(TOKEN)["content"] == "summary"
+    assert [m["content"] for m in fake_discord.messages(TOKEN)] == [
+        "summary", "Sorry, that didn't work: Not saved, please try again."]
+
+
 def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, job_registry, runner):
     @job_registry.register("long")
     def long(request, ctx):
