@@ -17,7 +17,7 @@ another delivery (``retryable``); anything else is a bug, logged with its trace.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import BotError
@@ -29,16 +29,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What the deferred reply becomes: an edit of the original response, plus optional follow-ups."""
+    """What the deferred reply becomes: an edit of the original response (a follow-up for a chained job)."""
 
     content: str | None = None
     embeds: list[dict[str, Any]] | None = None
     components: list[dict[str, Any]] | None = None
     files: Sequence[tuple[str, bytes]] = ()
     allowed_mentions: dict[str, Any] | None = None
-    # Further messages after the edit (e.g. a long report split in parts); each is sent once, in order.
-    followups: Sequence[JobOutcome] = field(default_factory=tuple)
-    ephemeral_followups: bool = True
     # Called with the message Discord returns for the reply (its id, ...), e.g. to record what it answered.
     on_delivered: Callable[[dict[str, Any]], None] | None = None
 

@@ -149,12 +149,6 @@ class JobProcessor:
         try:
             message = self._send(request, outcome)
             self._after_delivery(request, outcome, message)
-            for extra in outcome.followups:
-                self.ctx.discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
-                                          embeds=extra.embeds,
-                                          components=extra.components, files=list(extra.files) or None,
-                                          allowed_mentions=extra.allowed_mentions,
-                                          ephemeral=outcome.ephemeral_followups)
         except DiscordHTTPError as exc:
             if exc.retryable:
                 raise
@@ -170,12 +164,12 @@ class JobProcessor:
         discord = self.ctx.discord
         files = list(outcome.files) or None
         # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
-        # leaving the first job's reply in place -- its failure notice included.
+        # leaving the first job's reply in place -- its failure notice included. It is ephemeral like the
+        # trainer commands' deferred replies it answers below.
         if request.args.get(REPLY_AS_FOLLOWUP) is True:
             return discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
                                     embeds=outcome.embeds, components=outcome.components, files=files,
-                                    allowed_mentions=outcome.allowed_mentions,
-                                    ephemeral=outcome.ephemeral_followups)
+                                    allowed_mentions=outcome.allowed_mentions, ephemeral=True)
         return discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
                                      embeds=outcome.embeds, components=outcome.components, files=files,
                                      allowed_mentions=outcome.allowed_mentions)

@@ -82,20 +82,6 @@ def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runn
     assert json.loads(item["data"]["S"]) == {"status": "done", "delivered": True}
 
 
-def test_followups_are_sent_after_the_edit(fake_discord, queues, job_registry, runner):
-    @job_registry.register("report")
-    def report(request, ctx):
-        return JobOutcome(
-            content="Part 1", followups=[JobOutcome(content="Part 2"), JobOutcome(content="Part 3")]
-        )
-
-    enqueue_job(queues.sqs, queues.url, make_request("report"))
-    runner.poll_once()
-    messages = fake_discord.messages(TOKEN)
-    assert [m["content"] for m in messages] == ["Part 1", "Part 2", "Part 3"]
-    assert [m.get("flags") for m in messages[1:]] == [64, 64]
-
-
 def test_on_delivered_gets_the_reply_message_and_a_failure_there_is_logged_not_repeated(
         fake_discord, queues, job_registry, runner, caplog):
     seen: list[str] = []
@@ -134,6 +120,7 @@ def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry,
     enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
     runner.poll_once()
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == ["summary", "estimate"]
+    assert fake_discord.followups(TOKEN)[0].get("flags") == 64  # ephemeral, like the trainer replies
 
 
 def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, job_registry,
