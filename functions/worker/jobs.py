@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from shared.queue_messages import JobRequest
 
 
+# A job argument: deliver the outcome as a follow-up message rather than by editing the original response
+# (a job chained from another on the same interaction, whose reply stays in place).
+REPLY_AS_FOLLOWUP = "reply_as_followup"
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """What the deferred reply becomes: an edit of the original response (a follow-up for a chained job)."""

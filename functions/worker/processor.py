@@ -33,15 +33,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from functions.worker.context import WorkerContext
-from functions.worker.jobs import JobOutcome, JobRegistry
+from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, JobRegistry
 from shared.discord_api import DiscordHTTPError
 from shared.errors import BotError
 from shared.queue_messages import JobRequest
 
 logger = logging.getLogger(__name__)
-
-# A job argument: deliver the outcome as a follow-up message rather than by editing the original response.
-REPLY_AS_FOLLOWUP = "reply_as_followup"
 
 # A completed job is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600

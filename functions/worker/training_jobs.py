@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import JobOutcome, job
-from functions.worker.processor import REPLY_AS_FOLLOWUP
+from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.components import row, start_training_button
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
 NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
+START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are saved; "
+                "use the Start training button or `/train start:true` again.")
 # Discord's message content limit; a presigned link longer than what is left goes into an embed instead.
 MAX_CONTENT = 2000
 
@@ -93,18 +95,35 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         parts.append(file_refused)
     if args.get("start") is True:
         if reports[-1].dataset_size > 0:
-            # The same interaction: start_finetune answers in a follow-up below this reply; its idempotency
-            # key (interaction id, kind) absorbs a second enqueue if this job runs again.
-            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
-                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
             parts.append(STARTING)
-        else:
-            parts.append(NOT_STARTING_EMPTY)
+            # Queued only once this reply is there, so start_finetune's follow-up cannot come before it.
+            return JobOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
+        parts.append(NOT_STARTING_EMPTY)
         return JobOutcome(content="\n\n".join(parts))
     # The validation report offers the next step: an estimate, then a job (nothing is spent on this click).
     has_data = reports[-1].dataset_size > 0
     return JobOutcome(content="\n\n".join(parts),
                       components=[row(start_training_button(dataset))] if has_data else None)
+
+
+def _start_finetune_after(ctx: WorkerContext, request: JobRequest, dataset: str) -> Callable[[Any], None]:
+    """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
+
+    It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
+    second enqueue. The /train work is done either way, so a failed enqueue is told, not retried.
+    """
+    ref = request.interaction
+
+    def start(_message: Any) -> None:
+        try:
+            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
+                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
+        except BotError as exc:
+            logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
+            ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
+                                 content=START_FAILED.format(reason=exc.user_message))
+
+    return start
 
 
 def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,
