@@ -37,6 +37,7 @@ from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, JobRegistry
 from shared.discord_api import DiscordHTTPError
 from shared.errors import BotError
 from shared.queue_messages import JobRequest
+from shared.text import MAX_CONTENT, clip
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ logger = logging.getLogger(__name__)
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again later."
-# Discord refuses message content over 2000 characters (400), which would lose the whole reply.
-MAX_CONTENT = 2000
 
 
 class PoisonMessage(Exception):
@@ -164,10 +163,10 @@ class JobProcessor:
         # leaving the first job's reply in place -- its failure notice included. It is ephemeral like the
         # trainer commands' deferred replies it answers below.
         if request.args.get(REPLY_AS_FOLLOWUP) is True:
-            return discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
+            return discord.followup(ref.application_id, ref.token, content=_clipped(outcome.content),
                                     embeds=outcome.embeds, components=outcome.components, files=files,
                                     allowed_mentions=outcome.allowed_mentions, ephemeral=True)
-        return discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
+        return discord.edit_original(ref.application_id, ref.token, content=_clipped(outcome.content),
                                      embeds=outcome.embeds, components=outcome.components, files=files,
                                      allowed_mentions=outcome.allowed_mentions)
 
@@ -193,11 +192,11 @@ class JobProcessor:
             raise PoisonMessage(reason) from None
 
 
-def _fit(content: str | None) -> str | None:
+def _clipped(content: str | None) -> str | None:
     if content is None or len(content) <= MAX_CONTENT:
         return content
     logger.warning("reply content of %d characters cut to %d", len(content), MAX_CONTENT)
-    return content[: MAX_CONTENT - 1] + "…"
+    return clip(content)
 
 
 def _receive_count(record: SQSRecord) -> int:

@@ -27,6 +27,7 @@ from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 from shared.storage.table import DataTable
+from shared.text import MAX_CONTENT, human_size
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -37,8 +38,6 @@ STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
 NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
 START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are saved; "
                 "use the Start training button or `/train start:true` again.")
-# Discord's message content limit; a presigned link longer than what is left goes into an embed instead.
-MAX_CONTENT = 2000
 
 
 def dataset_store(ctx: WorkerContext) -> DatasetStore:
@@ -168,7 +167,7 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         requests_table.put_new({"pk": keys.guild_pk(guild_id), "sk": keys.archive_request_sk(request.interaction.id),
                                 "file_id": record.file_id, "expires_at": int(time.time()) + 7 * 24 * 3600})
     info = datasets.require_dataset(guild_id, dataset)
-    intro = (f"Archived **{dataset}** as `{record.file_id}` ({_size(record.size)}; the dataset holds "
+    intro = (f"Archived **{dataset}** as `{record.file_id}` ({human_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "
              f"Get it again any time with `/getfile {record.file_id}`.")
     return deliver_file(files, record, intro)
@@ -183,7 +182,7 @@ def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
                                        requested_by=request.interaction.user_id)
     if record.size == 0:
         return JobOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
-    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({_size(record.size)}).")
+    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({human_size(record.size)}).")
 
 
 def deliver_file(files: FileStore, record: FileRecord, intro: str) -> JobOutcome:
@@ -200,14 +199,10 @@ def deliver_file(files: FileStore, record: FileRecord, intro: str) -> JobOutcome
     note = f"It is too large to attach, so here is a download link, valid for {minutes} minutes:"
     link = f"[{record.filename}](<{delivery.url}>)"
     content = f"{intro}\n{note} {link}"
+    # A presigned link longer than what is left of Discord's content limit goes into an embed instead.
     if len(content) <= MAX_CONTENT:
         return JobOutcome(content=content)
     # A long presigned URL (session credentials) would be cut in the content; an embed holds 4096.
     return JobOutcome(content=f"{intro}\n{note}", embeds=[{"title": record.filename, "url": delivery.url,
                                                           "description": f"Download link, valid {minutes} min."}])
 
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
