@@ -19,12 +19,12 @@ from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.components import row, start_training_button
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
-from shared.errors import BotError, Forbidden, InvalidInput
+from shared.errors import BotError, InvalidInput
 from shared.jobs_queue import enqueue_job
-from shared.permissions import is_trainer, require_trainer
+from shared.permissions import authorize_trainer
 from shared.queue_messages import JobRequest
 from shared.storage import keys
-from shared.storage.datasets import DatasetStore, validate_dataset_name
+from shared.storage.datasets import DatasetStore, GuildTrainingSettings, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 from shared.storage.table import DataTable
 from shared.text import MAX_CONTENT, human_size
@@ -48,14 +48,12 @@ def file_store(ctx: WorkerContext) -> FileStore:
     return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
 
 
-def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> str:
-    """The guild id if the queued caller may train; :class:`Forbidden` otherwise (same rule as the handler)."""
+def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> tuple[str, GuildTrainingSettings | None]:
+    """The guild id if the queued caller may train (same rule as the handler), and the guild settings if the
+    check had to read them; :class:`Forbidden` otherwise."""
     ref = request.interaction
-    if not ref.guild_id:
-        raise Forbidden("Training commands work only in a server, not in direct messages.")
     member = {"permissions": ref.member_permissions, "roles": list(ref.member_roles)}
-    role = None if is_trainer(member) else datasets.guild_settings(ref.guild_id).trainer_role_id
-    return require_trainer({"guild_id": ref.guild_id, "member": member}, trainer_role_id=role)
+    return authorize_trainer(ref.guild_id, member, datasets.guild_settings)
 
 
 # -- /train -------------------------------------------------------------------------------------------------
@@ -64,13 +62,13 @@ def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> str:
 @job("train")
 def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
+    guild_id, read = require_trainer_for(request, datasets)
     args = request.args
     text = str(args.get("text") or "").strip()
     attachment = args.get("attachment")
     if not text and not isinstance(attachment, dict):
         raise InvalidInput("Give `text` or attach a `file` to train on.")
-    defaults = datasets.guild_settings(guild_id)
+    defaults = read or datasets.guild_settings(guild_id)
     dataset = validate_dataset_name(str(args.get("dataset") or defaults.selected_dataset))
     positive = args["positive"] if isinstance(args.get("positive"), bool) else defaults.default_positive
     ref = request.interaction
@@ -152,8 +150,8 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 @job("archive")
 def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
-    name = request.args.get("dataset") or datasets.guild_settings(guild_id).selected_dataset
+    guild_id, read = require_trainer_for(request, datasets)
+    name = request.args.get("dataset") or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
     # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
@@ -176,7 +174,7 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
 @job("getfile")
 def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
+    guild_id, _ = require_trainer_for(request, datasets)
     files = file_store(ctx)
     record = files.resolve_for_getfile(guild_id, str(request.args.get("name") or ""),
                                        requested_by=request.interaction.user_id)
