@@ -14,6 +14,7 @@ from functions.worker.local_runner import LocalRunner, RunnerContext
 from functions.worker.processor import APOLOGY
 from shared.errors import InvalidInput, NotSaved, UpstreamError
 from shared.jobs_queue import enqueue_job
+from shared.logs import PROJECT_LOGGERS
 from shared.queue_messages import InteractionRef, JobRequest
 
 TOKEN = "itok-SECRET-abc"
@@ -58,11 +59,11 @@ def idempotency_items(table: str) -> list[dict]:
 
 
 def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runner, idempotency_table):
-    seen: list[tuple[JobRequest, object]] = []
+    seen: list[JobRequest] = []
 
     @job_registry.register("greet")
     def greet(request, ctx):
-        seen.append((request, ctx))
+        seen.append(request)
         return JobOutcome(content=f"Hello {request.args['name']}!", files=[("report.txt", b"3 added\n")])
 
     message_id = enqueue_job(queues.sqs, queues.url, make_request("greet", name="Ada"))
@@ -73,9 +74,8 @@ def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runn
     (message,) = fake_discord.messages(TOKEN)
     assert message["content"] == "Hello Ada!"
     assert fake_discord.attachment_bytes(message["attachments"][0]["id"]) == b"3 added\n"
-    ((request, ctx),) = seen
+    (request,) = seen
     assert request.interaction.guild_id == "42" and request.args == {"name": "Ada"}
-    assert ctx.settings.idempotency_table == idempotency_table
     assert queues.depth() == 0 and queues.dlq_bodies() == []
     (item,) = idempotency_items(idempotency_table)
     assert item["status"]["S"] == "COMPLETED" and "expiration" in item
@@ -377,7 +377,7 @@ def test_lambda_handler_composes_itself_from_the_environment(
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(worker_handler, "registry", registry)
     monkeypatch.setattr(worker_handler, "_worker", None)
-    saved = {name: _logger_state(name) for name in worker_handler.PROJECT_LOGGERS}
+    saved = {name: _logger_state(name) for name in PROJECT_LOGGERS}
     try:
         enqueue_job(queues.sqs, queues.url, make_request("hello"))
         runner = LocalRunner(worker_handler.lambda_handler, queues.sqs, queues.url, wait_seconds=0)
