@@ -85,12 +85,6 @@ class JobRegistry:
         except KeyError:
             raise UnknownJobKind(detail=f"no job registered for kind {kind!r}") from None
 
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted(self._jobs))
-
-    def __contains__(self, kind: object) -> bool:
-        return kind in self._jobs
-
 
 # The registry job modules add themselves to at import; it holds plain functions, no clients.
 registry = JobRegistry()

@@ -54,13 +54,12 @@ class PoisonMessage(Exception):
 class JobProcessor:
     """Runs the records of an SQS batch through the registered jobs."""
 
-    def __init__(self, ctx: WorkerContext, registry: JobRegistry, *, persistence: Any = None) -> None:
+    def __init__(self, ctx: WorkerContext, registry: JobRegistry) -> None:
         self.ctx = ctx
         self.registry = registry
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
-        if persistence is None:
-            persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
-                                                   boto3_client=ctx.dynamodb)
+        persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
+                                               boto3_client=ctx.dynamodb)
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[interaction_id, kind]",
             raise_on_no_idempotency_key=True,
