@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -128,20 +129,32 @@ def fetch_attachment_to_s3(
     check_attachment_url(url, settings)
     limit = settings.max_attachment_bytes if max_bytes is None else max_bytes
     http = session or requests.Session()
-    deadline = time.monotonic() + total_timeout
+    try:
+        return _fetch(http, url, s3_client, bucket, key, limit, content_type,
+                      (connect_timeout, read_timeout), time.monotonic() + total_timeout)
+    finally:
+        if session is None:
+            http.close()
+
+
+def _fetch(http: requests.Session, url: str, s3_client: Any, bucket: str, key: str, limit: int,
+           content_type: str, timeout: tuple[float, float], deadline: float) -> StoredObject:
+    # Errors are raised ``from None``: requests' texts hold the signed CDN URL, which must not reach a
+    # traceback or a log; the detail names the URL without its query.
+    where = _without_query(url)
     try:
         response = http.get(
             url,
             stream=True,
             allow_redirects=False,
-            timeout=(connect_timeout, read_timeout),
+            timeout=timeout,
             # Identity encoding: the bytes counted are the bytes stored, no decompression on our side.
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         )
     except requests.Timeout as exc:
-        raise AttachmentUnavailable(detail=f"attachment connect timeout: {type(exc).__name__}") from exc
+        raise AttachmentUnavailable(detail=f"attachment {where}: connect timeout ({type(exc).__name__})") from None
     except requests.RequestException as exc:
-        raise AttachmentUnavailable(detail=f"attachment request failed: {type(exc).__name__}") from exc
+        raise AttachmentUnavailable(detail=f"attachment {where}: request failed ({type(exc).__name__})") from None
     with response:
         status = response.status_code
         if 300 <= status < 400:
@@ -159,6 +172,12 @@ def fetch_attachment_to_s3(
             # Decoding would let a small body expand past the cap before we count it.
             raise AttachmentRejected(detail="attachment served with a content encoding")
         return _stream_to_s3(response, s3_client, bucket, key, limit, deadline, content_type)
+
+
+def _without_query(url: str) -> str:
+    """The URL without its query and fragment: Discord's CDN signs attachment links in the query."""
+    parts = urlsplit(url)
+    return f"{parts.netloc}{parts.path}"
 
 
 def _stream_to_s3(
@@ -185,7 +204,7 @@ def _stream_to_s3(
         writer.close()
     except (requests.RequestException, Urllib3Error, OSError) as exc:
         writer.abort()
-        raise AttachmentUnavailable(detail=f"attachment download failed: {type(exc).__name__}") from exc
+        raise AttachmentUnavailable(detail=f"attachment download failed: {type(exc).__name__}") from None
     except (ClientError, BotoCoreError) as exc:
         writer.abort()
         raise NotSaved("I could not store that file. Please try again.", detail=f"S3 write: {exc}") from exc

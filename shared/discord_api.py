@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from shared.errors import UpstreamError
+from shared.errors import ConfigError, UpstreamError
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -297,9 +297,8 @@ class DiscordRest:
     def _token(self) -> str:
         if self._bot_token is None:
             if not self._settings.discord_bot_token_secret:
-                raise DiscordHTTPError("no bot token configured (DISCORD_BOT_TOKEN or "
-                                       "DISCORD_BOT_TOKEN_SECRET)",
-                                       retryable=False)
+                # The deployment's fault, not Discord's: nobody should be told to try again in a minute.
+                raise ConfigError("no bot token configured (DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET)")
             from shared.secrets import resolve_secret
 
             self._bot_token = resolve_secret(self._settings.discord_bot_token_secret, settings=self._settings)
@@ -315,8 +314,7 @@ class DiscordRest:
                 wait_route = bucket.reset_at - now
                 # Once waited (or expired), the next answer's headers tell the new state.
                 bucket.remaining = None
-            if wait_global > 0:
-                self._global_until = 0.0
+            # The global limit stays set until it expires: every caller meanwhile waits it out too.
         delay = max(wait_global, wait_route)
         if delay > 0:
             logger.info("Discord %s: rate-limit bucket empty; waiting %.2fs", safe_path, delay)
@@ -327,11 +325,17 @@ class DiscordRest:
         reset_after = response.headers.get("X-RateLimit-Reset-After")
         if remaining is None or reset_after is None:
             return
+        now = self._clock()
         try:
-            bucket = _Bucket(remaining=int(float(remaining)), reset_at=self._clock() + float(reset_after))
+            bucket = _Bucket(remaining=int(float(remaining)), reset_at=now + float(reset_after))
         except ValueError:
             return
         with self._lock:
+            # Interaction webhook routes are bucketed per webhook id *and* token (Discord's rate-limit docs),
+            # so each interaction is a route of its own: drop buckets whose window is over, or a warm
+            # process would keep one per token it ever answered.
+            for key in [key for key, old in self._buckets.items() if old.reset_at <= now]:
+                del self._buckets[key]
             self._buckets[route] = bucket
 
     def _error(self, method: str, safe_path: str, response: requests.Response, *,
@@ -388,7 +392,8 @@ def _body(payload: Any, files: Sequence[tuple[str, bytes]] | None) -> tuple[dict
 
 
 def _route_key(method: str, path: str) -> str:
-    # Buckets are per route; the query string never changes the bucket.
+    # Buckets are per route; the query string never changes the bucket. A webhook's token stays in the key:
+    # Discord counts webhook limits per webhook id and token. The key is never logged.
     return method + " " + path.split("?", 1)[0]
 
 

@@ -8,8 +8,8 @@ channel) must hold Manage Server or Administrator, or the member must have the g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from shared.errors import Forbidden
 
@@ -49,3 +49,27 @@ def require_trainer(interaction: Mapping[str, Any], *, trainer_role_id: str | No
         role = " or the trainer role" if trainer_role_id else ""
         raise Forbidden(f"You need the Manage Server permission{role} to use training commands.")
     return str(guild_id)
+
+
+class _TrainerRoleSettings(Protocol):
+    @property
+    def trainer_role_id(self) -> str | None: ...
+
+
+SettingsT = TypeVar("SettingsT", bound=_TrainerRoleSettings)
+
+
+def authorize_trainer(guild_id: str | None, member: Mapping[str, Any] | None,
+                      guild_settings: Callable[[str], SettingsT]) -> tuple[str, SettingsT | None]:
+    """The caller's guild id, if they may train there, and the guild's settings if they had to be read.
+
+    Manage Server (or Administrator) needs no lookup; anyone else costs one ``guild_settings(guild_id)``
+    read for the trainer role, which the caller reuses (selected dataset, defaults) rather than reading again.
+    Works from a signed interaction (``guild_id``, ``member``) or a queued ``InteractionRef`` alike.
+    """
+    interaction = {"guild_id": guild_id, "member": member}
+    if guild_id and member and is_trainer(member):
+        return str(guild_id), None
+    settings = guild_settings(str(guild_id)) if guild_id and isinstance(member, Mapping) else None
+    role = settings.trainer_role_id if settings is not None else None
+    return require_trainer(interaction, trainer_role_id=role), settings

@@ -26,21 +26,18 @@ _providers_lock = threading.Lock()
 
 
 def _provider(service: str, settings: Settings | None) -> Any:
-    endpoint = settings.aws_endpoint_url if settings else ""
-    region = settings.aws_region if settings else ""
-    key = (service, endpoint, region)
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+    settings = settings if settings is not None else Settings.from_env()
+    key = (service, settings.aws_endpoint_url, settings.aws_region)
     with _providers_lock:
         provider = _providers.get(key)
         if provider is None:
-            import boto3
             from aws_lambda_powertools.utilities import parameters
 
-            client_args: dict[str, Any] = {}
-            if endpoint:
-                client_args["endpoint_url"] = endpoint
-            if region:
-                client_args["region_name"] = region
-            client = boto3.session.Session().client(service, **client_args)  # type: ignore[call-overload]
+            # The same client rules as every other part (AWS_ENDPOINT_URL and region from Settings).
+            client = AwsClients(settings).client(service)
             if service == "ssm":
                 provider = parameters.SSMProvider(boto3_client=client)
             else:

@@ -47,12 +47,12 @@ class InteractionContext:
 
         Manage Server (or Administrator) needs no lookup; only the others cost a read of the guild's trainer role.
         """
-        from shared.permissions import is_trainer, require_trainer
+        from shared.permissions import authorize_trainer
 
-        if self.guild_id and is_trainer(self.member):
-            return self.guild_id
-        role = self.services.datasets.guild_settings(self.guild_id).trainer_role_id if self.guild_id else None
-        return require_trainer(self.interaction, trainer_role_id=role)
+        member = self.interaction.get("member")
+        guild_id, _ = authorize_trainer(self.guild_id, member if isinstance(member, dict) else None,
+                                        self.services.datasets.guild_settings)
+        return guild_id
 
     @property
     def channel_id(self) -> str:

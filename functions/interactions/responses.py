@@ -10,12 +10,11 @@ from typing import Any
 
 from discord_interactions import InteractionResponseFlags, InteractionResponseType
 
+from shared.text import MAX_CONTENT, clip
+
+__all__ = ["MAX_CONTENT", "NO_MENTIONS", "clip"]  # clip and MAX_CONTENT: their home is shared.text
+
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
-MAX_CONTENT = 2000
-
-
-def clip(text: str, limit: int = MAX_CONTENT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def message_data(

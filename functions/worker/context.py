@@ -19,8 +19,8 @@ class WorkerContext(AwsClients):
     """
 
     def __init__(self, settings: Settings, *, s3: Any = None, dynamodb: Any = None, sqs: Any = None,
-                 discord: DiscordRest | None = None, boto3_session: Any = None) -> None:
-        super().__init__(settings, session=boto3_session, s3=s3, dynamodb=dynamodb, sqs=sqs)
+                 discord: DiscordRest | None = None) -> None:
+        super().__init__(settings, s3=s3, dynamodb=dynamodb, sqs=sqs)
         self._discord = discord
 
     @property

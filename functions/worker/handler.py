@@ -12,7 +12,7 @@ from typing import Any
 from functions.worker.context import WorkerContext
 from functions.worker.jobs import JobRegistry, registry
 from functions.worker.processor import JobProcessor
-from shared.logs import PROJECT_LOGGERS, configure_logging  # noqa: F401 - PROJECT_LOGGERS for tests
+from shared.logs import configure_logging
 from shared.settings import Settings
 
 # Modules that register job functions (``@job("kind")``) when imported. The lead adds each job module here.

@@ -17,7 +17,7 @@ another delivery (``retryable``); anything else is a bug, logged with its trace.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import BotError
@@ -27,18 +27,20 @@ if TYPE_CHECKING:
     from shared.queue_messages import JobRequest
 
 
+# A job argument: deliver the outcome as a follow-up message rather than by editing the original response
+# (a job chained from another on the same interaction, whose reply stays in place).
+REPLY_AS_FOLLOWUP = "reply_as_followup"
+
+
 @dataclass(frozen=True)
 class JobOutcome:
-    """What the deferred reply becomes: an edit of the original response, plus optional follow-ups."""
+    """What the deferred reply becomes: an edit of the original response (a follow-up for a chained job)."""
 
     content: str | None = None
     embeds: list[dict[str, Any]] | None = None
     components: list[dict[str, Any]] | None = None
     files: Sequence[tuple[str, bytes]] = ()
     allowed_mentions: dict[str, Any] | None = None
-    # Further messages after the edit (e.g. a long report split in parts); each is sent once, in order.
-    followups: Sequence[JobOutcome] = field(default_factory=tuple)
-    ephemeral_followups: bool = True
     # Called with the message Discord returns for the reply (its id, ...), e.g. to record what it answered.
     on_delivered: Callable[[dict[str, Any]], None] | None = None
 
@@ -82,12 +84,6 @@ class JobRegistry:
             return self._jobs[kind]
         except KeyError:
             raise UnknownJobKind(detail=f"no job registered for kind {kind!r}") from None
-
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted(self._jobs))
-
-    def __contains__(self, kind: object) -> bool:
-        return kind in self._jobs
 
 
 # The registry job modules add themselves to at import; it holds plain functions, no clients.

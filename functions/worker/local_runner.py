@@ -68,11 +68,9 @@ class LocalRunner:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def run(self, *, max_polls: int | None = None) -> None:
-        """Poll until stopped (or ``max_polls`` polls)."""
-        polls = 0
-        while not self._stop.is_set() and (max_polls is None or polls < max_polls):
-            polls += 1
+    def run(self) -> None:
+        """Poll until stopped."""
+        while not self._stop.is_set():
             try:
                 self.poll_once()
             except Exception:
@@ -147,9 +145,8 @@ class LocalRunner:
 def main(argv: list[str] | None = None) -> None:
     import signal
 
-    import boto3
-
     from functions.worker import handler as worker_handler
+    from shared.aws import AwsClients
     from shared.settings import Settings
 
     parser = argparse.ArgumentParser(description="Run the worker against an SQS queue (local stack).")
@@ -164,10 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     queue_url = args.queue_url or settings.jobs_queue_url
     if not queue_url:
         parser.error("give --queue-url or set JOBS_QUEUE_URL")
-    client_args: dict[str, Any] = {"region_name": settings.aws_region}
-    if settings.aws_endpoint_url:
-        client_args["endpoint_url"] = settings.aws_endpoint_url
-    sqs = boto3.client("sqs", **client_args)
+    sqs = AwsClients(settings).client("sqs")
     runner = LocalRunner(worker_handler.lambda_handler, sqs, queue_url, wait_seconds=args.wait_seconds,
                          retry_visibility_timeout=args.retry_after)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())

@@ -33,22 +33,18 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from functions.worker.context import WorkerContext
-from functions.worker.jobs import JobOutcome, JobRegistry
+from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, JobRegistry
 from shared.discord_api import DiscordHTTPError
 from shared.errors import BotError
 from shared.queue_messages import JobRequest
+from shared.text import MAX_CONTENT, clip
 
 logger = logging.getLogger(__name__)
-
-# A job argument: deliver the outcome as a follow-up message rather than by editing the original response.
-REPLY_AS_FOLLOWUP = "reply_as_followup"
 
 # A completed job is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again later."
-# Discord refuses message content over 2000 characters (400), which would lose the whole reply.
-MAX_CONTENT = 2000
 
 
 class PoisonMessage(Exception):
@@ -58,13 +54,12 @@ class PoisonMessage(Exception):
 class JobProcessor:
     """Runs the records of an SQS batch through the registered jobs."""
 
-    def __init__(self, ctx: WorkerContext, registry: JobRegistry, *, persistence: Any = None) -> None:
+    def __init__(self, ctx: WorkerContext, registry: JobRegistry) -> None:
         self.ctx = ctx
         self.registry = registry
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
-        if persistence is None:
-            persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
-                                                   boto3_client=ctx.dynamodb)
+        persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
+                                               boto3_client=ctx.dynamodb)
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[interaction_id, kind]",
             raise_on_no_idempotency_key=True,
@@ -146,29 +141,9 @@ class JobProcessor:
 
     def _deliver(self, request: JobRequest, outcome: JobOutcome) -> bool:
         ref = request.interaction
-        discord = self.ctx.discord
-        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
-        # leaving the first job's reply in place.
-        as_followup = request.args.get(REPLY_AS_FOLLOWUP) is True
         try:
-            if as_followup:
-                message = discord.followup(ref.application_id, ref.token, content=_fit(outcome.content),
-                                           embeds=outcome.embeds, components=outcome.components,
-                                           files=list(outcome.files) or None,
-                                           allowed_mentions=outcome.allowed_mentions,
-                                           ephemeral=outcome.ephemeral_followups)
-            else:
-                message = discord.edit_original(ref.application_id, ref.token, content=_fit(outcome.content),
-                                                embeds=outcome.embeds,
-                                                components=outcome.components, files=list(outcome.files) or None,
-                                                allowed_mentions=outcome.allowed_mentions)
+            message = self._send(request, outcome)
             self._after_delivery(request, outcome, message)
-            for extra in outcome.followups:
-                discord.followup(ref.application_id, ref.token, content=_fit(extra.content),
-                                 embeds=extra.embeds,
-                                 components=extra.components, files=list(extra.files) or None,
-                                 allowed_mentions=extra.allowed_mentions,
-                                 ephemeral=outcome.ephemeral_followups)
         except DiscordHTTPError as exc:
             if exc.retryable:
                 raise
@@ -178,13 +153,29 @@ class JobProcessor:
             return False
         return True
 
-    def _tell_user(self, request: JobRequest, message: str) -> None:
+    def _send(self, request: JobRequest, outcome: JobOutcome) -> Any:
+        """Deliver ``outcome`` as the job's reply: an edit of the original response, or a follow-up."""
         ref = request.interaction
+        discord = self.ctx.discord
+        files = list(outcome.files) or None
+        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
+        # leaving the first job's reply in place -- its failure notice included. It is ephemeral like the
+        # trainer commands' deferred replies it answers below.
+        if request.args.get(REPLY_AS_FOLLOWUP) is True:
+            return discord.followup(ref.application_id, ref.token, content=_clipped(outcome.content),
+                                    embeds=outcome.embeds, components=outcome.components, files=files,
+                                    allowed_mentions=outcome.allowed_mentions, ephemeral=True)
+        return discord.edit_original(ref.application_id, ref.token, content=_clipped(outcome.content),
+                                     embeds=outcome.embeds, components=outcome.components, files=files,
+                                     allowed_mentions=outcome.allowed_mentions)
+
+    def _tell_user(self, request: JobRequest, message: str) -> None:
         try:
-            self.ctx.discord.edit_original(ref.application_id, ref.token, content=message)
+            self._send(request, JobOutcome(content=message))
         except Exception as exc:
             logger.error("could not tell the user about failed job %s for interaction %s: %s",
-                         request.kind, ref.id, exc if isinstance(exc, BotError) else type(exc).__name__)
+                         request.kind, request.interaction.id,
+                         exc if isinstance(exc, BotError) else type(exc).__name__)
 
     def _parse(self, record: SQSRecord, receive_count: int) -> JobRequest:
         try:
@@ -200,11 +191,11 @@ class JobProcessor:
             raise PoisonMessage(reason) from None
 
 
-def _fit(content: str | None) -> str | None:
+def _clipped(content: str | None) -> str | None:
     if content is None or len(content) <= MAX_CONTENT:
         return content
     logger.warning("reply content of %d characters cut to %d", len(content), MAX_CONTENT)
-    return content[: MAX_CONTENT - 1] + "…"
+    return clip(content)
 
 
 def _receive_count(record: SQSRecord) -> int:

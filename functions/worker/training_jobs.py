@@ -10,23 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import JobOutcome, job
-from functions.worker.processor import REPLY_AS_FOLLOWUP
+from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.components import row, start_training_button
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
-from shared.errors import BotError, Forbidden, InvalidInput
+from shared.errors import BotError, InvalidInput
 from shared.jobs_queue import enqueue_job
-from shared.permissions import is_trainer, require_trainer
+from shared.permissions import authorize_trainer
 from shared.queue_messages import JobRequest
 from shared.storage import keys
-from shared.storage.datasets import DatasetStore, validate_dataset_name
+from shared.storage.datasets import DatasetStore, GuildTrainingSettings, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 from shared.storage.table import DataTable
+from shared.text import MAX_CONTENT, human_size
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -35,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
 NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
-# Discord's message content limit; a presigned link longer than what is left goes into an embed instead.
-MAX_CONTENT = 2000
+START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are saved; "
+                "use the Start training button or `/train start:true` again.")
 
 
 def dataset_store(ctx: WorkerContext) -> DatasetStore:
@@ -47,14 +48,12 @@ def file_store(ctx: WorkerContext) -> FileStore:
     return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
 
 
-def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> str:
-    """The guild id if the queued caller may train; :class:`Forbidden` otherwise (same rule as the handler)."""
+def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> tuple[str, GuildTrainingSettings | None]:
+    """The guild id if the queued caller may train (same rule as the handler), and the guild settings if the
+    check had to read them; :class:`Forbidden` otherwise."""
     ref = request.interaction
-    if not ref.guild_id:
-        raise Forbidden("Training commands work only in a server, not in direct messages.")
     member = {"permissions": ref.member_permissions, "roles": list(ref.member_roles)}
-    role = None if is_trainer(member) else datasets.guild_settings(ref.guild_id).trainer_role_id
-    return require_trainer({"guild_id": ref.guild_id, "member": member}, trainer_role_id=role)
+    return authorize_trainer(ref.guild_id, member, datasets.guild_settings)
 
 
 # -- /train -------------------------------------------------------------------------------------------------
@@ -63,13 +62,13 @@ def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> str:
 @job("train")
 def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
+    guild_id, read = require_trainer_for(request, datasets)
     args = request.args
     text = str(args.get("text") or "").strip()
     attachment = args.get("attachment")
     if not text and not isinstance(attachment, dict):
         raise InvalidInput("Give `text` or attach a `file` to train on.")
-    defaults = datasets.guild_settings(guild_id)
+    defaults = read or datasets.guild_settings(guild_id)
     dataset = validate_dataset_name(str(args.get("dataset") or defaults.selected_dataset))
     positive = args["positive"] if isinstance(args.get("positive"), bool) else defaults.default_positive
     ref = request.interaction
@@ -93,18 +92,35 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         parts.append(file_refused)
     if args.get("start") is True:
         if reports[-1].dataset_size > 0:
-            # The same interaction: start_finetune answers in a follow-up below this reply; its idempotency
-            # key (interaction id, kind) absorbs a second enqueue if this job runs again.
-            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
-                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
             parts.append(STARTING)
-        else:
-            parts.append(NOT_STARTING_EMPTY)
+            # Queued only once this reply is there, so start_finetune's follow-up cannot come before it.
+            return JobOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
+        parts.append(NOT_STARTING_EMPTY)
         return JobOutcome(content="\n\n".join(parts))
     # The validation report offers the next step: an estimate, then a job (nothing is spent on this click).
     has_data = reports[-1].dataset_size > 0
     return JobOutcome(content="\n\n".join(parts),
                       components=[row(start_training_button(dataset))] if has_data else None)
+
+
+def _start_finetune_after(ctx: WorkerContext, request: JobRequest, dataset: str) -> Callable[[Any], None]:
+    """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
+
+    It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
+    second enqueue. The /train work is done either way, so a failed enqueue is told, not retried.
+    """
+    ref = request.interaction
+
+    def start(_message: Any) -> None:
+        try:
+            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
+                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
+        except BotError as exc:
+            logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
+            ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
+                                 content=START_FAILED.format(reason=exc.user_message))
+
+    return start
 
 
 def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,
@@ -134,8 +150,8 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 @job("archive")
 def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
-    name = request.args.get("dataset") or datasets.guild_settings(guild_id).selected_dataset
+    guild_id, read = require_trainer_for(request, datasets)
+    name = request.args.get("dataset") or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
     # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
@@ -149,7 +165,7 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         requests_table.put_new({"pk": keys.guild_pk(guild_id), "sk": keys.archive_request_sk(request.interaction.id),
                                 "file_id": record.file_id, "expires_at": int(time.time()) + 7 * 24 * 3600})
     info = datasets.require_dataset(guild_id, dataset)
-    intro = (f"Archived **{dataset}** as `{record.file_id}` ({_size(record.size)}; the dataset holds "
+    intro = (f"Archived **{dataset}** as `{record.file_id}` ({human_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "
              f"Get it again any time with `/getfile {record.file_id}`.")
     return deliver_file(files, record, intro)
@@ -158,13 +174,13 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
 @job("getfile")
 def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id = require_trainer_for(request, datasets)
+    guild_id, _ = require_trainer_for(request, datasets)
     files = file_store(ctx)
     record = files.resolve_for_getfile(guild_id, str(request.args.get("name") or ""),
                                        requested_by=request.interaction.user_id)
     if record.size == 0:
         return JobOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
-    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({_size(record.size)}).")
+    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({human_size(record.size)}).")
 
 
 def deliver_file(files: FileStore, record: FileRecord, intro: str) -> JobOutcome:
@@ -181,14 +197,10 @@ def deliver_file(files: FileStore, record: FileRecord, intro: str) -> JobOutcome
     note = f"It is too large to attach, so here is a download link, valid for {minutes} minutes:"
     link = f"[{record.filename}](<{delivery.url}>)"
     content = f"{intro}\n{note} {link}"
+    # A presigned link longer than what is left of Discord's content limit goes into an embed instead.
     if len(content) <= MAX_CONTENT:
         return JobOutcome(content=content)
     # A long presigned URL (session credentials) would be cut in the content; an embed holds 4096.
     return JobOutcome(content=f"{intro}\n{note}", embeds=[{"title": record.filename, "url": delivery.url,
                                                           "description": f"Download link, valid {minutes} min."}])
 
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"

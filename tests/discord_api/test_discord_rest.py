@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from shared.discord_api import USER_AGENT, DiscordHTTPError, DiscordRest, redact_path
-from shared.errors import UpstreamError
+from shared.errors import BotError, ConfigError, UpstreamError
 from shared.settings import Settings
 
 TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmZha2UtdG9rZW4tU0VDUkVU"  # an interaction token's shape
@@ -79,12 +79,36 @@ def test_429_retry_after_header_alone_is_honoured(fake_discord, settings, clock)
 
 def test_global_429_holds_every_route(fake_discord, settings, clock):
     fake_discord.fail_next(429, retry_after=1.5, is_global=True)
-    client = make_client(settings, clock)
+    started: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        started.append(seconds)
+        if len(started) == 1:
+            # While the first call waits out the global limit, another caller uses another route: it waits too.
+            client.create_message("556", content="meanwhile")
+        clock.sleep(seconds)
+
+    client = DiscordRest(settings, sleep=sleep, clock=clock)
     client.create_message("555", content="first")
-    assert clock.sleeps == [1.5]
-    client.create_message("556", content="second")
-    assert clock.sleeps == [1.5]  # the global wait is over
+    assert clock.sleeps == [1.5, 1.5]  # the other route's wait, then the first call's own
+    assert [m["content"] for m in fake_discord.channel_messages("556")] == ["meanwhile"]
+    client.create_message("557", content="later")
+    assert clock.sleeps == [1.5, 1.5]  # the global wait is over
     assert [m["content"] for m in fake_discord.channel_messages("555")] == ["first"]
+
+
+def test_expired_rate_limit_buckets_are_dropped(fake_discord, settings, clock):
+    # Interaction webhooks are limited per webhook id and token, so every interaction is a route of its own:
+    # a warm worker must not keep one bucket per token it ever answered.
+    client = make_client(settings, clock)
+    fake_discord.exhaust_bucket(times=20, reset_after=0.5)
+    for n in range(20):
+        client.edit_original(fake_discord.application_id, f"token-{n}", content="x")
+    assert len(client._buckets) == 20
+    clock.now += 1.0
+    fake_discord.exhaust_bucket(reset_after=0.5)
+    client.edit_original(fake_discord.application_id, "token-new", content="x")
+    assert len(client._buckets) == 1
 
 
 def test_429_beyond_max_retries_raises_retryable_upstream_error(fake_discord, settings, clock):
@@ -272,6 +296,8 @@ def test_redact_path():
 
 def test_missing_bot_token_is_a_clear_error(fake_discord, clock):
     client = DiscordRest(Settings(discord_api_base=fake_discord.api_base), sleep=clock.sleep, clock=clock)
-    with pytest.raises(DiscordHTTPError, match="no bot token configured"):
+    # A deployment fault, not Discord's: no "try again in a minute" for the user, nothing retried.
+    with pytest.raises(ConfigError, match="no bot token configured") as caught:
         client.create_message("555", content="x")
+    assert not isinstance(caught.value, BotError)
     assert fake_discord.request_log() == []

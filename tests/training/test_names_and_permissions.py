@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from infra import interactions as build
+from shared.errors import Forbidden
 from shared.jobs_queue import enqueue_job
+from shared.permissions import authorize_trainer
 from shared.queue_messages import InteractionRef, JobRequest
+from shared.storage.datasets import DatasetStore, GuildTrainingSettings
 from shared.storage.files import FILE_ID_RULE
 from tests.conftest import APPLICATION_ID
 from tests.training.conftest import GUILD, TRAINER, chat_line
@@ -90,6 +93,43 @@ def test_the_job_refuses_a_member_without_permission(stack):
     content = direct_job(stack, "train", {"dataset": "faq", "text": "Q: a A: b"}, permissions=0,
                          roles=("500000000000000001",), interaction_id="1300000000000000779")
     assert content.startswith("Dataset **faq**: added 1 example.")
+
+
+def test_a_role_trainers_job_reads_the_guild_settings_once(stack, monkeypatch):
+    reads: list[str] = []
+    original = DatasetStore.guild_settings
+
+    def counting(self, guild_id):
+        reads.append(guild_id)
+        return original(self, guild_id)
+
+    monkeypatch.setattr(DatasetStore, "guild_settings", counting)
+    stack.services.datasets.set_trainer_role(GUILD, "500000000000000001")
+    content = direct_job(stack, "train", {"text": "Q: a A: b"}, permissions=0, roles=("500000000000000001",))
+    assert "added 1 example" in content
+    assert reads == [GUILD]  # the role check's read also gives the selected dataset
+    reads.clear()
+    assert "Archived" in direct_job(stack, "archive", {}, permissions=0, roles=("500000000000000001",),
+                                    interaction_id="1300000000000000780")
+    assert reads == [GUILD]
+
+
+def test_authorize_trainer_reads_the_settings_only_when_needed():
+    settings = GuildTrainingSettings(trainer_role_id="7")
+    reads: list[str] = []
+
+    def lookup(guild_id: str) -> GuildTrainingSettings:
+        reads.append(guild_id)
+        return settings
+
+    assert authorize_trainer("42", {"permissions": str(1 << 5)}, lookup) == ("42", None)
+    assert reads == []
+    assert authorize_trainer("42", {"permissions": "0", "roles": ["7"]}, lookup) == ("42", settings)
+    assert reads == ["42"]
+    with pytest.raises(Forbidden, match="or the trainer role"):
+        authorize_trainer("42", {"permissions": "0", "roles": ["8"]}, lookup)
+    with pytest.raises(Forbidden, match="direct messages"):
+        authorize_trainer(None, {"permissions": str(1 << 3)}, lookup)
 
 
 def test_dataset_autocomplete(stack):

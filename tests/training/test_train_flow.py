@@ -109,6 +109,30 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     assert followup["content"].startswith("**Estimate for ")
 
 
+def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):
+    interaction = stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq", "start": True})
+    stack.deferred(interaction)
+    # Discord is down for the whole first delivery: the reply is not there, so nothing may answer below it.
+    stack.fake.fail_next(503, times=6, method="PATCH")
+    assert stack.work() == {"received": 1, "failed": 1}
+    assert [q["kind"] for q in stack.queued()] == ["train"]
+    assert stack.work() == {"received": 1, "failed": 0}
+    assert "Starting a fine-tune job" in stack.fake.original(interaction["token"])["content"]
+    assert [q["kind"] for q in stack.queued()] == ["start_finetune"]
+
+
+def test_start_flag_whose_enqueue_fails_says_so_below_the_report(stack):
+    interaction = stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq", "start": True})
+    stack.deferred(interaction)
+    missing = stack.settings.jobs_queue_url.rsplit("/", 1)[0] + "/no-such-queue"
+    stack.worker.ctx.settings = stack.settings.with_overrides(jobs_queue_url=missing)
+    assert stack.work() == {"received": 1, "failed": 0}
+    assert "Starting a fine-tune job" in stack.fake.original(interaction["token"])["content"]
+    (notice,) = stack.fake.followups(interaction["token"])
+    assert notice["content"].startswith("I couldn't start the fine-tune job")
+    assert stack.queued() == []
+
+
 def test_start_flag_on_an_empty_dataset_does_not_start(stack):
     attachment = stack.attachment("bad.jsonl", b'{"prompt": 1}')
     reply = stack.run(stack.command("train", {"dataset": "empty", "start": True}, file=attachment))

@@ -14,6 +14,7 @@ from functions.worker.local_runner import LocalRunner, RunnerContext
 from functions.worker.processor import APOLOGY
 from shared.errors import InvalidInput, NotSaved, UpstreamError
 from shared.jobs_queue import enqueue_job
+from shared.logs import PROJECT_LOGGERS
 from shared.queue_messages import InteractionRef, JobRequest
 
 TOKEN = "itok-SECRET-abc"
@@ -58,11 +59,11 @@ def idempotency_items(table: str) -> list[dict]:
 
 
 def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runner, idempotency_table):
-    seen: list[tuple[JobRequest, object]] = []
+    seen: list[JobRequest] = []
 
     @job_registry.register("greet")
     def greet(request, ctx):
-        seen.append((request, ctx))
+        seen.append(request)
         return JobOutcome(content=f"Hello {request.args['name']}!", files=[("report.txt", b"3 added\n")])
 
     message_id = enqueue_job(queues.sqs, queues.url, make_request("greet", name="Ada"))
@@ -73,27 +74,12 @@ def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runn
     (message,) = fake_discord.messages(TOKEN)
     assert message["content"] == "Hello Ada!"
     assert fake_discord.attachment_bytes(message["attachments"][0]["id"]) == b"3 added\n"
-    ((request, ctx),) = seen
+    (request,) = seen
     assert request.interaction.guild_id == "42" and request.args == {"name": "Ada"}
-    assert ctx.settings.idempotency_table == idempotency_table
     assert queues.depth() == 0 and queues.dlq_bodies() == []
     (item,) = idempotency_items(idempotency_table)
     assert item["status"]["S"] == "COMPLETED" and "expiration" in item
     assert json.loads(item["data"]["S"]) == {"status": "done", "delivered": True}
-
-
-def test_followups_are_sent_after_the_edit(fake_discord, queues, job_registry, runner):
-    @job_registry.register("report")
-    def report(request, ctx):
-        return JobOutcome(
-            content="Part 1", followups=[JobOutcome(content="Part 2"), JobOutcome(content="Part 3")]
-        )
-
-    enqueue_job(queues.sqs, queues.url, make_request("report"))
-    runner.poll_once()
-    messages = fake_discord.messages(TOKEN)
-    assert [m["content"] for m in messages] == ["Part 1", "Part 2", "Part 3"]
-    assert [m.get("flags") for m in messages[1:]] == [64, 64]
 
 
 def test_on_delivered_gets_the_reply_message_and_a_failure_there_is_logged_not_repeated(
@@ -134,6 +120,28 @@ def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry,
     enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
     runner.poll_once()
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == ["summary", "estimate"]
+    assert fake_discord.followups(TOKEN)[0].get("flags") == 64  # ephemeral, like the trainer replies
+
+
+def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, job_registry,
+                                                                        runner):
+    @job_registry.register("first")
+    def first(request, ctx):
+        return JobOutcome(content="summary")
+
+    @job_registry.register("second")
+    def second(request, ctx):
+        raise NotSaved()
+
+    enqueue_job(queues.sqs, queues.url, make_request("first"))
+    runner.poll_once()
+    enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
+    for _ in range(MAX_RECEIVES):
+        assert runner.poll_once()["failed"] == 1
+    # The first job's reply stays; the failure is told below it.
+    assert fake_discord.original(TOKEN)["content"] == "summary"
+    assert [m["content"] for m in fake_discord.messages(TOKEN)] == [
+        "summary", "Sorry, that didn't work: Not saved, please try again."]
 
 
 def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, job_registry, runner):
@@ -369,7 +377,7 @@ def test_lambda_handler_composes_itself_from_the_environment(
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(worker_handler, "registry", registry)
     monkeypatch.setattr(worker_handler, "_worker", None)
-    saved = {name: _logger_state(name) for name in worker_handler.PROJECT_LOGGERS}
+    saved = {name: _logger_state(name) for name in PROJECT_LOGGERS}
     try:
         enqueue_job(queues.sqs, queues.url, make_request("hello"))
         runner = LocalRunner(worker_handler.lambda_handler, queues.sqs, queues.url, wait_seconds=0)

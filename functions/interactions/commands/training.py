@@ -13,6 +13,7 @@ from typing import Any
 from shared.attachment_rules import check_attachment_url, too_large
 from shared.errors import InvalidInput
 from shared.names import validate_dataset_name, validate_file_id
+from shared.text import human_size
 
 from .. import responses
 from ..context import InteractionContext
@@ -118,19 +119,13 @@ def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[t
             for d in ctx.services.datasets.list_datasets(guild_id, value)]
 
 
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
-
-
 def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
     if option != "name":
         return []
     guild_id = ctx.require_trainer()
     choices = []
     for record in ctx.services.files.list_files(guild_id, value):
-        detail = "exported fresh when you ask" if not record.key else f"{_size(record.size)}, {record.created_at}"
+        detail = "exported fresh when you ask" if not record.key else f"{human_size(record.size)}, {record.created_at}"
         choices.append((f"{record.file_id} ({record.kind}, {detail})", record.file_id))
     return choices
 
