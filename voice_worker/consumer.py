@@ -134,10 +134,17 @@ class VoiceQueueConsumer:
         except Exception:
             log.exception("voice request %s left for redelivery", message.get("MessageId"))
             return
-        if not keep:
+        if keep:
+            return
+        try:
             await asyncio.to_thread(self._client().delete_message, QueueUrl=self._settings.voice_queue_url,
                                     ReceiptHandle=message["ReceiptHandle"])
-            self.processed += 1
+        except Exception:
+            # The request was handled; its redelivery finds the claim in the ledger and is only deleted then.
+            log.exception("could not delete voice request %s; its redelivery will be skipped",
+                          message.get("MessageId"))
+            return
+        self.processed += 1
 
     async def _process(self, body: str) -> bool:
         """Handle one body; return True to leave the message on the queue."""

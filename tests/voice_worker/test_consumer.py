@@ -203,3 +203,50 @@ async def test_guilds_are_processed_in_parallel_each_in_order(settings, voice_qu
     assert order.index((str(other_guild), "3")) < order.index((str(GUILD_ID), "1"))
     assert order.index((str(GUILD_ID), "1")) < order.index((str(GUILD_ID), "2"))
     assert slow_started.is_set()
+
+
+async def test_a_failed_delete_does_not_end_the_consumer(settings, voice_queue):
+    sqs, url = voice_queue
+
+    class FlakyDelete:
+        """The real moto client, except that the first delete fails as SQS can (throttling, a network blip)."""
+
+        def __init__(self) -> None:
+            self.failed = False
+
+        def __getattr__(self, name):
+            return getattr(sqs, name)
+
+        def delete_message(self, **kwargs):
+            if not self.failed:
+                self.failed = True
+                from botocore.exceptions import EndpointConnectionError
+
+                raise EndpointConnectionError(endpoint_url=url)
+            return sqs.delete_message(**kwargs)
+
+    handled = []
+
+    async def handler(req):
+        handled.append(req.interaction.id)
+        return "done"
+
+    flaky = FlakyDelete()
+    consumer = VoiceQueueConsumer(settings, handler, RequestLedger(settings), RecordingReplier(), sqs=flaky,
+                                  wait_seconds=0)
+    run = asyncio.create_task(consumer.run())
+    send(sqs, url, request("join", "920"))
+    for _ in range(200):
+        if handled:
+            break
+        await asyncio.sleep(0.02)
+    # Another guild: FIFO holds back the first guild's group while its undeleted message is in flight.
+    send(sqs, url, request("leave", "921", guild_id=GUILD_ID + 1))
+    for _ in range(200):
+        if "921" in handled:
+            break
+        await asyncio.sleep(0.02)
+    assert flaky.failed and handled == ["920", "921"]
+    assert not run.done()  # still consuming after the failed delete
+    consumer.stop()
+    await asyncio.wait_for(run, 2)
