@@ -14,6 +14,7 @@ import requests
 from discord import app_commands
 from discord.ext import commands
 
+from shared.aws import AwsClients
 from tests.voice_worker.fakes import (
     ALICE,
     GUILD_ID,
@@ -35,7 +36,8 @@ def make_bot(settings, voice_queue, **kwargs) -> VoiceBot:
     sqs, _ = voice_queue
     return VoiceBot(settings, synthesizer=Synthesizer({"espeak": EspeakEngine()}, "espeak"),
                     settings_store=VoiceSettingsStore(settings), replier=RecordingReplier(),
-                    ledger=RequestLedger(settings), sqs=sqs, voice_client_cls=RecordingVoiceClient,
+                    ledger=RequestLedger(settings), aws=AwsClients(settings, sqs=sqs),
+                    voice_client_cls=RecordingVoiceClient,
                     shutdown_grace_seconds=0.2, **kwargs)
 
 
@@ -134,7 +136,7 @@ async def test_sigterm_starts_the_graceful_shutdown(settings, voice_queue):
     install_signal_handlers(bot)
     os.kill(os.getpid(), signal.SIGTERM)
     await wait_for(bot.is_closed)
-    assert guild.voice_client is None and bot.consumer.stopping and not bot.service.accepting
+    assert guild.voice_client is None and bot.consumer_task.done() and not bot.service.accepting
 
 
 def test_preflight_names_what_is_missing(settings):

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shared.settings import Settings
+from shared.permissions import MANAGE_GUILD
 from tests.voice_worker.fakes import (
     ALICE,
     BOB,
@@ -16,33 +16,13 @@ from tests.voice_worker.fakes import (
     VOICE_ID,
     FakeClock,
     FakeGateway,
-    RecordingReplier,
+    make_service,
     request,
 )
+from tests.voice_worker.test_consumer import make_consumer, poll_once, queue_depth, send
 from voice_worker import replies
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
-from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
-from voice_worker.service import MANAGE_GUILD, VoiceService
-from voice_worker.tts import EspeakEngine, Synthesizer
-
-
-class MemoryTable:
-    """Only for tests that are not about storage; the store itself is tested against moto."""
-
-    def __init__(self, item=None):
-        self.item = item
-
-    def get_item(self, Key):
-        return {"Item": self.item} if self.item else {}
-
-
-def make_service(gateway, *, clock=None, voice=None, queue_limit=10, tmp_path=None):
-    store = VoiceSettingsStore(Settings(), table=MemoryTable(voice))
-    synth = Synthesizer({"espeak": EspeakEngine()}, default_engine="espeak")
-    replier = RecordingReplier()
-    service = VoiceService(gateway, synth, store, replier, clock=clock or FakeClock(), queue_limit=queue_limit,
-                           connect_attempts=3, connect_retry_delay=0, work_dir=tmp_path)
-    return service, replier
+from voice_worker.guild_settings import VoiceSettings
 
 
 @pytest.fixture
@@ -57,6 +37,7 @@ async def test_join_the_callers_channel(gateway, tmp_path):
 
 
 async def test_join_a_named_channel_and_unknown_channel(gateway, tmp_path):
+    gateway.members[BOB] = OTHER_VOICE_ID
     service, _ = make_service(gateway, tmp_path=tmp_path)
     assert await service.handle(request("join", args={"channel_id": str(OTHER_VOICE_ID)})) == "Joined #Music"
     assert await service.handle(request("join", args={"channel_id": "1"})) == "I cannot find that voice channel"
@@ -173,8 +154,6 @@ async def test_skip_and_clear(gateway, tmp_path):
     await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
     assert gateway.stopped == 1 and len(gateway.played) == 1
     assert await service.handle(request("clear")) == "Cleared 0 queued clips"
-    await service.handle(request("say", args={"text": "x"}))
-    await asyncio.sleep(0)
     assert replies.cleared(1) == "Cleared 1 queued clip"
 
 
@@ -196,15 +175,38 @@ async def test_unexpected_failure_is_reported_generically(gateway, tmp_path):
     assert replier.texts == ["Something went wrong with that voice request. Please try again"]
 
 
-async def test_speak_answer_never_overwrites_the_answer(gateway, tmp_path):
+async def test_speak_answer_never_overwrites_the_answer(settings, voice_queue, gateway, tmp_path):
+    """speak_answer's interaction is the /ask reply holding the model's answer: whatever happens to the spoken
+    form (played, refused, unknown guild, a failing handler, shutdown), that reply is never edited."""
+    sqs, url = voice_queue
     gateway.bot_in = VOICE_ID
     service, _ = make_service(gateway, tmp_path=tmp_path)
-    assert await service.handle(request("speak_answer", args={"text": "The answer is four."})) is None
+    consumer, replier = make_consumer(settings, voice_queue, service.handle)
+
+    async def explode(req):
+        raise RuntimeError("bug")
+
+    failing, failing_replier = make_consumer(settings, voice_queue, explode)
+
+    def speak(interaction_id, **kwargs):
+        send(sqs, url, request("speak_answer", interaction_id, args={"text": "The answer is four."}, **kwargs))
+
+    speak("601")
+    assert await poll_once(consumer) == 1
     await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert len(gateway.played) == 1  # spoken
+    speak("602", user_id=BOB)  # not in the bot's channel
+    speak("603", guild_id=GUILD_ID + 1)  # a guild this worker does not have
+    while await poll_once(consumer):
+        pass
+    speak("604")
+    assert await poll_once(failing) == 1
+    await service.shutdown()
+    speak("605")
+    assert await poll_once(consumer) == 1
     assert len(gateway.played) == 1
-    assert await service.handle(request("speak_answer", user_id=BOB, args={"text": "x"})) is None
-    assert await service.speak_for(GUILD_ID, BOB, "not in the channel") is False
-    assert await service.speak_for(GUILD_ID, ALICE, "in the channel") is True
+    assert replier.edits == [] and failing_replier.edits == []
+    assert queue_depth(sqs, url) == 0
 
 
 async def test_other_texts(gateway, tmp_path):
