@@ -92,6 +92,12 @@ async def test_gtts_429_falls_back_to_espeak(tmp_path):
     clip = await synth.synthesize("fallback please", "en", tmp_path)
     assert clip.engine == "espeak" and clip.path.suffix == ".wav"
     assert len(responses.calls) == 1
+    assert list(tmp_path.iterdir()) == [clip.path]  # the failed gTTS request left no empty .mp3
+
+
+def test_synthesizer_refuses_a_default_engine_it_does_not_have():
+    with pytest.raises(ValueError, match="polly"):
+        Synthesizer({"espeak": EspeakEngine()}, "polly")
 
 
 @responses.activate
