@@ -138,5 +138,10 @@ class Settings:
                 values[attr] = raw
         return cls(**values)
 
+    @property
+    def voice_queue_urls(self) -> tuple[str, ...]:
+        """VOICE_QUEUE_URL as a list: one queue, or one per voice shard in shard order (shard i = index i)."""
+        return tuple(url.strip() for url in self.voice_queue_url.split(",") if url.strip())
+
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -21,3 +21,10 @@ def voice_queue_url_for_guild(guild_id: int | str, queue_urls: Sequence[str]) ->
     if not queue_urls:
         raise ValueError("no voice queue configured")
     return queue_urls[shard_for_guild(guild_id, len(queue_urls))]
+
+
+def worker_queue_url(queue_urls: Sequence[str], shard_id: int) -> str:
+    """The queue a voice worker polls: the only one, or its own shard's when there is one per shard."""
+    if not queue_urls:
+        raise ValueError("no voice queue configured")
+    return queue_urls[0] if len(queue_urls) == 1 else queue_urls[shard_id]

@@ -26,6 +26,8 @@ def resolve_bot_token(settings: Settings) -> str:
 
 
 def build_bot(settings: Settings) -> Any:
+    """One AwsClients for the process: boto3 clients are thread-safe, and every to_thread worker shares them."""
+    from shared.aws import AwsClients
     from voice_worker.answers import ModelAnswerer
     from voice_worker.bot import VoiceBot
     from voice_worker.guild_settings import VoiceSettingsStore
@@ -34,15 +36,18 @@ def build_bot(settings: Settings) -> Any:
     from voice_worker.stt import Transcriber
     from voice_worker.tts import Synthesizer, build_engines
 
+    aws = AwsClients(settings)
     return VoiceBot(
         settings,
-        synthesizer=Synthesizer(build_engines(settings), settings.voice_tts_engine),
-        settings_store=VoiceSettingsStore(settings),
+        synthesizer=Synthesizer(build_engines(settings, aws), settings.voice_tts_engine),
+        settings_store=VoiceSettingsStore(settings, aws),
         replier=RestReplier(settings),
-        ledger=RequestLedger(settings, worker_id=f"voice-shard-{settings.voice_shard_id}"),
+        ledger=RequestLedger(settings, aws, worker_id=f"voice-shard-{settings.voice_shard_id}"),
         transcriber=Transcriber(settings) if settings.voice_transcribe_messages else None,
         # Transcribed voice messages get the model's answer too, when a model provider is configured.
-        answerer=ModelAnswerer(settings) if settings.voice_transcribe_messages and _can_answer(settings) else None,
+        answerer=(ModelAnswerer(settings, aws=aws)
+                  if settings.voice_transcribe_messages and _can_answer(settings) else None),
+        aws=aws,
     )
 
 

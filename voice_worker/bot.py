@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from shared.aws import AwsClients
 from shared.settings import Settings
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
@@ -67,7 +68,7 @@ def intents_for(settings: Settings) -> discord.Intents:
 class VoiceBot(commands.Bot):
     def __init__(self, settings: Settings, *, synthesizer: Synthesizer, settings_store: VoiceSettingsStore,
                  replier: Replier, ledger: RequestLedger, transcriber: Transcriber | None = None,
-                 answerer: Answerer | None = None, sqs: Any = None,
+                 answerer: Answerer | None = None, aws: AwsClients | None = None,
                  voice_client_cls: type[discord.VoiceClient] = discord.VoiceClient,
                  clock: Callable[[], float] = time.monotonic, idle_check_seconds: float = 15.0,
                  shutdown_grace_seconds: float = 5.0, **options: Any) -> None:
@@ -86,14 +87,14 @@ class VoiceBot(commands.Bot):
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.gateway = DiscordVoiceGateway(self, voice_client_cls)
         self.service = VoiceService(self.gateway, synthesizer, settings_store, replier, clock=clock)
-        self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, sqs=sqs)
+        self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, aws=aws)
         self._shutdown_started = False
         self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if self.settings.voice_transcribe_messages and self.transcriber is not None:
+        if self.transcriber is not None:  # built only with VOICE_TRANSCRIBE_MESSAGES
             await self.load_extension(TRANSCRIPTION_EXTENSION)
 
     async def on_message(self, message: discord.Message) -> None:

@@ -13,43 +13,39 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shared.aws import AwsClients
 from shared.errors import BotError
-from shared.queue_messages import VOICE_KINDS, VoiceRequest
+from shared.queue_messages import VoiceRequest
 from shared.settings import Settings
-from shared.sharding import shard_for_guild
+from shared.sharding import shard_for_guild, worker_queue_url
 from voice_worker import replies
 from voice_worker.ledger import RequestLedger
 
 log = logging.getLogger(__name__)
+
+SPEAK_ANSWER = "speak_answer"  # the spoken form of an /ask answer, sent by the jobs worker
 
 Handler = Callable[[VoiceRequest], Awaitable[str | None]]
 
 
 class VoiceQueueConsumer:
     def __init__(self, settings: Settings, handler: Handler, ledger: RequestLedger, replier: replies.Replier,
-                 *, sqs: Any = None, wait_seconds: int = 20, max_messages: int = 10) -> None:
+                 *, aws: AwsClients | None = None, wait_seconds: int = 20, max_messages: int = 10) -> None:
         self._settings = settings
         self._handler = handler
         self._ledger = ledger
         self._replier = replier
-        self._sqs = sqs
+        self._aws = aws or AwsClients(settings)  # builds no client until the first poll
+        self._queue_url = worker_queue_url(settings.voice_queue_urls, settings.voice_shard_id)
         self._wait_seconds = wait_seconds
         self._max_messages = max_messages
         self._stopping = asyncio.Event()
         self.processed = 0
 
-    def _client(self) -> Any:
-        if self._sqs is None:
-            import boto3
-
-            self._sqs = boto3.client("sqs", region_name=self._settings.aws_region,
-                                     endpoint_url=self._settings.aws_endpoint_url or None)
-        return self._sqs
-
     def _receive_blocking(self) -> list[dict[str, Any]]:
-        response = self._client().receive_message(
-            QueueUrl=self._settings.voice_queue_url, MaxNumberOfMessages=self._max_messages,
-            WaitTimeSeconds=self._wait_seconds, AttributeNames=["ApproximateReceiveCount", "MessageGroupId"])
+        response = self._aws.sqs.receive_message(
+            QueueUrl=self._queue_url, MaxNumberOfMessages=self._max_messages,
+            WaitTimeSeconds=self._wait_seconds, AttributeNames=["MessageGroupId"])
         return list(response.get("Messages", []))
 
     async def _receive(self) -> list[dict[str, Any]]:
@@ -91,10 +87,6 @@ class VoiceQueueConsumer:
     def stop(self) -> None:
         self._stopping.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
     async def run(self) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
@@ -122,22 +114,23 @@ class VoiceQueueConsumer:
                 return  # left on the queue: visible again after the timeout
             await self.process(message)
 
-    async def poll_once(self) -> int:
-        """One receive and process cycle (tests, and a drain at start-up)."""
-        messages = await self._receive()
-        await self.process_batch(messages)
-        return len(messages)
-
     async def process(self, message: dict[str, Any]) -> None:
         try:
             keep = await self._process(message["Body"])
         except Exception:
             log.exception("voice request %s left for redelivery", message.get("MessageId"))
             return
-        if not keep:
-            await asyncio.to_thread(self._client().delete_message, QueueUrl=self._settings.voice_queue_url,
+        if keep:
+            return
+        try:
+            await asyncio.to_thread(self._aws.sqs.delete_message, QueueUrl=self._queue_url,
                                     ReceiptHandle=message["ReceiptHandle"])
-            self.processed += 1
+        except Exception:
+            # The request was handled; its redelivery finds the claim in the ledger and is only deleted then.
+            log.exception("could not delete voice request %s; its redelivery will be skipped",
+                          message.get("MessageId"))
+            return
+        self.processed += 1
 
     async def _process(self, body: str) -> bool:
         """Handle one body; return True to leave the message on the queue."""
@@ -148,19 +141,14 @@ class VoiceQueueConsumer:
             log.error("dropping a malformed voice request: %s", type(exc).__name__)
             return False
         ref = request.interaction
-        if request.kind not in VOICE_KINDS:
-            await self._reply(ref, replies.UNKNOWN_ACTION)
-            return False
-        if ref.guild_id is None:
-            await self._reply(ref, replies.GUILD_ONLY)
-            return False
-        expected = shard_for_guild(ref.guild_id, self._settings.voice_shard_count)
-        if expected != self._settings.voice_shard_id:
-            # Misrouted: another worker holds this guild. Say so rather than skip it silently.
-            log.error("voice request for guild %s belongs to shard %d, this worker is shard %d",
-                      ref.guild_id, expected, self._settings.voice_shard_id)
-            await self._reply(ref, replies.wrong_shard(self._settings.voice_shard_id, expected))
-            return False
+        if ref.guild_id is not None:
+            expected = shard_for_guild(ref.guild_id, self._settings.voice_shard_count)
+            if expected != self._settings.voice_shard_id:
+                # Misrouted: another worker holds this guild. Say so rather than skip it silently.
+                log.error("voice request for guild %s belongs to shard %d, this worker is shard %d",
+                          ref.guild_id, expected, self._settings.voice_shard_id)
+                await self._reply(request, replies.wrong_shard(self._settings.voice_shard_id, expected))
+                return False
         # Raises on an infrastructure failure: the message stays for redelivery (bounded by the DLQ).
         claimed = await asyncio.to_thread(self._ledger.claim, ref.id, request.kind)
         if not claimed:
@@ -168,6 +156,12 @@ class VoiceQueueConsumer:
             return False
         try:
             reply = await self._handler(request)
+        except asyncio.CancelledError:
+            # Shutdown cut the request short (a join still connecting). The claim is written, so its redelivery
+            # will be skipped: tell the user now rather than leave "thinking..." until the token expires.
+            log.warning("voice request %s (%s) interrupted by shutdown", ref.id, request.kind)
+            await self._reply(request, replies.SHUTTING_DOWN)
+            raise
         except BotError as exc:
             log.warning("voice request %s (%s) failed: %s", ref.id, request.kind, exc)
             reply = exc.user_message
@@ -175,12 +169,12 @@ class VoiceQueueConsumer:
             log.exception("voice request %s (%s) failed", ref.id, request.kind)
             reply = replies.GENERIC_FAILURE
         if reply is not None:
-            await self._reply(ref, reply)
+            await self._reply(request, reply)
         return False
 
-    async def _reply(self, ref: Any, content: str) -> None:
-        try:
-            await self._replier.edit_original(ref, content)
-        except Exception:
-            log.exception("could not edit the reply of interaction %s", ref.id)
-
+    async def _reply(self, request: VoiceRequest, content: str) -> None:
+        if request.kind == SPEAK_ANSWER:
+            # The /ask interaction's reply holds the model's answer; a voice status must never replace it.
+            log.info("speak_answer for interaction %s not spoken: %s", request.interaction.id, content)
+            return
+        await replies.edit_reply(self._replier, request.interaction, content)

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from shared.errors import InvalidInput, NotSaved
+from shared.aws import AwsClients
+from shared.errors import InvalidInput
 from shared.settings import VOICE_TTS_ENGINES, Settings
 from shared.storage import keys
+from shared.storage.table import DataTable
 
 MIN_IDLE_SECONDS, MAX_IDLE_SECONDS = 30, 6 * 3600
 MAX_CLIP_CHARS = 2000
@@ -58,21 +60,18 @@ class VoiceSettings:
 class VoiceSettingsStore:
     """Reads guild settings with a short cache (they are read on every request and change rarely)."""
 
-    def __init__(self, settings: Settings, table: Any = None, *, cache_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, aws: AwsClients | None = None, *, table: DataTable | None = None,
+                 cache_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
+        self._aws = aws
         self._table = table
         self._cache: dict[str, tuple[float, VoiceSettings]] = {}
         self._cache_seconds = cache_seconds
         self._clock = clock
 
-    def _data_table(self) -> Any:
+    def _data_table(self) -> DataTable:
         if self._table is None:
-            import boto3
-
-            resource = boto3.resource("dynamodb", region_name=self._settings.aws_region,
-                                      endpoint_url=self._settings.aws_endpoint_url or None)
-            self._table = resource.Table(self._settings.data_table)
+            self._table = DataTable(self._settings.data_table, (self._aws or AwsClients(self._settings)).dynamodb)
         return self._table
 
     def get_sync(self, guild_id: str) -> VoiceSettings:
@@ -80,8 +79,7 @@ class VoiceSettingsStore:
         now = self._clock()
         if cached and now - cached[0] < self._cache_seconds:
             return cached[1]
-        item = self._data_table().get_item(
-            Key={"pk": keys.guild_pk(guild_id), "sk": keys.voice_settings_sk()}).get("Item")
+        item = self._data_table().get(keys.guild_pk(guild_id), keys.voice_settings_sk())
         value = VoiceSettings.from_item(item) if item else VoiceSettings()
         self._cache[guild_id] = (now, value)
         return value
@@ -94,8 +92,5 @@ class VoiceSettingsStore:
         item = {k: v for k, v in asdict(value).items() if v is not None}
         item["transcribe_channels"] = list(value.transcribe_channels)
         item.update(pk=keys.guild_pk(guild_id), sk=keys.voice_settings_sk())
-        try:
-            self._data_table().put_item(Item=item)
-        except Exception as exc:
-            raise NotSaved(detail=f"voice settings not saved: {exc}") from exc
+        self._data_table().put(item)  # raises NotSaved
         self._cache[guild_id] = (self._clock(), value)

@@ -24,13 +24,16 @@ def voice_problems(settings: Settings, *, which: Callable[[str], str | None] = s
         problems.append("libopus could not be loaded by discord.opus: install libopus0 (apt) or libopus (brew)")
     if which("ffmpeg") is None:
         problems.append("ffmpeg is not on PATH: install ffmpeg")
-    needs_espeak = True  # the offline fallback of every engine
-    if needs_espeak and which("espeak-ng") is None:
+    if which("espeak-ng") is None:  # the offline fallback of every engine
         problems.append("espeak-ng is not on PATH (the offline speech fallback): install espeak-ng")
     if not settings.discord_bot_token and not settings.discord_bot_token_secret:
         problems.append("DISCORD_BOT_TOKEN (or DISCORD_BOT_TOKEN_SECRET) is not set")
-    if not settings.voice_queue_url:
+    urls = settings.voice_queue_urls
+    if not urls:
         problems.append("VOICE_QUEUE_URL is not set")
+    elif len(urls) > 1 and len(urls) != settings.voice_shard_count:
+        problems.append(f"VOICE_QUEUE_URL lists {len(urls)} queues but VOICE_SHARD_COUNT is "
+                        f"{settings.voice_shard_count}: one queue per shard, in shard order")
     if not settings.data_table:
         problems.append("DATA_TABLE is not set (guild voice settings and request claims live there)")
     if not 0 <= settings.voice_shard_id < max(settings.voice_shard_count, 1):

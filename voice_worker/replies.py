@@ -29,6 +29,10 @@ def joined(channel: str) -> str:
     return f"Joined #{channel}"
 
 
+def channel_empty(channel: str) -> str:
+    return f"No one is in #{channel}. Join it first, then ask me again"
+
+
 def already_in(channel: str) -> str:
     return f"I am already in #{channel}"
 
@@ -94,6 +98,14 @@ class Replier(Protocol):
     """Edits the deferred (type 5) response of an interaction."""
 
     async def edit_original(self, ref: InteractionRef, content: str) -> None: ...
+
+
+async def edit_reply(replier: Replier, ref: InteractionRef, content: str) -> None:
+    """Edit the reply, logging (not raising) a failure: the request itself was handled."""
+    try:
+        await replier.edit_original(ref, content)
+    except Exception:
+        log.exception("could not edit the reply of interaction %s", ref.id)
 
 
 class RestReplier:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from shared.errors import BotError
+from shared.permissions import is_trainer
 from shared.queue_messages import InteractionRef, VoiceRequest
 from voice_worker import replies
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
@@ -27,12 +29,10 @@ from voice_worker.tts import Synthesizer
 
 log = logging.getLogger(__name__)
 
-ADMINISTRATOR = 1 << 3
-MANAGE_GUILD = 1 << 5
 
-
-def can_manage_guild(permissions: int) -> bool:
-    return bool(permissions & (MANAGE_GUILD | ADMINISTRATOR))
+def can_manage_guild(ref: InteractionRef) -> bool:
+    """Manage Server or Administrator, from the signed interaction (the trainer check without a role)."""
+    return is_trainer({"permissions": ref.member_permissions})
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ class VoiceService:
         self._connect_attempts = connect_attempts
         self._connect_timeout = connect_timeout
         self._connect_retry_delay = connect_retry_delay
+        self._owns_work_dir = work_dir is None  # a directory of its own is removed at shutdown
         self._work_dir = work_dir or Path(tempfile.mkdtemp(prefix="voice-clips-"))
         self._guilds: dict[int, GuildVoice] = {}
         self.accepting = True
@@ -136,6 +137,9 @@ class VoiceService:
             target = self._gateway.voice_channel(guild_id, int(explicit))
             if target is None:
                 return replies.CHANNEL_NOT_FOUND
+            if self._gateway.humans_in(guild_id, target.id) == 0:
+                # Joining would only trigger the auto-leave for an empty channel at once.
+                return replies.channel_empty(target.name)
         else:
             target = self._gateway.member_channel(guild_id, int(ref.user_id))
             if target is None:
@@ -146,7 +150,7 @@ class VoiceService:
                 return replies.already_in(current.name)
             caller_there = self._gateway.member_channel(guild_id, int(ref.user_id)) == current
             if (self._gateway.humans_in(guild_id, current.id) > 0 and not caller_there
-                    and not can_manage_guild(ref.member_permissions)):
+                    and not can_manage_guild(ref)):
                 return replies.busy_elsewhere(current.name)
         failure = await self._connect(guild_id, target)
         if failure:
@@ -175,7 +179,7 @@ class VoiceService:
         if current is None:
             return replies.BOT_NOT_IN_VOICE
         if (self._gateway.member_channel(guild_id, int(ref.user_id)) != current
-                and not can_manage_guild(ref.member_permissions)):
+                and not can_manage_guild(ref)):
             return replies.LEAVE_FORBIDDEN
         await self.leave_guild(guild_id, reason=f"/leave by {ref.user_id}")
         return replies.left(current.name)
@@ -185,31 +189,31 @@ class VoiceService:
         if current is None:
             return None, replies.BOT_NOT_IN_VOICE
         if (self._gateway.member_channel(guild_id, int(ref.user_id)) != current
-                and not can_manage_guild(ref.member_permissions)):
+                and not can_manage_guild(ref)):
             return current, replies.control_forbidden(current.name)
         return current, None
 
-    async def _say(self, guild_id: int, request: VoiceRequest) -> str | None:
+    async def _say(self, guild_id: int, request: VoiceRequest) -> str:
+        """/say, and speak_answer (an /ask answer spoken aloud): the consumer never edits the latter's reply,
+        and its playback failures are not announced either."""
         ref = request.interaction
         announce = request.kind == "say"
         current = self._gateway.bot_channel(guild_id)
         if current is None:
-            return replies.BOT_NOT_IN_VOICE if announce else None
+            return replies.BOT_NOT_IN_VOICE
         if self._gateway.member_channel(guild_id, int(ref.user_id)) != current:
-            return replies.say_forbidden(current.name) if announce else None
+            return replies.say_forbidden(current.name)
         voice: VoiceSettings = await self._store.get(str(guild_id))
         text = prepare(str(request.args.get("text") or ""), max_chars=voice.max_clip_chars,
                        name_of=lambda uid: self._gateway.display_name(guild_id, int(uid)))
         if not text.chunks:
-            return replies.NOTHING_TO_SAY if announce else None
+            return replies.NOTHING_TO_SAY
         gv = self._guild(guild_id)
         ahead = gv.queue.qsize() + (1 if gv.playing else 0)
         item = SpeechItem(ref, text, str(request.args.get("language") or voice.language), voice.engine,
                           voice.max_clip_seconds, announce)
         if not self._enqueue(guild_id, item):
-            return replies.queue_full(self._queue_limit) if announce else None
-        if not announce:
-            return None
+            return replies.queue_full(self._queue_limit)
         return replies.saying(current.name) if ahead == 0 else replies.queued(current.name, ahead)
 
     async def speak_for(self, guild_id: int, user_id: int, text: str) -> bool:
@@ -272,11 +276,11 @@ class VoiceService:
             except BotError as exc:
                 log.warning("clip in guild %s failed: %s", guild_id, exc)
                 if item.announce and item.ref and not gv.skip_requested:
-                    await self._reply(item.ref, replies.playback_failed(exc.user_message))
+                    await replies.edit_reply(self._replier, item.ref, replies.playback_failed(exc.user_message))
             except Exception:
                 log.exception("clip in guild %s failed", guild_id)
                 if item.announce and item.ref:
-                    await self._reply(item.ref, replies.GENERIC_FAILURE)
+                    await replies.edit_reply(self._replier, item.ref, replies.GENERIC_FAILURE)
             finally:
                 gv.playing = None
                 gv.last_active = self._clock()
@@ -293,12 +297,6 @@ class VoiceService:
                 await self._gateway.play(guild_id, clip.path, item.max_seconds)
             finally:
                 clip.path.unlink(missing_ok=True)
-
-    async def _reply(self, ref: InteractionRef, content: str) -> None:
-        try:
-            await self._replier.edit_original(ref, content)
-        except Exception:
-            log.exception("could not edit the reply of interaction %s", ref.id)
 
     # -- leaving ----------------------------------------------------------------------------------------------
 
@@ -343,22 +341,25 @@ class VoiceService:
         """Stop taking requests, let the current clip finish for up to ``finish_current`` seconds (else drop
         it), and leave every voice channel."""
         self.accepting = False
-        for guild_id, gv in self._guilds.items():
+        for guild_id in self._guilds:
             self._drain(guild_id)
-            if gv.playing is not None and finish_current > 0 and gv.task is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(gv.queue.join()), finish_current)
+        # Every guild's current clip under one deadline, not one deadline per guild in turn.
+        playing = [gv for gv in self._guilds.values() if gv.playing is not None and gv.task is not None]
+        if playing and finish_current > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(gv.queue.join() for gv in playing)), finish_current)
         for guild_id, gv in self._guilds.items():
             if gv.playing is not None:
                 gv.skip_requested = True
                 self._gateway.stop_playing(guild_id)
-            if gv.task is not None:
-                await _cancel(gv.task)
+        await asyncio.gather(*(_cancel(gv.task) for gv in self._guilds.values() if gv.task is not None))
         for guild_id in list(self._gateway.connected_guilds()):
             try:
                 await self._gateway.disconnect(guild_id)
             except Exception:
                 log.exception("could not leave voice in guild %s", guild_id)
+        if self._owns_work_dir:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
 
 
 async def _cancel(task: asyncio.Task[None], attempts: int = 3) -> None:

@@ -20,14 +20,6 @@ MAX_AUDIO_SECONDS = 120
 AUDIO_CONTENT_PREFIXES = ("audio/", "video/ogg")
 
 
-def check_attachment_url(url: str, settings: Settings) -> str:
-    """The URL if it may be fetched: the same rules as /train's attachments (shared.attachment_rules)."""
-    try:
-        return attachment_rules.check_attachment_url(url, settings)
-    except attachment_rules.AttachmentHostNotAllowed as exc:
-        raise InvalidInput("I only read attachments stored by Discord.", detail=str(exc)) from exc
-
-
 def is_audio_attachment(content_type: str | None, filename: str, flags_voice_message: bool) -> bool:
     if flags_voice_message:
         return True
@@ -40,7 +32,8 @@ def download(url: str, settings: Settings, *, max_bytes: int = MAX_AUDIO_BYTES, 
              timeout: float = 15.0) -> bytes:
     import requests
 
-    check_attachment_url(url, settings)
+    # The same host rules as /train's attachments; AttachmentHostNotAllowed is an InvalidInput with its reply.
+    attachment_rules.check_attachment_url(url, settings)
     http = session or requests
     try:
         with http.get(url, stream=True, allow_redirects=False, timeout=timeout) as response:
@@ -108,14 +101,15 @@ class Transcriber:
         return str(text or "").strip()
 
     def _openai_transcribe(self, wav: bytes, language: str) -> str:
-        if self._openai is None:
-            from openai import OpenAI
-
-            self._openai = OpenAI(api_key=self._settings.openai_api_key or None,
-                                  base_url=self._settings.openai_base_url or None)
         try:
+            if self._openai is None:
+                # The key comes from OPENAI_API_KEY or the secret OPENAI_API_KEY_SECRET names; a missing one
+                # raises NotConfigured, which becomes the reply below like any other failure.
+                from shared.model_access import openai_client
+
+                self._openai = openai_client(self._settings)
             result = self._openai.audio.transcriptions.create(
-                model="gpt-4o-mini-transcribe", file=("voice.wav", wav, "audio/wav"),
+                model=self._settings.openai_transcription_model, file=("voice.wav", wav, "audio/wav"),
                 language=language.split("-")[0])
         except Exception as exc:
             raise TranscriptionFailed(detail=f"OpenAI transcription failed: {type(exc).__name__}") from exc

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.jobs_queue import enqueue_job, enqueue_voice
 from shared.queue_messages import JobRequest, VoiceRequest
+from shared.sharding import voice_queue_url_for_guild
 
 from . import responses
 from .context import InteractionContext
@@ -22,5 +23,8 @@ def defer_job(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = 
 
 def defer_voice(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
                 ephemeral: bool = True) -> dict[str, Any]:
-    enqueue_voice(ctx.services.aws.sqs, ctx.settings.voice_queue_url, VoiceRequest(kind, ctx.ref(), args or {}))
+    ref = ctx.ref()
+    # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
+    queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)
+    enqueue_voice(ctx.services.aws.sqs, queue_url, VoiceRequest(kind, ref, args or {}))
     return responses.deferred(ephemeral=ephemeral)

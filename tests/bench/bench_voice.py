@@ -30,6 +30,7 @@ from tests.voice_worker.fakes import (  # noqa: E402
     GUILD_ID,
     VOICE_ID,
     FakeClock,
+    MemoryTable,
     RecordingReplier,
     RecordingVoiceClient,
     install_guild,
@@ -47,11 +48,6 @@ TEN_WORDS = "Please remember to label every example before training the model."
 RUNS = 10
 
 
-class EmptyTable:
-    def get_item(self, Key):
-        return {}
-
-
 def cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -62,7 +58,7 @@ async def connected(work: Path):
     guild = await install_guild(client, voice_states={ALICE: VOICE_ID})
     gateway = DiscordVoiceGateway(client, RecordingVoiceClient)
     service = VoiceService(gateway, Synthesizer({"espeak": EspeakEngine()}, "espeak"),
-                           VoiceSettingsStore(Settings(), table=EmptyTable()), RecordingReplier(),
+                           VoiceSettingsStore(Settings(), table=MemoryTable()), RecordingReplier(),
                            clock=FakeClock(), work_dir=work)
     assert await service.handle(request("join")) == "Joined #General"
     return guild, service

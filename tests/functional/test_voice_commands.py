@@ -4,15 +4,17 @@ import json
 
 import pytest
 
+from functions.interactions.app import create_app
+from functions.interactions.services import Services
 from infra import interactions as build
 from shared.queue_messages import VoiceRequest
-from tests.conftest import APPLICATION_ID
+from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
 
 
-def voice_messages(aws):
-    queue = aws.settings.voice_queue_url
+def voice_messages(aws, queue=None):
+    queue = queue or aws.settings.voice_queue_url
     messages = aws.clients.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
                                                AttributeNames=["MessageGroupId", "MessageDeduplicationId"])
     return messages.get("Messages", [])
@@ -55,7 +57,25 @@ def test_say_needs_text_and_voice_needs_a_server(app_client, aws):
 
 def test_queue_failure_is_told_not_hidden(app_client, aws):
     aws.clients.sqs.delete_queue(QueueUrl=aws.settings.voice_queue_url)
-    reply = app_client.send(build.slash("leave", **A))
+    interaction = build.slash("leave", **A)
+    reply = app_client.send(interaction)
     assert reply["type"] == 4 and reply["data"]["flags"] == 64
     assert "try again" in reply["data"]["content"]
-    assert json.dumps(reply).count("token") == 0
+    assert interaction["token"] not in json.dumps(reply)
+
+
+def test_each_guild_goes_to_its_shards_queue(aws, signer):
+    """VOICE_QUEUE_URL as a list: shard i's queue at index i, the shard being Discord's (guild_id >> 22) % n."""
+    second = aws.clients.sqs.create_queue(QueueName="voice-shard-1.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
+    first = aws.settings.voice_queue_url
+    sharded = aws.settings.with_overrides(voice_queue_url=f"{first}, {second}")
+    assert sharded.voice_queue_urls == (first, second)
+    client = InteractionClient(create_app(sharded, services=Services(sharded, aws=aws.clients)).test_client(), signer)
+    shard_one_guild = str(int(build.DEFAULT_GUILD) + (1 << 22))
+    client.send(build.slash("leave", **A))  # DEFAULT_GUILD is on shard 0 of 2
+    client.send(build.slash("skip", guild_id=shard_one_guild, **A))
+    [on_first] = voice_messages(aws, first)
+    [on_second] = voice_messages(aws, second)
+    assert VoiceRequest.from_json(on_first["Body"]).interaction.guild_id == build.DEFAULT_GUILD
+    assert VoiceRequest.from_json(on_second["Body"]).interaction.guild_id == shard_one_guild

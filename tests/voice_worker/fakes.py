@@ -14,7 +14,10 @@ import discord
 from discord.user import ClientUser
 
 from shared.queue_messages import InteractionRef, VoiceRequest
-from voice_worker.service import ChannelInfo
+from shared.settings import Settings
+from voice_worker.guild_settings import VoiceSettingsStore
+from voice_worker.service import ChannelInfo, VoiceService
+from voice_worker.tts import EspeakEngine, Synthesizer
 
 BOT_ID = 900000000000000001
 GUILD_ID = 1100000000000000000 | (1 << 22)  # shard 0 of 1; its >> 22 is odd, so shard 1 of 2
@@ -127,6 +130,25 @@ class FakeGateway:
         return True
 
 
+
+class MemoryTable:
+    """Stands in for DataTable in tests that are not about storage; the store itself is tested against moto."""
+
+    def __init__(self, item: dict[str, Any] | None = None) -> None:
+        self.item = item
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return self.item
+
+
+def make_service(gateway: Any, *, clock: Any = None, voice: dict[str, Any] | None = None, queue_limit: int = 10,
+                 tmp_path: Path | None = None, synthesizer: Synthesizer | None = None) -> tuple[VoiceService, Any]:
+    store = VoiceSettingsStore(Settings(), table=MemoryTable(voice))  # type: ignore[arg-type]
+    synth = synthesizer or Synthesizer({"espeak": EspeakEngine()}, default_engine="espeak")
+    replier = RecordingReplier()
+    service = VoiceService(gateway, synth, store, replier, clock=clock or FakeClock(), queue_limit=queue_limit,
+                           connect_attempts=3, connect_retry_delay=0, work_dir=tmp_path)
+    return service, replier
 
 
 # -- discord.py objects from gateway payloads ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ import requests
 from discord import app_commands
 from discord.ext import commands
 
+from shared.aws import AwsClients
 from tests.voice_worker.fakes import (
     ALICE,
     GUILD_ID,
@@ -23,6 +24,7 @@ from tests.voice_worker.fakes import (
     install_guild,
     request,
 )
+from tests.voice_worker.test_consumer import queue_depth
 from voice_worker.bot import CommandRegistrationForbidden, VoiceBot, intents_for
 from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.health import HealthServer
@@ -35,7 +37,8 @@ def make_bot(settings, voice_queue, **kwargs) -> VoiceBot:
     sqs, _ = voice_queue
     return VoiceBot(settings, synthesizer=Synthesizer({"espeak": EspeakEngine()}, "espeak"),
                     settings_store=VoiceSettingsStore(settings), replier=RecordingReplier(),
-                    ledger=RequestLedger(settings), sqs=sqs, voice_client_cls=RecordingVoiceClient,
+                    ledger=RequestLedger(settings), aws=AwsClients(settings, sqs=sqs),
+                    voice_client_cls=RecordingVoiceClient,
                     shutdown_grace_seconds=0.2, **kwargs)
 
 
@@ -90,36 +93,48 @@ async def test_requests_flow_through_the_bot_then_graceful_shutdown(settings, vo
     def health_status():
         return requests.get(health_url, timeout=5).status_code
 
+    # Shutdown will begin while the consumer is in the middle of this batch, after request 3.
+    handle = bot.consumer._handler
+    mid_batch = asyncio.Event()
+
+    async def handler(req):
+        reply = await handle(req)
+        if req.interaction.id == "3":
+            mid_batch.set()
+            await asyncio.sleep(0.3)
+        return reply
+
+    bot.consumer._handler = handler
+    late = request("join", "4")
+    # Sent before the gateway is ready, so that the first receive takes all four in one batch.
+    for req in (request("join", "1"),
+                request("say", "2", args={"text": "This is a long sentence that keeps playing for a while. " * 3}),
+                request("say", "3", args={"text": "Never to be heard."}), late):
+        sqs.send_message(QueueUrl=url, MessageBody=req.to_json(), MessageGroupId=str(GUILD_ID),
+                         MessageDeduplicationId=req.interaction.id)
     await bot.setup_hook()
     assert await asyncio.to_thread(health_status) == 503  # gateway not ready yet
     bot._ready.set()  # READY from the gateway
     await wait_for(lambda: not bot.consumer_task.done() and bot.is_ready())
     assert await asyncio.to_thread(health_status) == 200
 
-    for req in (request("join", "1"),
-                request("say", "2", args={"text": "This is a long sentence that keeps playing for a while. " * 3}),
-                request("say", "3", args={"text": "Never to be heard."})):
-        sqs.send_message(QueueUrl=url, MessageBody=req.to_json(), MessageGroupId=str(GUILD_ID),
-                         MessageDeduplicationId=req.interaction.id)
+    await asyncio.wait_for(mid_batch.wait(), 10)
+    shutdown = asyncio.create_task(bot.shutdown())
     await wait_for(lambda: guild.voice_client is not None and len(guild.voice_client.recorder.packets) > 10)
     vc = guild.voice_client
-    assert bot.replier.edits[:3] == [("1", "Joined #General"), ("2", "Saying it in #General"),
-                                     ("3", "Queued in #General (1 ahead)")]
-
-    late = request("join", "4")
-    await asyncio.wait_for(bot.shutdown(), 10)
-    sqs.send_message(QueueUrl=url, MessageBody=late.to_json(), MessageGroupId=str(GUILD_ID),
-                     MessageDeduplicationId=late.interaction.id)
+    await asyncio.wait_for(shutdown, 10)
+    assert bot.replier.edits == [("1", "Joined #General"), ("2", "Saying it in #General"),
+                                 ("3", "Queued in #General (1 ahead)")]
     sent = len(vc.recorder.packets)
     await asyncio.sleep(0.3)
     assert len(vc.recorder.packets) == sent  # the current clip was dropped after the grace period
     assert guild.voice_client is None and not vc.is_connected()  # left every channel
     assert bot.is_closed() and bot.consumer_task.done()
     assert bot.health()["healthy"] is False
-    assert [text for _, text in bot.replier.edits].count("Joined #General") == 1
-    # The request that arrived after shutdown is still on the queue for the next worker.
-    messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
-    assert [m["Body"] for m in messages] == [late.to_json()]
+    # The request behind the shutdown point was neither acted on nor claimed: it returns to the queue (in flight
+    # until its visibility timeout) for the next worker.
+    assert queue_depth(sqs, url) == 1
+    assert RequestLedger(settings).claim("4", "join") is True
     await health.stop()
 
 
@@ -134,7 +149,7 @@ async def test_sigterm_starts_the_graceful_shutdown(settings, voice_queue):
     install_signal_handlers(bot)
     os.kill(os.getpid(), signal.SIGTERM)
     await wait_for(bot.is_closed)
-    assert guild.voice_client is None and bot.consumer.stopping and not bot.service.accepting
+    assert guild.voice_client is None and bot.consumer_task.done() and not bot.service.accepting
 
 
 def test_preflight_names_what_is_missing(settings):

@@ -21,6 +21,7 @@ from tests.voice_worker.fakes import (
     OTHER_VOICE_ID,
     VOICE_ID,
     FakeClock,
+    MemoryTable,
     RecordingReplier,
     RecordingVoiceClient,
     install_guild,
@@ -36,18 +37,13 @@ from voice_worker.service import VoiceService
 from voice_worker.tts import EspeakEngine, Synthesizer
 
 
-class EmptyTable:
-    def get_item(self, Key):
-        return {}
-
-
 async def make(voice_states, tmp_path, **guild_kwargs):
     client = discord.Client(intents=intents_for(Settings()))
     guild = await install_guild(client, voice_states=voice_states, **guild_kwargs)
     gateway = DiscordVoiceGateway(client, RecordingVoiceClient)
     replier = RecordingReplier()
     service = VoiceService(gateway, Synthesizer({"espeak": EspeakEngine()}, "espeak"),
-                           VoiceSettingsStore(Settings(), table=EmptyTable()), replier, clock=FakeClock(),
+                           VoiceSettingsStore(Settings(), table=MemoryTable()), replier, clock=FakeClock(),
                            connect_retry_delay=0, work_dir=tmp_path)
     return client, guild, gateway, service, replier
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shared.settings import Settings
+from shared.permissions import MANAGE_GUILD
 from tests.voice_worker.fakes import (
     ALICE,
     BOB,
@@ -16,33 +16,14 @@ from tests.voice_worker.fakes import (
     VOICE_ID,
     FakeClock,
     FakeGateway,
-    RecordingReplier,
+    make_service,
     request,
 )
+from tests.voice_worker.test_consumer import make_consumer, poll_once, queue_depth, send
 from voice_worker import replies
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
-from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
-from voice_worker.service import MANAGE_GUILD, VoiceService
+from voice_worker.guild_settings import VoiceSettings
 from voice_worker.tts import EspeakEngine, Synthesizer
-
-
-class MemoryTable:
-    """Only for tests that are not about storage; the store itself is tested against moto."""
-
-    def __init__(self, item=None):
-        self.item = item
-
-    def get_item(self, Key):
-        return {"Item": self.item} if self.item else {}
-
-
-def make_service(gateway, *, clock=None, voice=None, queue_limit=10, tmp_path=None):
-    store = VoiceSettingsStore(Settings(), table=MemoryTable(voice))
-    synth = Synthesizer({"espeak": EspeakEngine()}, default_engine="espeak")
-    replier = RecordingReplier()
-    service = VoiceService(gateway, synth, store, replier, clock=clock or FakeClock(), queue_limit=queue_limit,
-                           connect_attempts=3, connect_retry_delay=0, work_dir=tmp_path)
-    return service, replier
 
 
 @pytest.fixture
@@ -57,9 +38,17 @@ async def test_join_the_callers_channel(gateway, tmp_path):
 
 
 async def test_join_a_named_channel_and_unknown_channel(gateway, tmp_path):
+    gateway.members[BOB] = OTHER_VOICE_ID
     service, _ = make_service(gateway, tmp_path=tmp_path)
     assert await service.handle(request("join", args={"channel_id": str(OTHER_VOICE_ID)})) == "Joined #Music"
     assert await service.handle(request("join", args={"channel_id": "1"})) == "I cannot find that voice channel"
+
+
+async def test_join_refuses_an_empty_channel_rather_than_leave_it_at_once(gateway, tmp_path):
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    assert await service.handle(request("join", args={"channel_id": str(OTHER_VOICE_ID)})) == (
+        "No one is in #Music. Join it first, then ask me again")
+    assert gateway.connect_calls == 0 and gateway.bot_in is None
 
 
 async def test_join_when_caller_not_in_voice(gateway, tmp_path):
@@ -132,13 +121,27 @@ async def test_say_rules_and_texts(gateway, tmp_path):
     await service.shutdown()
 
 
+class RecordingSynthesizer(Synthesizer):
+    """Real espeak-ng clips, noting the text of each in the order it was synthesized."""
+
+    def __init__(self) -> None:
+        super().__init__({"espeak": EspeakEngine()}, default_engine="espeak")
+        self.texts: list[str] = []
+
+    async def synthesize(self, text, language, out_dir, engine=None):
+        self.texts.append(text)
+        return await super().synthesize(text, language, out_dir, engine)
+
+
 async def test_clips_play_in_order_with_real_espeak_audio(gateway, tmp_path):
     gateway.bot_in = VOICE_ID
-    service, replier = make_service(gateway, tmp_path=tmp_path)
+    synth = RecordingSynthesizer()
+    service, replier = make_service(gateway, tmp_path=tmp_path, synthesizer=synth)
     for n, text in enumerate(["first clip.", "second clip.", "third clip."]):
         await service.handle(request("say", interaction_id=str(n), args={"text": text}))
     gv = service._guilds[GUILD_ID]
     await asyncio.wait_for(gv.queue.join(), 10)
+    assert synth.texts == ["first clip.", "second clip.", "third clip."]
     assert len(gateway.played) == 3
     assert [p.suffix for p in gateway.played] == [".wav"] * 3
     assert not any(p.exists() for p in gateway.played)  # clips are removed after playing
@@ -173,8 +176,6 @@ async def test_skip_and_clear(gateway, tmp_path):
     await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
     assert gateway.stopped == 1 and len(gateway.played) == 1
     assert await service.handle(request("clear")) == "Cleared 0 queued clips"
-    await service.handle(request("say", args={"text": "x"}))
-    await asyncio.sleep(0)
     assert replies.cleared(1) == "Cleared 1 queued clip"
 
 
@@ -196,15 +197,38 @@ async def test_unexpected_failure_is_reported_generically(gateway, tmp_path):
     assert replier.texts == ["Something went wrong with that voice request. Please try again"]
 
 
-async def test_speak_answer_never_overwrites_the_answer(gateway, tmp_path):
+async def test_speak_answer_never_overwrites_the_answer(settings, voice_queue, gateway, tmp_path):
+    """speak_answer's interaction is the /ask reply holding the model's answer: whatever happens to the spoken
+    form (played, refused, unknown guild, a failing handler, shutdown), that reply is never edited."""
+    sqs, url = voice_queue
     gateway.bot_in = VOICE_ID
     service, _ = make_service(gateway, tmp_path=tmp_path)
-    assert await service.handle(request("speak_answer", args={"text": "The answer is four."})) is None
+    consumer, replier = make_consumer(settings, voice_queue, service.handle)
+
+    async def explode(req):
+        raise RuntimeError("bug")
+
+    failing, failing_replier = make_consumer(settings, voice_queue, explode)
+
+    def speak(interaction_id, **kwargs):
+        send(sqs, url, request("speak_answer", interaction_id, args={"text": "The answer is four."}, **kwargs))
+
+    speak("601")
+    assert await poll_once(consumer) == 1
     await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
+    assert len(gateway.played) == 1  # spoken
+    speak("602", user_id=BOB)  # not in the bot's channel
+    speak("603", guild_id=GUILD_ID + 1)  # a guild this worker does not have
+    while await poll_once(consumer):
+        pass
+    speak("604")
+    assert await poll_once(failing) == 1
+    await service.shutdown()
+    speak("605")
+    assert await poll_once(consumer) == 1
     assert len(gateway.played) == 1
-    assert await service.handle(request("speak_answer", user_id=BOB, args={"text": "x"})) is None
-    assert await service.speak_for(GUILD_ID, BOB, "not in the channel") is False
-    assert await service.speak_for(GUILD_ID, ALICE, "in the channel") is True
+    assert replier.edits == [] and failing_replier.edits == []
+    assert queue_depth(sqs, url) == 0
 
 
 async def test_other_texts(gateway, tmp_path):
@@ -265,3 +289,48 @@ def test_guild_settings_validation():
         VoiceSettings(idle_timeout_seconds=5).validated()
     with pytest.raises(Exception, match="Speech engine"):
         VoiceSettings(engine="sam").validated()
+
+
+class TwoGuildGateway(FakeGateway):
+    """Two guilds, the bot and Alice in the same channel in each, and a clip that plays until stopped."""
+
+    def has_guild(self, guild_id):
+        return guild_id in (GUILD_ID, GUILD_ID + 1)
+
+    def connected_guilds(self):
+        return [GUILD_ID, GUILD_ID + 1] if self.bot_in else []
+
+    async def play(self, guild_id, path, max_seconds):
+        self.played.append(path)
+        await asyncio.sleep(30)
+        return 1
+
+
+async def test_shutdown_waits_for_all_guilds_under_one_deadline(tmp_path):
+    gateway = TwoGuildGateway(members={ALICE: VOICE_ID}, bot_in=VOICE_ID)
+    service, _ = make_service(gateway, tmp_path=tmp_path)
+    for guild_id in (GUILD_ID, GUILD_ID + 1):
+        await service.handle(request("say", guild_id=guild_id, args={"text": "a long clip"}))
+    await wait_until(lambda: len(gateway.played) == 2)
+    started = asyncio.get_running_loop().time()
+    await service.shutdown(finish_current=0.5)
+    # One guild after another would take 2 x 0.5 s before dropping the clips.
+    assert asyncio.get_running_loop().time() - started < 0.9
+
+
+async def wait_until(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_clip_directory_it_made_is_removed_at_shutdown(gateway):
+    gateway.bot_in = VOICE_ID
+    service, _ = make_service(gateway)  # no work_dir given: the service makes its own
+    await service.handle(request("say", args={"text": "hello"}))
+    await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 10)
+    work_dir = service._work_dir
+    assert work_dir.is_dir()
+    await service.shutdown()
+    assert not work_dir.exists()

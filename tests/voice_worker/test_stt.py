@@ -9,13 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.errors import InvalidInput
+from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests
+from shared.attachment_rules import check_attachment_url
+from shared.errors import BotError, InvalidInput
 from shared.settings import Settings
-from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway
-from tests.voice_worker.test_service import make_service
+from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway, make_service
 from voice_worker.cogs.transcription import Transcription
 from voice_worker.errors import TranscriptionFailed
-from voice_worker.stt import Transcriber, check_attachment_url, download, is_audio_attachment, to_wav_16k
+from voice_worker.stt import Transcriber, download, is_audio_attachment, to_wav_16k
 from voice_worker.tts import EspeakEngine
 
 SPOKEN = "hello world, the weather today is sunny and the computer is working"
@@ -135,7 +136,7 @@ async def test_the_cog_replies_with_the_transcript_and_speaks_the_answer(cdn, tm
 
     replies_sent.clear()
     await Transcription(bot).transcribe(message, "https://evil.example/x.ogg", "en-US")
-    assert replies_sent == ["I only read attachments stored by Discord."]
+    assert replies_sent == ["Attachments must come from Discord's CDN."]
 
 
 async def test_the_cog_says_when_it_heard_no_words(cdn):
@@ -155,3 +156,38 @@ async def test_the_cog_says_when_it_heard_no_words(cdn):
     message = SimpleNamespace(guild=SimpleNamespace(id=GUILD_ID), author=SimpleNamespace(id=ALICE), reply=reply)
     await Transcription(bot).transcribe(message, f"{cdn}/voice-message.ogg", "en-US")
     assert sent == ["I could not make out any words in that audio"]
+
+
+class RecordingOpenAI(FakeOpenAI):
+    """The fake OpenAI server, noting the model each transcription asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(validator=UncheckedRequests())
+        self.transcription_models: list[str] = []
+
+    def _transcribe(self, headers, body, **kwargs):
+        fields, _ = self._multipart(headers, body, None)
+        self.transcription_models.append(str(fields.get("model")))
+        return super()._transcribe(headers=headers, body=body, **kwargs)
+
+
+def test_openai_transcription_uses_the_key_secret_and_the_model_setting(aws, voice_message):
+    import boto3
+
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="openai-key",
+                                                                          SecretString="sk-from-secret")
+    wav = to_wav_16k(voice_message)
+    with RecordingOpenAI() as fake:
+        settings = Settings(openai_api_key_secret="openai-key", openai_base_url=fake.url,
+                            openai_transcription_model="whisper-test", voice_stt_engine="openai")
+        text = Transcriber(settings).transcribe_wav(wav, "en-US")
+    assert text == "hello from the fake transcriber"
+    assert fake.transcription_models == ["whisper-test"]
+
+
+def test_openai_transcription_without_a_key_is_a_clear_error(voice_message):
+    wav = to_wav_16k(voice_message)
+    transcriber = Transcriber(Settings(voice_stt_engine="openai", openai_base_url="http://127.0.0.1:1/v1"))
+    with pytest.raises(BotError) as caught:
+        transcriber.transcribe_wav(wav, "en-US")
+    assert caught.value.user_message == "I could not transcribe that audio."

@@ -12,6 +12,7 @@ import pytest
 import requests
 import responses
 
+from shared.aws import AwsClients
 from shared.settings import Settings
 from voice_worker.errors import RateLimited, SpeechFailed
 from voice_worker.speech_text import prepare
@@ -91,6 +92,12 @@ async def test_gtts_429_falls_back_to_espeak(tmp_path):
     clip = await synth.synthesize("fallback please", "en", tmp_path)
     assert clip.engine == "espeak" and clip.path.suffix == ".wav"
     assert len(responses.calls) == 1
+    assert list(tmp_path.iterdir()) == [clip.path]  # the failed gTTS request left no empty .mp3
+
+
+def test_synthesizer_refuses_a_default_engine_it_does_not_have():
+    with pytest.raises(ValueError, match="polly"):
+        Synthesizer({"espeak": EspeakEngine()}, "polly")
 
 
 @responses.activate
@@ -108,7 +115,7 @@ async def test_espeak_failure_is_not_hidden(tmp_path):
 
 def test_polly_request_and_throttling(aws, tmp_path):
     client = boto3.client("polly", region_name="us-east-1")
-    engine = PollyEngine(Settings(), client=client)
+    engine = PollyEngine(AwsClients(Settings()), client=client)
     path = engine.synthesize("Привет", "ru-RU", tmp_path)
     assert path.suffix == ".mp3" and path.stat().st_size > 0
 
@@ -120,4 +127,4 @@ def test_polly_request_and_throttling(aws, tmp_path):
                               "SynthesizeSpeech")
 
     with pytest.raises(RateLimited):
-        PollyEngine(Settings(), client=Throttled()).synthesize("hi", "en", tmp_path)
+        PollyEngine(AwsClients(Settings()), client=Throttled()).synthesize("hi", "en", tmp_path)

@@ -1,6 +1,6 @@
 """Transcribes voice messages and audio attachments in channels where the guild enabled it.
 
-The ``answerer`` hook (injected into VoiceBot; None until the model issue wires it) turns a transcript into the
+The ``answerer`` (injected into VoiceBot; None when no model provider is configured) turns a transcript into the
 model's answer, which is posted and, when the author is in the bot's voice channel, spoken.
 """
 

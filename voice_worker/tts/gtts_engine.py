@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 
@@ -27,11 +28,10 @@ class GttsEngine:
     def synthesize(self, text: str, language: str, out_dir: Path) -> Path:
         from gtts import gTTS, gTTSError
 
-        path = out_dir / f"{uuid.uuid4().hex}.mp3"
+        audio = io.BytesIO()  # in memory first: a failed request leaves no empty file behind
         try:
             tts = gTTS(text, lang=self.lang_for(language), tld=self._tld, timeout=self._timeout)
-            with path.open("wb") as fp:
-                tts.write_to_fp(fp)
+            tts.write_to_fp(audio)
         except gTTSError as exc:
             status = getattr(getattr(exc, "rsp", None), "status_code", None)
             if status == 429:
@@ -40,6 +40,8 @@ class GttsEngine:
         except (ValueError, AssertionError) as exc:
             # gTTS raises ValueError for an unsupported language, AssertionError for empty text.
             raise SpeechFailed(detail=f"gTTS refused the input: {exc}") from exc
-        if path.stat().st_size == 0:
+        if not audio.getbuffer().nbytes:
             raise SpeechFailed(detail="gTTS returned no audio")
+        path = out_dir / f"{uuid.uuid4().hex}.mp3"
+        path.write_bytes(audio.getvalue())
         return path

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.settings import Settings
+from shared.aws import AwsClients
 from voice_worker.errors import RateLimited, SpeechFailed
 from voice_worker.tts.base import primary_subtag
 
@@ -20,16 +20,13 @@ THROTTLING = ("ThrottlingException", "Throttling", "TooManyRequestsException")
 class PollyEngine:
     name = "polly"
 
-    def __init__(self, settings: Settings, client: Any = None) -> None:
-        self._settings = settings
+    def __init__(self, aws: AwsClients, *, client: Any = None) -> None:
+        self._aws = aws
         self._client = client
 
     def _polly(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("polly", region_name=self._settings.aws_region,
-                                        endpoint_url=self._settings.aws_endpoint_url or None)
+            self._client = self._aws.client("polly")  # built on the first clip, shared with other threads
         return self._client
 
     def synthesize(self, text: str, language: str, out_dir: Path) -> Path:

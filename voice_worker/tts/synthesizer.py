@@ -7,7 +7,8 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from shared.settings import VOICE_TTS_ENGINES, Settings
+from shared.aws import AwsClients
+from shared.settings import Settings
 from voice_worker.errors import SpeechFailed
 from voice_worker.tts.base import Clip, SpeechEngine
 from voice_worker.tts.espeak import EspeakEngine
@@ -17,15 +18,16 @@ from voice_worker.tts.polly import PollyEngine
 log = logging.getLogger(__name__)
 
 
-def build_engines(settings: Settings) -> dict[str, SpeechEngine]:
-    return {"gtts": GttsEngine(), "polly": PollyEngine(settings), "espeak": EspeakEngine()}
+def build_engines(settings: Settings, aws: AwsClients | None = None) -> dict[str, SpeechEngine]:
+    return {"gtts": GttsEngine(), "polly": PollyEngine(aws or AwsClients(settings)), "espeak": EspeakEngine()}
 
 
 class Synthesizer:
     def __init__(self, engines: Mapping[str, SpeechEngine], default_engine: str = "gtts",
                  fallback: str = "espeak") -> None:
-        if default_engine not in VOICE_TTS_ENGINES or fallback not in engines:
-            raise ValueError(f"unknown speech engine {default_engine!r}")
+        for name in (default_engine, fallback):
+            if name not in engines:
+                raise ValueError(f"unknown speech engine {name!r}")
         self._engines = dict(engines)
         self.default_engine = default_engine
         self._fallback = fallback
