@@ -13,11 +13,18 @@ from shared.datasets.report import IngestReport, Rejection
 from shared.datasets.text_syntax import SYNTAX_HELP, example_from_text
 from shared.errors import InvalidInput
 from shared.examples import Example
-from shared.storage.datasets import DatasetInfo, DatasetStore, now_iso, validate_dataset_name
+from shared.storage.datasets import (
+    MAX_EXAMPLES_PER_TRANSACTION,
+    DatasetInfo,
+    DatasetStore,
+    now_iso,
+    validate_dataset_name,
+)
 
 logger = logging.getLogger(__name__)
 
-BATCH = 100
+# One write batch is one transaction: a larger batch would leave a small second transaction each time.
+BATCH = MAX_EXAMPLES_PER_TRANSACTION
 
 
 def ingest_examples(

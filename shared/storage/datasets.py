@@ -36,9 +36,9 @@ from shared.storage import keys
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "default"
-# A transaction holds at most 100 actions and 4 MB: examples plus the counter update.
-_TRANSACTION_ITEMS = 99
-_TRANSACTION_BYTES = 3 * 1024 * 1024
+# A transaction holds at most 100 actions and 4 MB: examples plus the counter update (bytes, as UTF-8).
+MAX_EXAMPLES_PER_TRANSACTION = 99
+TRANSACTION_BYTES = 3 * 1024 * 1024
 AUTOCOMPLETE_LIMIT = 25
 
 
@@ -234,8 +234,8 @@ class DatasetStore:
         size = 0
         for fp, ex in fresh:
             item = self._example_item(pk, fp, ex, upload_id)
-            item_size = len(item["data"]["S"]) + 200
-            if chunk and (len(chunk) >= _TRANSACTION_ITEMS or size + item_size > _TRANSACTION_BYTES):
+            item_size = len(item["data"]["S"].encode()) + 200
+            if chunk and (len(chunk) >= MAX_EXAMPLES_PER_TRANSACTION or size + item_size > TRANSACTION_BYTES):
                 self._write_chunk(guild_id, name, chunk, upload_id, result)
                 chunk, size = [], 0
             chunk.append((fp, ex, item))

@@ -283,4 +283,5 @@ def test_csv_cells_keep_their_blank_lines():
 
 def test_csv_header_after_blank_lines():
     examples, rejections = run(b"\n\nprompt,completion\nq,a\n", name="d.csv")
+    assert rejections == []
     assert [e.answer for e in examples] == ["a"] and examples[0].origin == "d.csv:4"

@@ -151,3 +151,42 @@ def test_autocomplete_caps_at_25(aws):
 def test_unknown_dataset_is_not_found(aws):
     with pytest.raises(NotFound):
         aws.datasets.count(GUILD, "nope")
+
+
+def record_transactions(aws) -> list[list[dict]]:
+    """The TransactItems of every TransactWriteItems call the store makes (a botocore event hook)."""
+    seen: list[list[dict]] = []
+
+    def hook(params: dict, **_: object) -> None:
+        seen.append(params["TransactItems"])
+
+    aws.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hook)
+    return seen
+
+
+def test_upload_batches_fill_whole_transactions(aws):
+    from shared.storage.datasets import MAX_EXAMPLES_PER_TRANSACTION
+
+    transactions = record_transactions(aws)
+    n = 2 * MAX_EXAMPLES_PER_TRANSACTION
+    report = upload(aws, [chat_line(f"q{i}", "a") for i in range(n)])
+    assert report.added == n
+    # Each write batch is one transaction of examples plus the counter update; no 1-example stragglers.
+    assert [len(t) for t in transactions] == [MAX_EXAMPLES_PER_TRANSACTION + 1] * 2
+
+
+def test_transaction_size_counts_bytes_not_characters(aws):
+    from shared.storage.datasets import TRANSACTION_BYTES
+
+    aws.datasets.ensure_dataset(GUILD, "faq")
+    transactions = record_transactions(aws)
+    # 100k characters of 3 UTF-8 bytes each: ~300 KB an item, well over the cap if characters were counted.
+    examples = [
+        Example(messages=(ChatMessage("user", f"q{i}"), ChatMessage("assistant", "€" * 100_000)))
+        for i in range(25)
+    ]
+    assert aws.datasets.add_examples(GUILD, "faq", examples, upload_id="big").added == 25
+    sizes = [
+        sum(len(a["Put"]["Item"]["data"]["S"].encode()) for a in t if "Put" in a) for t in transactions
+    ]
+    assert len(sizes) > 2 and max(sizes) <= TRANSACTION_BYTES
