@@ -10,7 +10,7 @@ import pytest
 from shared.datasets.ingest import add_text, add_upload
 from shared.errors import InvalidInput, NotFound
 from shared.examples import ChatMessage, Example
-from shared.storage.datasets import InvalidName, validate_dataset_name
+from shared.storage.datasets import NAME_RULE, InvalidName, validate_dataset_name
 
 GUILD = "111"
 
@@ -32,27 +32,30 @@ def upload(aws, lines: list[str], upload_id: str = "i1", dataset: str = "faq", *
     )
 
 
+_NOT_A_PATH = "Dataset names are plain names, not paths or URLs. " + NAME_RULE
+
+
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "message"),
     [
-        "../x",
-        "/etc/passwd",
-        "a/b",
-        "..%2Fx",
-        "%2e%2e",
-        "a\\b",
-        "C:data",
-        "~root",
-        "",
-        "x" * 33,
-        "has space",
-        "ünï",
+        ("../x", _NOT_A_PATH),
+        ("/etc/passwd", _NOT_A_PATH),
+        ("a/b", _NOT_A_PATH),
+        ("..%2Fx", _NOT_A_PATH),
+        ("%2e%2e", _NOT_A_PATH),
+        ("a\\b", _NOT_A_PATH),
+        ("C:data", _NOT_A_PATH),
+        ("~root", _NOT_A_PATH),
+        ("", "Give the dataset a name. " + NAME_RULE),
+        ("x" * 33, NAME_RULE),
+        ("has space", NAME_RULE),
+        ("ünï", NAME_RULE),
     ],
 )
-def test_path_like_and_bad_dataset_names_are_refused(raw):
+def test_path_like_and_bad_dataset_names_are_refused(raw, message):
     with pytest.raises(InvalidName) as err:
         validate_dataset_name(raw)
-    assert "names" in err.value.user_message.lower() or "name" in err.value.user_message.lower()
+    assert err.value.user_message == message
 
 
 def test_names_are_canonical():
@@ -95,19 +98,31 @@ def test_redelivered_upload_counts_its_own_writes_as_added_not_twice(aws):
     assert aws.datasets.count(GUILD, "faq").example_count == 5
 
 
-def test_racing_writer_is_caught_by_the_condition(aws):
+@pytest.mark.parametrize(
+    ("racer", "added", "duplicates"),
+    [
+        ("other", 1, 1),  # another upload stored it first: a duplicate
+        ("mine", 2, 0),  # an earlier delivery of this same upload stored it: counted as added, once
+    ],
+)
+def test_racing_writer_is_caught_by_the_condition(aws, monkeypatch, racer, added, duplicates):
     aws.datasets.ensure_dataset(GUILD, "faq")
     ex = Example(messages=(ChatMessage("user", "q"), ChatMessage("assistant", "a")))
     other = Example(messages=(ChatMessage("user", "z"), ChatMessage("assistant", "a")))
-    # Simulate another upload writing between our BatchGetItem and our transaction.
-    original = aws.datasets._existing
-    aws.datasets._existing = lambda pk, fps: {}
-    try:
-        aws.datasets.add_examples(GUILD, "faq", [ex], upload_id="other")
-        result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
-    finally:
-        aws.datasets._existing = original
-    assert (result.added, result.duplicates_existing) == (1, 1)
+    aws.datasets.add_examples(GUILD, "faq", [ex], upload_id=racer)
+    # The racer writes between our look-up and our transaction: only that first look-up misses it; the
+    # look-up of the owners after the failed transaction is the real one.
+    real = aws.datasets._existing
+    calls: list[list[str]] = []
+
+    def first_lookup_misses(pk: str, fingerprints: list[str]) -> dict[str, str]:
+        calls.append(fingerprints)
+        return {} if len(calls) == 1 else real(pk, fingerprints)
+
+    monkeypatch.setattr(aws.datasets, "_existing", first_lookup_misses)
+    result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
+    assert len(calls) == 2
+    assert (result.added, result.duplicates_existing) == (added, duplicates)
     assert aws.datasets.count(GUILD, "faq").example_count == 2
 
 
