@@ -269,11 +269,15 @@ class FileStore:
                 kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def export_corrections_log(self, guild_id: str, *, created_by: str = "") -> FileRecord:
-        """Write the log as JSONL to a new key and point the ``corrections-log`` id at it."""
+        """Write the log as JSONL and point the ``corrections-log`` id at it.
+
+        The log is a live export, not a snapshot: each export overwrites the one object (and its record), so
+        repeated ``/getfile corrections-log`` leaves no orphaned copies behind.
+        """
         import hashlib
 
         stamp = timestamp()
-        key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, stamp, ".jsonl")
+        key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, "latest", ".jsonl")
         digest = hashlib.sha256()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
@@ -303,5 +307,4 @@ class FileStore:
             created_by=created_by,
             created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        # The log is a live export, not a snapshot: its id follows the newest one.
         return self.register(record, overwrite=True)

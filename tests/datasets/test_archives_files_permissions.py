@@ -249,3 +249,11 @@ def test_trainer_role_from_guild_settings(aws):
     role = aws.datasets.guild_settings(GUILD).trainer_role_id
     assert require_trainer({"guild_id": GUILD, "member": member(0, ["555"])}, trainer_role_id=role) == GUILD
 
+
+def test_corrections_log_exports_overwrite_one_object(aws):
+    first = aws.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+    time.sleep(1.05)  # a later second: a timestamped key would differ
+    second = aws.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+    assert first.key == second.key
+    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=keys.bucket_prefix(GUILD) + "exports/")
+    assert [o["Key"] for o in listed["Contents"]] == [second.key]
