@@ -13,11 +13,11 @@ from shared.datasets.report import IngestReport, Rejection
 from shared.datasets.text_syntax import SYNTAX_HELP, example_from_text
 from shared.errors import InvalidInput
 from shared.examples import Example
+from shared.records import utc_now
 from shared.storage.datasets import (
     MAX_EXAMPLES_PER_TRANSACTION,
     DatasetInfo,
     DatasetStore,
-    now_iso,
     validate_dataset_name,
 )
 
@@ -111,7 +111,7 @@ def add_upload(
     """``/train file:`` — check the stored attachment (a binary stream, e.g. S3 ``Body``) and add it."""
     limits = limits or DatasetLimits()
     items = parse_upload(
-        stream, filename, positive=positive, added_by=added_by, added_at=now_iso(), limits=limits
+        stream, filename, positive=positive, added_by=added_by, added_at=utc_now(), limits=limits
     )
     return ingest_examples(
         items,
@@ -136,7 +136,7 @@ def add_text(
 ) -> IngestReport:
     """``/train text:`` — one example in the Q:/A: syntax or one JSON line."""
     try:
-        example = example_from_text(text, positive=positive, added_by=added_by, added_at=now_iso())
+        example = example_from_text(text, positive=positive, added_by=added_by, added_at=utc_now())
     except LineRejected as exc:
         hint = "" if SYNTAX_HELP in exc.reason else f" {SYNTAX_HELP}"
         raise InvalidInput(f"I could not read that example: {exc.reason}.{hint}") from None

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared.errors import InvalidInput, NotFound, NotSaved
 from shared.examples import Example
-from shared.names import NAME_RULE, InvalidName, validate_dataset_name  # noqa: F401 - re-exported
+from shared.names import NAME_RULE, InvalidName, is_name_prefix, validate_dataset_name  # noqa: F401 - re-exported
+from shared.records import utc_now
 from shared.settings import Settings
 from shared.storage import keys
 from shared.storage.table import ConditionFailed, DataTable
@@ -64,16 +63,9 @@ class GuildTrainingSettings:
 
 @dataclass
 class AddResult:
+    # Examples already stored by this same upload (a redelivered job) count as added, not as duplicates.
     added: int = 0
-    positive_added: int = 0
-    negative_added: int = 0
     duplicates_existing: int = 0
-    # Already stored by this same upload (a redelivered job): counted as added, not as duplicates.
-    resumed: int = 0
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _dataset_info(item: dict[str, Any]) -> DatasetInfo:
@@ -108,7 +100,7 @@ class DatasetStore:
     def ensure_dataset(self, guild_id: str, name: str, *, created_by: str = "") -> DatasetInfo:
         """Create the dataset record if it does not exist; return it either way."""
         name = validate_dataset_name(name)
-        now = now_iso()
+        now = utc_now()
         self._table.put_new(
             {
                 "pk": keys.guild_pk(guild_id),
@@ -130,7 +122,7 @@ class DatasetStore:
     ) -> list[DatasetInfo]:
         """Datasets whose names start with ``prefix`` (autocomplete); an impossible prefix matches nothing."""
         prefix = unicodedata.normalize("NFKC", prefix or "").strip().lower()
-        if prefix and not re.fullmatch(r"[a-z0-9_-]{1,32}", prefix):
+        if not is_name_prefix(prefix):
             return []
         items = self._table.query_prefix(keys.guild_pk(guild_id), keys.dataset_prefix_sk(prefix), limit=limit)
         return [_dataset_info(item) for item in items]
@@ -173,7 +165,6 @@ class DatasetStore:
             if owner is None:
                 fresh.append((fp, ex))
             elif owner == upload_id:
-                result.resumed += 1
                 result.added += 1
             else:
                 result.duplicates_existing += 1
@@ -199,7 +190,7 @@ class DatasetStore:
             "data": json.dumps(ex.to_dict(), ensure_ascii=False, separators=(",", ":")),
             "positive": ex.positive,
             "upload_id": upload_id,
-            "added_at": ex.added_at or now_iso(),
+            "added_at": ex.added_at or utc_now(),
         }
 
     def _existing(self, pk: str, fingerprints: list[str]) -> dict[str, str]:
@@ -238,7 +229,7 @@ class DatasetStore:
                         "SET updated_at = :now",
                         "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeValues": self._table.encode(
-                            {":n": len(pending), ":p": positive, ":q": negative, ":now": now_iso()}
+                            {":n": len(pending), ":p": positive, ":q": negative, ":now": utc_now()}
                         ),
                     }
                 }
@@ -263,10 +254,7 @@ class DatasetStore:
                     owners = self._existing(keys.examples_pk(guild_id, name), [pending[i][0] for i in failed])
                     for i in failed:
                         if owners.get(pending[i][0]) == upload_id:
-                            result.resumed += 1
                             result.added += 1
-                            result.positive_added += int(pending[i][1].positive)
-                            result.negative_added += int(not pending[i][1].positive)
                         else:
                             result.duplicates_existing += 1
                     pending = [p for i, p in enumerate(pending) if i not in failed]
@@ -276,13 +264,8 @@ class DatasetStore:
                     time.sleep(0.05 * (2**attempt))  # a transaction conflict: back off and retry
                 continue
             result.added += len(pending)
-            result.positive_added += positive
-            result.negative_added += negative
             return
         raise NotSaved(detail="transact_write_items kept conflicting")
-
-    def count(self, guild_id: str, name: str) -> DatasetInfo:
-        return self.require_dataset(guild_id, name)
 
     def iter_examples(self, guild_id: str, name: str, *, page_size: int = 500) -> Iterator[Example]:
         """Every example of the dataset, one page of ``page_size`` at a time."""

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared.errors import NotFound, NotSaved
-from shared.names import FILE_ID_RULE, validate_file_id  # noqa: F401 - re-exported
+from shared.names import FILE_ID_RULE, is_name_prefix, validate_file_id  # noqa: F401 - re-exported
+from shared.records import file_stamp, utc_now
 from shared.settings import Settings
 from shared.storage import keys
 from shared.storage.table import DataTable
@@ -90,10 +89,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 class FileStore:
     def __init__(self, settings: Settings, *, dynamodb_client: Any, s3_client: Any) -> None:
         self._settings = settings
@@ -135,7 +130,7 @@ class FileStore:
     ) -> list[FileRecord]:
         """Newest first, for autocomplete; the corrections log is offered even before its first export."""
         prefix = (prefix or "").strip().lower()
-        if prefix and not re.fullmatch(r"[a-z0-9_-]{1,64}", prefix):
+        if not is_name_prefix(prefix, file_id=True):
             return []
         # A bounded read of the guild's files: autocomplete must answer within Discord's 3 seconds.
         items = self._table.query_prefix(
@@ -207,7 +202,7 @@ class FileStore:
         """
         import hashlib
 
-        stamp = timestamp()
+        created_at = utc_now()
         key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, "latest", ".jsonl")
         digest = hashlib.sha256()
         size = 0
@@ -230,12 +225,12 @@ class FileStore:
             file_id=CORRECTIONS_LOG_ID,
             guild_id=guild_id,
             key=key,
-            filename=f"corrections-log-{stamp}.jsonl",
+            filename=f"corrections-log-{file_stamp(created_at)}.jsonl",
             kind="corrections-log",
             size=size,
             sha256=digest.hexdigest(),
             content_type="application/jsonl",
             created_by=created_by,
-            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created_at=created_at,
         )
         return self.register(record, overwrite=True)

@@ -86,7 +86,7 @@ def test_duplicates_across_uploads_are_skipped_and_counted(aws):
     # The same chat marked negative is a different example (behaviour to avoid), so it is added.
     report = upload(aws, [chat_line("q2", "a2")], upload_id="i3", positive=False)
     assert report.added == 1
-    info = aws.datasets.count(GUILD, "faq")
+    info = aws.datasets.require_dataset(GUILD, "faq")
     assert (info.example_count, info.positive_count, info.negative_count) == (4, 3, 1)
 
 
@@ -95,7 +95,7 @@ def test_redelivered_upload_counts_its_own_writes_as_added_not_twice(aws):
     first = upload(aws, lines, upload_id="same")
     again = upload(aws, lines, upload_id="same")
     assert first.added == again.added == 5 and again.duplicates_existing == 0
-    assert aws.datasets.count(GUILD, "faq").example_count == 5
+    assert aws.datasets.require_dataset(GUILD, "faq").example_count == 5
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_racing_writer_is_caught_by_the_condition(aws, monkeypatch, racer, added
     result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
     assert len(calls) == 2
     assert (result.added, result.duplicates_existing) == (added, duplicates)
-    assert aws.datasets.count(GUILD, "faq").example_count == 2
+    assert aws.datasets.require_dataset(GUILD, "faq").example_count == 2
 
 
 def test_many_examples_paginate_and_round_trip(aws):
@@ -165,7 +165,7 @@ def test_autocomplete_caps_at_25(aws):
 
 def test_unknown_dataset_is_not_found(aws):
     with pytest.raises(NotFound):
-        aws.datasets.count(GUILD, "nope")
+        aws.datasets.require_dataset(GUILD, "nope")
 
 
 def record_transactions(aws) -> list[list[dict]]:
