@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.errors import InvalidInput, NotSaved
+from shared.records import file_stamp, utc_now
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
@@ -51,8 +52,8 @@ def create_archive(
         raise InvalidInput(f"The dataset `{name}` is empty; there is nothing to archive yet.")
     version = datasets.next_archive_version(guild_id, name)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
-    created_at = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    stamp = moment.strftime("%Y%m%dT%H%M%SZ")
+    created_at = utc_now(moment)
+    stamp = file_stamp(created_at)
     key = keys.archive_key(guild_id, name, version, stamp)
     date_time = moment.timetuple()[:6]
 

@@ -45,6 +45,14 @@ def validate_dataset_name(raw: str) -> str:
     return name
 
 
+def is_name_prefix(prefix: str, *, file_id: bool = False) -> bool:
+    """Whether some dataset name (or, with ``file_id``, some file id) can start with the normalized ``prefix``.
+
+    Autocomplete asks the table only for a prefix that can match; the empty prefix matches everything.
+    """
+    return not prefix or (_FILE_ID if file_id else _NAME).fullmatch(prefix) is not None
+
+
 def validate_file_id(raw: str) -> str:
     file_id = (raw or "").strip().lower()
     if not _FILE_ID.fullmatch(file_id):

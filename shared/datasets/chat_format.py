@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.examples import ChatMessage, Example
+from shared.examples import ROLES, ChatMessage, Example
 
 
 class LineRejected(ValueError):
@@ -54,7 +54,7 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _fast_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 _strict_decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
 
-_CHAT_ROLES = frozenset(("system", "user", "assistant"))
+_CHAT_ROLES = frozenset(ROLES)
 _MESSAGE_KEYS = frozenset(("role", "content"))
 _PREFERENCE_KEYS = {
     "preferred_output": "non_preferred_output",

@@ -20,7 +20,7 @@ class _DecodedLines:
 
     def __init__(self, stream: IO[bytes], limits: DatasetLimits) -> None:
         self._lines = iter_lines(
-            stream, max_line_bytes=limits.max_line_bytes, max_total_bytes=limits.max_file_bytes
+            stream, max_line_bytes=limits.max_line_bytes, max_total_bytes=limits.max_file_bytes, keep_blank=True
         )
         self.bad: dict[int, str] = {}
         self.last_number = 0
@@ -41,14 +41,12 @@ class _DecodedLines:
             return "\n"
 
 
-def iter_csv(
-    stream: IO[bytes], *, limits: DatasetLimits, positive: bool, added_by: str, added_at: str, name: str
-) -> Iterator[tuple[int, Example | LineRejected]]:
-    """Yield ``(line_number, example or rejection)`` per data row."""
-    lines = _DecodedLines(stream, limits)
-    reader = csv.reader(lines, strict=True)
+def _read_header(reader: Iterator[list[str]], name: str) -> list[str]:
+    """The header row's column names (blank lines before it are skipped), or refuse the file."""
     try:
-        header = next(reader)
+        header: list[str] = []
+        while not any(cell.strip() for cell in header):
+            header = next(reader)
     except StopIteration:
         raise DatasetFileRejected(f"{name} is empty.") from None
     except csv.Error as exc:
@@ -66,6 +64,21 @@ def iter_csv(
             f"{name} has columns I do not use: {', '.join(u[:30] for u in unknown[:3])} "
             "(expected prompt, completion and optionally system)."
         )
+    return columns
+
+
+def check_csv_header(stream: IO[bytes], *, limits: DatasetLimits, name: str) -> None:
+    """Refuse a CSV whose header is unusable, reading only up to the header (a zip's members, up front)."""
+    _read_header(csv.reader(_DecodedLines(stream, limits), strict=True), name)
+
+
+def iter_csv(
+    stream: IO[bytes], *, limits: DatasetLimits, positive: bool, added_by: str, added_at: str, name: str
+) -> Iterator[tuple[int, Example | LineRejected]]:
+    """Yield ``(line_number, example or rejection)`` per data row."""
+    lines = _DecodedLines(stream, limits)
+    reader = csv.reader(lines, strict=True)
+    columns = _read_header(reader, name)
     at = {c: columns.index(c) for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in columns}
     width = len(columns)
     previous_end = lines.last_number

@@ -7,17 +7,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.datasets.chat_format import LineRejected
-from shared.datasets.limits import DatasetLimits
+from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.parse import parse_upload
 from shared.datasets.report import IngestReport, Rejection
 from shared.datasets.text_syntax import SYNTAX_HELP, example_from_text
 from shared.errors import InvalidInput
 from shared.examples import Example
-from shared.storage.datasets import DatasetStore, now_iso
+from shared.records import utc_now
+from shared.storage.datasets import (
+    MAX_EXAMPLES_PER_TRANSACTION,
+    DatasetInfo,
+    DatasetStore,
+    validate_dataset_name,
+)
 
 logger = logging.getLogger(__name__)
 
-BATCH = 100
+# One write batch is one transaction: a larger batch would leave a small second transaction each time.
+BATCH = MAX_EXAMPLES_PER_TRANSACTION
 
 
 def ingest_examples(
@@ -34,43 +41,57 @@ def ingest_examples(
 
     Duplicates inside the upload are found with a set of 64-bit fingerprint prefixes (about 60 bytes per
     example, bounded by ``limits.max_examples``); duplicates of stored examples by the store.
+
+    The dataset is created with the first write, so a file refused before any example (wrong type, zip bomb,
+    bad CSV header) leaves nothing behind. A file refused part way (the size cap) keeps what came before it,
+    and the report says where and why it stopped.
     """
     limits = limits or DatasetLimits()
-    info = store.ensure_dataset(guild_id, dataset, created_by=created_by)
-    report = IngestReport(dataset=info.name, max_reasons=limits.max_reasons)
+    name = validate_dataset_name(dataset)
+    report = IngestReport(dataset=name, max_reasons=limits.max_reasons)
     seen: set[int] = set()
     batch: list[Example] = []
+    info: DatasetInfo | None = None
 
     def flush() -> None:
-        result = store.add_examples(guild_id, info.name, batch, upload_id=upload_id)
+        nonlocal info
+        if info is None:
+            info = store.ensure_dataset(guild_id, name, created_by=created_by)
+        result = store.add_examples(guild_id, name, batch, upload_id=upload_id)
         report.added += result.added
         report.duplicates_existing += result.duplicates_existing
         batch.clear()
 
-    for item in items:
-        if isinstance(item, Rejection):
-            report.reject(item)
-            continue
-        marker = int(item.fingerprint()[:16], 16)
-        if marker in seen:
-            report.duplicates_in_file += 1
-            continue
-        if len(seen) >= limits.max_examples:
-            report.reject(Rejection(0, f"stopped: an upload holds at most {limits.max_examples} examples"))
-            break
-        seen.add(marker)
-        batch.append(item)
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
+    try:
+        for item in items:
+            if isinstance(item, Rejection):
+                report.reject(item)
+                continue
+            marker = int(item.fingerprint()[:16], 16)
+            if marker in seen:
+                report.duplicates_in_file += 1
+                continue
+            if len(seen) >= limits.max_examples:
+                report.reject(Rejection(0, f"stopped: an upload holds at most {limits.max_examples} examples"))
+                break
+            seen.add(marker)
+            batch.append(item)
+            if len(batch) >= BATCH:
+                flush()
+    except DatasetFileRejected as exc:
+        if info is None and not batch:
+            raise  # nothing read is usable: the file is refused whole, and nothing was written
+        report.stopped_at = Rejection(exc.line, "", exc.member).where() if exc.line else (exc.member or "")
+        report.stopped_reason = exc.user_message
+    if batch or info is None:
         flush()
-    final = store.require_dataset(guild_id, info.name)
+    final = store.require_dataset(guild_id, name)
     report.dataset_size = final.example_count
     report.positive_count = final.positive_count
     report.negative_count = final.negative_count
     logger.info(
         "ingested upload",
-        extra={"dataset": info.name, "added": report.added, "rejected": report.rejected},
+        extra={"dataset": name, "added": report.added, "rejected": report.rejected, "stopped": report.stopped_at},
     )
     return report
 
@@ -90,7 +111,7 @@ def add_upload(
     """``/train file:`` — check the stored attachment (a binary stream, e.g. S3 ``Body``) and add it."""
     limits = limits or DatasetLimits()
     items = parse_upload(
-        stream, filename, positive=positive, added_by=added_by, added_at=now_iso(), limits=limits
+        stream, filename, positive=positive, added_by=added_by, added_at=utc_now(), limits=limits
     )
     return ingest_examples(
         items,
@@ -115,7 +136,7 @@ def add_text(
 ) -> IngestReport:
     """``/train text:`` — one example in the Q:/A: syntax or one JSON line."""
     try:
-        example = example_from_text(text, positive=positive, added_by=added_by, added_at=now_iso())
+        example = example_from_text(text, positive=positive, added_by=added_by, added_at=utc_now())
     except LineRejected as exc:
         hint = "" if SYNTAX_HELP in exc.reason else f" {SYNTAX_HELP}"
         raise InvalidInput(f"I could not read that example: {exc.reason}.{hint}") from None

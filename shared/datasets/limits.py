@@ -33,3 +33,9 @@ class DatasetFileRejected(InvalidInput):
     """The whole file is refused (zip bomb, missing CSV columns, unsupported type, too large)."""
 
     user_message = "I could not read that file."
+
+    def __init__(self, user_message: str | None = None, *, line: int = 0, member: str | None = None) -> None:
+        super().__init__(user_message)
+        # Where reading stopped, when it stopped part way (the file-size cap): the ingest reports it.
+        self.line = line
+        self.member = member

@@ -43,12 +43,13 @@ def too_large_message(max_bytes: int) -> str:
 
 
 def iter_lines(
-    stream: IO[bytes], *, max_line_bytes: int, max_total_bytes: int
+    stream: IO[bytes], *, max_line_bytes: int, max_total_bytes: int, keep_blank: bool = False
 ) -> Iterator[tuple[int, bytes | None]]:
     """Yield ``(line_number, line)`` without the line ending; ``line`` is None for a line over the cap.
 
-    Blank lines are skipped (their numbers still count). A UTF-8 byte-order mark on the first line is dropped.
-    The total is counted as bytes arrive; passing ``max_total_bytes`` refuses the file.
+    Blank lines are skipped (their numbers still count) unless ``keep_blank``: a CSV cell may hold them.
+    A UTF-8 byte-order mark on the first line is dropped. The total is counted as bytes arrive; passing
+    ``max_total_bytes`` refuses the rest of the file (the error carries the line number).
     """
     readline = stream.readline
     total = 0
@@ -66,19 +67,19 @@ def iter_lines(
                 rest = readline(READ_BUFFER)
                 total += len(rest)
                 if total > max_total_bytes:
-                    raise DatasetFileRejected(too_large_message(max_total_bytes))
+                    raise DatasetFileRejected(too_large_message(max_total_bytes), line=number)
                 if not rest or rest.endswith(b"\n"):
                     break
             yield number, None
             continue
         if total > max_total_bytes:
-            raise DatasetFileRejected(too_large_message(max_total_bytes))
+            raise DatasetFileRejected(too_large_message(max_total_bytes), line=number)
         if number == 1 and line.startswith(_BOM):
             line = line[3:]
         line = line.rstrip(b"\r\n")
         if len(line) > max_line_bytes:
             yield number, None
             continue
-        if not line.strip():
+        if not keep_blank and not line.strip():
             continue
         yield number, line

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from shared.datasets.chat_format import LineRejected, example_from_json
-from shared.datasets.csv_format import iter_csv
+from shared.datasets.csv_format import check_csv_header, iter_csv
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.lines import buffered, iter_lines
 from shared.datasets.report import Rejection
@@ -47,8 +48,9 @@ def parse_upload(
 ) -> Iterator[Example | Rejection]:
     """Yield each example of the file, or a :class:`Rejection` for each line that fails a check.
 
-    Raises :class:`DatasetFileRejected` when the file as a whole cannot be used (before yielding, in every
-    case the file itself can reveal up front: type, zip structure, CSV header).
+    Raises :class:`DatasetFileRejected` when the file as a whole cannot be used: before yielding, in every
+    case the file can reveal up front (type, zip structure, every zip member's CSV header or JSON array
+    start); part way only when a plain file passes the size cap (the error then carries the line number).
     """
     limits = limits or DatasetLimits()
     source = buffered(stream)
@@ -57,27 +59,57 @@ def parse_upload(
     if kind != "zip":
         yield from _parse_plain(source, kind, filename, None, limits, meta)
         return
-    for name, member in iter_zip_members(source, limits):
+    member_limits = replace(limits, max_file_bytes=limits.max_zip_member_bytes)
+
+    def inspect(name: str, member: IO[bytes]) -> None:
+        # Every member's start is checked before any member is read in full: a zip is used whole or not at all.
+        try:
+            member_kind = file_kind(name)
+        except DatasetFileRejected:
+            return  # reported as skipped below
+        if member_kind == "csv":
+            check_csv_header(member, limits=member_limits, name=_shown(name))
+            return
+        for _number, line in _lines(member, member_limits):
+            _refuse_json_array(line, _shown(name))
+            return
+
+    for name, member in iter_zip_members(source, limits, inspect=inspect):
         label = member_label(name)
         try:
             member_kind = file_kind(name)
         except DatasetFileRejected:
             yield Rejection(0, "skipped: not a .jsonl or .csv file", label)
             continue
-        member_limits = _member_limits(limits)
         yield from _parse_plain(member, member_kind, name, label, member_limits, meta)
 
 
-def _member_limits(limits: DatasetLimits) -> DatasetLimits:
-    from dataclasses import replace
+def _shown(name: str) -> str:
+    return member_label(name.rsplit("/", 1)[-1]) or "upload"
 
-    return replace(limits, max_file_bytes=limits.max_zip_member_bytes)
+
+def _lines(stream: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[int, bytes | None]]:
+    return iter_lines(stream, max_line_bytes=limits.max_line_bytes, max_total_bytes=limits.max_file_bytes)
+
+
+def _refuse_json_array(first_line: bytes | None, shown: str) -> None:
+    if first_line is not None and first_line.lstrip().startswith(b"["):
+        raise DatasetFileRejected(f"{shown} holds a JSON array; send one JSON object per line (JSONL) instead.")
 
 
 def _parse_plain(
     stream: IO[bytes], kind: str, name: str, member: str | None, limits: DatasetLimits, meta: dict[str, Any]
 ) -> Iterator[Example | Rejection]:
-    shown = member_label(name.rsplit("/", 1)[-1]) or "upload"
+    try:
+        yield from _parse_lines(stream, kind, _shown(name), member, limits, meta)
+    except DatasetFileRejected as exc:
+        exc.member = exc.member or member
+        raise
+
+
+def _parse_lines(
+    stream: IO[bytes], kind: str, shown: str, member: str | None, limits: DatasetLimits, meta: dict[str, Any]
+) -> Iterator[Example | Rejection]:
     if kind == "csv":
         for number, item in iter_csv(stream, limits=limits, name=shown, **meta):
             if isinstance(item, LineRejected):
@@ -87,18 +119,13 @@ def _parse_plain(
         return
     positive, added_by, added_at = meta["positive"], meta["added_by"], meta["added_at"]
     first = True
-    for number, line in iter_lines(
-        stream, max_line_bytes=limits.max_line_bytes, max_total_bytes=limits.max_file_bytes
-    ):
+    for number, line in _lines(stream, limits):
+        if first:
+            first = False
+            _refuse_json_array(line, shown)
         if line is None:
             yield Rejection(number, f"line is longer than {limits.max_line_bytes // 1024} KB", member)
             continue
-        if first:
-            first = False
-            if line.lstrip().startswith(b"["):
-                raise DatasetFileRejected(
-                    f"{shown} holds a JSON array; send one JSON object per line (JSONL) instead."
-                )
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:

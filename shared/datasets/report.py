@@ -27,6 +27,9 @@ class IngestReport:
     positive_count: int = 0
     negative_count: int = 0
     max_reasons: int = 10
+    # Set when the file was refused part way (the size cap): where, and why. What came before is kept.
+    stopped_at: str = ""
+    stopped_reason: str = ""
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected += 1
@@ -40,6 +43,11 @@ class IngestReport:
     def summary(self) -> str:
         """The reply text (Discord markdown, well under 2000 characters)."""
         lines = [f"Dataset **{self.dataset}**: added {self.added} example{'s' if self.added != 1 else ''}."]
+        if self.stopped_reason:
+            lines.append(
+                f"Stopped at {self.stopped_at or 'the end'}: {self.stopped_reason} "
+                f"Added {self.added} before that; the rest of the file was not read."
+            )
         if self.duplicates:
             parts = []
             if self.duplicates_existing:

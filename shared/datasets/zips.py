@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from shared.datasets.limits import MB, DatasetFileRejected, DatasetLimits
@@ -65,17 +65,28 @@ def _declared_entry_count(fp: IO[bytes]) -> int:
     return int(entries)
 
 
-def iter_zip_members(stream: Any, limits: DatasetLimits) -> Iterator[tuple[str, IO[bytes]]]:
-    """Yield ``(member name, open member stream)`` for each file member, after checking the whole archive."""
+Inspect = Callable[[str, IO[bytes]], None]
+
+
+def iter_zip_members(
+    stream: Any, limits: DatasetLimits, *, inspect: Inspect | None = None
+) -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield ``(member name, open member stream)`` for each file member, after checking the whole archive.
+
+    ``inspect`` (when given) sees every member first, before anything is yielded: it may raise
+    :class:`DatasetFileRejected` on a member whose start is unusable, so that no part of the zip is used.
+    """
     fp = _seekable(stream, limits)
     try:
-        yield from _iter_members(fp, limits)
+        yield from _iter_members(fp, limits, inspect)
     finally:
         if fp is not stream:
             fp.close()  # the spool we made
 
 
-def _iter_members(fp: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[str, IO[bytes]]]:
+def _iter_members(
+    fp: IO[bytes], limits: DatasetLimits, inspect: Inspect | None
+) -> Iterator[tuple[str, IO[bytes]]]:
     entries = _declared_entry_count(fp)
     if entries > limits.max_zip_members:
         raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
@@ -88,18 +99,27 @@ def _iter_members(fp: IO[bytes], limits: DatasetLimits) -> Iterator[tuple[str, I
             i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith(_IGNORED_PREFIXES)
         ]
         _check_archive(infos, limits)
+        if inspect is not None:
+            for info in infos:
+                with _open_member(archive, info) as member:
+                    inspect(info.filename, member)
         for info in infos:
-            try:
-                member = archive.open(info)
-            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError):
-                raise DatasetFileRejected(
-                    f"{member_label(info.filename)} in the zip could not be read (damaged or unsupported)."
-                ) from None
-            with member:
-                head = member.peek(4)[:4]  # type: ignore[attr-defined]  # a ZipExtFile
-                if head == _LOCAL_HEADER:
-                    raise DatasetFileRejected("Zip files inside the zip are not accepted.")
+            with _open_member(archive, info) as member:
                 yield info.filename, member
+
+
+def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    try:
+        member = archive.open(info)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError):
+        raise DatasetFileRejected(
+            f"{member_label(info.filename)} in the zip could not be read (damaged or unsupported)."
+        ) from None
+    head = member.peek(4)[:4]  # type: ignore[attr-defined]  # a ZipExtFile
+    if head == _LOCAL_HEADER:
+        member.close()
+        raise DatasetFileRejected("Zip files inside the zip are not accepted.")
+    return member
 
 
 def _check_archive(infos: list[zipfile.ZipInfo], limits: DatasetLimits) -> None:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from shared.errors import NotFound, NotSaved
-from shared.names import FILE_ID_RULE, validate_file_id  # noqa: F401 - re-exported
+from shared.names import FILE_ID_RULE, is_name_prefix, validate_file_id  # noqa: F401 - re-exported
+from shared.records import file_stamp, utc_now
 from shared.settings import Settings
 from shared.storage import keys
+from shared.storage.table import DataTable
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +30,8 @@ CORRECTIONS_LOG_ID = "corrections-log"
 PRESIGN_SECONDS = 15 * 60
 AUTOCOMPLETE_LIMIT = 25
 _SPOOL_BYTES = 8 * 1024 * 1024
+# Autocomplete reads at most this many file records (newest of them first).
+_LIST_FILES_SCANNED = 2000
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class FileRecord:
     content_type: str = "application/octet-stream"
     created_by: str = ""
     created_at: str = ""
+
+
+_RECORD_FIELDS = tuple(FileRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -62,16 +66,16 @@ class FileDelivery:
 
 def _record(item: dict[str, Any]) -> FileRecord:
     return FileRecord(
-        file_id=item["file_id"]["S"],
-        guild_id=item["guild_id"]["S"],
-        key=item["key"]["S"],
-        filename=item["filename"]["S"],
-        kind=item["kind"]["S"],
-        size=int(item["size"]["N"]),
-        sha256=item.get("sha256", {}).get("S", ""),
-        content_type=item.get("content_type", {}).get("S", "application/octet-stream"),
-        created_by=item.get("created_by", {}).get("S", ""),
-        created_at=item.get("created_at", {}).get("S", ""),
+        file_id=str(item["file_id"]),
+        guild_id=str(item["guild_id"]),
+        key=str(item["key"]),
+        filename=str(item["filename"]),
+        kind=str(item["kind"]),
+        size=int(item["size"]),
+        sha256=str(item.get("sha256", "")),
+        content_type=str(item.get("content_type", "application/octet-stream")),
+        created_by=str(item.get("created_by", "")),
+        created_at=str(item.get("created_at", "")),
     )
 
 
@@ -85,49 +89,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 class FileStore:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        dynamodb_client: Any = None,
-        s3_client: Any = None,
-        table: str | None = None,
-        bucket: str | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, *, dynamodb_client: Any, s3_client: Any) -> None:
         self._settings = settings
-        self._dynamodb = dynamodb_client
-        self._s3 = s3_client
-        self.table = table or settings.data_table
-        self.bucket = bucket or settings.bucket_name
-
-    @property
-    def dynamodb(self) -> Any:
-        if self._dynamodb is None:
-            import boto3
-
-            self._dynamodb = boto3.client(
-                "dynamodb",
-                region_name=self._settings.aws_region,
-                endpoint_url=self._settings.aws_endpoint_url or None,
-            )
-        return self._dynamodb
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client(
-                "s3",
-                region_name=self._settings.aws_region,
-                endpoint_url=self._settings.aws_endpoint_url or None,
-            )
-        return self._s3
+        self._table = DataTable(settings.data_table, dynamodb_client)
+        self.s3 = s3_client
+        self.bucket = settings.bucket_name
 
     def register(self, record: FileRecord, *, overwrite: bool = False) -> FileRecord:
         """Store a file record; without ``overwrite`` an existing id is never replaced (archives)."""
@@ -136,38 +103,20 @@ class FileStore:
             # Keys come from the server only; this guards against a caller mixing guilds up.
             raise ValueError("file key outside the guild's prefix")
         item = {
-            "pk": {"S": keys.guild_pk(record.guild_id)},
-            "sk": {"S": keys.file_sk(record.file_id)},
-            "file_id": {"S": record.file_id},
-            "guild_id": {"S": record.guild_id},
-            "key": {"S": record.key},
-            "filename": {"S": record.filename},
-            "kind": {"S": record.kind},
-            "size": {"N": str(record.size)},
-            "sha256": {"S": record.sha256},
-            "content_type": {"S": record.content_type},
-            "created_by": {"S": record.created_by},
-            "created_at": {"S": record.created_at},
+            "pk": keys.guild_pk(record.guild_id),
+            "sk": keys.file_sk(record.file_id),
+            **{name: getattr(record, name) for name in _RECORD_FIELDS},
         }
-        kwargs: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if not overwrite:
-            kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
-        try:
-            self.dynamodb.put_item(**kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise NotSaved(detail=f"file id {record.file_id} already exists") from exc
-            raise NotSaved(detail=f"register file: {exc}") from exc
+        if overwrite:
+            self._table.put(item)
+        elif not self._table.put_new(item):
+            raise NotSaved(detail=f"file id {record.file_id} already exists")
         return record
 
     def get(self, guild_id: str, file_id: str) -> FileRecord:
         """The guild's file with this id; :class:`NotFound` for any other guild's id or an unknown one."""
         file_id = validate_file_id(file_id)
-        resp = self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.file_sk(file_id)}},
-        )
-        item = resp.get("Item")
+        item = self._table.get(keys.guild_pk(guild_id), keys.file_sk(file_id))
         if not item:
             raise NotFound(f"There is no file called `{file_id}` in this server. Pick one from the list.")
         record = _record(item)
@@ -181,24 +130,13 @@ class FileStore:
     ) -> list[FileRecord]:
         """Newest first, for autocomplete; the corrections log is offered even before its first export."""
         prefix = (prefix or "").strip().lower()
-        if prefix and not re.fullmatch(r"[a-z0-9_-]{1,64}", prefix):
+        if not is_name_prefix(prefix, file_id=True):
             return []
-        records: list[FileRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": keys.guild_pk(guild_id)},
-                ":sk": {"S": keys.file_prefix_sk(prefix)},
-            },
-        }
-        # Bounded scan of the guild's partition: autocomplete must answer within Discord's 3 seconds.
-        for _ in range(10):
-            resp = self.dynamodb.query(**kwargs)
-            records.extend(_record(i) for i in resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                break
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        # A bounded read of the guild's files: autocomplete must answer within Discord's 3 seconds.
+        items = self._table.query_prefix(
+            keys.guild_pk(guild_id), keys.file_prefix_sk(prefix), limit=_LIST_FILES_SCANNED
+        )
+        records = [_record(i) for i in items]
         records.sort(key=lambda r: r.created_at, reverse=True)
         if CORRECTIONS_LOG_ID.startswith(prefix) and not any(
             r.file_id == CORRECTIONS_LOG_ID for r in records
@@ -249,31 +187,23 @@ class FileStore:
 
     def iter_corrections_and_feedback(self, guild_id: str) -> Iterator[dict[str, Any]]:
         """Every correction and feedback record of the guild, attributes read generically."""
-        deserializer = TypeDeserializer()
         for prefix, kind in ((keys.CORRECTION_PREFIX, "correction"), (keys.FEEDBACK_PREFIX, "feedback")):
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
-                "ExpressionAttributeValues": {":pk": {"S": keys.guild_pk(guild_id)}, ":sk": {"S": prefix}},
-            }
-            while True:
-                resp = self.dynamodb.query(**kwargs)
-                for item in resp.get("Items", []):
-                    record = {k: deserializer.deserialize(v) for k, v in item.items()}
-                    sk = record.pop("sk")
-                    for internal in ("pk", "gsi1pk", "gsi1sk", "expires_at"):
-                        record.pop(internal, None)
-                    yield {"type": kind, "id": str(sk)[len(prefix) :], **record}
-                if "LastEvaluatedKey" not in resp:
-                    break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+            for record in self._table.query_prefix(keys.guild_pk(guild_id), prefix):
+                sk = record.pop("sk")
+                for internal in ("pk", "gsi1pk", "gsi1sk", "expires_at"):
+                    record.pop(internal, None)
+                yield {"type": kind, "id": str(sk)[len(prefix) :], **record}
 
     def export_corrections_log(self, guild_id: str, *, created_by: str = "") -> FileRecord:
-        """Write the log as JSONL to a new key and point the ``corrections-log`` id at it."""
+        """Write the log as JSONL and point the ``corrections-log`` id at it.
+
+        The log is a live export, not a snapshot: each export overwrites the one object (and its record), so
+        repeated ``/getfile corrections-log`` leaves no orphaned copies behind.
+        """
         import hashlib
 
-        stamp = timestamp()
-        key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, stamp, ".jsonl")
+        created_at = utc_now()
+        key = keys.export_key(guild_id, CORRECTIONS_LOG_ID, "latest", ".jsonl")
         digest = hashlib.sha256()
         size = 0
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
@@ -295,13 +225,12 @@ class FileStore:
             file_id=CORRECTIONS_LOG_ID,
             guild_id=guild_id,
             key=key,
-            filename=f"corrections-log-{stamp}.jsonl",
+            filename=f"corrections-log-{file_stamp(created_at)}.jsonl",
             kind="corrections-log",
             size=size,
             sha256=digest.hexdigest(),
             content_type="application/jsonl",
             created_by=created_by,
-            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            created_at=created_at,
         )
-        # The log is a live export, not a snapshot: its id follows the newest one.
         return self.register(record, overwrite=True)

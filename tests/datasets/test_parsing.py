@@ -270,3 +270,18 @@ def test_text_syntax_errors(text, reason):
     with pytest.raises(LineRejected) as err:
         example_from_text(text)
     assert reason in err.value.reason
+
+
+def test_csv_cells_keep_their_blank_lines():
+    data = b'prompt,completion\n"para1\n\npara2","a\n\n\nb"\n\nq,ok\n'
+    examples, rejections = run(data, name="d.csv")
+    assert rejections == []
+    assert examples[0].messages[0].content == "para1\n\npara2"
+    assert examples[0].answer == "a\n\n\nb"
+    assert examples[1].origin == "d.csv:9"  # blank lines still count
+
+
+def test_csv_header_after_blank_lines():
+    examples, rejections = run(b"\n\nprompt,completion\nq,a\n", name="d.csv")
+    assert rejections == []
+    assert [e.answer for e in examples] == ["a"] and examples[0].origin == "d.csv:4"

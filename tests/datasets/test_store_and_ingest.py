@@ -10,7 +10,7 @@ import pytest
 from shared.datasets.ingest import add_text, add_upload
 from shared.errors import InvalidInput, NotFound
 from shared.examples import ChatMessage, Example
-from shared.storage.datasets import InvalidName, validate_dataset_name
+from shared.storage.datasets import NAME_RULE, InvalidName, validate_dataset_name
 
 GUILD = "111"
 
@@ -32,27 +32,30 @@ def upload(aws, lines: list[str], upload_id: str = "i1", dataset: str = "faq", *
     )
 
 
+_NOT_A_PATH = "Dataset names are plain names, not paths or URLs. " + NAME_RULE
+
+
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "message"),
     [
-        "../x",
-        "/etc/passwd",
-        "a/b",
-        "..%2Fx",
-        "%2e%2e",
-        "a\\b",
-        "C:data",
-        "~root",
-        "",
-        "x" * 33,
-        "has space",
-        "ünï",
+        ("../x", _NOT_A_PATH),
+        ("/etc/passwd", _NOT_A_PATH),
+        ("a/b", _NOT_A_PATH),
+        ("..%2Fx", _NOT_A_PATH),
+        ("%2e%2e", _NOT_A_PATH),
+        ("a\\b", _NOT_A_PATH),
+        ("C:data", _NOT_A_PATH),
+        ("~root", _NOT_A_PATH),
+        ("", "Give the dataset a name. " + NAME_RULE),
+        ("x" * 33, NAME_RULE),
+        ("has space", NAME_RULE),
+        ("ünï", NAME_RULE),
     ],
 )
-def test_path_like_and_bad_dataset_names_are_refused(raw):
+def test_path_like_and_bad_dataset_names_are_refused(raw, message):
     with pytest.raises(InvalidName) as err:
         validate_dataset_name(raw)
-    assert "names" in err.value.user_message.lower() or "name" in err.value.user_message.lower()
+    assert err.value.user_message == message
 
 
 def test_names_are_canonical():
@@ -83,7 +86,7 @@ def test_duplicates_across_uploads_are_skipped_and_counted(aws):
     # The same chat marked negative is a different example (behaviour to avoid), so it is added.
     report = upload(aws, [chat_line("q2", "a2")], upload_id="i3", positive=False)
     assert report.added == 1
-    info = aws.datasets.count(GUILD, "faq")
+    info = aws.datasets.require_dataset(GUILD, "faq")
     assert (info.example_count, info.positive_count, info.negative_count) == (4, 3, 1)
 
 
@@ -92,23 +95,35 @@ def test_redelivered_upload_counts_its_own_writes_as_added_not_twice(aws):
     first = upload(aws, lines, upload_id="same")
     again = upload(aws, lines, upload_id="same")
     assert first.added == again.added == 5 and again.duplicates_existing == 0
-    assert aws.datasets.count(GUILD, "faq").example_count == 5
+    assert aws.datasets.require_dataset(GUILD, "faq").example_count == 5
 
 
-def test_racing_writer_is_caught_by_the_condition(aws):
+@pytest.mark.parametrize(
+    ("racer", "added", "duplicates"),
+    [
+        ("other", 1, 1),  # another upload stored it first: a duplicate
+        ("mine", 2, 0),  # an earlier delivery of this same upload stored it: counted as added, once
+    ],
+)
+def test_racing_writer_is_caught_by_the_condition(aws, monkeypatch, racer, added, duplicates):
     aws.datasets.ensure_dataset(GUILD, "faq")
     ex = Example(messages=(ChatMessage("user", "q"), ChatMessage("assistant", "a")))
     other = Example(messages=(ChatMessage("user", "z"), ChatMessage("assistant", "a")))
-    # Simulate another upload writing between our BatchGetItem and our transaction.
-    original = aws.datasets._existing
-    aws.datasets._existing = lambda pk, fps: {}
-    try:
-        aws.datasets.add_examples(GUILD, "faq", [ex], upload_id="other")
-        result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
-    finally:
-        aws.datasets._existing = original
-    assert (result.added, result.duplicates_existing) == (1, 1)
-    assert aws.datasets.count(GUILD, "faq").example_count == 2
+    aws.datasets.add_examples(GUILD, "faq", [ex], upload_id=racer)
+    # The racer writes between our look-up and our transaction: only that first look-up misses it; the
+    # look-up of the owners after the failed transaction is the real one.
+    real = aws.datasets._existing
+    calls: list[list[str]] = []
+
+    def first_lookup_misses(pk: str, fingerprints: list[str]) -> dict[str, str]:
+        calls.append(fingerprints)
+        return {} if len(calls) == 1 else real(pk, fingerprints)
+
+    monkeypatch.setattr(aws.datasets, "_existing", first_lookup_misses)
+    result = aws.datasets.add_examples(GUILD, "faq", [ex, other], upload_id="mine")
+    assert len(calls) == 2
+    assert (result.added, result.duplicates_existing) == (added, duplicates)
+    assert aws.datasets.require_dataset(GUILD, "faq").example_count == 2
 
 
 def test_many_examples_paginate_and_round_trip(aws):
@@ -150,4 +165,43 @@ def test_autocomplete_caps_at_25(aws):
 
 def test_unknown_dataset_is_not_found(aws):
     with pytest.raises(NotFound):
-        aws.datasets.count(GUILD, "nope")
+        aws.datasets.require_dataset(GUILD, "nope")
+
+
+def record_transactions(aws) -> list[list[dict]]:
+    """The TransactItems of every TransactWriteItems call the store makes (a botocore event hook)."""
+    seen: list[list[dict]] = []
+
+    def hook(params: dict, **_: object) -> None:
+        seen.append(params["TransactItems"])
+
+    aws.dynamodb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hook)
+    return seen
+
+
+def test_upload_batches_fill_whole_transactions(aws):
+    from shared.storage.datasets import MAX_EXAMPLES_PER_TRANSACTION
+
+    transactions = record_transactions(aws)
+    n = 2 * MAX_EXAMPLES_PER_TRANSACTION
+    report = upload(aws, [chat_line(f"q{i}", "a") for i in range(n)])
+    assert report.added == n
+    # Each write batch is one transaction of examples plus the counter update; no 1-example stragglers.
+    assert [len(t) for t in transactions] == [MAX_EXAMPLES_PER_TRANSACTION + 1] * 2
+
+
+def test_transaction_size_counts_bytes_not_characters(aws):
+    from shared.storage.datasets import TRANSACTION_BYTES
+
+    aws.datasets.ensure_dataset(GUILD, "faq")
+    transactions = record_transactions(aws)
+    # 100k characters of 3 UTF-8 bytes each: ~300 KB an item, well over the cap if characters were counted.
+    examples = [
+        Example(messages=(ChatMessage("user", f"q{i}"), ChatMessage("assistant", "€" * 100_000)))
+        for i in range(25)
+    ]
+    assert aws.datasets.add_examples(GUILD, "faq", examples, upload_id="big").added == 25
+    sizes = [
+        sum(len(a["Put"]["Item"]["data"]["S"].encode()) for a in t if "Put" in a) for t in transactions
+    ]
+    assert len(sizes) > 2 and max(sizes) <= TRANSACTION_BYTES

@@ -62,5 +62,45 @@ def test_zip_bomb_attachment_adds_nothing(aws, cdn):
         zf.writestr("bomb.jsonl", b" " * (30 * 1024 * 1024))
     with pytest.raises(DatasetFileRejected, match="zip bomb"):
         train_from_cdn(aws, cdn, "bomb.zip", buf.getvalue(), "i3")
-    info = aws.datasets.get_dataset(GUILD, "faq")
-    assert info is not None and info.example_count == 0
+    assert aws.datasets.get_dataset(GUILD, "faq") is None  # a refused file creates nothing
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("bad_member", "body", "reason"),
+    [
+        ("later.csv", b"question,answer\nq,a\n", "missing: prompt, completion"),
+        ("later.json", b'[{"messages": []}]\n', "one JSON object per line"),
+    ],
+)
+def test_zip_with_a_refused_member_saves_nothing(aws, cdn, bad_member, body, reason):
+    # More good lines than one write batch come first: nothing of them may be stored when the zip is refused.
+    good = b"\n".join(line(f"q{i}", f"a{i}") for i in range(250))
+    data = zip_of({"first.jsonl": good, bad_member: body})
+    with pytest.raises(DatasetFileRejected, match=reason):
+        train_from_cdn(aws, cdn, "pack.zip", data, "i4")
+    assert aws.datasets.get_dataset(GUILD, "faq") is None
+    assert list(aws.datasets.iter_examples(GUILD, "faq")) == []
+
+
+def test_file_over_the_cap_midway_keeps_what_was_read_and_says_where_it_stopped(aws):
+    from shared.datasets import DatasetLimits
+
+    good = [line(f"q{i}", f"a{i}") for i in range(250)]
+    body = b"\n".join(good) + b"\n" + b"\n".join(line("x" * 300, str(i)) for i in range(40)) + b"\n"
+    limits = DatasetLimits(max_line_bytes=200, max_file_bytes=len(b"\n".join(good)) + 2000)
+    report = add_upload(
+        io.BytesIO(body), "big.jsonl", store=aws.datasets, guild_id=GUILD, dataset="faq", upload_id="i5",
+        limits=limits,
+    )
+    assert report.added == 250 and report.dataset_size == 250
+    assert report.stopped_at.startswith("line 2")  # the line where the cap was passed, not earlier
+    summary = report.summary()
+    assert f"Stopped at {report.stopped_at}: That file is too large. Added 250 before that;" in summary
