@@ -2,7 +2,9 @@
 
 - :func:`openai_api_key` resolves the key: ``OPENAI_API_KEY`` itself (local use), else the secret that
   ``OPENAI_API_KEY_SECRET`` names (Secrets Manager or ``ssm:``), cached by :mod:`shared.secrets`.
-- :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names, with clients passed in or built lazily.
+- :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names (or the one a stored job names), with
+  clients passed in or built lazily.
+- :func:`active_model` is the model a guild's answers come from: the one a trainer made active, else the base.
 - :func:`training_examples` is what a fine-tune job trains on: the selected dataset plus the guild's
   corrections of bot answers that know their prompt, as preference pairs (original = rejected, correction =
   preferred).
@@ -49,13 +51,22 @@ def is_simulated(settings: Settings) -> bool:
     return settings.finetune_provider == "openai" and ("127.0.0.1" in base or "localhost" in base)
 
 
-def build_provider(settings: Settings, aws_client: ClientFactory, *, openai: Any = None) -> FineTuneProvider:
-    """The configured backend. ``aws_client(service)`` returns a boto3 client (the worker context's
-    ``client``); the OpenAI client is built only when the provider is OpenAI."""
-    if settings.finetune_provider == "openai":
-        return get_provider(settings, openai_client=openai if openai is not None else openai_client(settings))
+def active_model(jobs: Any, guild_id: str, settings: Settings) -> str:
+    """The guild's active model (``jobs`` is a FineTuneJobStore), else the configured base model."""
+    return str(jobs.active_model(guild_id) or settings.base_model)
+
+
+def build_provider(settings: Settings, aws_client: ClientFactory, *, openai: Any = None,
+                   name: str | None = None) -> FineTuneProvider:
+    """The backend called ``name`` (default: the configured one). ``aws_client(service)`` returns a boto3
+    client (the worker context's ``client``); the OpenAI client is built only when the provider is OpenAI."""
+    name = name or settings.finetune_provider
+    if name == "openai":
+        return get_provider(settings, name=name,
+                            openai_client=openai if openai is not None else openai_client(settings))
     return get_provider(
         settings,
+        name=name,
         bedrock_client=aws_client("bedrock"),
         runtime_client=aws_client("bedrock-runtime"),
         s3_client=aws_client("s3"),

@@ -114,8 +114,10 @@ class FineTuneJobStore:
         item = self._table.get(keys.guild_pk(guild_id), keys.job_sk(request_id))
         return FineTuneJobRecord.from_item(item) if item else None
 
-    def update_from_provider(self, record: FineTuneJobRecord, job: FineTuneJob) -> FineTuneJobRecord:
-        """Store what the provider says of the job; a terminal status leaves the active index."""
+    def update_from_provider(self, record: FineTuneJobRecord, job: FineTuneJob, *,
+                             keep_active: bool = False) -> FineTuneJobRecord:
+        """Store what the provider says of the job; a terminal status leaves the active index, unless
+        ``keep_active`` (a terminal job found by a start: the watcher still has to post its completion)."""
         changes: dict[str, Any] = {
             "job_id": job.job_id,
             "status": job.status,
@@ -129,7 +131,7 @@ class FineTuneJobStore:
             changes["error"] = job.error[:1000]
         if job.method:
             changes["method"] = job.method
-        self._update(record, changes, leave_index=job.is_terminal)
+        self._update(record, changes, leave_index=job.is_terminal and not keep_active)
         if job.job_id and job.job_id != record.job_id:
             self._table.put({"pk": pointer_pk(record.provider, job.job_id), "sk": "POINTER",
                              "guild_id": record.guild_id, "request_id": record.request_id})

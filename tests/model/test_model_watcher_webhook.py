@@ -11,6 +11,7 @@ import pytest
 from functions.watcher.watch import JobWatcher
 from functions.watcher.webhook import create_app
 from infra.fakes.openai_server import webhook_delivery
+from shared.discord_api import DiscordRest
 from shared.errors import ConfigError
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
@@ -110,14 +111,25 @@ def test_a_start_whose_answer_was_lost_is_recovered_or_given_up(settings, jobs, 
     export = export_training(many(20), catalog.model("openai", MODEL), catalog)
     lost, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000600", dataset="faq",
                                                   provider="openai", base_model=MODEL, channel_id=CHANNEL))
-    provider.start_job(export, JobRequest(request_id=lost.request_id, guild_id=GUILD, dataset="faq"))
+    provider.start_job(export, JobRequest(request_id=lost.request_id, guild_id=GUILD, dataset="faq"), epochs=3)
     never, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000601", dataset="faq",
                                                    provider="openai", base_model=MODEL, channel_id=CHANNEL))
+    # Lost too, and the job finished meanwhile: found, it still gets its completion post.
+    finished, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000602",
+                                                      dataset="faq", provider="openai", base_model=MODEL,
+                                                      channel_id=CHANNEL))
+    done = provider.start_job(export, JobRequest(request_id=finished.request_id, guild_id=GUILD, dataset="faq"),
+                              epochs=3)
+    fake_openai.set_status(done.job_id, "succeeded")
     later = datetime.now(UTC) + timedelta(hours=3)
-    watcher = JobWatcher(settings, jobs=jobs, provider_factory=lambda: provider, discord=None,  # type: ignore[arg-type]
-                         now=lambda: later)
+    watcher = JobWatcher(settings, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
+                         discord=DiscordRest(settings, sleep=lambda _s: None), now=lambda: later)
     report = watcher.tick()
-    assert report.statuses == {lost.request_id: "validating_files", never.request_id: "failed"}
+    assert report.statuses == {lost.request_id: "queued", never.request_id: "failed",
+                               finished.request_id: "succeeded"}
     assert jobs.get(GUILD, lost.request_id).job_id
     assert "never started" in jobs.get(GUILD, never.request_id).error
-    assert fake_openai.jobs_created() == 1
+    assert fake_openai.jobs_created() == 2
+    [post] = fake_discord.channel_messages(CHANNEL)
+    assert done.job_id in post["content"] or "**succeeded**" in post["content"]
+    assert [r.request_id for r in jobs.active()] == [lost.request_id] and report.posted == 1
