@@ -39,6 +39,18 @@ def openai_api_key(settings: Settings) -> str:
     raise NotConfigured(detail="neither OPENAI_API_KEY nor OPENAI_API_KEY_SECRET is set")
 
 
+def openai_webhook_secret(settings: Settings) -> str:
+    """The ``whsec_`` secret: ``OPENAI_WEBHOOK_SECRET`` itself (local use), else the secret that
+    ``OPENAI_WEBHOOK_SECRET_SECRET`` names. Empty when neither is set (the webhook is optional)."""
+    if settings.openai_webhook_secret:
+        return settings.openai_webhook_secret
+    if settings.openai_webhook_secret_secret:
+        from shared.secrets import resolve_secret
+
+        return resolve_secret(settings.openai_webhook_secret_secret, settings=settings)
+    return ""
+
+
 def openai_client(settings: Settings) -> Any:
     from openai import OpenAI
 

@@ -125,7 +125,7 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert "Correction saved" in saved.reply["data"]["content"]
 
     # 7. ...is a preference pair in the next export (DPO: the pair is what trains).
-    estimate2, confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate2, _confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
     assert "dpo" in estimate2["content"] and "1 preference pairs" in estimate2["content"]
     run_one(runner)
     second = jobs.get(GUILD, start_id(estimate2))
@@ -142,7 +142,7 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
 
 def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, worker_ctx, jobs, fake_openai,
                                                                 fake_discord, aws, settings, dataset):
-    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
     ref = InteractionRef(id="1300000000000000777", application_id=settings.discord_application_id,
                          token="itok-redelivered", guild_id=GUILD, channel_id=CHANNEL, user_id="5",
@@ -193,7 +193,7 @@ def test_a_second_click_on_the_same_estimate_is_told_the_job_already_started(cli
 def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner, watcher, jobs, fake_openai,
                                                                  fake_discord, dataset):
     fake_openai.job_outcome = "failed"
-    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     run_one(runner)
     for _ in range(3):
         watcher.tick()
@@ -204,7 +204,7 @@ def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner,
 
 
 def test_jobs_lists_and_cancels(client, runner, watcher, jobs, fake_openai, fake_discord, dataset):
-    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     run_one(runner)
     record = jobs.get(GUILD, start_id(estimate))
     listing = send(client, build.slash("jobs", **TRAINER, **A)).reply["data"]

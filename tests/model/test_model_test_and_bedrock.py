@@ -119,6 +119,7 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
             "output": {"message": {"role": "assistant", "content": [{"text": "Fact 1 is true."}]}},
             "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 4, "totalTokens": 9},
             "metrics": {"latencyMs": 10},
-        }, {"modelId": "amazon.nova-micro-v1:0", "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
+        }, {"modelId": "amazon.nova-micro-v1:0",  # the catalog's inference id of NOVA
+            "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
         answer = model_jobs.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
     assert answer == "Fact 1 is true."

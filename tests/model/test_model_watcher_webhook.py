@@ -133,3 +133,45 @@ def test_a_start_whose_answer_was_lost_is_recovered_or_given_up(settings, jobs, 
     [post] = fake_discord.channel_messages(CHANNEL)
     assert done.job_id in post["content"] or "**succeeded**" in post["content"]
     assert [r.request_id for r in jobs.active()] == [lost.request_id] and report.posted == 1
+
+
+def test_the_deployed_webhook_secret_comes_from_secrets_manager(settings, watcher, aws, started, webhook_secret,
+                                                                fake_discord):
+    from shared.secrets import clear_cache
+
+    sm = aws.clients.client("secretsmanager")
+    arn = sm.create_secret(Name="openai-webhook", SecretString=webhook_secret)["ARN"]
+    deployed = settings.with_overrides(openai_webhook_secret="", openai_webhook_secret_secret=arn)
+    clear_cache()
+    try:
+        app = create_app(deployed, watcher, dynamodb_client=aws.clients.dynamodb).test_client()
+        body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+        assert deliver(app, body, headers).status_code == 200
+        wrong, wrong_headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, "whsec_" + "QUJD" * 8)
+        assert deliver(app, wrong, wrong_headers).status_code == 400
+    finally:
+        clear_cache()
+
+
+def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provider, started, aws, openai_client,
+                                                           fake_discord, webhook_secret):
+    """The deployment switched to Bedrock after an OpenAI job started: that job is still OpenAI's."""
+    from functions.worker import model_jobs
+    from functions.worker.context import WorkerContext
+    from shared.finetune.webhooks import WebhookVerifier
+    from shared.queue_messages import InteractionRef
+    from shared.queue_messages import JobRequest as QueuedJob
+
+    switched = settings.with_overrides(finetune_provider="bedrock")
+    watcher = JobWatcher(switched, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
+                         discord=DiscordRest(switched, sleep=lambda _s: None))
+    assert watcher.tick().statuses == {started.request_id: "queued"}
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    assert watcher.on_event(WebhookVerifier(webhook_secret).verify(body, headers)) == ("running", False)
+
+    ctx = WorkerContext(switched, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
+                        openai=openai_client, finetune_provider=provider)
+    ref = InteractionRef(id="1300000000000000901", application_id=switched.discord_application_id, token="t",
+                         guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
+    done = model_jobs.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)
+    assert "is cancelled" in done.content and jobs.get(GUILD, started.request_id).status == "cancelled"
