@@ -9,6 +9,8 @@ Records (keys from :mod:`shared.storage.keys`):
   the attribute is removed with the terminal status.
 - pointer: ``pk=FTJOB#{provider}#{job_id}``, ``sk=POINTER``: guild and request of a provider job id, for
   webhook deliveries that name only the provider's id.
+- model: ``pk=GUILD#{guild}``, ``sk=FTMODEL#{finished_at:012d}#{request_id}``: a model a succeeded job made,
+  so /model's choices (read on every autocomplete keystroke) are one short newest-first query.
 - active model: the ``active_model`` attribute of the guild settings record (``sk=SETTINGS``), updated on its
   own so that the other attributes there (selected dataset, trainer role) are kept.
 """
@@ -31,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 ACTIVE_INDEX = "gsi1"
 ACTIVE_PK = "FTJOB#ACTIVE"
+MODEL_PREFIX = "FTMODEL#"
 # Before the provider has answered, a recorded start is "starting": active, so the watcher can finish it.
 STARTING = "starting"
 
@@ -135,6 +138,11 @@ class FineTuneJobStore:
         if job.job_id and job.job_id != record.job_id:
             self._table.put({"pk": pointer_pk(record.provider, job.job_id), "sk": "POINTER",
                              "guild_id": record.guild_id, "request_id": record.request_id})
+        if job.status == "succeeded" and job.fine_tuned_model:
+            # The same key on every update: written again, never twice.
+            self._table.put({"pk": keys.guild_pk(record.guild_id),
+                             "sk": f"{MODEL_PREFIX}{job.finished_at or 0:012d}#{record.request_id}",
+                             "model": job.fine_tuned_model, "request_id": record.request_id})
         return replace(record, **changes)
 
     def mark_failed_to_start(self, record: FineTuneJobRecord, reason: str) -> FineTuneJobRecord:
@@ -191,11 +199,18 @@ class FineTuneJobStore:
             return None
         return self.get(str(pointer["guild_id"]), str(pointer["request_id"]))
 
-    def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[FineTuneJobRecord]:
-        """Succeeded jobs of this guild that produced a model, newest first."""
-        return [r for r in self.recent(guild_id, limit=200) if r.status == "succeeded" and r.fine_tuned_model][
-            :limit
-        ]
+    def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[str]:
+        """The models this guild's succeeded jobs made, newest first: one query reading ``limit`` items."""
+        response = self._client.query(
+            TableName=self.name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": keys.guild_pk(guild_id)}, ":prefix": {"S": MODEL_PREFIX}},
+            ScanIndexForward=False,
+            Limit=limit,
+            ProjectionExpression="#m",
+            ExpressionAttributeNames={"#m": "model"},
+        )
+        return [str(item["model"]["S"]) for item in response.get("Items", []) if "model" in item]
 
     # --- the guild's active model -------------------------------------------------------------------------
 

@@ -175,3 +175,13 @@ def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provi
                          guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
     done = model_jobs.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)
     assert "is cancelled" in done.content and jobs.get(GUILD, started.request_id).status == "cancelled"
+
+
+def test_a_check_that_loses_the_post_claim_draws_nothing(watcher, jobs, started, fake_openai, fake_discord):
+    fake_openai.set_status(started.job_id, "succeeded")
+    assert jobs.claim_post(started)  # another check (the webhook) is posting it
+    assert watcher.check(started) == ("succeeded", False)
+    # No metrics were fetched for a chart nobody will post.
+    metrics_reads = ("GET /files/{id}/content", "GET /fine_tuning/jobs/{id}/checkpoints")
+    assert not [c for c in fake_openai.counts if c.startswith(metrics_reads)]
+    assert fake_discord.channel_messages(CHANNEL) == []
