@@ -43,6 +43,8 @@ SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a rea
 MAX_TEST_ITEMS = 20
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
+# Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
+START_LEASE_SECONDS = 600
 
 
 # --- what a job uses, built once per worker context ----------------------------------------------------------
@@ -138,9 +140,13 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
                                              "this estimate. /jobs shows its status."))
     if record.status == "failed":
         raise ProviderRejected(f"That start was refused earlier: {record.error}")
-    _save_export(ctx, guild_id, dataset, digest, plan)
-    provider = ctx.provider_named(record.provider)
+    if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
+        # Another click on this estimate is creating the job right now.
+        return JobOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
+                                             "/jobs shows it in a moment."))
     try:
+        _save_export(ctx, guild_id, dataset, digest, plan)
+        provider = ctx.provider_named(record.provider)
         started = provider.start_job(plan.export, FineTuneRequest(
             request_id=request_id, guild_id=guild_id, dataset=dataset, snapshot=digest,
             requested_by=record.requested_by,
@@ -149,6 +155,8 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
         # A refusal is final and nothing was spent: the record says so, the reply says why.
         jobs.mark_failed_to_start(record, exc.user_message)
         raise
+    finally:
+        jobs.release_start(record)
     # A found job may be over already: it stays on the watcher's list, which posts its completion.
     record = jobs.update_from_provider(record, started, keep_active=True)
     return JobOutcome(content=_started_text(ctx, record))

@@ -18,6 +18,7 @@ Records (keys from :mod:`shared.storage.keys`):
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -150,6 +151,33 @@ class FineTuneJobStore:
         changes: dict[str, Any] = {"status": "failed", "error": reason[:1000], "updated_at": utc_now()}
         self._update(record, changes, leave_index=True)
         return replace(record, **changes)
+
+    def claim_start(self, record: FineTuneJobRecord, *, lease_seconds: int) -> bool:
+        """True if this caller may ask the provider to create the job now: no other worker holds the lease.
+
+        Two clicks on one estimate can run at once in two workers, and the provider's look-up by request id
+        cannot see a create still in flight; the lease lets one of them create. It outlives a worker's run
+        and ends before the queue redelivers a crashed worker's message."""
+        now = int(time.time())
+        try:
+            self._client.update_item(
+                TableName=self.name,
+                Key=self._key(record),
+                UpdateExpression="SET start_lease_until = :until",
+                ConditionExpression="attribute_exists(pk) AND "
+                                    "(attribute_not_exists(start_lease_until) OR start_lease_until < :now)",
+                ExpressionAttributeValues={":until": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise NotSaved(detail=f"claim start: {exc}") from exc
+        return True
+
+    def release_start(self, record: FineTuneJobRecord) -> None:
+        """The attempt is over (the job exists, or the attempt failed): another may try."""
+        self._client.update_item(TableName=self.name, Key=self._key(record),
+                                 UpdateExpression="REMOVE start_lease_until")
 
     def claim_post(self, record: FineTuneJobRecord) -> bool:
         """True once per job: the caller that gets True posts the completion message."""

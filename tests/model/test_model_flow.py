@@ -190,6 +190,29 @@ def test_a_second_click_on_the_same_estimate_is_told_the_job_already_started(cli
     assert [r.request_id for r in jobs.recent(GUILD)] == [record.request_id]
 
 
+def test_a_click_while_another_is_creating_the_job_creates_nothing(client, runner, jobs, fake_openai, fake_discord,
+                                                                   worker_ctx, settings, dataset):
+    estimate, _ = estimate_and_confirm(client, runner, fake_discord, dataset)
+    digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+    # The first click's worker has recorded the start and is uploading: it holds the start lease.
+    first = InteractionRef(id="1300000000000000781", application_id=settings.discord_application_id,
+                           token="itok-1", guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
+    record, _ = jobs.record_start(model_jobs.FineTuneJobRecord(
+        guild_id=GUILD, request_id=start_id(estimate), dataset="faq", provider="openai",
+        base_model=settings.base_model, requested_by=first.user_id, channel_id=CHANNEL, snapshot=digest))
+    assert jobs.claim_start(record, lease_seconds=600)
+    second = InteractionRef(id="1300000000000000782", application_id=settings.discord_application_id,
+                            token="itok-2", guild_id=GUILD, channel_id=CHANNEL, user_id="6", member_permissions=1 << 5)
+    outcome = model_jobs.start_finetune(JobRequest("start_finetune", second, {"dataset": "faq", "confirm": digest}),
+                                        worker_ctx)
+    assert outcome.content.startswith("Already starting") and fake_openai.jobs_created() == 0
+    # Once the first attempt is over (here: it failed before creating anything), a retry may create the job.
+    jobs.release_start(record)
+    retried = model_jobs.start_finetune(JobRequest("start_finetune", first, {"dataset": "faq", "confirm": digest}),
+                                        worker_ctx)
+    assert "🚀" in retried.content and fake_openai.jobs_created() == 1
+
+
 def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner, watcher, jobs, fake_openai,
                                                                  fake_discord, dataset):
     fake_openai.job_outcome = "failed"
