@@ -2,7 +2,9 @@
 
 - :func:`openai_api_key` resolves the key: ``OPENAI_API_KEY`` itself (local use), else the secret that
   ``OPENAI_API_KEY_SECRET`` names (Secrets Manager or ``ssm:``), cached by :mod:`shared.secrets`.
-- :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names, with clients passed in or built lazily.
+- :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names (or the one a stored job names), with
+  clients passed in or built lazily.
+- :func:`active_model` is the model a guild's answers come from: the one a trainer made active, else the base.
 - :func:`training_examples` is what a fine-tune job trains on: the selected dataset plus the guild's
   corrections of bot answers that know their prompt, as preference pairs (original = rejected, correction =
   preferred).
@@ -37,6 +39,18 @@ def openai_api_key(settings: Settings) -> str:
     raise NotConfigured(detail="neither OPENAI_API_KEY nor OPENAI_API_KEY_SECRET is set")
 
 
+def openai_webhook_secret(settings: Settings) -> str:
+    """The ``whsec_`` secret: ``OPENAI_WEBHOOK_SECRET`` itself (local use), else the secret that
+    ``OPENAI_WEBHOOK_SECRET_SECRET`` names. Empty when neither is set (the webhook is optional)."""
+    if settings.openai_webhook_secret:
+        return settings.openai_webhook_secret
+    if settings.openai_webhook_secret_secret:
+        from shared.secrets import resolve_secret
+
+        return resolve_secret(settings.openai_webhook_secret_secret, settings=settings)
+    return ""
+
+
 def openai_client(settings: Settings) -> Any:
     from openai import OpenAI
 
@@ -49,13 +63,22 @@ def is_simulated(settings: Settings) -> bool:
     return settings.finetune_provider == "openai" and ("127.0.0.1" in base or "localhost" in base)
 
 
-def build_provider(settings: Settings, aws_client: ClientFactory, *, openai: Any = None) -> FineTuneProvider:
-    """The configured backend. ``aws_client(service)`` returns a boto3 client (the worker context's
-    ``client``); the OpenAI client is built only when the provider is OpenAI."""
-    if settings.finetune_provider == "openai":
-        return get_provider(settings, openai_client=openai if openai is not None else openai_client(settings))
+def active_model(jobs: Any, guild_id: str, settings: Settings) -> str:
+    """The guild's active model (``jobs`` is a FineTuneJobStore), else the configured base model."""
+    return str(jobs.active_model(guild_id) or settings.base_model)
+
+
+def build_provider(settings: Settings, aws_client: ClientFactory, *, openai: Any = None,
+                   name: str | None = None) -> FineTuneProvider:
+    """The backend called ``name`` (default: the configured one). ``aws_client(service)`` returns a boto3
+    client (the worker context's ``client``); the OpenAI client is built only when the provider is OpenAI."""
+    name = name or settings.finetune_provider
+    if name == "openai":
+        return get_provider(settings, name=name,
+                            openai_client=openai if openai is not None else openai_client(settings))
     return get_provider(
         settings,
+        name=name,
         bedrock_client=aws_client("bedrock"),
         runtime_client=aws_client("bedrock-runtime"),
         s3_client=aws_client("s3"),

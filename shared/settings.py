@@ -30,6 +30,7 @@ ENV = {
     "openai_api_key_secret": "OPENAI_API_KEY_SECRET",
     "openai_base_url": "OPENAI_BASE_URL",
     "openai_webhook_secret": "OPENAI_WEBHOOK_SECRET",
+    "openai_webhook_secret_secret": "OPENAI_WEBHOOK_SECRET_SECRET",
     "openai_transcription_model": "OPENAI_TRANSCRIPTION_MODEL",
     "finetune_provider": "FINETUNE_PROVIDER",
     "base_model": "BASE_MODEL",
@@ -78,6 +79,8 @@ class Settings:
     openai_api_key_secret: str = ""
     openai_base_url: str = ""
     openai_webhook_secret: str = field(default="", repr=False)
+    # Where the deployed webhook secret lives: a Secrets Manager name/ARN or ``ssm:/name`` (shared.secrets).
+    openai_webhook_secret_secret: str = ""
     # The model that transcribes /ask audio attachments in the worker (no ffmpeg in Lambda: OpenAI's engine).
     openai_transcription_model: str = "gpt-4o-mini-transcribe"
     finetune_provider: str = "openai"

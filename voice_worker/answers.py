@@ -30,11 +30,11 @@ class ModelAnswerer:
             return None
 
     def answer(self, guild_id: str, transcript: str) -> str:
-        from shared.model_access import build_provider
+        from shared.model_access import active_model, build_provider
         from shared.storage.finetune_jobs import FineTuneJobStore
 
-        model = (FineTuneJobStore(self._settings.data_table, self._aws.dynamodb).active_model(guild_id)
-                 or self._settings.base_model)
+        model = active_model(FineTuneJobStore(self._settings.data_table, self._aws.dynamodb), guild_id,
+                             self._settings)
         if self._provider is None:
             self._provider = build_provider(self._settings, self._aws.client)
         return str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()

@@ -7,7 +7,9 @@ job a delivery names. Both go through :meth:`JobWatcher.check`, so they agree on
 - on a terminal status the channel where the job was started gets a message as the bot (the interaction
   token has long expired): status, tokens, duration, final losses, the loss chart as a PNG, and on success a
   "Make active" button. ``claim_post`` makes that happen once even when the schedule and a webhook race; a
-  failed post is released and the record stays active, so the next tick tries again.
+  failed post is released and the record stays active, so the next tick tries again. The post is claimed
+  before its chart is drawn, so a racing check draws nothing;
+- each job is checked with the provider it was started on (``record.provider``), whatever is configured now.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from shared.components import activate_model_button, row
 from shared.discord_api import DiscordRest
 from shared.errors import BotError
-from shared.finetune.planning import check_job
+from shared.finetune.planning import completion_for
 from shared.finetune.providers import FineTuneProvider
 from shared.finetune.webhooks import WebhookEvent
 from shared.model_access import is_simulated
@@ -45,20 +47,20 @@ class TickReport:
 
 class JobWatcher:
     def __init__(self, settings: Settings, *, jobs: FineTuneJobStore,
-                 provider_factory: Callable[[], FineTuneProvider], discord: DiscordRest,
+                 provider_factory: Callable[[str], FineTuneProvider], discord: DiscordRest,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         self.jobs = jobs
         self._provider_factory = provider_factory
-        self._provider: FineTuneProvider | None = None
+        self._providers: dict[str, FineTuneProvider] = {}
         self.discord = discord
         self._now = now
 
-    @property
-    def provider(self) -> FineTuneProvider:
-        if self._provider is None:
-            self._provider = self._provider_factory()
-        return self._provider
+    def provider(self, name: str) -> FineTuneProvider:
+        """The provider called ``name`` (built on first use)."""
+        if name not in self._providers:
+            self._providers[name] = self._provider_factory(name)
+        return self._providers[name]
 
     def tick(self) -> TickReport:
         """Check every active job; one job's failure does not stop the others."""
@@ -80,7 +82,8 @@ class JobWatcher:
 
     def on_event(self, event: WebhookEvent) -> tuple[str, bool] | None:
         """A verified webhook delivery: check the job it names (the event's status is not trusted alone)."""
-        record = self.jobs.find_by_provider_job(self.settings.finetune_provider, event.job_id)
+        # Webhooks are OpenAI's, whatever provider new jobs use now.
+        record = self.jobs.find_by_provider_job("openai", event.job_id)
         if record is None:
             logger.info("webhook %s names job %s, which is not one of ours", event.event_id, event.job_id)
             return None
@@ -91,11 +94,17 @@ class JobWatcher:
     def check(self, record: FineTuneJobRecord) -> tuple[str, bool]:
         """(the job's status, whether this call posted its completion)."""
         if not record.job_id:
-            return self._recover_start(record), False
-        job, post = check_job(self.provider, record.job_id, simulated=is_simulated(self.settings))
+            recovered = self._recover_start(record)
+            if recovered is None or not recovered.job_id:
+                return (recovered or record).status, False
+            record = recovered  # found: from here it is checked (and posted) like any other
+        provider = self.provider(record.provider)
+        job = provider.retrieve(record.job_id)
         posted = False
-        if post is not None and record.channel_id and self.jobs.claim_post(record):
+        if job.is_terminal and record.channel_id and self.jobs.claim_post(record):
             try:
+                # Metrics and the chart only for the one check that will post.
+                post = completion_for(provider, job, simulated=is_simulated(self.settings))
                 self._post(record, post.text, post.chart_png, post.offer_activation)
             except Exception:
                 # Stay active and unposted: the next tick posts it.
@@ -105,17 +114,19 @@ class JobWatcher:
         self.jobs.update_from_provider(record, job)
         return job.status, posted
 
-    def _recover_start(self, record: FineTuneJobRecord) -> str:
-        """A start was recorded but the worker never saw the provider's answer: find the job by request id."""
-        found = self.provider.find_job_by_request(record.request_id)
+    def _recover_start(self, record: FineTuneJobRecord) -> FineTuneJobRecord | None:
+        """A start was recorded but the worker never saw the provider's answer: find the job by request id.
+
+        The found job is stored and kept on the active list (the caller checks and posts it); a start that
+        never got through is given up after a while; None while it may still be on its way."""
+        found = self.provider(record.provider).find_job_by_request(record.request_id)
         if found is not None:
-            self.jobs.update_from_provider(record, found)
-            return found.status
+            return self.jobs.update_from_provider(record, found, keep_active=True)
         created = datetime.fromisoformat(record.created_at) if record.created_at else self._now()
         if self._now() - created > STARTING_GIVE_UP:
-            self.jobs.mark_failed_to_start(record, "The job never started (the start request did not get through).")
-            return "failed"
-        return record.status
+            return self.jobs.mark_failed_to_start(
+                record, "The job never started (the start request did not get through).")
+        return None
 
     def _post(self, record: FineTuneJobRecord, text: str, chart: bytes | None, offer_activation: bool) -> None:
         who = f"Started by <@{record.requested_by}> from `{record.dataset}`." if record.requested_by else ""
@@ -139,6 +150,6 @@ def build_watcher(settings: Settings, *, aws_client: Callable[[str], Any] | None
     return JobWatcher(
         settings,
         jobs=FineTuneJobStore(settings.data_table, client("dynamodb")),
-        provider_factory=lambda: build_provider(settings, client, openai=openai),
+        provider_factory=lambda name: build_provider(settings, client, openai=openai, name=name),
         discord=discord or DiscordRest(settings),
     )

@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify, request
 from shared.errors import ConfigError
 from shared.finetune.exceptions import WebhookRejected
 from shared.finetune.webhooks import WebhookVerifier, remember_delivery
+from shared.model_access import openai_webhook_secret
 from shared.settings import Settings
 
 from .watch import JobWatcher
@@ -28,9 +29,11 @@ MAX_BODY_BYTES = 256 * 1024
 def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
                verifier: WebhookVerifier | None = None) -> Flask:
     if verifier is None:
-        if not settings.openai_webhook_secret:
-            raise ConfigError("OPENAI_WEBHOOK_SECRET is required for the webhook endpoint")
-        verifier = WebhookVerifier(settings.openai_webhook_secret)
+        secret = openai_webhook_secret(settings)
+        if not secret:
+            raise ConfigError("OPENAI_WEBHOOK_SECRET_SECRET (or OPENAI_WEBHOOK_SECRET) is required for the "
+                              "webhook endpoint")
+        verifier = WebhookVerifier(secret)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 

@@ -8,20 +8,28 @@ from shared.aws import AwsClients
 
 if TYPE_CHECKING:
     from shared.discord_api import DiscordRest
+    from shared.finetune.providers import FineTuneProvider
     from shared.settings import Settings
 
 
 class WorkerContext(AwsClients):
     """Settings plus the clients a job may use, each built on first use and then kept (one per cold start).
 
-    Tests pass clients in (``s3=...``, ``discord=...``); otherwise boto3 clients honour ``AWS_ENDPOINT_URL``
-    and region from :class:`Settings`, so the local stack reaches moto.
+    Tests pass clients in (``s3=...``, ``discord=...``, ``openai=...``, ``finetune_provider=...``); otherwise
+    boto3 clients honour ``AWS_ENDPOINT_URL`` and region from :class:`Settings`, so the local stack reaches
+    moto.
     """
 
     def __init__(self, settings: Settings, *, s3: Any = None, dynamodb: Any = None, sqs: Any = None,
-                 discord: DiscordRest | None = None) -> None:
+                 discord: DiscordRest | None = None, openai: Any = None,
+                 finetune_provider: FineTuneProvider | None = None) -> None:
         super().__init__(settings, s3=s3, dynamodb=dynamodb, sqs=sqs)
         self._discord = discord
+        self._openai = openai
+        # Providers by name: the configured one, and any other a stored job was started on.
+        self._providers: dict[str, FineTuneProvider] = {}
+        if finetune_provider is not None:
+            self._providers[finetune_provider.name or settings.finetune_provider] = finetune_provider
 
     @property
     def discord(self) -> DiscordRest:
@@ -31,3 +39,32 @@ class WorkerContext(AwsClients):
 
                 self._discord = DiscordRest(self.settings)
             return self._discord
+
+    @property
+    def openai(self) -> Any:
+        """The OpenAI client (key from OPENAI_API_KEY or the secret OPENAI_API_KEY_SECRET names)."""
+        with self._lock:
+            if self._openai is None:
+                from shared.model_access import openai_client
+
+                self._openai = openai_client(self.settings)
+            return self._openai
+
+    @property
+    def finetune_provider(self) -> FineTuneProvider:
+        """The configured provider (``FINETUNE_PROVIDER``): new jobs and inference use it."""
+        return self.provider_named(self.settings.finetune_provider)
+
+    def provider_named(self, name: str) -> FineTuneProvider:
+        """The provider called ``name``: a stored job is watched and cancelled where it was started."""
+        # Built outside the lock: building the OpenAI one takes the lock for the client.
+        with self._lock:
+            found = self._providers.get(name)
+        if found is not None:
+            return found
+        from shared.model_access import build_provider
+
+        openai = self.openai if name == "openai" else None
+        built = build_provider(self.settings, self.client, openai=openai, name=name)
+        with self._lock:
+            return self._providers.setdefault(name, built)

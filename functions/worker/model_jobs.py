@@ -3,15 +3,15 @@
 ``start_finetune`` runs twice by design: first (``args = {"dataset"}``, from ``/train start:true`` or the
 "Start training" button) it exports and estimates and replies with the cost and a Start button, spending
 nothing; the Start button's job (``args = {"dataset", "confirm": digest}``) records the job in DynamoDB under
-the clicking interaction's id, then asks the provider to create it with metadata naming that id, so a
-redelivered message finds the job instead of paying twice.
+the estimate's own id (guild, dataset, export digest: :func:`start_request_id`), then asks the provider to
+create it with metadata naming that id. A redelivered message, and a second click on the same estimate's
+Start button, both find that job instead of paying twice.
 
 Nothing here imports the chart code (Pillow): the worker artifact does not ship it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, Pro
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider
-from shared.model_access import build_provider, is_simulated, openai_client, training_examples
+from shared.model_access import active_model as guild_active_model
+from shared.model_access import is_simulated, training_examples
 from shared.permissions import is_trainer
 from shared.records import utc_now
 from shared.storage import keys
@@ -42,32 +43,24 @@ SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a rea
 MAX_TEST_ITEMS = 20
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
+# Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
+START_LEASE_SECONDS = 600
 
 
 # --- what a job uses, built once per worker context ----------------------------------------------------------
 
 
 def provider_for(ctx: WorkerContext) -> FineTuneProvider:
-    """The configured provider, kept on the context (tests set ``ctx.finetune_provider`` to their own)."""
-    provider = getattr(ctx, "finetune_provider", None)
-    if provider is None:
-        provider = build_provider(ctx.settings, ctx.client, openai=getattr(ctx, "openai", None))
-        ctx.finetune_provider = provider  # type: ignore[attr-defined]
-    return provider
-
-
-def openai_for(ctx: WorkerContext) -> Any:
-    client = getattr(ctx, "openai", None)
-    if client is None:
-        client = openai_client(ctx.settings)
-        ctx.openai = client  # type: ignore[attr-defined]
-    return client
+    """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
+    return ctx.finetune_provider
 
 
 def job_store(ctx: WorkerContext) -> FineTuneJobStore:
     return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
 
 
+# NOTE: _datasets/_require_trainer repeat training_jobs' helpers; trainer checks are being unified into
+# shared.permissions on another branch; switch to that once it is merged.
 def _datasets(ctx: WorkerContext) -> DatasetStore:
     return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
 
@@ -89,7 +82,7 @@ def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
 
 
 def active_model(ctx: WorkerContext, guild_id: str) -> str:
-    return job_store(ctx).active_model(guild_id) or ctx.settings.base_model
+    return guild_active_model(job_store(ctx), guild_id, ctx.settings)
 
 
 def _note(ctx: WorkerContext, text: str) -> str:
@@ -99,10 +92,10 @@ def _note(ctx: WorkerContext, text: str) -> str:
 # --- start_finetune -------------------------------------------------------------------------------------------
 
 
-def export_digest(plan: JobPlan) -> str:
-    """Names the exact export that was estimated, so Start trains what the user saw the price of."""
-    digest = hashlib.sha256(plan.export.train_jsonl() + b"\n--\n" + (plan.export.validation_jsonl() or b""))
-    return digest.hexdigest()[:16]
+def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
+    """The id of one estimate: every click on its Start button (and every redelivery) names the same job.
+    The guild is part of it because the provider looks jobs up by this id across the whole account."""
+    return f"{guild_id}-{dataset}-{digest}"
 
 
 def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
@@ -119,7 +112,7 @@ def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     dataset = str(request.args.get("dataset") or store.guild_settings(guild_id).selected_dataset)
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
-    digest = export_digest(plan)
+    digest = plan.export.digest
     confirm = str(request.args.get("confirm") or "")
     if confirm != digest:
         lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
@@ -134,28 +127,38 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
                      digest: str) -> JobOutcome:
     jobs = job_store(ctx)
     estimate = plan.estimate
+    request_id = start_request_id(guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
-        guild_id=guild_id, request_id=ref.id, dataset=dataset, provider=ctx.settings.finetune_provider,
+        guild_id=guild_id, request_id=request_id, dataset=dataset, provider=ctx.settings.finetune_provider,
         base_model=plan.spec.name, requested_by=ref.user_id, channel_id=str(ref.channel_id or ""),
         snapshot=digest, method=plan.export.method, estimate=estimate.summary(),
         estimated_cost_usd=f"{estimate.cost_usd:.2f}",
     ))
     if not created and record.job_id:
-        logger.info("start request %s already has job %s", ref.id, record.job_id)
-        return JobOutcome(content=_started_text(ctx, record))
+        logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
+        return JobOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
+                                             "this estimate. /jobs shows its status."))
     if record.status == "failed":
         raise ProviderRejected(f"That start was refused earlier: {record.error}")
-    _save_export(ctx, guild_id, dataset, digest, plan)
-    provider = provider_for(ctx)
+    if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
+        # Another click on this estimate is creating the job right now.
+        return JobOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
+                                             "/jobs shows it in a moment."))
     try:
+        _save_export(ctx, guild_id, dataset, digest, plan)
+        provider = ctx.provider_named(record.provider)
         started = provider.start_job(plan.export, FineTuneRequest(
-            request_id=ref.id, guild_id=guild_id, dataset=dataset, snapshot=digest, requested_by=ref.user_id,
-        ))
+            request_id=request_id, guild_id=guild_id, dataset=dataset, snapshot=digest,
+            requested_by=record.requested_by,
+        ), epochs=estimate.epochs)
     except (FineTuningUnavailable, ProviderRejected, NotConfigured) as exc:
         # A refusal is final and nothing was spent: the record says so, the reply says why.
         jobs.mark_failed_to_start(record, exc.user_message)
         raise
-    record = jobs.update_from_provider(record, started)
+    finally:
+        jobs.release_start(record)
+    # A found job may be over already: it stays on the watcher's list, which posts its completion.
+    record = jobs.update_from_provider(record, started, keep_active=True)
     return JobOutcome(content=_started_text(ctx, record))
 
 
@@ -196,7 +199,7 @@ def cancel_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         return JobOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
     if not record.job_id:
         raise InvalidInput("That job is still starting; try again in a minute.")
-    cancelled = provider_for(ctx).cancel(record.job_id)
+    cancelled = ctx.provider_named(record.provider).cancel(record.job_id)
     jobs.update_from_provider(record, cancelled)
     return JobOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
 
@@ -222,7 +225,7 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     import openai
 
     try:
-        result = openai_for(ctx).audio.transcriptions.create(
+        result = ctx.openai.audio.transcriptions.create(
             model=ctx.settings.openai_transcription_model, file=(filename, audio, content_type or None)
         )
     except openai.APIStatusError as exc:

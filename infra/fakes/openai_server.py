@@ -271,10 +271,15 @@ class ApiError(Exception):
 
 @dataclass
 class Rule:
-    kind: str  # "status" | "delay"
+    kind: str  # "status" | "delay" | "late" (the work is done, the answer is held back)
     value: float
     remaining: int
     path: str | None = None
+    method: str | None = None
+
+    def matches(self, method: str, path: str, route: str) -> bool:
+        # Exact: "/fine_tuning/jobs" must not also catch "/fine_tuning/jobs/{id}" or a GET list.
+        return (self.method is None or self.method == method) and self.path in (None, path, route)
 
 
 @dataclass
@@ -358,16 +363,22 @@ class FakeOpenAI:
 
     # --- controls for tests and the local stack ---
 
-    def fail_next(self, status: int, *, times: int = 1, path: str | None = None) -> None:
-        """Answer the next ``times`` requests (whose path contains ``path``) with ``status`` (429, 500,
-        ...)."""
-        with self._lock:
-            self._rules.append(Rule("status", status, times, path))
+    def fail_next(self, status: int, *, times: int = 1, path: str | None = None,
+                  method: str | None = None) -> None:
+        """Answer the next ``times`` requests to ``method`` ``path`` with ``status`` (429, 500, ...).
 
-    def delay_next(self, seconds: float, *, times: int = 1, path: str | None = None) -> None:
-        """Stall the next ``times`` requests for ``seconds`` before answering: the client sees a timeout."""
+        ``path`` is the exact path without ``/v1``, or its route with ids as ``{id}``
+        (``/fine_tuning/jobs/{id}``); None matches any path, as ``method`` None matches any method."""
         with self._lock:
-            self._rules.append(Rule("delay", seconds, times, path))
+            self._rules.append(Rule("status", status, times, path, method))
+
+    def delay_next(self, seconds: float, *, times: int = 1, path: str | None = None, method: str | None = None,
+                   after: bool = False) -> None:
+        """Stall the next ``times`` matching requests for ``seconds``: the client sees a timeout. With
+        ``after`` the request is carried out first and only the answer is late (a create that happened
+        although the client gave up)."""
+        with self._lock:
+            self._rules.append(Rule("late" if after else "delay", seconds, times, path, method))
 
     def set_status(self, job_id: str, status: str) -> None:
         with self._lock:
@@ -384,10 +395,10 @@ class FakeOpenAI:
 
     # --- request handling ---
 
-    def _take_rule(self, path: str) -> Rule | None:
+    def _take_rule(self, method: str, path: str, route: str) -> Rule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.remaining > 0 and (rule.path is None or rule.path in path):
+                if rule.remaining > 0 and rule.matches(method, path, route):
                     rule.remaining -= 1
                     return rule
         return None
@@ -402,10 +413,10 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append((method, path))
         try:
-            rule = self._take_rule(path)
+            rule = self._take_rule(method, path, route)
             if rule is not None and rule.kind == "delay":
                 self._stopping.wait(rule.value)
-            elif rule is not None:
+            elif rule is not None and rule.kind == "status":
                 status = int(rule.value)
                 if status == 429:
                     raise ApiError(
@@ -439,6 +450,8 @@ class FakeOpenAI:
             status, payload = (200, result) if not isinstance(result, tuple) else result
             with self._lock:
                 self.counts[f"{method} {route} {status}"] += 1
+            if rule is not None and rule.kind == "late":
+                self._stopping.wait(rule.value)
             if isinstance(payload, bytes):
                 return status, {"content-type": "application/octet-stream"}, payload
             return status, {"content-type": "application/json"}, json.dumps(payload).encode()

@@ -19,7 +19,6 @@ from shared.finetune.exceptions import (
 )
 from shared.finetune.exports import ExportReport, TrainingExport, build_training_set, export_training
 from shared.finetune.jobs import (
-    ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     Checkpoint,
     FineTuneJob,
@@ -27,13 +26,12 @@ from shared.finetune.jobs import (
     JobRequest,
     MetricPoint,
 )
-from shared.finetune.planning import JobPlan, check_job, plan_job
+from shared.finetune.planning import JobPlan, check_job, completion_for, plan_job
 from shared.finetune.providers import BedrockProvider, FineTuneProvider, OpenAIProvider, get_provider
 from shared.finetune.tokens import DatasetEstimate, count_messages, count_text, estimate_export
-from shared.finetune.webhooks import WebhookEvent, WebhookVerifier, remember_delivery, verify_webhook
+from shared.finetune.webhooks import WebhookEvent, WebhookVerifier, remember_delivery
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "BedrockProvider",
     "Catalog",
@@ -64,6 +62,7 @@ __all__ = [
     "WebhookVerifier",
     "build_training_set",
     "check_job",
+    "completion_for",
     "completion_post",
     "count_messages",
     "count_text",
@@ -75,5 +74,4 @@ __all__ = [
     "plan_job",
     "remember_delivery",
     "summary_text",
-    "verify_webhook",
 ]

@@ -59,6 +59,9 @@ class ModelSpec:
     customization_type: str = "FINE_TUNING"
     hyperparameters: dict[str, str] = field(default_factory=dict)
     supports_validation: bool = True
+    # The id inference calls use for the base model, when it is not ``name`` (Bedrock's customization ids,
+    # such as ``amazon.nova-micro-v1:0:128k``, are not model ids Converse accepts).
+    inference_id: str = ""
 
     def supports(self, method: str) -> bool:
         return method in self.methods
@@ -70,6 +73,12 @@ class Catalog:
     epochs: EpochRules
     split: SplitRules
     provider_options: dict[str, dict[str, Any]]
+
+    def inference_id(self, provider: str, model: str) -> str:
+        """The id to call ``model`` by: a catalog base model's ``inference_id``, else ``model`` itself (a
+        fine-tuned model, a deployment ARN, any id the catalog does not list)."""
+        spec = self.models.get((provider, model))
+        return spec.inference_id if spec is not None and spec.inference_id else model
 
     def model(self, provider: str, name: str) -> ModelSpec:
         try:
@@ -114,6 +123,7 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     customization_type=m.get("customization_type", "FINE_TUNING"),
                     hyperparameters=dict(m.get("hyperparameters", {})),
                     supports_validation=bool(m.get("supports_validation", True)),
+                    inference_id=str(m.get("inference_id", "")),
                 )
                 if spec.format not in FORMATS:
                     raise ValueError(f"{provider}/{name}: unknown format {spec.format!r}")

@@ -19,11 +19,13 @@ out. The split into training and validation is seeded and independent of input o
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from shared.examples import ChatMessage, Example
@@ -112,11 +114,26 @@ class TrainingExport:
     train_chats: tuple[tuple[dict[str, str], ...], ...] = field(default=(), repr=False)
     validation_chats: tuple[tuple[dict[str, str], ...], ...] = field(default=(), repr=False)
 
-    def train_jsonl(self) -> bytes:
+    # The bytes are serialised once: the digest, the bucket copy and the upload all use the same ones.
+    @cached_property
+    def _train_bytes(self) -> bytes:
         return to_jsonl(self.train_lines)
 
-    def validation_jsonl(self) -> bytes | None:
+    @cached_property
+    def _validation_bytes(self) -> bytes | None:
         return to_jsonl(self.validation_lines) if self.validation_lines else None
+
+    def train_jsonl(self) -> bytes:
+        return self._train_bytes
+
+    def validation_jsonl(self) -> bytes | None:
+        return self._validation_bytes
+
+    @cached_property
+    def digest(self) -> str:
+        """Names this exact export (both files), so a confirmation trains what was estimated."""
+        data = self._train_bytes + b"\n--\n" + (self._validation_bytes or b"")
+        return hashlib.sha256(data).hexdigest()[:16]
 
 
 def to_jsonl(lines: Iterable[dict[str, Any]]) -> bytes:

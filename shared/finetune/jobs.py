@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Neutral statuses: OpenAI's names; Bedrock's are mapped onto them.
-ACTIVE_STATUSES = ("validating_files", "queued", "running", "paused")
+# Neutral statuses are OpenAI's names (validating_files, queued, running, paused and these); Bedrock's are
+# mapped onto them.
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-STATUSES = ACTIVE_STATUSES + TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -21,8 +20,6 @@ class JobRequest:
     dataset: str
     snapshot: str = ""
     requested_by: str = ""
-    suffix: str = ""
-    epochs: int | None = None
 
     def metadata(self) -> dict[str, str]:
         # OpenAI metadata: at most 16 keys, values up to 512 characters.

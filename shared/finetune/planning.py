@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.examples import Example
-from shared.finetune.catalog import Catalog, ModelSpec, load_catalog
+from shared.finetune.catalog import ModelSpec, load_catalog
 from shared.finetune.charts import CompletionPost, completion_post
 from shared.finetune.exceptions import FineTuneError
 from shared.finetune.exports import TrainingExport, export_training
@@ -35,34 +35,35 @@ def plan_job(
     settings: Settings,
     *,
     model: str | None = None,
-    method: str = "auto",
-    seed: int | None = None,
-    epochs: int | None = None,
-    catalog: Catalog | None = None,
 ) -> JobPlan:
     """Export ``examples`` for the configured provider and model and estimate the cost. No I/O, no spending.
 
     Raises :class:`~shared.finetune.exceptions.UnknownModel` or ``NothingToTrain`` with a user message.
     """
-    catalog = catalog or load_catalog(settings)
+    catalog = load_catalog(settings)
     spec = catalog.model(settings.finetune_provider, model or settings.base_model)
-    export = export_training(examples, spec, catalog, method=method, seed=seed)
-    return JobPlan(spec=spec, export=export, estimate=estimate_export(export, spec, catalog, epochs=epochs))
+    export = export_training(examples, spec, catalog)
+    return JobPlan(spec=spec, export=export, estimate=estimate_export(export, spec, catalog))
 
 
 def check_job(
     provider: FineTuneProvider, job_id: str, *, simulated: bool = False
 ) -> tuple[FineTuneJob, CompletionPost | None]:
-    """One watcher tick for one job: its current state, and the completion post once it is terminal.
+    """The job's current state, and the completion post once it is terminal (tests and one-off checks; the
+    watcher claims the post first and only then builds it with :func:`completion_for`)."""
+    job = provider.retrieve(job_id)
+    return job, (completion_for(provider, job, simulated=simulated) if job.is_terminal else None)
+
+
+def completion_for(provider: FineTuneProvider, job: FineTuneJob, *, simulated: bool = False) -> CompletionPost:
+    """The completion post of a terminal job: metrics are read and the chart drawn here.
 
     Metrics are best effort: if they cannot be read the post goes out without a chart rather than not at all.
     """
-    job = provider.retrieve(job_id)
-    if not job.is_terminal:
-        return job, None
+    job_id = job.job_id
     try:
         points = provider.metrics(job)
     except FineTuneError as exc:
         logger.warning("metrics of %s unavailable: %s", job_id, exc)
         points = []
-    return job, completion_post(job, points, simulated=simulated)
+    return completion_post(job, points, simulated=simulated)

@@ -92,10 +92,6 @@ def count_messages(
     return total + rules.tokens_reply_priming
 
 
-def count_assistant(messages: Iterable[Mapping[str, str]], encoding_name: str = "o200k_base") -> int:
-    return sum(count_text(m["content"], encoding_name) for m in messages if m.get("role") == "assistant")
-
-
 def default_epochs(n_examples: int, rules: EpochRules | None = None) -> int:
     """The cookbook's rule: ``target_epochs``, raised or lowered so examples × epochs reaches the target
     range."""

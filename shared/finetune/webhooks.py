@@ -87,12 +87,6 @@ class WebhookVerifier:
         return event
 
 
-def verify_webhook(
-    body: bytes | str, headers: Mapping[str, str], secret: str, *, tolerance: int = DEFAULT_TOLERANCE_SECONDS
-) -> WebhookEvent:
-    return WebhookVerifier(secret, tolerance=tolerance).verify(body, headers)
-
-
 def remember_delivery(table_name: str, event: WebhookEvent, *, dynamodb_client: Any = None) -> bool:
     """Record a delivery id in the idempotency table; True the first time, False for a repeat.
 

@@ -9,6 +9,8 @@ Records (keys from :mod:`shared.storage.keys`):
   the attribute is removed with the terminal status.
 - pointer: ``pk=FTJOB#{provider}#{job_id}``, ``sk=POINTER``: guild and request of a provider job id, for
   webhook deliveries that name only the provider's id.
+- model: ``pk=GUILD#{guild}``, ``sk=FTMODEL#{finished_at:012d}#{request_id}``: a model a succeeded job made,
+  so /model's choices (read on every autocomplete keystroke) are one short newest-first query.
 - active model: the ``active_model`` attribute of the guild settings record (``sk=SETTINGS``), updated on its
   own so that the other attributes there (selected dataset, trainer role) are kept.
 """
@@ -16,6 +18,7 @@ Records (keys from :mod:`shared.storage.keys`):
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 ACTIVE_INDEX = "gsi1"
 ACTIVE_PK = "FTJOB#ACTIVE"
+MODEL_PREFIX = "FTMODEL#"
 # Before the provider has answered, a recorded start is "starting": active, so the watcher can finish it.
 STARTING = "starting"
 
@@ -114,8 +118,10 @@ class FineTuneJobStore:
         item = self._table.get(keys.guild_pk(guild_id), keys.job_sk(request_id))
         return FineTuneJobRecord.from_item(item) if item else None
 
-    def update_from_provider(self, record: FineTuneJobRecord, job: FineTuneJob) -> FineTuneJobRecord:
-        """Store what the provider says of the job; a terminal status leaves the active index."""
+    def update_from_provider(self, record: FineTuneJobRecord, job: FineTuneJob, *,
+                             keep_active: bool = False) -> FineTuneJobRecord:
+        """Store what the provider says of the job; a terminal status leaves the active index, unless
+        ``keep_active`` (a terminal job found by a start: the watcher still has to post its completion)."""
         changes: dict[str, Any] = {
             "job_id": job.job_id,
             "status": job.status,
@@ -129,10 +135,15 @@ class FineTuneJobStore:
             changes["error"] = job.error[:1000]
         if job.method:
             changes["method"] = job.method
-        self._update(record, changes, leave_index=job.is_terminal)
+        self._update(record, changes, leave_index=job.is_terminal and not keep_active)
         if job.job_id and job.job_id != record.job_id:
             self._table.put({"pk": pointer_pk(record.provider, job.job_id), "sk": "POINTER",
                              "guild_id": record.guild_id, "request_id": record.request_id})
+        if job.status == "succeeded" and job.fine_tuned_model:
+            # The same key on every update: written again, never twice.
+            self._table.put({"pk": keys.guild_pk(record.guild_id),
+                             "sk": f"{MODEL_PREFIX}{job.finished_at or 0:012d}#{record.request_id}",
+                             "model": job.fine_tuned_model, "request_id": record.request_id})
         return replace(record, **changes)
 
     def mark_failed_to_start(self, record: FineTuneJobRecord, reason: str) -> FineTuneJobRecord:
@@ -140,6 +151,33 @@ class FineTuneJobStore:
         changes: dict[str, Any] = {"status": "failed", "error": reason[:1000], "updated_at": utc_now()}
         self._update(record, changes, leave_index=True)
         return replace(record, **changes)
+
+    def claim_start(self, record: FineTuneJobRecord, *, lease_seconds: int) -> bool:
+        """True if this caller may ask the provider to create the job now: no other worker holds the lease.
+
+        Two clicks on one estimate can run at once in two workers, and the provider's look-up by request id
+        cannot see a create still in flight; the lease lets one of them create. It outlives a worker's run
+        and ends before the queue redelivers a crashed worker's message."""
+        now = int(time.time())
+        try:
+            self._client.update_item(
+                TableName=self.name,
+                Key=self._key(record),
+                UpdateExpression="SET start_lease_until = :until",
+                ConditionExpression="attribute_exists(pk) AND "
+                                    "(attribute_not_exists(start_lease_until) OR start_lease_until < :now)",
+                ExpressionAttributeValues={":until": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise NotSaved(detail=f"claim start: {exc}") from exc
+        return True
+
+    def release_start(self, record: FineTuneJobRecord) -> None:
+        """The attempt is over (the job exists, or the attempt failed): another may try."""
+        self._client.update_item(TableName=self.name, Key=self._key(record),
+                                 UpdateExpression="REMOVE start_lease_until")
 
     def claim_post(self, record: FineTuneJobRecord) -> bool:
         """True once per job: the caller that gets True posts the completion message."""
@@ -189,11 +227,18 @@ class FineTuneJobStore:
             return None
         return self.get(str(pointer["guild_id"]), str(pointer["request_id"]))
 
-    def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[FineTuneJobRecord]:
-        """Succeeded jobs of this guild that produced a model, newest first."""
-        return [r for r in self.recent(guild_id, limit=200) if r.status == "succeeded" and r.fine_tuned_model][
-            :limit
-        ]
+    def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[str]:
+        """The models this guild's succeeded jobs made, newest first: one query reading ``limit`` items."""
+        response = self._client.query(
+            TableName=self.name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": keys.guild_pk(guild_id)}, ":prefix": {"S": MODEL_PREFIX}},
+            ScanIndexForward=False,
+            Limit=limit,
+            ProjectionExpression="#m",
+            ExpressionAttributeNames={"#m": "model"},
+        )
+        return [str(item["model"]["S"]) for item in response.get("Items", []) if "model" in item]
 
     # --- the guild's active model -------------------------------------------------------------------------
 

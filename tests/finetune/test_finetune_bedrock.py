@@ -23,7 +23,9 @@ from shared.finetune.providers.bedrock_provider import job_name_for
 from shared.settings import Settings
 from tests.finetune.conftest import many
 
+EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
 MODEL = "amazon.nova-micro-v1:0:128k"
+NOVA_MICRO = "amazon.nova-micro-v1:0"  # what Bedrock's runtime calls that base model
 BUCKET = "bot-bucket"
 ROLE = "arn:aws:iam::123456789012:role/bedrock-customization"
 
@@ -75,8 +77,16 @@ def test_provider_is_chosen_by_settings(bsettings, aws):
     assert isinstance(get_provider(bsettings, bedrock_client=aws["bedrock"]), BedrockProvider)
 
 
+def test_job_names_are_unique_within_bedrocks_limit():
+    # Request ids that differ only past Bedrock's 63 characters still get different names.
+    long_a, long_b = "1" * 19 + "-" + "d" * 32 + "-aaaaaaaaaaaaaaaa", "1" * 19 + "-" + "d" * 32 + "-bbbbbbbbbbbbbbbb"
+    a, b = job_name_for(long_a), job_name_for(long_b)
+    assert a != b and len(a) <= 63 and len(b) <= 63
+    assert job_name_for(long_a, "guild", "dataset") != job_name_for(long_b, "guild", "dataset")
+
+
 def test_start_writes_export_to_bucket_and_creates_job(provider, export, aws):
-    job = provider.start_job(export, request())
+    job = provider.start_job(export, request(), epochs=EPOCHS)
     assert job.job_id == job_name_for("req-1") and job.status == "running" and job.request_id == "req-1"
     key = "guilds/111/finetune/req-1/train.jsonl"
     body = aws["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -86,7 +96,7 @@ def test_start_writes_export_to_bucket_and_creates_job(provider, export, aws):
     data = aws["bedrock"].get_model_customization_job(jobIdentifier=job.job_id)
     assert data["trainingDataConfig"]["s3Uri"] == f"s3://{BUCKET}/{key}"
     assert data["validationDataConfig"]["validators"][0]["s3Uri"].endswith("validation.jsonl")
-    assert data["hyperParameters"]["epochCount"] == "2"
+    assert data["hyperParameters"]["epochCount"] == str(EPOCHS)
     assert data["roleArn"] == ROLE and data["customizationType"] == "FINE_TUNING"
     tags = aws["bedrock"].list_tags_for_resource(resourceARN=data["jobArn"])["tags"]
     assert {"key": "request_id", "value": "req-1"} in tags
@@ -96,8 +106,8 @@ def test_start_is_idempotent_per_request(aws, bsettings, catalog, export):
     def fresh():
         return BedrockProvider(bsettings, bedrock_client=aws["bedrock"], s3_client=aws["s3"], catalog=catalog)
 
-    first = fresh().start_job(export, request())
-    again = fresh().start_job(export, request())  # a redelivered message, a new worker
+    first = fresh().start_job(export, request(), epochs=EPOCHS)
+    again = fresh().start_job(export, request(), epochs=EPOCHS)  # a redelivered message, a new worker
     assert again.job_id == first.job_id
     assert len(aws["bedrock"].list_model_customization_jobs()["modelCustomizationJobSummaries"]) == 1
     assert fresh().find_job_by_request("other") is None
@@ -114,7 +124,7 @@ def test_start_is_idempotent_per_request(aws, bsettings, catalog, export):
     ],
 )
 def test_status_mapping(provider, export, raw, status):
-    job = provider.start_job(export, request())
+    job = provider.start_job(export, request(), epochs=EPOCHS)
     moto_job(job.job_id).status = raw
     seen = provider.retrieve(job.job_id)
     assert seen.status == status and seen.raw_status == raw
@@ -138,21 +148,20 @@ def test_validation_stage_maps_to_validating_files(provider):
 
 
 def test_cancel(provider, export):
-    job = provider.start_job(export, request())
+    job = provider.start_job(export, request(), epochs=EPOCHS)
     assert provider.cancel(job.job_id).status == "cancelled"
     with pytest.raises(JobNotFound):
         provider.cancel("dbt-missing")
 
 
-def test_events_and_no_checkpoints(provider, export):
-    job = provider.start_job(export, request())
+def test_events_come_from_the_job_status(provider, export):
+    job = provider.start_job(export, request(), epochs=EPOCHS)
     events = provider.list_events(job.job_id)
     assert any(job.job_id in e.message for e in events)
-    assert provider.list_checkpoints(job.job_id) == []
 
 
 def test_metrics_from_the_job_output_in_s3(provider, export, aws):
-    job = provider.start_job(export, request())
+    job = provider.start_job(export, request(), epochs=EPOCHS)
     moto_job(job.job_id).status = "Completed"
     done = provider.retrieve(job.job_id)
     assert provider.metrics(done) == []  # nothing written yet
@@ -180,7 +189,7 @@ def test_not_configured(aws, catalog, export):
         catalog=catalog,
     )
     with pytest.raises(NotConfigured):
-        provider.start_job(export, request())
+        provider.start_job(export, request(), epochs=EPOCHS)
 
 
 def test_access_denied_on_create_is_a_refusal(bsettings, catalog, export, aws):
@@ -197,7 +206,7 @@ def test_access_denied_on_create_is_a_refusal(bsettings, catalog, export, aws):
             403,
         )
         with pytest.raises(FineTuningUnavailable) as info:
-            provider.start_job(export, request())
+            provider.start_job(export, request(), epochs=EPOCHS)
         stub.assert_no_pending_responses()
     assert "access denied" in info.value.user_message
 
@@ -209,6 +218,15 @@ def converse_response(text):
         "usage": {"inputTokens": 5, "outputTokens": 3, "totalTokens": 8},
         "metrics": {"latencyMs": 12},
     }
+
+
+def test_a_base_model_is_called_by_its_inference_id(provider, aws):
+    # The catalog's base model is a customization id; Converse is called with the model's inference id.
+    with Stubber(aws["runtime"]) as stub:
+        stub.add_response("converse", converse_response("Hi!"), {
+            "modelId": NOVA_MICRO, "messages": [{"role": "user", "content": [{"text": "Hi"}]}]})
+        assert provider.complete([{"role": "user", "content": "Hi"}], MODEL) == "Hi!"
+        stub.assert_no_pending_responses()
 
 
 def test_converse_inference(provider, aws):
@@ -243,6 +261,7 @@ def test_converse_inference(provider, aws):
 )
 def test_converse_errors(provider, aws, code, error):
     with Stubber(aws["runtime"]) as stub:
-        stub.add_client_error("converse", code, "simulated", 400)
+        stub.add_client_error("converse", code, "simulated", 400, expected_params={
+            "modelId": NOVA_MICRO, "messages": [{"role": "user", "content": [{"text": "Hi"}]}]})
         with pytest.raises(error):
             provider.complete([{"role": "user", "content": "Hi"}], MODEL)

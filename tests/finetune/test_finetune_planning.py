@@ -30,7 +30,8 @@ def test_watch_a_job_to_its_completion_post(settings, openai_client, fake_openai
     fake_openai.job_outcome = outcome
     provider = get_provider(settings, openai_client=openai_client)
     plan = plan_job(many(12), settings)
-    job = provider.start_job(plan.export, JobRequest(request_id="r-9", guild_id="1", dataset="d"))
+    job = provider.start_job(plan.export, JobRequest(request_id="r-9", guild_id="1", dataset="d"),
+                             epochs=plan.estimate.epochs)
     statuses = []
     for _ in range(5):
         current, post = check_job(provider, job.job_id, simulated=True)
@@ -45,11 +46,10 @@ def test_watch_a_job_to_its_completion_post(settings, openai_client, fake_openai
 
 def test_check_job_posts_without_chart_when_metrics_fail(settings, openai_client, fake_openai):
     provider = get_provider(settings, openai_client=openai_client)
-    job = provider.start_job(
-        plan_job(many(12), settings).export, JobRequest(request_id="r", guild_id="1", dataset="d")
-    )
+    plan = plan_job(many(12), settings)
+    job = provider.start_job(plan.export, JobRequest(request_id="r", guild_id="1", dataset="d"), epochs=3)
     check_job(provider, job.job_id)
     check_job(provider, job.job_id)
-    fake_openai.fail_next(500, path="/content")
+    fake_openai.fail_next(500, method="GET", path="/files/{id}/content")
     done, post = check_job(provider, job.job_id)
     assert done.status == "succeeded" and post is not None and post.chart_png is None

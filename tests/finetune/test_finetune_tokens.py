@@ -9,7 +9,6 @@ import pytest
 from shared.finetune.catalog import EpochRules
 from shared.finetune.exports import export_training
 from shared.finetune.tokens import (
-    count_assistant,
     count_messages,
     count_text,
     default_epochs,
@@ -63,7 +62,6 @@ def test_cookbook_message_overhead():
     assert (
         count_messages([*messages[:1], {**messages[1], "name": "ann"}]) == 3 + 1 + 6 + 3 + 1 + 1 + 1 + 1 + 3
     )
-    assert count_assistant(messages) == 2
 
 
 @pytest.mark.parametrize(
@@ -90,12 +88,13 @@ def test_estimate_for_openai(catalog):
     spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
     export = export_training(many(40), spec, catalog)
     est = estimate_export(export, spec, catalog)
-    expected_tokens = sum(count_messages(chat) for chat in export.train_chats)
+    # Each chat: 3 messages × 3, roles 1+1+1, contents 8 ("You are the server's helpful bot.") + 5
+    # ("Question number 7?") + 5 ("Answer number 7."), reply priming 3 = 33 tokens.
     assert est.n_train == 36 and est.n_validation == 4
-    assert est.billing_tokens_per_epoch == expected_tokens
+    assert est.billing_tokens_per_epoch == 36 * 33 == 1188
     assert est.epochs == 3
-    assert est.training_tokens == expected_tokens * 3
-    assert est.cost_usd == pytest.approx(expected_tokens * 3 * 5.0 / 1_000_000, abs=1e-4)
+    assert est.training_tokens == 3564
+    assert est.cost_usd == pytest.approx(0.0178, abs=1e-4)  # 3,564 tokens at $5.00 per 1M
     assert est.exact and "$" in est.summary() and "gpt-4.1-mini" in est.summary()
 
 
@@ -106,10 +105,10 @@ def test_examples_over_the_limit_are_flagged_and_truncated_in_billing(catalog):
         [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}],
     ]
     est = estimate_chats(chats, spec, catalog, epochs=2)
-    short = count_messages(chats[1])
-    assert est.n_over_limit == 1 and est.max_tokens > 20
-    assert est.billing_tokens_per_epoch == 20 + short
-    assert est.training_tokens == (20 + short) * 2
+    assert est.n_over_limit == 1 and est.max_tokens == 3 * 2 + 2 + 51 + 1 + 3  # 63
+    # The long one billed at the 20-token cap, the short one at 3 × 2 + 2 roles + 1 + 1 + 3 priming = 13.
+    assert est.billing_tokens_per_epoch == 33
+    assert est.training_tokens == 66
     assert "truncated" in est.summary()
 
 

@@ -13,14 +13,14 @@ from moto import mock_aws
 
 from infra.fakes.openai_server import new_webhook_secret, sign_webhook, webhook_delivery
 from shared.finetune.exceptions import WebhookRejected
-from shared.finetune.webhooks import WebhookVerifier, remember_delivery, verify_webhook
+from shared.finetune.webhooks import WebhookVerifier, remember_delivery
 
 SECRET = new_webhook_secret()
 
 
 def test_valid_delivery_is_parsed():
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_1")
-    event = verify_webhook(body, headers, SECRET)
+    event = WebhookVerifier(SECRET).verify(body, headers)
     assert (event.type, event.job_id, event.delivery_id, event.event_id) == (
         "fine_tuning.job.succeeded",
         "ftjob-abc",
@@ -33,14 +33,14 @@ def test_valid_delivery_is_parsed():
 def test_header_names_are_case_insensitive():
     body, headers = webhook_delivery("fine_tuning.job.failed", "ftjob-abc", SECRET)
     upper = {k.title(): v for k, v in headers.items()}
-    assert verify_webhook(body, upper, SECRET).type == "fine_tuning.job.failed"
+    assert WebhookVerifier(SECRET).verify(body, upper).type == "fine_tuning.job.failed"
 
 
 def test_altered_body_is_rejected():
     body, headers = webhook_delivery("fine_tuning.job.failed", "ftjob-abc", SECRET)
     altered = body.replace(b"failed", b"succeeded")
     with pytest.raises(WebhookRejected):
-        verify_webhook(altered, headers, SECRET)
+        WebhookVerifier(SECRET).verify(altered, headers)
 
 
 def test_altered_signature_and_wrong_secret_are_rejected():
@@ -48,41 +48,41 @@ def test_altered_signature_and_wrong_secret_are_rejected():
     sig = headers["webhook-signature"]
     flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
     with pytest.raises(WebhookRejected):
-        verify_webhook(body, {**headers, "webhook-signature": flipped}, SECRET)
+        WebhookVerifier(SECRET).verify(body, {**headers, "webhook-signature": flipped})
     with pytest.raises(WebhookRejected):
-        verify_webhook(body, headers, new_webhook_secret())
+        WebhookVerifier(new_webhook_secret()).verify(body, headers)
     with pytest.raises(WebhookRejected):  # the id is part of what is signed
-        verify_webhook(body, {**headers, "webhook-id": "evt_other"}, SECRET)
+        WebhookVerifier(SECRET).verify(body, {**headers, "webhook-id": "evt_other"})
 
 
 def test_stale_and_future_deliveries_are_rejected():
     old = int(time.time()) - 301
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, timestamp=old)
     with pytest.raises(WebhookRejected) as info:
-        verify_webhook(body, headers, SECRET)
+        WebhookVerifier(SECRET).verify(body, headers)
     assert "too old" in str(info.value)
     body, headers = webhook_delivery(
         "fine_tuning.job.succeeded", "ftjob-abc", SECRET, timestamp=int(time.time()) + 600
     )
     with pytest.raises(WebhookRejected):
-        verify_webhook(body, headers, SECRET)
+        WebhookVerifier(SECRET).verify(body, headers)
     recent = int(time.time()) - 200
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, timestamp=recent)
-    assert verify_webhook(body, headers, SECRET).job_id == "ftjob-abc"
+    assert WebhookVerifier(SECRET).verify(body, headers).job_id == "ftjob-abc"
 
 
 def test_missing_headers_are_rejected():
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET)
     for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
         with pytest.raises(WebhookRejected):
-            verify_webhook(body, {k: v for k, v in headers.items() if k != name}, SECRET)
+            WebhookVerifier(SECRET).verify(body, {k: v for k, v in headers.items() if k != name})
 
 
 def test_signed_body_that_is_not_an_event_is_rejected():
     body = b'{"hello": "world"}'
     headers = sign_webhook(body, SECRET, webhook_id="evt_x", timestamp=int(time.time()))
     with pytest.raises(WebhookRejected):
-        verify_webhook(body, headers, SECRET)
+        WebhookVerifier(SECRET).verify(body, headers)
 
 
 def test_repeated_delivery_is_recognised(aws_env):

@@ -93,11 +93,9 @@ def client(aws, settings, signer) -> InteractionClient:
 
 @pytest.fixture
 def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
-    ctx = WorkerContext(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
-                        discord=DiscordRest(settings, sleep=lambda _s: None))
-    ctx.finetune_provider = provider  # type: ignore[attr-defined]
-    ctx.openai = openai_client  # type: ignore[attr-defined]
-    return ctx
+    return WorkerContext(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
+                         discord=DiscordRest(settings, sleep=lambda _s: None), openai=openai_client,
+                         finetune_provider=provider)
 
 
 @pytest.fixture
@@ -114,7 +112,7 @@ def jobs(aws, settings) -> FineTuneJobStore:
 
 @pytest.fixture
 def watcher(settings, jobs, provider) -> JobWatcher:
-    return JobWatcher(settings, jobs=jobs, provider_factory=lambda: provider,
+    return JobWatcher(settings, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
                       discord=DiscordRest(settings, sleep=lambda _s: None))
 
 
@@ -127,7 +125,8 @@ def started(provider, jobs):
     record, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000555", dataset="faq",
                                                     provider="openai", base_model=BASE, channel_id=CHANNEL,
                                                     requested_by="7"))
-    job = provider.start_job(export, FineTuneRequest(request_id=record.request_id, guild_id=GUILD, dataset="faq"))
+    job = provider.start_job(export, FineTuneRequest(request_id=record.request_id, guild_id=GUILD, dataset="faq"),
+                             epochs=3)
     return jobs.update_from_provider(record, job)
 
 

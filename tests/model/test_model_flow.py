@@ -37,6 +37,12 @@ def estimate_and_confirm(client, runner, fake_discord, dataset):
     return estimate, confirm
 
 
+def start_id(estimate) -> str:
+    """The job id of an estimate: its guild, dataset and export digest (from its Start button)."""
+    _, _, dataset, digest = estimate["components"][0]["components"][0]["custom_id"].split(":")
+    return f"{GUILD}-{dataset}-{digest}"
+
+
 def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watcher, jobs, fake_openai, fake_discord,
                                                           aws, settings, dataset):
     # 1. The estimate comes first and spends nothing.
@@ -52,11 +58,11 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert started.startswith("🚀 Fine-tuning job `ftjob-") and "≈ **$" in started
     [record] = jobs.recent(GUILD)
     assert (record.request_id, record.dataset, record.provider, record.channel_id) == (
-        confirm.interaction_id, "faq", "openai", CHANNEL)
+        start_id(estimate), "faq", "openai", CHANNEL)
     assert record.requested_by == build.DEFAULT_USER and record.estimated_cost_usd and record.snapshot
     fake_job = fake_openai.jobs[record.job_id].data
-    assert fake_job["metadata"]["request_id"] == confirm.interaction_id
-    assert [r.request_id for r in jobs.active()] == [confirm.interaction_id]
+    assert fake_job["metadata"]["request_id"] == start_id(estimate)
+    assert [r.request_id for r in jobs.active()] == [start_id(estimate)]
     assert jobs.find_by_provider_job("openai", record.job_id) == jobs.get(GUILD, record.request_id)
     # The export that was sent is kept in the bucket under the estimated digest.
     export_key = keys.export_key(GUILD, f"finetune-faq-{record.snapshot}", "train", ".jsonl")
@@ -119,10 +125,10 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert "Correction saved" in saved.reply["data"]["content"]
 
     # 7. ...is a preference pair in the next export (DPO: the pair is what trains).
-    estimate2, confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate2, _confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
     assert "dpo" in estimate2["content"] and "1 preference pairs" in estimate2["content"]
     run_one(runner)
-    second = jobs.get(GUILD, confirm2.interaction_id)
+    second = jobs.get(GUILD, start_id(estimate2))
     key = keys.export_key(GUILD, f"finetune-faq-{second.snapshot}", "train", ".jsonl")
     lines = [json.loads(x) for x in aws.clients.s3.get_object(Bucket=settings.bucket_name, Key=key)["Body"]
              .read().decode().splitlines()]
@@ -136,9 +142,8 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
 
 def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, worker_ctx, jobs, fake_openai,
                                                                 fake_discord, aws, settings, dataset):
-    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
-    start_id = estimate["components"][0]["components"][0]["custom_id"]
-    digest = start_id.rsplit(":", 1)[1]
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
     ref = InteractionRef(id="1300000000000000777", application_id=settings.discord_application_id,
                          token="itok-redelivered", guild_id=GUILD, channel_id=CHANNEL, user_id="5",
                          member_permissions=1 << 5)
@@ -147,45 +152,84 @@ def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, 
     first = model_jobs.start_finetune(request, worker_ctx)
     again = model_jobs.start_finetune(request, worker_ctx)
     assert fake_openai.jobs_created() == 1
-    assert first.content == again.content and "ftjob-" in first.content
+    record = jobs.get(GUILD, start_id(estimate))
+    assert record.job_id in first.content and f"Already started: job `{record.job_id}`" in again.content
     # Crash between the provider's create and the record update: the record knows no job id yet.
-    record = jobs.get(GUILD, ref.id)
     aws.clients.dynamodb.update_item(TableName=settings.data_table,
-                                     Key={"pk": {"S": keys.guild_pk(GUILD)}, "sk": {"S": keys.job_sk(ref.id)}},
+                                     Key={"pk": {"S": keys.guild_pk(GUILD)},
+                                          "sk": {"S": keys.job_sk(start_id(estimate))}},
                                      UpdateExpression="REMOVE job_id SET #s = :s",
                                      ExpressionAttributeNames={"#s": "status"},
                                      ExpressionAttributeValues={":s": {"S": "starting"}})
     third = model_jobs.start_finetune(request, worker_ctx)
     assert fake_openai.jobs_created() == 1 and record.job_id in third.content
-    assert jobs.get(GUILD, ref.id).job_id == record.job_id
+    assert jobs.get(GUILD, start_id(estimate)).job_id == record.job_id
 
-    # And through the queue: the confirming interaction's message sent twice runs once.
+    # And through the queue: the confirming interaction's message, sent twice, is the same estimate: no new job.
     body = aws.clients.sqs.receive_message(QueueUrl=settings.jobs_queue_url, MaxNumberOfMessages=1,
                                            VisibilityTimeout=0)["Messages"][0]["Body"]
     aws.clients.sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=body)
     assert runner.poll_once()["failed"] == 0
     runner.poll_once()
-    assert fake_openai.jobs_created() == 2  # the one above, and the confirmed one: once
-    assert len([r for r in jobs.recent(GUILD) if r.request_id == confirm.interaction_id]) == 1
+    assert fake_openai.jobs_created() == 1
+    assert [r.request_id for r in jobs.recent(GUILD)] == [start_id(estimate)]
+
+
+def test_a_second_click_on_the_same_estimate_is_told_the_job_already_started(client, runner, jobs, fake_openai,
+                                                                             fake_discord, dataset):
+    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    run_one(runner)
+    [start] = estimate["components"][0]["components"]
+    # Another trainer (or an impatient one) presses the same Start button again.
+    second = send(client, build.component(start["custom_id"], message=estimate, **TRAINER, **A))
+    assert second.interaction_id != confirm.interaction_id
+    run_one(runner)
+    record = jobs.get(GUILD, start_id(estimate))
+    assert fake_openai.jobs_created() == 1
+    assert fake_discord.original(second.token)["content"].startswith(f"Already started: job `{record.job_id}`")
+    assert [r.request_id for r in jobs.recent(GUILD)] == [record.request_id]
+
+
+def test_a_click_while_another_is_creating_the_job_creates_nothing(client, runner, jobs, fake_openai, fake_discord,
+                                                                   worker_ctx, settings, dataset):
+    estimate, _ = estimate_and_confirm(client, runner, fake_discord, dataset)
+    digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+    # The first click's worker has recorded the start and is uploading: it holds the start lease.
+    first = InteractionRef(id="1300000000000000781", application_id=settings.discord_application_id,
+                           token="itok-1", guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
+    record, _ = jobs.record_start(model_jobs.FineTuneJobRecord(
+        guild_id=GUILD, request_id=start_id(estimate), dataset="faq", provider="openai",
+        base_model=settings.base_model, requested_by=first.user_id, channel_id=CHANNEL, snapshot=digest))
+    assert jobs.claim_start(record, lease_seconds=600)
+    second = InteractionRef(id="1300000000000000782", application_id=settings.discord_application_id,
+                            token="itok-2", guild_id=GUILD, channel_id=CHANNEL, user_id="6", member_permissions=1 << 5)
+    outcome = model_jobs.start_finetune(JobRequest("start_finetune", second, {"dataset": "faq", "confirm": digest}),
+                                        worker_ctx)
+    assert outcome.content.startswith("Already starting") and fake_openai.jobs_created() == 0
+    # Once the first attempt is over (here: it failed before creating anything), a retry may create the job.
+    jobs.release_start(record)
+    retried = model_jobs.start_finetune(JobRequest("start_finetune", first, {"dataset": "faq", "confirm": digest}),
+                                        worker_ctx)
+    assert "🚀" in retried.content and fake_openai.jobs_created() == 1
 
 
 def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner, watcher, jobs, fake_openai,
                                                                  fake_discord, dataset):
     fake_openai.job_outcome = "failed"
-    _, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     run_one(runner)
     for _ in range(3):
         watcher.tick()
     [post] = fake_discord.channel_messages(CHANNEL)
     assert "**failed**" in post["content"] and "Error: training_failed" in post["content"]
     assert post["components"] == [] and post["attachments"] == []
-    assert jobs.get(GUILD, confirm.interaction_id).status == "failed"
+    assert jobs.get(GUILD, start_id(estimate)).status == "failed"
 
 
 def test_jobs_lists_and_cancels(client, runner, watcher, jobs, fake_openai, fake_discord, dataset):
-    _, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     run_one(runner)
-    record = jobs.get(GUILD, confirm.interaction_id)
+    record = jobs.get(GUILD, start_id(estimate))
     listing = send(client, build.slash("jobs", **TRAINER, **A)).reply["data"]
     assert record.job_id in listing["content"] and "validating_files" in listing["content"]
     [cancel] = listing["components"][0]["components"]
@@ -213,13 +257,13 @@ def test_model_shows_and_sets_only_known_models(client, jobs, settings):
 
 
 def test_openai_refusing_fine_tuning_is_a_clear_message(client, runner, jobs, fake_openai, fake_discord, dataset):
-    _, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     fake_openai.refuse_fine_tuning = True
     run_one(runner)
     content = fake_discord.original(confirm.token)["content"]
     assert content.startswith("The model provider does not allow fine-tuning for this account.")
     assert "FINETUNE_PROVIDER" in content
-    record = jobs.get(GUILD, confirm.interaction_id)
+    record = jobs.get(GUILD, start_id(estimate))
     assert record.status == "failed" and record.job_id == "" and jobs.active() == []
     assert fake_openai.jobs_created() == 0
 

@@ -106,7 +106,7 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
                                         ctx)
     assert "(bedrock, supervised)" in started.content
     assert isinstance(model_jobs.provider_for(ctx), BedrockProvider)
-    record = model_jobs.job_store(ctx).get(GUILD, ref.id)
+    record = model_jobs.job_store(ctx).get(GUILD, model_jobs.start_request_id(GUILD, "faq", digest))
     assert record.provider == "bedrock" and record.job_id and record.status == "running"
     moto_job = ctx.client("bedrock").get_model_customization_job(jobIdentifier=record.job_id)
     assert moto_job["jobName"] == record.job_id and moto_job["trainingDataConfig"]["s3Uri"].startswith(
@@ -119,6 +119,7 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
             "output": {"message": {"role": "assistant", "content": [{"text": "Fact 1 is true."}]}},
             "stopReason": "end_turn", "usage": {"inputTokens": 5, "outputTokens": 4, "totalTokens": 9},
             "metrics": {"latencyMs": 10},
-        }, {"modelId": NOVA, "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
+        }, {"modelId": "amazon.nova-micro-v1:0",  # the catalog's inference id of NOVA
+            "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
         answer = model_jobs.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
     assert answer == "Fact 1 is true."

@@ -11,6 +11,7 @@ import pytest
 from functions.watcher.watch import JobWatcher
 from functions.watcher.webhook import create_app
 from infra.fakes.openai_server import webhook_delivery
+from shared.discord_api import DiscordRest
 from shared.errors import ConfigError
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
@@ -110,14 +111,77 @@ def test_a_start_whose_answer_was_lost_is_recovered_or_given_up(settings, jobs, 
     export = export_training(many(20), catalog.model("openai", MODEL), catalog)
     lost, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000600", dataset="faq",
                                                   provider="openai", base_model=MODEL, channel_id=CHANNEL))
-    provider.start_job(export, JobRequest(request_id=lost.request_id, guild_id=GUILD, dataset="faq"))
+    provider.start_job(export, JobRequest(request_id=lost.request_id, guild_id=GUILD, dataset="faq"), epochs=3)
     never, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000601", dataset="faq",
                                                    provider="openai", base_model=MODEL, channel_id=CHANNEL))
+    # Lost too, and the job finished meanwhile: found, it still gets its completion post.
+    finished, _ = jobs.record_start(FineTuneJobRecord(guild_id=GUILD, request_id="1300000000000000602",
+                                                      dataset="faq", provider="openai", base_model=MODEL,
+                                                      channel_id=CHANNEL))
+    done = provider.start_job(export, JobRequest(request_id=finished.request_id, guild_id=GUILD, dataset="faq"),
+                              epochs=3)
+    fake_openai.set_status(done.job_id, "succeeded")
     later = datetime.now(UTC) + timedelta(hours=3)
-    watcher = JobWatcher(settings, jobs=jobs, provider_factory=lambda: provider, discord=None,  # type: ignore[arg-type]
-                         now=lambda: later)
+    watcher = JobWatcher(settings, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
+                         discord=DiscordRest(settings, sleep=lambda _s: None), now=lambda: later)
     report = watcher.tick()
-    assert report.statuses == {lost.request_id: "validating_files", never.request_id: "failed"}
+    assert report.statuses == {lost.request_id: "queued", never.request_id: "failed",
+                               finished.request_id: "succeeded"}
     assert jobs.get(GUILD, lost.request_id).job_id
     assert "never started" in jobs.get(GUILD, never.request_id).error
-    assert fake_openai.jobs_created() == 1
+    assert fake_openai.jobs_created() == 2
+    [post] = fake_discord.channel_messages(CHANNEL)
+    assert done.job_id in post["content"] or "**succeeded**" in post["content"]
+    assert [r.request_id for r in jobs.active()] == [lost.request_id] and report.posted == 1
+
+
+def test_the_deployed_webhook_secret_comes_from_secrets_manager(settings, watcher, aws, started, webhook_secret,
+                                                                fake_discord):
+    from shared.secrets import clear_cache
+
+    sm = aws.clients.client("secretsmanager")
+    arn = sm.create_secret(Name="openai-webhook", SecretString=webhook_secret)["ARN"]
+    deployed = settings.with_overrides(openai_webhook_secret="", openai_webhook_secret_secret=arn)
+    clear_cache()
+    try:
+        app = create_app(deployed, watcher, dynamodb_client=aws.clients.dynamodb).test_client()
+        body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+        assert deliver(app, body, headers).status_code == 200
+        wrong, wrong_headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, "whsec_" + "QUJD" * 8)
+        assert deliver(app, wrong, wrong_headers).status_code == 400
+    finally:
+        clear_cache()
+
+
+def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provider, started, aws, openai_client,
+                                                           fake_discord, webhook_secret):
+    """The deployment switched to Bedrock after an OpenAI job started: that job is still OpenAI's."""
+    from functions.worker import model_jobs
+    from functions.worker.context import WorkerContext
+    from shared.finetune.webhooks import WebhookVerifier
+    from shared.queue_messages import InteractionRef
+    from shared.queue_messages import JobRequest as QueuedJob
+
+    switched = settings.with_overrides(finetune_provider="bedrock")
+    watcher = JobWatcher(switched, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
+                         discord=DiscordRest(switched, sleep=lambda _s: None))
+    assert watcher.tick().statuses == {started.request_id: "queued"}
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    assert watcher.on_event(WebhookVerifier(webhook_secret).verify(body, headers)) == ("running", False)
+
+    ctx = WorkerContext(switched, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
+                        openai=openai_client, finetune_provider=provider)
+    ref = InteractionRef(id="1300000000000000901", application_id=switched.discord_application_id, token="t",
+                         guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
+    done = model_jobs.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)
+    assert "is cancelled" in done.content and jobs.get(GUILD, started.request_id).status == "cancelled"
+
+
+def test_a_check_that_loses_the_post_claim_draws_nothing(watcher, jobs, started, fake_openai, fake_discord):
+    fake_openai.set_status(started.job_id, "succeeded")
+    assert jobs.claim_post(started)  # another check (the webhook) is posting it
+    assert watcher.check(started) == ("succeeded", False)
+    # No metrics were fetched for a chart nobody will post.
+    metrics_reads = ("GET /files/{id}/content", "GET /fine_tuning/jobs/{id}/checkpoints")
+    assert not [c for c in fake_openai.counts if c.startswith(metrics_reads)]
+    assert fake_discord.channel_messages(CHANNEL) == []

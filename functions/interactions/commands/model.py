@@ -99,9 +99,9 @@ def jobs_command(ctx: InteractionContext) -> dict[str, Any]:
 def model_choices(ctx: InteractionContext, guild_id: str) -> list[str]:
     """The base model, then this guild's fine-tuned models (newest first)."""
     names = [ctx.settings.base_model]
-    for record in _jobs(ctx).fine_tuned_models(guild_id):
-        if record.fine_tuned_model not in names:
-            names.append(record.fine_tuned_model)
+    for model in _jobs(ctx).fine_tuned_models(guild_id):
+        if model not in names:
+            names.append(model)
     return names
 
 
@@ -111,7 +111,9 @@ def model_command(ctx: InteractionContext) -> dict[str, Any]:
     wanted = str(ctx.options().get("name") or "").strip()
     choices = model_choices(ctx, guild_id)
     if not wanted:
-        active = jobs.active_model(guild_id) or ctx.settings.base_model
+        from shared.model_access import active_model
+
+        active = active_model(jobs, guild_id, ctx.settings)
         listed = "\n".join(f"{'▶' if c == active else '•'} `{c}`" for c in choices)
         return responses.reply(f"Active model: `{active}`\nChoices:\n{listed}\nSet one with `/model name:`.",
                                ephemeral=True)

@@ -17,17 +17,19 @@ __all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "get_provide
 def get_provider(
     settings: Settings,
     *,
+    name: str | None = None,
     catalog: Catalog | None = None,
     openai_client: Any = None,
     bedrock_client: Any = None,
     runtime_client: Any = None,
     s3_client: Any = None,
 ) -> FineTuneProvider:
-    """The backend ``settings.finetune_provider`` names. Clients default to None and are built on first
-    use."""
-    if settings.finetune_provider == "openai":
+    """The backend called ``name`` (default: ``settings.finetune_provider``). Clients default to None and are
+    built on first use."""
+    name = name or settings.finetune_provider
+    if name == "openai":
         return OpenAIProvider(settings, client=openai_client, catalog=catalog)
-    if settings.finetune_provider == "bedrock":
+    if name == "bedrock":
         return BedrockProvider(
             settings,
             bedrock_client=bedrock_client,
@@ -35,4 +37,4 @@ def get_provider(
             s3_client=s3_client,
             catalog=catalog,
         )
-    raise NotConfigured(detail=f"unknown FINETUNE_PROVIDER {settings.finetune_provider!r}")
+    raise NotConfigured(detail=f"unknown fine-tuning provider {name!r}")

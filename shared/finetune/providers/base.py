@@ -17,8 +17,9 @@ class FineTuneProvider(ABC):
 
     name: str = ""
 
-    def start_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob:
-        """Start a job from ``export``, or return the one this ``request_id`` already started.
+    def start_job(self, export: TrainingExport, request: JobRequest, *, epochs: int) -> FineTuneJob:
+        """Start a job from ``export`` for ``epochs`` (the plan's estimate chose them), or return the one this
+        ``request_id`` already started.
 
         The caller records the request first; a redelivered message then lands here again and finds the job by
         its request id instead of paying twice.
@@ -27,10 +28,10 @@ class FineTuneProvider(ABC):
         if existing is not None:
             logger.info("job for request %s already exists: %s", request.request_id, existing.job_id)
             return existing
-        return self._create_job(export, request)
+        return self._create_job(export, request, epochs)
 
     @abstractmethod
-    def _create_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob: ...
+    def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob: ...
 
     @abstractmethod
     def find_job_by_request(self, request_id: str) -> FineTuneJob | None: ...

@@ -13,6 +13,7 @@ ARN as the model id (or any base model id), as the guild's active model records 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -34,7 +35,6 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import TrainingExport
 from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
 from shared.finetune.providers.base import FineTuneProvider
-from shared.finetune.tokens import estimate_export
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,11 @@ def _name(text: str, limit: int = 63) -> str:
     return cleaned[:limit].rstrip("-") or "job"
 
 
-def job_name_for(request_id: str) -> str:
-    return _name(f"dbt-{request_id}")
+def job_name_for(request_id: str, *readable: str) -> str:
+    """A name unique to ``request_id`` within Bedrock's 63 characters: a hash of the whole id comes first,
+    so cutting the readable tail (``readable`` parts, then the id) never makes two requests share a name."""
+    unique = hashlib.sha256(request_id.encode()).hexdigest()[:16]
+    return _name("-".join(("dbt", unique, *readable, request_id)))
 
 
 def _ts(value: Any) -> int | None:
@@ -151,12 +154,11 @@ class BedrockProvider(FineTuneProvider):
     def _export_prefix(self, request: JobRequest) -> str:
         return f"guilds/{request.guild_id}/finetune/{_name(request.request_id, 128)}/"
 
-    def _create_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob:
+    def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob:
         bucket = self._settings.bucket_name
         if not self._settings.bedrock_role_arn or not bucket:
             raise NotConfigured(detail="bedrock needs BEDROCK_ROLE_ARN and BUCKET_NAME")
         spec = self._catalog.model("bedrock", export.model)
-        epochs = request.epochs or estimate_export(export, spec, self._catalog).epochs
         prefix = self._export_prefix(request)
         with self._call("export upload"):
             self.s3.put_object(Bucket=bucket, Key=prefix + "train.jsonl", Body=export.train_jsonl())
@@ -167,7 +169,7 @@ class BedrockProvider(FineTuneProvider):
         name = job_name_for(request.request_id)
         kwargs: dict[str, Any] = {
             "jobName": name,
-            "customModelName": _name(f"dbt-{request.guild_id}-{request.dataset}-{request.request_id}"),
+            "customModelName": job_name_for(request.request_id, request.guild_id, request.dataset),
             "roleArn": self._settings.bedrock_role_arn,
             "clientRequestToken": _name(request.request_id, 256),
             "baseModelIdentifier": spec.name,
@@ -284,7 +286,7 @@ class BedrockProvider(FineTuneProvider):
                 turns[-1]["content"].append({"text": m["content"]})
             else:
                 turns.append({"role": m["role"], "content": [{"text": m["content"]}]})
-        kwargs: dict[str, Any] = {"modelId": model, "messages": turns}
+        kwargs: dict[str, Any] = {"modelId": self._catalog.inference_id("bedrock", model), "messages": turns}
         if system:
             kwargs["system"] = system
         with self._call("converse", inference=True):

@@ -21,7 +21,6 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import TrainingExport
 from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
 from shared.finetune.providers.base import FineTuneProvider
-from shared.finetune.tokens import estimate_export
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,12 +60,10 @@ class OpenAIProvider(FineTuneProvider):
     @property
     def client(self) -> Any:
         if self._client is None:
-            from openai import OpenAI
+            # The key may live in Secrets Manager / SSM (OPENAI_API_KEY_SECRET): one place resolves it.
+            from shared.model_access import openai_client
 
-            self._client = OpenAI(
-                api_key=self._settings.openai_api_key or None,
-                base_url=self._settings.openai_base_url or None,
-            )
+            self._client = openai_client(self._settings)
         return self._client
 
     # --- errors ---------------------------------------------------------------------------------------------
@@ -124,9 +121,7 @@ class OpenAIProvider(FineTuneProvider):
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
-    def _create_job(self, export: TrainingExport, request: JobRequest) -> FineTuneJob:
-        spec = self._catalog.model("openai", export.model)
-        epochs = request.epochs or estimate_export(export, spec, self._catalog).epochs
+    def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob:
         stem = f"{request.guild_id}-{request.dataset}-{request.request_id}"
         training_file = self.upload(export.train_jsonl(), f"{stem}-train.jsonl")
         validation = export.validation_jsonl()
@@ -139,10 +134,17 @@ class OpenAIProvider(FineTuneProvider):
         }
         if validation_file:
             kwargs["validation_file"] = validation_file
-        if request.suffix:
-            kwargs["suffix"] = request.suffix[:64]
-        with self._call("job create"):
-            job = self.client.fine_tuning.jobs.create(**kwargs)
+        # POST /fine_tuning/jobs takes no idempotency key, so the client must not retry it on its own: a
+        # timed-out create may have created the job, and only a look-up by request id can tell.
+        try:
+            with self._call("job create"):
+                job = self.client.with_options(max_retries=0).fine_tuning.jobs.create(**kwargs)
+        except ProviderBusy:
+            found = self.find_job_by_request(request.request_id)
+            if found is not None:
+                logger.info("create of request %s failed but made job %s", request.request_id, found.job_id)
+                return found
+            raise
         logger.info("started openai job %s for request %s", job.id, request.request_id)
         return _job(job)
 
@@ -183,14 +185,6 @@ class OpenAIProvider(FineTuneProvider):
     def cancel(self, job_id: str) -> FineTuneJob:
         with self._call("job cancel"):
             return _job(self.client.fine_tuning.jobs.cancel(job_id))
-
-    def pause(self, job_id: str) -> FineTuneJob:
-        with self._call("job pause"):
-            return _job(self.client.fine_tuning.jobs.pause(job_id))
-
-    def resume(self, job_id: str) -> FineTuneJob:
-        with self._call("job resume"):
-            return _job(self.client.fine_tuning.jobs.resume(job_id))
 
     def metrics(self, job: FineTuneJob) -> list[MetricPoint]:
         """Per-step losses from the job's result file; the checkpoints' metrics when there is none."""
