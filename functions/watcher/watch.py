@@ -29,6 +29,7 @@ from shared.finetune.webhooks import WebhookEvent
 from shared.model_access import is_simulated
 from shared.settings import Settings
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.text import clip
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class JobWatcher:
         content = f"{text}\n{who}".strip()
         components = [row(activate_model_button(record.request_id))] if offer_activation else None
         files: list[tuple[str, bytes]] | None = [(CHART_FILENAME, chart)] if chart else None
-        self.discord.create_message(record.channel_id, content=content[:2000], files=files,
+        self.discord.create_message(record.channel_id, content=clip(content), files=files,
                                     components=components,
                                     # Name the starter without pinging anyone.
                                     allowed_mentions={"parse": []})

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import JobOutcome, job
+from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.components import answer_buttons, confirm_start_button, row
 from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
@@ -25,13 +26,12 @@ from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider
 from shared.model_access import active_model as guild_active_model
 from shared.model_access import is_simulated, training_examples
-from shared.permissions import is_trainer
 from shared.records import utc_now
 from shared.storage import keys
-from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import Exchange, ExchangeStore
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 from shared.storage.table import DataTable
+from shared.text import MAX_CONTENT
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -59,12 +59,6 @@ def job_store(ctx: WorkerContext) -> FineTuneJobStore:
     return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
 
 
-# NOTE: _datasets/_require_trainer repeat training_jobs' helpers; trainer checks are being unified into
-# shared.permissions on another branch; switch to that once it is merged.
-def _datasets(ctx: WorkerContext) -> DatasetStore:
-    return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
-
-
 def _require_guild(ref: InteractionRef) -> str:
     if not ref.guild_id:
         raise Forbidden("This only works in a server.")
@@ -72,13 +66,7 @@ def _require_guild(ref: InteractionRef) -> str:
 
 
 def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
-    """The interactions function checked already; the job checks again from the signed interaction's copy."""
-    guild_id = _require_guild(ref)
-    role = _datasets(ctx).guild_settings(guild_id).trainer_role_id
-    member = {"permissions": str(ref.member_permissions), "roles": list(ref.member_roles)}
-    if not is_trainer(member, trainer_role_id=role):
-        raise Forbidden("You need the Manage Server permission or the trainer role to do that.")
-    return guild_id
+    return require_trainer_for(ref, dataset_store(ctx))[0]
 
 
 def active_model(ctx: WorkerContext, guild_id: str) -> str:
@@ -99,7 +87,7 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
 
 
 def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(_datasets(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
+    examples = training_examples(dataset_store(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
@@ -108,7 +96,7 @@ def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
 def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    store = _datasets(ctx)
+    store = dataset_store(ctx)
     dataset = str(request.args.get("dataset") or store.guild_settings(guild_id).selected_dataset)
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
@@ -271,13 +259,15 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
 
 def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
-    if not ctx.settings.voice_queue_url:
+    if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
     from shared.jobs_queue import enqueue_voice
     from shared.queue_messages import VoiceRequest
+    from shared.sharding import voice_queue_url_for_guild
 
     try:
-        enqueue_voice(ctx.sqs, ctx.settings.voice_queue_url, VoiceRequest("speak_answer", ref, {"text": answer}))
+        queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)
+        enqueue_voice(ctx.sqs, queue_url, VoiceRequest("speak_answer", ref, {"text": answer}))
     except BotError as exc:
         # The written answer is the product; a lost spoken copy is logged, not fatal.
         logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)
@@ -359,8 +349,9 @@ def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         lines.append(f"**{number}.** `{shown}` → {prediction[:400]}{verdict}")
     lines.append(f"Matched {passed}, differed {failed}, errors {errors}.")
     report = "\n".join(lines)
-    if len(report) <= 2000:
-        return JobOutcome(content=_note(ctx, report) if len(report) < 1900 else report,
+    if len(report) <= MAX_CONTENT:
+        noted = _note(ctx, report)
+        return JobOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
                           allowed_mentions={"parse": []})
     return JobOutcome(content=report[:1800] + "\n… the full report is attached.",
                       files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
+from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
 from shared.components import row, start_training_button
@@ -21,10 +22,9 @@ from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
 from shared.errors import BotError, InvalidInput
 from shared.jobs_queue import enqueue_job
-from shared.permissions import authorize_trainer
 from shared.queue_messages import JobRequest
 from shared.storage import keys
-from shared.storage.datasets import DatasetStore, GuildTrainingSettings, validate_dataset_name
+from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 from shared.storage.table import DataTable
 from shared.text import MAX_CONTENT, human_size
@@ -40,20 +40,8 @@ START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are 
                 "use the Start training button or `/train start:true` again.")
 
 
-def dataset_store(ctx: WorkerContext) -> DatasetStore:
-    return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
-
-
 def file_store(ctx: WorkerContext) -> FileStore:
     return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
-
-
-def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> tuple[str, GuildTrainingSettings | None]:
-    """The guild id if the queued caller may train (same rule as the handler), and the guild settings if the
-    check had to read them; :class:`Forbidden` otherwise."""
-    ref = request.interaction
-    member = {"permissions": ref.member_permissions, "roles": list(ref.member_roles)}
-    return authorize_trainer(ref.guild_id, member, datasets.guild_settings)
 
 
 # -- /train -------------------------------------------------------------------------------------------------
@@ -62,7 +50,7 @@ def require_trainer_for(request: JobRequest, datasets: DatasetStore) -> tuple[st
 @job("train")
 def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id, read = require_trainer_for(request, datasets)
+    guild_id, read = require_trainer_for(request.interaction, datasets)
     args = request.args
     text = str(args.get("text") or "").strip()
     attachment = args.get("attachment")
@@ -150,7 +138,7 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 @job("archive")
 def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id, read = require_trainer_for(request, datasets)
+    guild_id, read = require_trainer_for(request.interaction, datasets)
     name = request.args.get("dataset") or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
@@ -174,7 +162,7 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
 @job("getfile")
 def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     datasets = dataset_store(ctx)
-    guild_id, _ = require_trainer_for(request, datasets)
+    guild_id, _ = require_trainer_for(request.interaction, datasets)
     files = file_store(ctx)
     record = files.resolve_for_getfile(guild_id, str(request.args.get("name") or ""),
                                        requested_by=request.interaction.user_id)

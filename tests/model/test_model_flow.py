@@ -13,6 +13,7 @@ from functions.worker import model_jobs
 from infra import interactions as build
 from shared.queue_messages import InteractionRef, JobRequest
 from shared.storage import keys
+from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.table import DataTable
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, send
@@ -99,7 +100,7 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert done.fine_tuned_model in activated.reply["data"]["content"]
     assert jobs.active_model(GUILD) == done.fine_tuned_model
     # Other settings on the same record are kept.
-    assert model_jobs.DatasetStore(settings, dynamodb_client=aws.clients.dynamodb).guild_settings(
+    assert DatasetStore(settings, dynamodb_client=aws.clients.dynamodb).guild_settings(
         GUILD).selected_dataset == "faq"
 
     # 5. /ask is answered by the fine-tuned model, with buttons, and the exchange is recorded.
@@ -281,3 +282,30 @@ def test_ask_transcribes_an_audio_attachment(client, runner, fake_openai, fake_d
     assert fake_openai.counts["POST /audio/transcriptions 200"] == 1
 
 
+
+
+def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settings, worker_ctx, fake_openai,
+                                                                     fake_discord, client):
+    from functions.worker.context import WorkerContext
+    from functions.worker.handler import build_worker
+    from functions.worker.local_runner import LocalRunner
+    from shared.queue_messages import VoiceRequest
+    from shared.sharding import shard_for_guild
+
+    sqs = aws.clients.sqs
+    urls = [sqs.create_queue(QueueName=f"voice-shard-{i}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+            for i in range(2)]
+    sharded = settings.with_overrides(voice_queue_url=",".join(urls))
+    ctx = WorkerContext(sharded, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=sqs,
+                        discord=worker_ctx.discord, openai=worker_ctx.openai,
+                        finetune_provider=worker_ctx.finetune_provider)
+    runner = LocalRunner(build_worker(sharded, ctx=ctx, job_modules=("functions.worker.model_jobs",)).handle_batch,
+                         sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)
+    send(client, build.slash("ask", options={"prompt": "Say hello"}, **A))
+    run_one(runner)
+    mine = urls[shard_for_guild(GUILD, 2)]
+    [message] = sqs.receive_message(QueueUrl=mine, MaxNumberOfMessages=10).get("Messages", [])
+    request = VoiceRequest.from_json(message["Body"])
+    assert request.kind == "speak_answer" and "Say hello" in request.args["text"]
+    other = urls[1 - shard_for_guild(GUILD, 2)]
+    assert sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10).get("Messages", []) == []

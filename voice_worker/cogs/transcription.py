@@ -14,6 +14,7 @@ import discord
 from discord.ext import commands
 
 from shared.errors import BotError
+from shared.text import clip
 from voice_worker import replies
 from voice_worker.stt import download, is_audio_attachment
 
@@ -50,12 +51,12 @@ class Transcription(commands.Cog):
         if not text:
             await message.reply(replies.NO_TRANSCRIPT, mention_author=False, allowed_mentions=NO_MENTIONS)
             return
-        await message.reply(replies.transcript(text)[:2000], mention_author=False, allowed_mentions=NO_MENTIONS)
+        await message.reply(clip(replies.transcript(text)), mention_author=False, allowed_mentions=NO_MENTIONS)
         if self.bot.answerer is None:
             return
         answer = await self.bot.answerer(message.guild.id, message.author.id, text)
         if answer:
-            await message.reply(answer[:2000], mention_author=False, allowed_mentions=NO_MENTIONS)
+            await message.reply(clip(answer), mention_author=False, allowed_mentions=NO_MENTIONS)
             await self.bot.service.speak_for(message.guild.id, message.author.id, answer)
 
 
