@@ -306,7 +306,7 @@ class DatasetStore:
 
     def set_trainer_role(self, guild_id: str, role_id: str | None) -> None:
         if role_id is None:
-            self._table.update(keys.guild_pk(guild_id), keys.settings_sk(), set={}, remove=("trainer_role_id",))
+            self._table.update(keys.guild_pk(guild_id), keys.settings_sk(), remove=("trainer_role_id",))
             return
         if not str(role_id).isdigit():
             raise InvalidInput("That is not a role id.")

@@ -17,18 +17,17 @@ Records (keys from :mod:`shared.storage.keys`):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from shared.errors import NotSaved
 from shared.finetune.jobs import TERMINAL_STATUSES, FineTuneJob
 from shared.records import utc_now
 from shared.storage import keys
-from shared.storage.table import DataTable
+from shared.storage.table import ConditionFailed, DataTable
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +36,6 @@ ACTIVE_PK = "FTJOB#ACTIVE"
 MODEL_PREFIX = "FTMODEL#"
 # Before the provider has answered, a recorded start is "starting": active, so the watcher can finish it.
 STARTING = "starting"
-
-
-def _decode(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {k: deserializer.deserialize(v) for k, v in item.items()}
 
 
 def pointer_pk(provider: str, job_id: str) -> str:
@@ -89,7 +81,6 @@ class FineTuneJobRecord:
 
 class FineTuneJobStore:
     def __init__(self, table_name: str, dynamodb_client: Any) -> None:
-        self._client = dynamodb_client
         self._table = DataTable(table_name, dynamodb_client)
         self.name = table_name
 
@@ -160,66 +151,41 @@ class FineTuneJobStore:
         and ends before the queue redelivers a crashed worker's message."""
         now = int(time.time())
         try:
-            self._client.update_item(
-                TableName=self.name,
-                Key=self._key(record),
-                UpdateExpression="SET start_lease_until = :until",
-                ConditionExpression="attribute_exists(pk) AND "
-                                    "(attribute_not_exists(start_lease_until) OR start_lease_until < :now)",
-                ExpressionAttributeValues={":until": {"N": str(now + lease_seconds)}, ":now": {"N": str(now)}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise NotSaved(detail=f"claim start: {exc}") from exc
+            self._table.update(*self._key(record), set={"start_lease_until": now + lease_seconds},
+                               condition="attribute_exists(pk) AND "
+                                         "(attribute_not_exists(start_lease_until) OR start_lease_until < :now)",
+                               values={":now": now})
+        except ConditionFailed:
+            return False
         return True
 
     def release_start(self, record: FineTuneJobRecord) -> None:
         """The attempt is over (the job exists, or the attempt failed): another may try."""
-        self._client.update_item(TableName=self.name, Key=self._key(record),
-                                 UpdateExpression="REMOVE start_lease_until")
+        self._table.update(*self._key(record), remove=("start_lease_until",))
 
     def claim_post(self, record: FineTuneJobRecord) -> bool:
         """True once per job: the caller that gets True posts the completion message."""
         try:
-            self._client.update_item(
-                TableName=self.name,
-                Key=self._key(record),
-                UpdateExpression="SET posted_at = :now",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(posted_at)",
-                ExpressionAttributeValues={":now": {"S": utc_now()}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise NotSaved(detail=f"claim post: {exc}") from exc
+            self._table.update(*self._key(record), set={"posted_at": utc_now()},
+                               condition="attribute_exists(pk) AND attribute_not_exists(posted_at)")
+        except ConditionFailed:
+            return False
         return True
 
     def release_post(self, record: FineTuneJobRecord) -> None:
         """The post failed: let the next watcher tick try again."""
-        self._client.update_item(TableName=self.name, Key=self._key(record), UpdateExpression="REMOVE posted_at")
+        self._table.update(*self._key(record), remove=("posted_at",))
 
     def recent(self, guild_id: str, limit: int = 10) -> list[FineTuneJobRecord]:
+        # Sort keys hold request ids (snowflakes or estimate keys), not times: read the guild's jobs, sort by time.
         records = [FineTuneJobRecord.from_item(i)
                    for i in self._table.query_prefix(keys.guild_pk(guild_id), keys.job_sk(""))]
         return sorted(records, key=lambda r: r.created_at, reverse=True)[:limit]
 
     def active(self, limit: int = 200) -> list[FineTuneJobRecord]:
         """Jobs not yet terminal, oldest first, across guilds (the watcher's work list)."""
-        found: list[FineTuneJobRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.name,
-            "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": ACTIVE_PK}},
-        }
-        while len(found) < limit:
-            response = self._client.query(**kwargs)
-            found.extend(FineTuneJobRecord.from_item(_decode(i)) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return found[:limit]
+        found = self._table.query_index(ACTIVE_INDEX, "gsi1pk", ACTIVE_PK)
+        return [FineTuneJobRecord.from_item(item) for item in itertools.islice(found, limit)]
 
     def find_by_provider_job(self, provider: str, job_id: str) -> FineTuneJobRecord | None:
         pointer = self._table.get(pointer_pk(provider, job_id), "POINTER")
@@ -229,59 +195,32 @@ class FineTuneJobStore:
 
     def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[str]:
         """The models this guild's succeeded jobs made, newest first: one query reading ``limit`` items."""
-        response = self._client.query(
-            TableName=self.name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": keys.guild_pk(guild_id)}, ":prefix": {"S": MODEL_PREFIX}},
-            ScanIndexForward=False,
-            Limit=limit,
-            ProjectionExpression="#m",
-            ExpressionAttributeNames={"#m": "model"},
-        )
-        return [str(item["model"]["S"]) for item in response.get("Items", []) if "model" in item]
+        items = self._table.query_prefix(keys.guild_pk(guild_id), MODEL_PREFIX, newest_first=True, limit=limit,
+                                         attributes=("model",))
+        return [str(item["model"]) for item in items if "model" in item]
 
     # --- the guild's active model -------------------------------------------------------------------------
 
     def active_model(self, guild_id: str) -> str | None:
-        response = self._client.get_item(
-            TableName=self.name,
-            Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.settings_sk()}},
-            ProjectionExpression="active_model",
-            ConsistentRead=True,
-        )
-        value = (response.get("Item") or {}).get("active_model")
-        return str(value["S"]) if value else None
+        item = self._table.get(keys.guild_pk(guild_id), keys.settings_sk(), attributes=("active_model",))
+        return str(item["active_model"]) if item and item.get("active_model") else None
 
     def set_active_model(self, guild_id: str, model: str, *, set_by: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self.name,
-                Key={"pk": {"S": keys.guild_pk(guild_id)}, "sk": {"S": keys.settings_sk()}},
-                UpdateExpression="SET active_model = :m, active_model_set_by = :u, active_model_set_at = :t",
-                ExpressionAttributeValues={":m": {"S": model}, ":u": {"S": set_by}, ":t": {"S": utc_now()}},
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise NotSaved(detail=f"set active model: {type(exc).__name__}") from exc
+        # Only these attributes: the guild's other settings on the same record are kept.
+        self._table.update(keys.guild_pk(guild_id), keys.settings_sk(),
+                           set={"active_model": model, "active_model_set_by": set_by,
+                                "active_model_set_at": utc_now()})
 
     # --- internals ------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _key(record: FineTuneJobRecord) -> dict[str, Any]:
-        return {"pk": {"S": keys.guild_pk(record.guild_id)}, "sk": {"S": keys.job_sk(record.request_id)}}
+    def _key(record: FineTuneJobRecord) -> tuple[str, str]:
+        return keys.guild_pk(record.guild_id), keys.job_sk(record.request_id)
 
     def _update(self, record: FineTuneJobRecord, changes: dict[str, Any], *, leave_index: bool) -> None:
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        names = {f"#{k}": k for k in changes}
-        values = {f":{k}": serializer.serialize(v) for k, v in changes.items()}
-        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in changes)
-        if leave_index:
-            expression += " REMOVE gsi1pk, gsi1sk"
         try:
-            self._client.update_item(TableName=self.name, Key=self._key(record), UpdateExpression=expression,
-                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                                     ConditionExpression="attribute_exists(pk)")
-        except (ClientError, BotoCoreError) as exc:
-            logger.error("job record update failed: %s", type(exc).__name__)
-            raise NotSaved(detail=f"update job record: {type(exc).__name__}") from exc
+            self._table.update(*self._key(record), set=changes,
+                               remove=("gsi1pk", "gsi1sk") if leave_index else (),
+                               condition="attribute_exists(pk)")
+        except ConditionFailed as exc:
+            raise NotSaved(detail="job record missing") from exc

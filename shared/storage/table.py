@@ -127,7 +127,7 @@ class DataTable:
         pk: str,
         sk: str,
         *,
-        set: dict[str, Any],  # named for the UpdateExpression clause it fills
+        set: dict[str, Any] | None = None,  # named for the UpdateExpression clause it fills
         remove: tuple[str, ...] = (),
         condition: str | None = None,
         values: dict[str, Any] | None = None,
@@ -146,7 +146,7 @@ class DataTable:
         all_names: dict[str, str] = dict(names or {})
         all_values: dict[str, Any] = dict(values or {})
         clauses = []
-        for clause, prefix, attrs in (("SET", "set", set), ("ADD", "add", add or {})):
+        for clause, prefix, attrs in (("SET", "set", set or {}), ("ADD", "add", add or {})):
             parts = []
             for i, (attr, value) in enumerate(attrs.items()):
                 all_names[f"#{prefix}{i}"] = attr
