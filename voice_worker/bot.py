@@ -21,6 +21,7 @@ from shared.aws import AwsClients
 from shared.settings import Settings
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
+from voice_worker.endpoints import apply_endpoints, client_options
 from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.ledger import RequestLedger
 from voice_worker.replies import Replier
@@ -74,6 +75,8 @@ class VoiceBot(commands.Bot):
                  shutdown_grace_seconds: float = 5.0, **options: Any) -> None:
         if settings.voice_shard_count > 1:
             options.update(shard_id=settings.voice_shard_id, shard_count=settings.voice_shard_count)
+        apply_endpoints(settings)
+        options = {**client_options(settings), **options}
         super().__init__(command_prefix=commands.when_mentioned, intents=intents_for(settings),
                          tree_cls=NoSyncCommandTree, help_command=None, **options)
         self.settings = settings

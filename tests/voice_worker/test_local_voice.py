@@ -1,0 +1,148 @@
+"""The real VoiceBot and discord.py's real VoiceClient against the local Discord gateway and voice server:
+TLS, UDP IP discovery, transport encryption and (by default) DAVE end to end, with what the bot says decrypted,
+decoded and compared with espeak-ng's rendering of the same text."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import discord
+import discord.gateway
+import discord.http
+import pytest
+
+from infra.fakes.discord_gateway import OTHER_USER, VOICE_CHANNEL, LocalDiscordGateway
+from infra.fakes.discord_server import FakeDiscord
+from infra.interactions import DEFAULT_GUILD, DEFAULT_USER
+from shared.aws import AwsClients
+from shared.queue_messages import InteractionRef, VoiceRequest
+from tests.voice_worker.audio_match import correlation, envelope_pcm, envelope_wav
+from tests.voice_worker.fakes import RecordingReplier
+from voice_worker import replies
+from voice_worker.bot import VoiceBot
+from voice_worker.guild_settings import VoiceSettingsStore
+from voice_worker.ledger import RequestLedger
+from voice_worker.tts import EspeakEngine, Synthesizer
+
+SPOKEN = "Hello from the local voice server."
+OTHER_TEXT = "Seven quick brown foxes jumped over a lazy dog."
+
+
+@pytest.fixture
+def rest():
+    with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_endpoints(monkeypatch):
+    # VoiceBot points discord.py's class-level endpoints at the fakes; put Discord's back afterwards.
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY",
+                        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+def start_gateway(rest: FakeDiscord, **options) -> LocalDiscordGateway:
+    return LocalDiscordGateway(bot_token=rest.bot_token, bot_user_id=rest.application_id, **options).start()
+
+
+@pytest.fixture(params=[True, False], ids=["dave", "transport-only"])
+def gateway(request, rest):
+    gw = start_gateway(rest, dave=request.param)
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def dave_gateway(rest):
+    gw = start_gateway(rest)
+    yield gw
+    gw.stop()
+
+
+def live_settings(settings, rest, gateway):
+    return settings.with_overrides(discord_api_base=rest.api_base, discord_gateway_url=gateway.url,
+                                   discord_ca_file=str(gateway.ca_file), discord_bot_token=rest.bot_token)
+
+
+def voice_request(kind: str, user_id: str = DEFAULT_USER, **args) -> VoiceRequest:
+    ref = InteractionRef(id=str(int(time.time_ns())), application_id="100000000000000001", token="t",
+                         guild_id=DEFAULT_GUILD, channel_id="300000000000000001", user_id=user_id,
+                         member_permissions=0)
+    return VoiceRequest(kind=kind, interaction=ref, args=args)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings, voice_queue):
+    sqs, _ = voice_queue
+    bot = VoiceBot(settings, synthesizer=Synthesizer({"espeak": EspeakEngine()}, "espeak"),
+                   settings_store=VoiceSettingsStore(settings), replier=RecordingReplier(),
+                   ledger=RequestLedger(settings), aws=AwsClients(settings, sqs=sqs), shutdown_grace_seconds=0.2)
+    runner = asyncio.create_task(bot.start(settings.discord_bot_token))
+    ready = asyncio.create_task(bot.wait_until_ready())
+    await asyncio.wait({runner, ready}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        ready.cancel()
+        runner.result() if runner.done() else pytest.fail("the bot did not get ready")
+    try:
+        yield bot
+    finally:
+        await bot.shutdown()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, 10)
+
+
+async def bot_side(condition, timeout: float = 15.0) -> None:
+    """Until the bot's own state (its gateway caches) satisfies ``condition``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the bot did not reach the expected state")
+        await asyncio.sleep(0.02)
+
+
+def leaves(gw: LocalDiscordGateway) -> list[dict]:
+    return [r for r in gw.voice_requests if r.get("channel_id") is None]
+
+
+async def join(bot, gw: LocalDiscordGateway) -> None:
+    assert await bot.service.handle(voice_request("join")) == replies.joined("General")
+    assert gw.bot_channel() == VOICE_CHANNEL
+    if gw.dave:
+        await gw.until(lambda g: g.dave_ready())
+
+
+async def test_join_say_refuse_leave(settings, voice_queue, rest, gateway, tmp_path):
+    async with running_bot(live_settings(settings, rest, gateway), voice_queue) as bot:
+        identify = gateway.identifies[-1]
+        assert identify["token_ok"]
+        assert identify["intents"] == discord.Intents.guilds.flag | discord.Intents.voice_states.flag
+
+        await join(bot, gateway)
+        assert gateway.voice_identifies[-1]["max_dave_protocol_version"] == 1  # the worker offers DAVE
+
+        assert await bot.service.handle(voice_request("say", text=SPOKEN)) == replies.saying("General")
+        [said] = await gateway.until(lambda g: g.completed_utterances())
+        assert said.frames > 50 and said.undecodable == 0, said.summary()
+        assert said.speaking[0] != 0 and said.speaking[-1] == 0
+        if gateway.dave:
+            assert said.e2ee_frames == said.frames - said.silence > 0, said.summary()
+            assert {25, 26, 23}.issubset(said.opcodes) or {26, 23}.issubset(said.opcodes)
+        else:
+            assert said.e2ee_frames == 0 and 26 not in said.opcodes
+        engine = EspeakEngine()
+        heard = envelope_pcm(bytes(said.pcm), 48000, 2)
+        same = correlation(heard, envelope_wav(engine.synthesize(SPOKEN, "en", tmp_path)))
+        other = correlation(heard, envelope_wav(engine.synthesize(OTHER_TEXT, "en", tmp_path)))
+        assert same > 0.7 and same > other + 0.3, (same, other)
+
+        # A member who is not in the bot's channel can neither make it speak nor call it to theirs.
+        assert await bot.service.handle(voice_request("say", OTHER_USER, text="hi")) == \
+            replies.say_forbidden("General")
+        assert await bot.service.handle(voice_request("join", OTHER_USER)) == replies.NOT_IN_VOICE
+
+        assert await bot.service.handle(voice_request("leave")) == replies.left("General")
+        await gateway.until(lambda g: g.bot_channel() is None and not g.voice_connected())
+        assert len(leaves(gateway)) == 1
