@@ -361,6 +361,8 @@ class LocalDiscordGateway:
         if channel_id is not None and channel_id not in self.channels:
             return  # Discord ignores a request for a channel that does not exist
         bot = self.members[self.bot_user_id]
+        if channel_id is None and bot.channel_id is None:
+            return  # leaving while not in voice changes nothing, and Discord sends no update for it
         bot.channel_id = channel_id
         await self._send_main(DISPATCH, bot.voice_state(self.guild_id), "VOICE_STATE_UPDATE")
         if channel_id is not None:

@@ -146,3 +146,32 @@ async def test_join_say_refuse_leave(settings, voice_queue, rest, gateway, tmp_p
         assert await bot.service.handle(voice_request("leave")) == replies.left("General")
         await gateway.until(lambda g: g.bot_channel() is None and not g.voice_connected())
         assert len(leaves(gateway)) == 1
+
+
+async def test_last_human_leaving_makes_the_bot_leave_once(settings, voice_queue, rest, dave_gateway):
+    gw = dave_gateway
+    async with running_bot(live_settings(settings, rest, gw), voice_queue) as bot:
+        await join(bot, gw)
+        gw.move_member(DEFAULT_USER, None)
+        await gw.until(lambda g: g.bot_channel() is None and not g.voice_connected())
+        # Back in the channel, /join works; the auto-leave asked Discord to leave exactly once (reacting to its
+        # own voice-state update while leaving used to send a second leave).
+        gw.move_member(DEFAULT_USER, VOICE_CHANNEL)
+        await bot_side(lambda: bot.gateway.member_channel(int(DEFAULT_GUILD), int(DEFAULT_USER)) is not None)
+        await join(bot, gw)
+        assert len(leaves(gw)) == 1, gw.voice_requests
+
+
+@pytest.mark.parametrize("code", [4014, 4021])
+async def test_voice_close_codes_then_join_again(settings, voice_queue, rest, dave_gateway, code):
+    gw = dave_gateway
+    async with running_bot(live_settings(settings, rest, gw), voice_queue) as bot:
+        await join(bot, gw)
+        gw.close_voice(code)
+        await gw.until(lambda g: g.bot_channel() is None and not g.voice_connected())
+        await bot_side(lambda: bot.gateway.bot_channel(int(DEFAULT_GUILD)) is None)
+        await join(bot, gw)
+        assert gw.voice_sessions == 2
+        assert await bot.service.handle(voice_request("say", text="Back again.")) == replies.saying("General")
+        [said] = await gw.until(lambda g: g.completed_utterances())
+        assert said.frames > 10 and said.undecodable == 0 and said.e2ee_frames == said.frames - said.silence
