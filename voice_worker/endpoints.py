@@ -16,8 +16,8 @@ import discord.gateway
 import discord.http
 import yarl
 
+from shared.config import Settings
 from shared.errors import ConfigError
-from shared.settings import Settings
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

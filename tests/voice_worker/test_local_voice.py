@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import discord
@@ -17,7 +18,7 @@ from infra.fakes.discord_gateway import OTHER_USER, VOICE_CHANNEL, LocalDiscordG
 from infra.fakes.discord_server import FakeDiscord
 from infra.interactions import DEFAULT_GUILD, DEFAULT_USER
 from shared.aws import AwsClients
-from shared.queue_messages import InteractionRef, VoiceRequest
+from shared.contracts.messages import InteractionRef, VoiceRequest
 from tests.voice_worker.audio_match import correlation, envelope_pcm, envelope_wav
 from tests.voice_worker.fakes import RecordingReplier
 from voice_worker import replies
@@ -63,7 +64,7 @@ def dave_gateway(rest):
 
 
 def live_settings(settings, rest, gateway):
-    return settings.with_overrides(discord_api_base=rest.api_base, discord_gateway_url=gateway.url,
+    return dataclasses.replace(settings, discord_api_base=rest.api_base, discord_gateway_url=gateway.url,
                                    discord_ca_file=str(gateway.ca_file), discord_bot_token=rest.bot_token)
 
 
