@@ -4,9 +4,11 @@ voice client."""
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
@@ -111,6 +113,11 @@ class DiscordVoiceGateway:
             raise VoiceConnectTimeout(detail=f"voice websocket closed with {exc.code}") from exc
         except discord.ClientException as exc:
             raise VoiceConnectRefused(f"{exc}.") from exc
+        except (aiohttp.ClientConnectorCertificateError, ssl.SSLError) as exc:
+            # A certificate the worker does not trust will not become trusted on the next attempt.
+            raise VoiceConnectRefused("the voice server's TLS certificate is not trusted.", detail=str(exc)) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise VoiceConnectTimeout(detail=f"voice server unreachable: {exc}") from exc
 
     async def _settle_leave(self, guild: discord.Guild, timeout: float) -> None:
         """After discord.py drops a connection on its own (close code 4021, for one) it asks to leave without

@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
 import time
 
 import discord
@@ -16,6 +20,7 @@ import pytest
 
 from infra.fakes.discord_gateway import OTHER_USER, VOICE_CHANNEL, LocalDiscordGateway
 from infra.fakes.discord_server import FakeDiscord
+from infra.fakes.tls import make_loopback_certificate
 from infra.interactions import DEFAULT_GUILD, DEFAULT_USER
 from shared.aws import AwsClients
 from shared.contracts.messages import InteractionRef, VoiceRequest
@@ -176,3 +181,50 @@ async def test_voice_close_codes_then_join_again(settings, voice_queue, rest, da
         assert await bot.service.handle(voice_request("say", text="Back again.")) == replies.saying("General")
         [said] = await gw.until(lambda g: g.completed_utterances())
         assert said.frames > 10 and said.undecodable == 0 and said.e2ee_frames == said.frames - said.silence
+
+
+async def test_untrusted_voice_certificate_is_a_clear_refusal(settings, voice_queue, rest, dave_gateway, tmp_path):
+    # The worker trusts another CA than the one that signed the voice server's certificate.
+    other_ca = make_loopback_certificate(tmp_path).ca_file
+    live = dataclasses.replace(live_settings(settings, rest, dave_gateway), discord_ca_file=str(other_ca))
+    async with running_bot(live, voice_queue) as bot:
+        assert await bot.service.handle(voice_request("join")) == replies.connect_refused(
+            "General", "the voice server's TLS certificate is not trusted.")
+        assert dave_gateway.voice_sessions == 0
+
+
+def run_worker(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VOICE_", "AWS_ENDPOINT"))}
+    env.update({"VOICE_QUEUE_URL": "http://127.0.0.1:9/queue/voice.fifo", "DATA_TABLE": "data",
+                "VOICE_HEALTH_PORT": "0", "VOICE_TTS_ENGINE": "espeak", "AWS_ACCESS_KEY_ID": "x",
+                "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1", **environment})
+    return subprocess.run([sys.executable, "-m", "voice_worker"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_worker_exits_with_one_line_when_discord_refuses_or_is_unreachable(rest, tmp_path):
+    strict = LocalDiscordGateway(bot_token=rest.bot_token, bot_user_id=rest.application_id, allowed_intents=0)
+    with strict:
+        base = {"DISCORD_API_BASE": rest.api_base, "DISCORD_GATEWAY_URL": strict.url,
+                "DISCORD_CA_FILE": str(strict.ca_file), "DISCORD_BOT_TOKEN": rest.bot_token}
+        cases = {
+            "refused the bot token": {"DISCORD_BOT_TOKEN": "wrong-token"},
+            "refused the privileged intents": {"VOICE_TRANSCRIBE_MESSAGES": "1"},
+            "cannot reach Discord": {"DISCORD_GATEWAY_URL": f"ws://127.0.0.1:{unused_port()}/"},
+        }
+        for expected, changes in cases.items():
+            result = run_worker({**base, **changes})
+            assert result.returncode == 1, (expected, result.stderr[-2000:])
+            errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+            assert len(errors) == 1 and expected in errors[0], (expected, result.stderr[-2000:])
+            assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    unreachable = run_worker({"DISCORD_API_BASE": f"http://127.0.0.1:{unused_port()}/api/v10",
+                              "DISCORD_BOT_TOKEN": "t"})
+    assert unreachable.returncode == 1 and "cannot reach Discord" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
