@@ -188,6 +188,11 @@ class LocalDiscordGateway:
         return f"ws://{self.host}:{self.port}/"
 
     @property
+    def control_url(self) -> str:
+        """Where the HTTP controls are (``/_local/voice``...)."""
+        return f"http://{self.host}:{self.port}/_local/voice"
+
+    @property
     def ca_file(self) -> Path:
         """The value for ``DISCORD_CA_FILE``: the CA that signed the voice server's certificate."""
         assert self.certificate is not None, "start() first"
@@ -197,6 +202,11 @@ class LocalDiscordGateway:
         assert self.certificate is not None
         main = web.Application()
         main.router.add_get("/", self._main_gateway)
+        # Controls for the command-line client (another process): what was said, and moving people around.
+        main.router.add_get("/_local/voice", self._http_voice)
+        main.router.add_get(r"/_local/voice/{index:\d+}.wav", self._http_wav)
+        main.router.add_post("/_local/voice/move", self._http_move)
+        main.router.add_post("/_local/voice/close", self._http_close)
         voice = web.Application()
         voice.router.add_get("/", self._voice_gateway)
         for app, ssl_context, port in ((main, None, self._port), (voice, self.certificate.server_context(), 0)):
@@ -273,6 +283,37 @@ class LocalDiscordGateway:
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+    # -- HTTP controls ----------------------------------------------------------------------------------------
+
+    async def _http_voice(self, _request: web.Request) -> web.Response:
+        return web.json_response({
+            "bot_channel": self.bot_channel(), "voice_connected": self.voice_connected(), "dave": self.dave,
+            "dave_ready": self.dave_ready(), "channels": self.channels,
+            "members": {m.id: {"name": m.name, "channel_id": m.channel_id} for m in self.members.values()},
+            "utterances": [u.summary() for u in self.utterances]})
+
+    async def _http_wav(self, request: web.Request) -> web.Response:
+        index = int(request.match_info["index"])
+        if not 0 <= index < len(self.utterances):
+            return web.json_response({"message": "no such utterance"}, status=404)
+        return web.Response(body=self.utterances[index].wav_bytes(), content_type="audio/wav")
+
+    async def _http_move(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        user_id, channel_id = str(body.get("user_id") or self.listener_id), body.get("channel_id")
+        if user_id not in self.members or (channel_id is not None and str(channel_id) not in self.channels):
+            return web.json_response({"message": "unknown member or channel"}, status=400)
+        await self._move_member(user_id, str(channel_id) if channel_id else None)
+        return web.json_response({"ok": True})
+
+    async def _http_close(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        code = int(body.get("code", 4014))
+        if not 1000 <= code <= 4999:
+            return web.json_response({"message": "close code must be 1000-4999"}, status=400)
+        await self._close_voice(code, code == 4014)
+        return web.json_response({"ok": True})
 
     # -- main gateway ---------------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ def _pem(cert: x509.Certificate) -> bytes:
 def make_loopback_certificate(directory: Path | None = None, host: str = "127.0.0.1") -> LoopbackCertificate:
     """A CA (the file clients trust) and a certificate it signs for ``host`` (subjectAltName IP)."""
     directory = directory or Path(tempfile.mkdtemp(prefix="local-discord-tls-"))
+    directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=2))
     ca_key = ec.generate_private_key(ec.SECP256R1())
