@@ -180,13 +180,24 @@ def start_voice_worker(stack: LocalStack) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "voice_worker"], env=environment)
 
 
-def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Event) -> threading.Thread:
-    """Say so when the voice worker exits on its own (it has logged why), and record it for the client."""
+def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Event,
+                       stack: LocalStack) -> threading.Thread:
+    """Say so when the voice worker exits on its own (it has logged why), and make sure voice commands then
+    answer that voice is off (the worker records its reason itself unless it died without a chance to)."""
+    from shared.storage.table import DataTable
+    from shared.storage.voice_presence import VoicePresence
 
     def watch() -> None:
         code = process.wait()
         if stopping.is_set():
             return
+        settings = stack.settings_for("InteractionsFunction")
+        presence = VoicePresence(DataTable(settings.data_table, AwsClients(settings).dynamodb))
+        try:
+            if presence.status(0).running:
+                presence.stopped(0, f"the voice worker exited (code {code})")
+        except Exception:
+            log.warning("could not record that the voice worker stopped", exc_info=True)
         print(f"Voice worker:          stopped (exit code {code}); voice commands now answer that voice is off. "
               "Its last log line says why.", flush=True)
         update_state(voice_worker={"running": False, "exit_code": code})
@@ -258,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{args.host}:{server.server_port}/interactions"
     write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None,
                 local_gateway_url=gateway.control_url if gateway else None, voice_running=True)
-    watch_voice_worker(voice, stop)
+    watch_voice_worker(voice, stop, stack)
 
     def _shutdown(*_: object) -> None:
         stop.set()

@@ -125,6 +125,16 @@ def explain_start_failure(exc: BaseException, settings: Settings) -> str | None:
     return None
 
 
+def record_stopped(settings: Settings, reason: str) -> None:
+    """Voice commands then answer at once that voice is off, with this reason."""
+    from voice_worker.bot import presence_for, presence_index
+
+    try:
+        presence_for(settings, None).stopped(presence_index(settings), reason)
+    except Exception:
+        log.debug("could not record that voice is off", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from voice_worker.preflight import voice_problems
 
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason is None:
             raise
         log.error("stopped: %s", reason)
+        record_stopped(settings, reason)
         return 1
     return 0
 

@@ -19,6 +19,8 @@ from discord.ext import commands
 
 from shared.aws import AwsClients
 from shared.config import Settings
+from shared.storage.table import DataTable
+from shared.storage.voice_presence import VoicePresence
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
 from voice_worker.endpoints import apply_endpoints, client_options
@@ -66,6 +68,15 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def presence_index(settings: Settings) -> int:
+    """The voice queue this worker polls (the only one, or its shard's): its presence is recorded under it."""
+    return 0 if len(settings.voice_queue_urls) <= 1 else settings.voice_shard_id
+
+
+def presence_for(settings: Settings, aws: AwsClients | None) -> VoicePresence:
+    return VoicePresence(DataTable(settings.data_table, (aws or AwsClients(settings)).dynamodb))
+
+
 class VoiceBot(commands.Bot):
     def __init__(self, settings: Settings, *, synthesizer: Synthesizer, settings_store: VoiceSettingsStore,
                  replier: Replier, ledger: RequestLedger, transcriber: Transcriber | None = None,
@@ -93,6 +104,7 @@ class VoiceBot(commands.Bot):
         self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, aws=aws)
         self._shutdown_started = False
         self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
+        self.presence = presence_for(settings, aws) if settings.data_table else None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -103,6 +115,18 @@ class VoiceBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands either: every command enters through the HTTP endpoint.
         return
+
+    async def report_alive(self) -> None:
+        if self.presence is not None and not self._shutdown_started:
+            await asyncio.to_thread(self.presence.beat, presence_index(self.settings))
+
+    async def report_stopped(self, reason: str) -> None:
+        if self.presence is None:
+            return
+        try:
+            await asyncio.to_thread(self.presence.stopped, presence_index(self.settings), reason)
+        except Exception:  # the table may be as unreachable as Discord was; the log line says why anyway
+            log.warning("could not record that voice is off", exc_info=True)
 
     def health(self) -> dict[str, object]:
         consumer_running = self.consumer_task is not None and not self.consumer_task.done()
@@ -123,5 +147,6 @@ class VoiceBot(commands.Bot):
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         await self.service.shutdown(finish_current=self.shutdown_grace_seconds)
+        await self.report_stopped("the voice worker was stopped")
         await self.close()
         log.info("voice worker stopped")

@@ -15,6 +15,7 @@ from shared.storage.table import DataTable
 if TYPE_CHECKING:
     from shared.storage.datasets import DatasetStore
     from shared.storage.files import FileStore
+    from shared.storage.voice_presence import VoicePresence
 
 
 class Services:
@@ -50,3 +51,9 @@ class Services:
         from shared.storage.files import FileStore
 
         return FileStore(self.settings, dynamodb_client=self.aws.dynamodb, s3_client=self.aws.s3)
+
+    @cached_property
+    def voice_presence(self) -> VoicePresence:
+        from shared.storage.voice_presence import VoicePresence
+
+        return VoicePresence(self.table)

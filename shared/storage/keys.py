@@ -95,3 +95,12 @@ def voice_request_sk() -> str:
 def archive_request_sk(interaction_id: str) -> str:
     """Which archive an /archive request made, so that a redelivery does not make a second version."""
     return f"REQUEST#ARCHIVE#{interaction_id}"
+
+
+def voice_worker_pk() -> str:
+    return "VOICE_WORKER"
+
+
+def voice_worker_sk(queue_index: int) -> str:
+    """One presence record per voice queue (shard): the worker polling that queue keeps it fresh."""
+    return f"QUEUE#{queue_index}"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import boto3
 import discord
 import discord.gateway
 import discord.http
@@ -24,6 +25,8 @@ from infra.fakes.tls import make_loopback_certificate
 from infra.interactions import DEFAULT_GUILD, DEFAULT_USER
 from shared.aws import AwsClients
 from shared.contracts.messages import InteractionRef, VoiceRequest
+from shared.storage.table import DataTable
+from shared.storage.voice_presence import VoicePresence, VoiceWorkerStatus
 from tests.voice_worker.audio_match import correlation, envelope_pcm, envelope_wav
 from tests.voice_worker.fakes import RecordingReplier
 from voice_worker import replies
@@ -158,6 +161,8 @@ async def test_last_human_leaving_makes_the_bot_leave_once(settings, voice_queue
     gw = dave_gateway
     async with running_bot(live_settings(settings, rest, gw), voice_queue) as bot:
         await join(bot, gw)
+        voice = VoicePresence(DataTable("data", bot.presence._table.client))
+        await bot_side(lambda: voice.status(0).running)  # the worker reports itself once ready
         gw.move_member(DEFAULT_USER, None)
         await gw.until(lambda g: g.bot_channel() is None and not g.voice_connected())
         # Back in the channel, /join works; the auto-leave asked Discord to leave exactly once (reacting to its
@@ -166,6 +171,7 @@ async def test_last_human_leaving_makes_the_bot_leave_once(settings, voice_queue
         await bot_side(lambda: bot.gateway.member_channel(int(DEFAULT_GUILD), int(DEFAULT_USER)) is not None)
         await join(bot, gw)
         assert len(leaves(gw)) == 1, gw.voice_requests
+    assert voice.status(0) == VoiceWorkerStatus(False, "the voice worker was stopped")
 
 
 @pytest.mark.parametrize("code", [4014, 4021])
@@ -193,11 +199,36 @@ async def test_untrusted_voice_certificate_is_a_clear_refusal(settings, voice_qu
         assert dave_gateway.voice_sessions == 0
 
 
-def run_worker(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VOICE_", "AWS_ENDPOINT"))}
-    env.update({"VOICE_QUEUE_URL": "http://127.0.0.1:9/queue/voice.fifo", "DATA_TABLE": "data",
+@pytest.fixture
+def moto_endpoint():
+    """An AWS for the worker process (its voice presence record goes to the data table)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
+                 aws_secret_access_key="x").create_table(
+        TableName="data", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+    yield endpoint
+    server.stop()
+
+
+def presence_at(endpoint: str) -> VoicePresence:
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    return VoicePresence(DataTable("data", client))
+
+
+def run_worker(environment: dict[str, str], endpoint: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VOICE_", "AWS_"))}
+    env.update({"VOICE_QUEUE_URL": f"{endpoint}/123456789012/voice.fifo", "DATA_TABLE": "data",
                 "VOICE_HEALTH_PORT": "0", "VOICE_TTS_ENGINE": "espeak", "AWS_ACCESS_KEY_ID": "x",
-                "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1", **environment})
+                "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                **environment})
     return subprocess.run([sys.executable, "-m", "voice_worker"], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
 
@@ -208,7 +239,7 @@ def unused_port() -> int:
         return s.getsockname()[1]
 
 
-def test_worker_exits_with_one_line_when_discord_refuses_or_is_unreachable(rest, tmp_path):
+def test_worker_exits_with_one_line_when_discord_refuses_or_is_unreachable(rest, moto_endpoint):
     strict = LocalDiscordGateway(bot_token=rest.bot_token, bot_user_id=rest.application_id, allowed_intents=0)
     with strict:
         base = {"DISCORD_API_BASE": rest.api_base, "DISCORD_GATEWAY_URL": strict.url,
@@ -219,12 +250,15 @@ def test_worker_exits_with_one_line_when_discord_refuses_or_is_unreachable(rest,
             "cannot reach Discord": {"DISCORD_GATEWAY_URL": f"ws://127.0.0.1:{unused_port()}/"},
         }
         for expected, changes in cases.items():
-            result = run_worker({**base, **changes})
+            result = run_worker({**base, **changes}, moto_endpoint)
             assert result.returncode == 1, (expected, result.stderr[-2000:])
             errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
             assert len(errors) == 1 and expected in errors[0], (expected, result.stderr[-2000:])
             assert "Traceback" not in result.stderr, result.stderr[-2000:]
+            # Voice commands will answer at once that voice is off, and why.
+            status = presence_at(moto_endpoint).status(0)
+            assert not status.running and expected in status.reason
     unreachable = run_worker({"DISCORD_API_BASE": f"http://127.0.0.1:{unused_port()}/api/v10",
-                              "DISCORD_BOT_TOKEN": "t"})
+                              "DISCORD_BOT_TOKEN": "t"}, moto_endpoint)
     assert unreachable.returncode == 1 and "cannot reach Discord" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
