@@ -21,9 +21,10 @@ from typing import Protocol
 from shared.contracts.messages import InteractionRef, VoiceRequest
 from shared.discord.permissions import is_trainer
 from shared.errors import BotError
+from shared.storage.voice_settings import VoiceSettings
 from voice_worker import replies
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
-from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
+from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.speech_text import SpeechText, prepare
 from voice_worker.tts import Synthesizer
 

@@ -115,3 +115,26 @@ def test_voice_is_off_at_once_when_no_voice_worker_runs(app_client, aws):
     presence(aws).beat(0)
     assert app_client.send(build.slash("leave", **A)) == {"type": 5, "data": {"flags": 64}}
     assert len(voice_messages(aws)) == 1
+
+
+def test_trainers_set_the_voice_settings_the_worker_reads(app_client, aws):
+    from voice_worker.guild_settings import VoiceSettingsStore
+
+    def settings_reply(permissions=build.MANAGE_GUILD, **options):
+        reply = app_client.send(build.slash("voice_settings", options=options, permissions=permissions, **A))
+        assert reply["type"] == 4 and reply["data"]["flags"] == 64
+        return reply["data"]["content"]
+
+    assert "permission" in settings_reply(permissions=0, engine="espeak").lower()
+    assert settings_reply().startswith("Voice settings here:")
+    saved = settings_reply(engine="espeak", language="fr-FR", idle_minutes=10, transcribe_add="300000000000000001")
+    assert saved.startswith("Voice settings saved") and "<#300000000000000001>" in saved
+    worker_view = VoiceSettingsStore(aws.settings, table=DataTable(aws.settings.data_table, aws.clients.dynamodb))
+    voice = worker_view.get_sync(build.DEFAULT_GUILD)
+    assert (voice.engine, voice.language, voice.idle_timeout_seconds, voice.transcribe_channels) == \
+        ("espeak", "fr-FR", 600, ("300000000000000001",))
+    assert settings_reply(language="not a language!") == "Give the language as a tag like en-US, fr or pt-BR."
+    settings_reply(transcribe_remove="300000000000000001", engine="default")
+    voice = VoiceSettingsStore(aws.settings, table=DataTable(aws.settings.data_table, aws.clients.dynamodb)
+                               ).get_sync(build.DEFAULT_GUILD)
+    assert (voice.engine, voice.language, voice.transcribe_channels) == (None, "fr-FR", ())
