@@ -19,8 +19,10 @@ from discord.ext import commands
 
 from shared.aws import AwsClients
 from shared.config import Settings
+from shared.storage.exchanges import ExchangeStore
 from shared.storage.table import DataTable
 from shared.storage.voice_presence import VoicePresence
+from voice_worker.answers import ModelAnswer
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
 from voice_worker.endpoints import apply_endpoints, client_options
@@ -33,8 +35,8 @@ from voice_worker.tts import Synthesizer
 
 log = logging.getLogger(__name__)
 
-# The model's answer to a transcribed voice message: (guild_id, user_id, transcript) → answer text or None.
-Answerer = Callable[[int, int, str], Awaitable[str | None]]
+# The model's answer to a transcribed voice message: (guild_id, user_id, transcript) → the answer or None.
+Answerer = Callable[[int, int, str], Awaitable[ModelAnswer | None]]
 
 EXTENSIONS = ("voice_worker.cogs.voice_requests",)
 TRANSCRIPTION_EXTENSION = "voice_worker.cogs.transcription"
@@ -105,6 +107,9 @@ class VoiceBot(commands.Bot):
         self._shutdown_started = False
         self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
         self.presence = presence_for(settings, aws) if settings.data_table else None
+        # Answers to voice messages are exchanges, like /ask's, so 👍 / 👎 / Correct work on them.
+        self.exchanges = (ExchangeStore(DataTable(settings.data_table, (aws or AwsClients(settings)).dynamodb))
+                          if settings.data_table else None)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

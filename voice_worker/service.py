@@ -224,7 +224,8 @@ class VoiceService:
         if not self.accepting or current is None or self._gateway.member_channel(guild_id, user_id) != current:
             return False
         voice = await self._store.get(str(guild_id))
-        speech = prepare(text, max_chars=voice.max_clip_chars)
+        speech = prepare(text, max_chars=voice.max_clip_chars,
+                         name_of=lambda uid: self._gateway.display_name(guild_id, int(uid)))
         if not speech.chunks:
             return False
         return self._enqueue(guild_id, SpeechItem(None, speech, voice.language, voice.engine,
