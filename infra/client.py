@@ -214,6 +214,12 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text")
     commands.add_parser("skip", help="skip what the bot is saying")
     commands.add_parser("clear", help="drop what the bot was going to say")
+    voice_settings = commands.add_parser("voice-settings", help="show or change the server's voice settings")
+    voice_settings.add_argument("--engine", choices=("default", "espeak", "gtts", "polly"))
+    voice_settings.add_argument("--language")
+    voice_settings.add_argument("--idle-minutes", type=int)
+    voice_settings.add_argument("--transcribe-add", metavar="CHANNEL_ID")
+    voice_settings.add_argument("--transcribe-remove", metavar="CHANNEL_ID")
     voice = commands.add_parser("voice", help="what the bot said in the local voice channel (and its audio)")
     voice.add_argument("--save", type=Path, help="save each utterance as a WAV file in this folder")
     voice.add_argument("--move", metavar="CHANNEL_ID|none",
@@ -280,6 +286,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                                            **base))]
     if args.command == "say":
         return [send(url, app, build.slash("say", options={"text": args.text}, **base))]
+    if args.command == "voice-settings":
+        chosen = {"engine": args.engine, "language": args.language, "idle_minutes": args.idle_minutes,
+                  "transcribe_add": args.transcribe_add, "transcribe_remove": args.transcribe_remove}
+        return [send(url, app, build.slash("voice_settings", options={k: v for k, v in chosen.items()
+                                                                       if v is not None}, **base))]
     if args.command in ("leave", "skip", "clear"):
         return [send(url, app, build.slash(args.command, **base))]
     if args.command == "press":
