@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from infra.signing import DEV_KEY_DIR, DevApplication
@@ -180,8 +181,8 @@ def start_voice_worker(stack: LocalStack) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "voice_worker"], env=environment)
 
 
-def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Event,
-                       stack: LocalStack) -> threading.Thread:
+def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Event, stack: LocalStack, *,
+                       state_file: Path = STATE_FILE) -> threading.Thread:
     """Say so when the voice worker exits on its own (it has logged why), and make sure voice commands then
     answer that voice is off (the worker records its reason itself unless it died without a chance to)."""
     from shared.storage.table import DataTable
@@ -200,17 +201,17 @@ def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Eve
             log.warning("could not record that the voice worker stopped", exc_info=True)
         print(f"Voice worker:          stopped (exit code {code}); voice commands now answer that voice is off. "
               "Its last log line says why.", flush=True)
-        update_state(voice_worker={"running": False, "exit_code": code})
+        update_state(state_file, voice_worker={"running": False, "exit_code": code})
 
     thread = threading.Thread(target=watch, name="voice-worker-watch", daemon=True)
     thread.start()
     return thread
 
 
-def update_state(**changes: Any) -> None:
-    state = json.loads(STATE_FILE.read_text(encoding="utf-8")) if STATE_FILE.exists() else {}
+def update_state(state_file: Path, **changes: Any) -> None:
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
     state.update(changes)
-    STATE_FILE.write_text(json.dumps(state, indent=2), encoding="utf-8")
+    state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = None,

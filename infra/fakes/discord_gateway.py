@@ -523,8 +523,15 @@ class LocalDiscordGateway:
         listener = davey.DaveSession(session.dave_version, int(self.listener_id), channel_id)
         listener.set_external_sender(self._external_sender.package)
         proposals = self._external_sender.proposals_append(channel_id, 0, [payload])
-        result = listener.process_proposals(davey.ProposalsOperationType.append, proposals[1:])
-        listener.process_commit(result.commit)
+        try:
+            result = listener.process_proposals(davey.ProposalsOperationType.append, proposals[1:])
+            if result is None or not result.welcome:
+                raise ValueError("the key package produced no commit and welcome")
+            listener.process_commit(result.commit)
+        except Exception as exc:  # a key package the group cannot take: the session cannot go on
+            log.warning("DAVE key package refused: %s", exc)
+            await session.ws.close(code=4000, message=b"Invalid MLS key package.")
+            return
         session.listener, session.dave_ready = listener, False
         assert session.opener is not None
         session.opener.dave_session = listener

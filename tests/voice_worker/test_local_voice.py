@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import types
 
 import boto3
 import discord
@@ -262,3 +265,23 @@ def test_worker_exits_with_one_line_when_discord_refuses_or_is_unreachable(rest,
                               "DISCORD_BOT_TOKEN": "t"}, moto_endpoint)
     assert unreachable.returncode == 1 and "cannot reach Discord" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+@pytest.mark.parametrize("worker_said_why", [False, True])
+def test_make_run_reports_a_voice_worker_that_stopped(settings, tmp_path, capsys, worker_said_why):
+    from infra.local_stack import watch_voice_worker
+
+    voice = VoicePresence(DataTable("data", boto3.client("dynamodb", region_name="us-east-1")))
+    voice.beat(0)
+    if worker_said_why:
+        voice.stopped(0, "Discord refused the bot token (DISCORD_BOT_TOKEN) at http://x")
+    stack = types.SimpleNamespace(settings_for=lambda _: settings)
+    process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    state = tmp_path / "stack.json"
+    watch_voice_worker(process, threading.Event(), stack, state_file=state).join(30)
+    assert "Voice worker:          stopped (exit code 3)" in capsys.readouterr().out
+    assert json.loads(state.read_text())["voice_worker"] == {"running": False, "exit_code": 3}
+    reason = voice.status(0).reason
+    # The worker's own reason is kept; a worker that died without one is recorded by its exit code.
+    assert reason == ("Discord refused the bot token (DISCORD_BOT_TOKEN) at http://x" if worker_said_why
+                      else "the voice worker exited (code 3)")
