@@ -581,6 +581,8 @@ class LocalDiscordGateway:
             target.undecodable += 1
             target.errors.append(f"decrypt: {type(exc).__name__}: {exc}")
             return
+        if target.first_frame_at is None:
+            target.first_frame_at = time.monotonic()
         target.frames += 1
         target.e2ee_frames += int(e2ee)
         target.silence += int(opus == OPUS_SILENCE)

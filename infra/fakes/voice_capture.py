@@ -32,6 +32,7 @@ class Utterance:
     speaking: list[int] = field(default_factory=list)  # the SPEAKING flags seen, in order
     opcodes: list[int] = field(default_factory=list)  # voice gateway opcodes the client sent, in order
     complete: bool = False
+    first_frame_at: float | None = None  # time.monotonic() of the first audio packet
     pcm: bytearray = field(default_factory=bytearray, repr=False)
 
     @property
