@@ -185,15 +185,14 @@ def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Eve
                        state_file: Path = STATE_FILE) -> threading.Thread:
     """Say so when the voice worker exits on its own (it has logged why), and make sure voice commands then
     answer that voice is off (the worker records its reason itself unless it died without a chance to)."""
-    from shared.storage.table import DataTable
-    from shared.storage.voice_presence import VoicePresence
+    from shared.storage.stores import Stores
 
     def watch() -> None:
         code = process.wait()
         if stopping.is_set():
             return
         settings = stack.settings_for("InteractionsFunction")
-        presence = VoicePresence(DataTable(settings.data_table, AwsClients(settings).dynamodb))
+        presence = Stores(settings).voice_presence
         try:
             if presence.status(0).running:
                 presence.stopped(0, f"the voice worker exited (code {code})")

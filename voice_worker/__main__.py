@@ -127,10 +127,11 @@ def explain_start_failure(exc: BaseException, settings: Settings) -> str | None:
 
 def record_stopped(settings: Settings, reason: str) -> None:
     """Voice commands then answer at once that voice is off, with this reason."""
-    from voice_worker.bot import presence_for, presence_index
+    from shared.storage.stores import Stores
+    from voice_worker.bot import presence_index
 
     try:
-        presence_for(settings, None).stopped(presence_index(settings), reason)
+        Stores(settings).voice_presence.stopped(presence_index(settings), reason)
     except Exception:
         log.debug("could not record that voice is off", exc_info=True)
 

@@ -20,7 +20,7 @@ from discord.ext import commands
 from shared.aws import AwsClients
 from shared.config import Settings
 from shared.storage.exchanges import ExchangeStore
-from shared.storage.table import DataTable
+from shared.storage.stores import Stores
 from shared.storage.voice_presence import VoicePresence
 from voice_worker.answers import ModelAnswer
 from voice_worker.consumer import VoiceQueueConsumer
@@ -75,10 +75,6 @@ def presence_index(settings: Settings) -> int:
     return 0 if len(settings.voice_queue_urls) <= 1 else settings.voice_shard_id
 
 
-def presence_for(settings: Settings, aws: AwsClients | None) -> VoicePresence:
-    return VoicePresence(DataTable(settings.data_table, (aws or AwsClients(settings)).dynamodb))
-
-
 class VoiceBot(commands.Bot):
     def __init__(self, settings: Settings, *, synthesizer: Synthesizer, settings_store: VoiceSettingsStore,
                  replier: Replier, ledger: RequestLedger, transcriber: Transcriber | None = None,
@@ -106,10 +102,10 @@ class VoiceBot(commands.Bot):
         self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, aws=aws)
         self._shutdown_started = False
         self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
-        self.presence = presence_for(settings, aws) if settings.data_table else None
+        stores = Stores(settings, aws) if settings.data_table else None
+        self.presence: VoicePresence | None = stores.voice_presence if stores else None
         # Answers to voice messages are exchanges, like /ask's, so 👍 / 👎 / Correct work on them.
-        self.exchanges = (ExchangeStore(DataTable(settings.data_table, (aws or AwsClients(settings)).dynamodb))
-                          if settings.data_table else None)
+        self.exchanges: ExchangeStore | None = stores.exchanges if stores else None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from infra import interactions as build
-from shared.contracts.messages import VoiceRequest
+from shared.contracts.messages import VOICE_ARGS, VoiceKind, VoiceRequest
+from shared.storage.stores import Stores
 from shared.storage.table import DataTable
 from shared.storage.voice_presence import STALE_AFTER_SECONDS, VoicePresence
 from tests.conftest import APPLICATION_ID, InteractionClient
@@ -51,7 +51,7 @@ def test_voice_commands_defer_and_queue_one_request(app_client, aws, command, op
     assert reply == {"type": 5, "data": {"flags": 64}}
     [message] = voice_messages(aws)
     request = VoiceRequest.from_json(message["Body"])
-    assert (request.kind, request.args) == (kind, args)
+    assert (request.kind, request.args) == (kind, VOICE_ARGS[VoiceKind(kind)](**args))
     assert request.interaction.id == interaction["id"]
     assert message["Attributes"]["MessageGroupId"] == build.DEFAULT_GUILD
     assert message["Attributes"]["MessageDeduplicationId"] == interaction["id"]
@@ -88,7 +88,7 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     first = aws.settings.voice_queue_url
     sharded = dataclasses.replace(aws.settings, voice_queue_url=f"{first}, {second}")
     assert sharded.voice_queue_urls == (first, second)
-    client = InteractionClient(create_app(sharded, services=Services(sharded, aws=aws.clients)).test_client(), signer)
+    client = InteractionClient(create_app(sharded, stores=Stores(sharded, aws=aws.clients)).test_client(), signer)
     shard_one_guild = str(int(build.DEFAULT_GUILD) + (1 << 22))
     client.send(build.slash("leave", **A))  # DEFAULT_GUILD is on shard 0 of 2
     client.send(build.slash("skip", guild_id=shard_one_guild, **A))

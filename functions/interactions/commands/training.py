@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.contracts.messages import DatasetArgs, GetfileArgs, TaskKind, TrainArgs
 from shared.discord.attachment_rules import check_attachment_url, too_large
 from shared.discord.text import human_size
 from shared.domain.names import validate_dataset_name, validate_file_id
@@ -17,7 +18,7 @@ from shared.errors import InvalidInput
 
 from .. import responses
 from ..context import InteractionContext
-from ..deferral import defer_job
+from ..deferral import defer_task
 from ..registry import GUILD_ONLY, Command, Option, OptionType
 
 log = logging.getLogger(__name__)
@@ -62,26 +63,21 @@ def train(ctx: InteractionContext) -> dict[str, Any]:
     file_option = options.get("file")
     if not text and not file_option:
         raise InvalidInput(NEED_INPUT)
-    args: dict[str, Any] = {}
-    if text:
-        args["text"] = text
-    if file_option:
-        args["attachment"] = _attachment_args(ctx, file_option)
-    if options.get("dataset"):
-        args["dataset"] = validate_dataset_name(str(options["dataset"]))
-    positive = _optional_bool(options.get("positive"))
-    if positive is not None:
-        args["positive"] = positive
-    if options.get("start") is True:
-        args["start"] = True
-    return defer_job(ctx, "train", args, ephemeral=True)
+    args = TrainArgs(
+        text=text,
+        attachment=_attachment_args(ctx, file_option) if file_option else None,
+        dataset=validate_dataset_name(str(options["dataset"])) if options.get("dataset") else "",
+        positive=_optional_bool(options.get("positive")),
+        start=options.get("start") is True,
+    )
+    return defer_task(ctx, TaskKind.TRAIN, args, ephemeral=True)
 
 
 def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     chosen = store.select_dataset(guild_id, name, positive=_optional_bool(options.get("positive")),
                                   created_by=ctx.user_id)
     info = store.require_dataset(guild_id, chosen.selected_dataset)
@@ -97,14 +93,14 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
 def archive(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_trainer()
     dataset = ctx.options().get("dataset")
-    args = {"dataset": validate_dataset_name(str(dataset))} if dataset else {}
-    return defer_job(ctx, "archive", args, ephemeral=True)
+    args = DatasetArgs(dataset=validate_dataset_name(str(dataset)) if dataset else "")
+    return defer_task(ctx, TaskKind.ARCHIVE, args, ephemeral=True)
 
 
 def getfile(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_trainer()
     name = validate_file_id(str(ctx.options().get("name") or ""))
-    return defer_job(ctx, "getfile", {"name": name}, ephemeral=True)
+    return defer_task(ctx, TaskKind.GETFILE, GetfileArgs(name=name), ephemeral=True)
 
 
 def _plural(n: int, word: str) -> str:
@@ -116,7 +112,7 @@ def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[t
         return []
     guild_id = ctx.require_trainer()
     return [(f"{d.name} ({_plural(d.example_count, 'example')})", d.name)
-            for d in ctx.services.datasets.list_datasets(guild_id, value)]
+            for d in ctx.stores.datasets.list_datasets(guild_id, value)]
 
 
 def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
@@ -124,7 +120,7 @@ def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tupl
         return []
     guild_id = ctx.require_trainer()
     choices = []
-    for record in ctx.services.files.list_files(guild_id, value):
+    for record in ctx.stores.files.list_files(guild_id, value):
         detail = "exported fresh when you ask" if not record.key else f"{human_size(record.size)}, {record.created_at}"
         choices.append((f"{record.file_id} ({record.kind}, {detail})", record.file_id))
     return choices

@@ -8,6 +8,7 @@ import dataclasses
 import re
 from typing import Any
 
+from shared.contracts.messages import JoinArgs, SpeechArgs, VoiceKind
 from shared.errors import InvalidInput
 from shared.storage.voice_settings import (
     MAX_IDLE_SECONDS,
@@ -30,12 +31,12 @@ VOICE_CHANNEL_TYPES = (2, 13)  # voice and stage channels
 def join(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
     channel = ctx.options().get("channel")
-    return defer_voice(ctx, "join", {"channel_id": str(channel)} if channel else {})
+    return defer_voice(ctx, VoiceKind.JOIN, JoinArgs(channel_id=str(channel) if channel else ""))
 
 
 def leave(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "leave")
+    return defer_voice(ctx, VoiceKind.LEAVE)
 
 
 def say(ctx: InteractionContext) -> dict[str, Any]:
@@ -43,17 +44,17 @@ def say(ctx: InteractionContext) -> dict[str, Any]:
     text = str(ctx.options().get("text") or "").strip()
     if not text:
         raise InvalidInput("Give me something to say.")
-    return defer_voice(ctx, "say", {"text": text[:MAX_SAY]})
+    return defer_voice(ctx, VoiceKind.SAY, SpeechArgs(text=text[:MAX_SAY]))
 
 
 def skip(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "skip")
+    return defer_voice(ctx, VoiceKind.SKIP)
 
 
 def clear(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "clear")
+    return defer_voice(ctx, VoiceKind.CLEAR)
 
 
 TEXT_CHANNEL_TYPES = (0, 2, 5, 11, 12)  # text, voice (its chat), announcement, threads
@@ -72,7 +73,7 @@ def voice_settings(ctx: InteractionContext) -> dict[str, Any]:
     """Show, or change, this server's voice settings (trainers and Manage Server)."""
     guild_id = ctx.require_trainer()
     options = ctx.options()
-    table = ctx.services.table
+    table = ctx.stores.table
     current = read_voice_settings(table, guild_id)
     changes: dict[str, Any] = {}
     if "engine" in options:

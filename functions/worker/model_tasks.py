@@ -16,8 +16,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import JobOutcome, job
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.outcome import TaskOutcome
+from functions.worker.trainers import require_trainer_for
 from shared.discord.components import answer_buttons, confirm_start_button, row
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
@@ -28,13 +28,12 @@ from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
-from shared.storage.exchanges import Exchange, ExchangeStore
-from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
-from shared.storage.table import DataTable
+from shared.storage.exchanges import Exchange
+from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
-    from shared.contracts.messages import InteractionRef, JobRequest
+    from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +53,6 @@ def provider_for(ctx: WorkerContext) -> FineTuneProvider:
     return ctx.finetune_provider
 
 
-def job_store(ctx: WorkerContext) -> FineTuneJobStore:
-    return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
-
-
 def _require_guild(ref: InteractionRef) -> str:
     if not ref.guild_id:
         raise Forbidden("This only works in a server.")
@@ -65,11 +60,11 @@ def _require_guild(ref: InteractionRef) -> str:
 
 
 def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
-    return require_trainer_for(ref, dataset_store(ctx))[0]
+    return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
 def active_model(ctx: WorkerContext, guild_id: str) -> str:
-    return job_store(ctx).active_model(guild_id, ctx.settings.base_model)
+    return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
 
 
 def _note(ctx: WorkerContext, text: str) -> str:
@@ -86,33 +81,32 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
 
 
 def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(dataset_store(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
+    examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
 
-@job("start_finetune")
-def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    store = dataset_store(ctx)
-    dataset = str(request.args.get("dataset") or store.guild_settings(guild_id).selected_dataset)
+    store = ctx.stores.datasets
+    dataset = request.args.dataset or store.guild_settings(guild_id).selected_dataset
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
     digest = plan.export.digest
-    confirm = str(request.args.get("confirm") or "")
+    confirm = request.args.confirm
     if confirm != digest:
         lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
         text = (f"{lead}{plan.summary()}\nNothing is spent until you press **Start**. "
                 f"Examples from `{info.name}` plus this server's corrections.")
         button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
-        return JobOutcome(content=_note(ctx, text), components=[row(button)])
+        return TaskOutcome(content=_note(ctx, text), components=[row(button)])
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
 def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
-                     digest: str) -> JobOutcome:
-    jobs = job_store(ctx)
+                     digest: str) -> TaskOutcome:
+    jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
     request_id = start_request_id(guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
@@ -123,13 +117,13 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     ))
     if not created and record.job_id:
         logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
-        return JobOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
+        return TaskOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
                                              "this estimate. /jobs shows its status."))
     if record.status == "failed":
         raise ProviderRejected(f"That start was refused earlier: {record.error}")
     if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
         # Another click on this estimate is creating the job right now.
-        return JobOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
+        return TaskOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
                                              "/jobs shows it in a moment."))
     try:
         _save_export(ctx, guild_id, dataset, digest, plan)
@@ -146,7 +140,7 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
         jobs.release_start(record)
     # A found job may be over already: it stays on the watcher's list, which posts its completion.
     record = jobs.update_from_provider(record, started, keep_active=True)
-    return JobOutcome(content=_started_text(ctx, record))
+    return TaskOutcome(content=_started_text(ctx, record))
 
 
 def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
@@ -154,11 +148,11 @@ def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, p
     if not ctx.settings.bucket_name:
         return
     name = f"finetune-{dataset}-{digest}"
-    ctx.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
+    ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
                       Body=plan.export.train_jsonl(), ContentType="application/jsonl")
     validation = plan.export.validation_jsonl()
     if validation:
-        ctx.s3.put_object(Bucket=ctx.settings.bucket_name,
+        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name,
                           Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
                           ContentType="application/jsonl")
 
@@ -174,21 +168,20 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-@job("cancel_finetune")
-def cancel_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    jobs = job_store(ctx)
-    record = jobs.get(guild_id, str(request.args.get("request_id") or ""))
+    jobs = ctx.stores.finetune_jobs
+    record = jobs.get(guild_id, request.args.request_id)
     if record is None:
         raise NotFound("I can't find that fine-tuning job in this server.")
     if record.is_terminal:
-        return JobOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
+        return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
     if not record.job_id:
         raise InvalidInput("That job is still starting; try again in a minute.")
     cancelled = ctx.provider_named(record.provider).cancel(record.job_id)
     jobs.update_from_provider(record, cancelled)
-    return JobOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
+    return TaskOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
 
 
 # --- ask ------------------------------------------------------------------------------------------------------
@@ -206,9 +199,9 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
     key = upload_key(_require_guild(ref), ref.id, filename)
-    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
-    audio = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     import openai
 
     try:
@@ -227,13 +220,12 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     return text
 
 
-@job("ask")
-def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
-    prompt = str(request.args.get("prompt") or "").strip()
+    prompt = request.args.prompt.strip()
     heard = ""
-    attachment = request.args.get("attachment")
+    attachment = request.args.attachment
     if isinstance(attachment, dict) and attachment.get("url"):
         heard = transcribe(ctx, ref, attachment)
     question = "\n\n".join(part for part in (prompt, heard) if part)
@@ -246,13 +238,13 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     def record_exchange(message: dict[str, Any]) -> None:
         # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
         # corrections of this answer find its prompt and model.
-        ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
+        ctx.stores.exchanges.add(Exchange(
             guild_id=guild_id, message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
             user_id=ref.user_id, prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
         ))
 
     _speak(ctx, ref, answer)
-    return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
                       on_delivered=record_exchange)
 
 
@@ -261,12 +253,12 @@ def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
     from shared.contracts.enqueue import enqueue_voice
-    from shared.contracts.messages import VoiceRequest
+    from shared.contracts.messages import SpeechArgs, VoiceKind, VoiceRequest
     from shared.contracts.sharding import voice_queue_url_for_guild
 
     try:
         queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)
-        enqueue_voice(ctx.sqs, queue_url, VoiceRequest("speak_answer", ref, {"text": answer}))
+        enqueue_voice(ctx.aws.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
     except BotError as exc:
         # The written answer is the product; a lost spoken copy is logged, not fatal.
         logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)
@@ -317,11 +309,10 @@ def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-@job("test")
-def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    items = parse_test_items(str(request.args.get("data") or ""))
+    items = parse_test_items(request.args.data)
     model = active_model(ctx, guild_id)
     provider = provider_for(ctx)
     lines = [f"Testing `{model}` on {len(items)} input(s):"]
@@ -350,9 +341,9 @@ def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report)
-        return JobOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
                           allowed_mentions={"parse": []})
-    return JobOutcome(content=report[:1800] + "\n… the full report is attached.",
+    return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
                       files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
 
 
