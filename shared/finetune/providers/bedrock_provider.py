@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 from shared.config import Settings
 from shared.finetune.catalog import Catalog, load_catalog
-from shared.finetune.charts import parse_bedrock_metrics
 from shared.finetune.exceptions import (
     FineTuningUnavailable,
     InferenceFailed,
@@ -34,7 +33,8 @@ from shared.finetune.exceptions import (
     ProviderRejected,
 )
 from shared.finetune.exports import TrainingExport
-from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint
+from shared.finetune.metrics import parse_bedrock_metrics
 from shared.finetune.providers.base import FineTuneProvider
 
 logger = logging.getLogger(__name__)
@@ -226,19 +226,6 @@ class BedrockProvider(FineTuneProvider):
                 "status_details": details,
             },
         )
-
-    def list_events(self, job_id: str, limit: int = 50) -> list[JobEvent]:
-        """Bedrock has no event list: report the stages in ``statusDetails`` and the failure, newest first."""
-        job = self.retrieve(job_id)
-        events = []
-        for stage, info in (job.extra.get("status_details") or {}).items():
-            if isinstance(info, dict) and info.get("status"):
-                when = _ts(info.get("lastModifiedTime")) or _ts(info.get("creationTime")) or 0
-                events.append(JobEvent(when, "info", f"{stage}: {info['status']}"))
-        if job.error:
-            events.append(JobEvent(job.finished_at or 0, "error", job.error))
-        events.append(JobEvent(job.created_at or 0, "info", f"Job {job.job_id} created ({job.raw_status})"))
-        return sorted(events, key=lambda e: e.created_at, reverse=True)[:limit]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         return []  # Bedrock keeps intermediate checkpoints to itself
