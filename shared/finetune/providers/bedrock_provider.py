@@ -1,14 +1,12 @@
 """Amazon Bedrock backend: export to the bucket, model customization jobs, Converse for inference.
 
-The job name is derived from the request id, and the request id is also the job's ``clientRequestToken``: a
-retried start finds the job by name (and Bedrock itself would refuse a second create with the same token), so
-a
-request never pays twice. Bedrock publishes no per-job event list or checkpoints; events are derived from the
-job's ``statusDetails`` and metrics are read from the CSVs the job writes to its S3 output.
+The job name is derived from the request id, and the request id is also the job's ``clientRequestToken``: a retried
+start finds the job by name (and Bedrock itself would refuse a second create with the same token), so a request
+never pays twice. Bedrock publishes no checkpoints; metrics are read from the CSVs the job writes to its S3
+output.
 
-Inference with a custom model needs a deployment (on-demand) or provisioned throughput: ``complete`` takes
-that
-ARN as the model id (or any base model id), as the guild's active model records it.
+Inference with a custom model needs a deployment (on-demand) or provisioned throughput: ``complete`` takes that ARN
+as the model id (or any base model id), as the guild's active model records it.
 """
 
 from __future__ import annotations
