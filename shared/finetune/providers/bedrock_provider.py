@@ -100,7 +100,7 @@ class BedrockProvider(FineTuneProvider):
         return boto3.client(  # type: ignore[call-overload]
             service,
             region_name=self._settings.aws_region,
-            endpoint_url=self._settings.aws_endpoint_url or None,
+            endpoint_url=self._settings.endpoint_url_for(service) or None,
         )
 
     @property
