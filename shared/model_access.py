@@ -4,7 +4,9 @@
   ``OPENAI_API_KEY_SECRET`` names (Secrets Manager or ``ssm:``), cached by :mod:`shared.secrets`.
 - :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names (or the one a stored job names), with
   clients passed in or built lazily.
-- :func:`active_model` is the model a guild's answers come from: the one a trainer made active, else the base.
+- :func:`active_model` is the model a guild's answers come from: the one a trainer made active, else the base;
+  :func:`active_serving` adds the provider and the id inference calls use (a Bedrock deployment's ARN).
+- :func:`make_active` switches a guild's model and deletes the deployments nothing uses any more.
 - :func:`training_examples` is what a fine-tune job trains on: the selected dataset plus the guild's
   corrections of bot answers that know their prompt, as preference pairs (original = rejected, correction =
   preferred).
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import BotError
 from shared.examples import ChatMessage, Example
 from shared.finetune.exceptions import NotConfigured
 from shared.finetune.providers import FineTuneProvider, get_provider
@@ -57,10 +61,64 @@ def openai_client(settings: Settings) -> Any:
     return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None)
 
 
-def is_simulated(settings: Settings) -> bool:
-    """The local stack points OPENAI_BASE_URL at the fake server on loopback."""
-    base = settings.openai_base_url
-    return settings.finetune_provider == "openai" and ("127.0.0.1" in base or "localhost" in base)
+def _loopback(url: str) -> bool:
+    return "127.0.0.1" in url or "localhost" in url
+
+
+def is_simulated(settings: Settings, provider: str | None = None) -> bool:
+    """The local stack points the provider's endpoint (OPENAI_BASE_URL, or AWS_ENDPOINT_URL_BEDROCK[_RUNTIME])
+    at a fake server on loopback."""
+    provider = provider or settings.finetune_provider
+    if provider == "openai":
+        return _loopback(settings.openai_base_url)
+    return _loopback(settings.endpoint_url_for("bedrock-runtime")) or _loopback(settings.endpoint_url_for("bedrock"))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The model a guild's answers come from: its name, its provider, and the id inference calls use."""
+
+    model: str
+    provider: str
+    serving_id: str
+    is_base: bool = False
+
+
+def base_serving(settings: Settings) -> Serving:
+    return Serving(settings.base_model, settings.finetune_provider, settings.base_model, is_base=True)
+
+
+def active_serving(jobs: Any, guild_id: str, settings: Settings) -> Serving:
+    """The guild's active model (``jobs`` is a FineTuneJobStore), else the configured base model."""
+    found = jobs.active_serving(guild_id)
+    if not found:
+        return base_serving(settings)
+    model, provider, serving_id = found
+    provider = provider or settings.finetune_provider
+    if model == settings.base_model and provider == settings.finetune_provider:
+        return base_serving(settings)
+    return Serving(model, provider, serving_id or model)
+
+
+def make_active(jobs: Any, guild_id: str, serving: Serving, *, set_by: str,
+                provider_for: Callable[[str], FineTuneProvider]) -> list[str]:
+    """Make ``serving`` the guild's model, then delete this guild's deployments that nothing uses any more
+    (idle on-demand deployments cost nothing, but an account has few of them). Returns the deleted ARNs."""
+    jobs.set_active_model(guild_id, serving.model, set_by=set_by, provider=serving.provider,
+                          serving_id=serving.serving_id)
+    deleted = []
+    for record in jobs.live_deployments(guild_id):
+        # A deployment still waiting for its completion post is the held-out check's: it stays.
+        if record.deployment_arn == serving.serving_id or not record.posted_at:
+            continue
+        try:
+            provider_for(record.provider).delete_deployment(record.deployment_arn)
+        except BotError as exc:
+            logger.warning("could not delete deployment %s: %s", record.deployment_arn, exc)
+            continue
+        jobs.set_deployment(record, record.deployment_arn, "deleted", watch=False, activate_by="")
+        deleted.append(record.deployment_arn)
+    return deleted
 
 
 def active_model(jobs: Any, guild_id: str, settings: Settings) -> str:
