@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from shared.config import Settings
 from shared.finetune.catalog import Catalog, ModelSpec
-from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 

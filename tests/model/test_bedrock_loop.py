@@ -7,6 +7,7 @@ dataset → estimate (Nova) → Start → completion post with the loss chart an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import boto3
@@ -22,12 +23,12 @@ from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from infra import interactions as build
 from infra.fakes.bedrock_server import FakeBedrock
-from shared.discord_api import DiscordRest
+from shared.contracts.messages import InteractionRef, JobRequest
+from shared.discord.rest import DiscordRest
 from shared.finetune.catalog import load_catalog
 from shared.finetune.exceptions import FineTuningUnavailable, ProviderRejected
 from shared.finetune.exports import export_training
 from shared.finetune.providers import BedrockProvider
-from shared.queue_messages import InteractionRef, JobRequest
 from shared.storage.finetune_jobs import FineTuneJobStore
 from tests.conftest import InteractionClient
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, qa, send
@@ -47,7 +48,7 @@ def fake_bedrock(aws):
 @pytest.fixture
 def bsettings(aws, fake_bedrock, fake_discord):
     # Only the per-service endpoints point at the fake: S3, DynamoDB and SQS stay on moto.
-    return aws.settings.with_overrides(
+    return dataclasses.replace(aws.settings,
         finetune_provider="bedrock", base_model=NOVA, bedrock_role_arn=ROLE,
         aws_endpoint_url_bedrock=fake_bedrock.url, aws_endpoint_url_bedrock_runtime=fake_bedrock.url,
         discord_api_base=fake_discord.api_base, discord_bot_token=fake_discord.bot_token,
@@ -242,7 +243,7 @@ def test_a_failed_deployment_is_reported_and_changes_nothing(ctx, dataset, bclie
 
 def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset, fake_bedrock):
     digest = estimate(ctx).components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
-    no_role = WorkerContext(bsettings.with_overrides(bedrock_role_arn=""), s3=aws.clients.s3,
+    no_role = WorkerContext(dataclasses.replace(bsettings, bedrock_role_arn=""), s3=aws.clients.s3,
                             dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
     shown = estimate(no_role)
     assert "BEDROCK_ROLE_ARN is not set" in shown.content and "BedrockCustomizationRoleArn" in shown.content
@@ -255,7 +256,7 @@ def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset
 
 
 def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, dataset, fake_bedrock):
-    west = bsettings.with_overrides(aws_region="us-west-2")
+    west = dataclasses.replace(bsettings, aws_region="us-west-2")
     ctx = WorkerContext(west, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
     shown = estimate(ctx)
     assert "Bedrock does not fine-tune Amazon Nova Micro in us-west-2: it does in us-east-1" in shown.content
@@ -271,7 +272,7 @@ def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, 
 
 
 def test_no_on_demand_serving_is_said_before_paying(aws, bsettings, dataset):
-    ctx = WorkerContext(bsettings.with_overrides(base_model=NOVA_2_LITE), s3=aws.clients.s3,
+    ctx = WorkerContext(dataclasses.replace(bsettings, base_model=NOVA_2_LITE), s3=aws.clients.s3,
                         dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
     shown = estimate(ctx)
     assert "Amazon Nova 2 Lite custom models cannot be served on demand in us-east-1" in shown.content

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.components import FT_PREFIX, cancel_job_button, row
+from shared.discord.components import FT_PREFIX, cancel_job_button, row
+from shared.domain.names import validate_dataset_name
 from shared.errors import InvalidInput, NotFound
-from shared.names import validate_dataset_name
 
 from .. import responses
 from ..context import InteractionContext
@@ -140,7 +140,7 @@ def _model_overview(ctx: InteractionContext, jobs: FineTuneJobStore, guild_id: s
     """The active model, each choice with its deployment state, and shutdown warnings within 30 days."""
     from shared.finetune.catalog import load_catalog
     from shared.finetune.readiness import openai_shutdown_date, retirement_warning, today
-    from shared.model_access import active_serving
+    from shared.finetune.serving import active_serving
 
     active = active_serving(jobs, guild_id, ctx.settings)
     records = {r.fine_tuned_model: r for r in jobs.recent(guild_id, limit=50) if r.fine_tuned_model}
