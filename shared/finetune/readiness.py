@@ -63,8 +63,9 @@ def bedrock_readiness(settings: Settings, spec: ModelSpec, catalog: Catalog) -> 
     storage = catalog.option("bedrock", "custom_model_storage_per_month")
     if spec.on_demand_in(region):
         found.notes.append(
-            f"Serving: on demand through a custom model deployment, created when you press Make active; billed "
-            f"per token (${spec.input_price_per_1m:g} in / ${spec.output_price_per_1m:g} out per 1M), nothing "
+            "Serving: on demand through a custom model deployment (made when training ends, so the completion "
+            "post can compare the new model with the active one; Make active switches to it); billed per token"
+            f" (${spec.input_price_per_1m:g} in / ${spec.output_price_per_1m:g} out per 1M), nothing "
             "while idle" + (f"; the custom model is stored for ${storage:g}/month." if storage else "."))
     else:
         alternatives = [s.title for s in catalog.provider_models("bedrock") if s.on_demand_in(region)]
