@@ -6,6 +6,7 @@ Configuration is read once per cold start in :func:`build_worker`, on the first 
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from typing import Any
 
@@ -19,6 +20,7 @@ from shared.logs import configure_logging
 JOB_MODULES: tuple[str, ...] = ("functions.worker.training_jobs", "functions.worker.model_jobs")
 
 SERVICE = "worker"
+logger = logging.getLogger(__name__)
 
 _worker: JobProcessor | None = None
 _worker_lock = threading.Lock()
@@ -40,7 +42,21 @@ def _cold_start() -> JobProcessor:
             settings = Settings.from_env()
             configure_logging(settings, service=SERVICE)
             _worker = build_worker(settings)
+            _report_prerequisites(settings)
         return _worker
+
+
+def _report_prerequisites(settings: Settings) -> None:
+    """What the configured fine-tuning provider lacks, once per cold start (the estimate says it again)."""
+    from shared.errors import BotError
+    from shared.finetune.catalog import load_catalog
+    from shared.finetune.readiness import startup_report
+
+    try:
+        for problem in startup_report(settings, load_catalog(settings)):
+            logger.warning("fine-tuning prerequisite: %s", problem)
+    except BotError as exc:
+        logger.error("fine-tuning catalog: %s", exc)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
