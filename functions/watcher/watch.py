@@ -129,7 +129,12 @@ class JobWatcher:
                 post = completion_for(provider, job, simulated=is_simulated(self.settings, record.provider))
                 text = post.text
                 if job.status == "succeeded":
-                    text = f"{text}\n{self._held_out_check(record, provider, job, deployment)}"
+                    try:
+                        check = self._held_out_check(record, provider, job, deployment)
+                    except Exception as exc:  # the evidence is a bonus: the post goes out without it
+                        logger.warning("held-out check of %s failed: %r", record.request_id, exc)
+                        check = "No held-out check: the models could not be asked this time."
+                    text = f"{text}\n{check}"
                 self._post(record, text, post.chart_png, post.offer_activation)
             except Exception:
                 # Stay active and unposted: the next tick posts it.
@@ -149,10 +154,17 @@ class JobWatcher:
             return record, None
         if record.deployment_arn and record.deployment_status in ("active", "failed"):
             return record, ModelDeployment(record.deployment_arn, record.deployment_status)
-        if record.deployment_arn:
-            deployment = provider.deployment(record.deployment_arn)
-        else:
-            deployment = provider.deploy(str(job.fine_tuned_model), record.request_id)
+        try:
+            if record.deployment_arn:
+                deployment = provider.deployment(record.deployment_arn)
+            else:
+                deployment = provider.deploy(str(job.fine_tuned_model), record.request_id)
+        except BotError as exc:
+            if exc.retryable:
+                raise  # busy: the next tick tries again
+            # Refused (quota, access): the post goes out without the check rather than never.
+            logger.warning("no deployment for the held-out check of %s: %s", record.request_id, exc)
+            return record, ModelDeployment("", "failed", failure=exc.user_message)
         if deployment.status != record.deployment_status or deployment.arn != record.deployment_arn:
             record = self.jobs.set_deployment(record, deployment.arn, deployment.status)
         return record, deployment

@@ -290,3 +290,15 @@ def test_an_html_error_page_never_reaches_the_user(bsettings):
         with pytest.raises(ProviderRejected) as info:
             provider.deployment("arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/x")
     assert info.value.user_message == "Bedrock rejected the request: the endpoint answered with an HTML error page"
+
+
+def test_a_deployment_that_fails_after_training_does_not_hold_the_post(ctx, dataset, bwatcher, bjobs, fake_bedrock,
+                                                                       fake_discord):
+    fake_bedrock.fail_next_deployment("Deployment quota reached (simulated).")
+    record = start(ctx)
+    post = watch_until_posted(bwatcher, fake_discord)[-1]
+    assert "succeeded" in post["content"] and post["attachments"][0]["filename"] == "loss.png"
+    assert "No held-out check: the on-demand deployment failed (Deployment quota reached" in post["content"]
+    assert "Make active" in json.dumps(post["components"])
+    assert bjobs.get(GUILD, record.request_id).deployment_status == "failed"
+    assert bjobs.active() == []
