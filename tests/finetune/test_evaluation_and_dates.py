@@ -108,9 +108,9 @@ def test_warnings_within_thirty_days_and_a_closed_path():
 
 
 def test_openai_start_on_a_closed_path_is_refused(monkeypatch, aws, fake_openai):
-    from functions.worker import model_jobs
+    from functions.worker import model_tasks
     from functions.worker.context import WorkerContext
-    from shared.contracts.messages import InteractionRef, JobRequest
+    from shared.contracts.messages import InteractionRef, TaskRequest
     from shared.domain.examples import ChatMessage, Example
     from shared.finetune.exceptions import FineTuningUnavailable
     from shared.storage.datasets import DatasetStore
@@ -126,15 +126,15 @@ def test_openai_start_on_a_closed_path_is_refused(monkeypatch, aws, fake_openai)
                         openai=OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0))
     ref = InteractionRef(id="1300000000000000901", application_id="1", token="t", guild_id="5", channel_id="6",
                          user_id="7", member_permissions=1 << 5)
-    monkeypatch.setattr(model_jobs, "today", lambda: date(2026, 12, 20))
-    warned = model_jobs.start_finetune(JobRequest("start_finetune", ref, {}), ctx)
+    monkeypatch.setattr(model_tasks, "today", lambda: date(2026, 12, 20))
+    warned = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {}), ctx)
     assert "shuts down on 2027-01-14 (25 days)" in warned.content and warned.components
     digest = warned.components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
-    monkeypatch.setattr(model_jobs, "today", lambda: date(2027, 1, 7))
-    refused = model_jobs.start_finetune(JobRequest("start_finetune", ref, {}), ctx)
+    monkeypatch.setattr(model_tasks, "today", lambda: date(2027, 1, 7))
+    refused = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {}), ctx)
     assert "OpenAI stopped creating fine-tuning jobs on 2027-01-06" in refused.content and not refused.components
     with pytest.raises(FineTuningUnavailable, match="FINETUNE_PROVIDER=bedrock"):
-        model_jobs.start_finetune(JobRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest}), ctx)
+        model_tasks.start_finetune(TaskRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest}), ctx)
     assert not fake_openai.jobs
 
 

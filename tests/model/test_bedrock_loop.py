@@ -17,13 +17,13 @@ from botocore.exceptions import ClientError
 from functions.interactions.app import create_app
 from functions.interactions.services import Services
 from functions.watcher.watch import JobWatcher
-from functions.worker import model_jobs
+from functions.worker import model_tasks
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from infra import interactions as build
 from infra.fakes.bedrock_server import FakeBedrock
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.rest import DiscordRest
 from shared.finetune.catalog import load_catalog
 from shared.finetune.exceptions import FineTuningUnavailable, ProviderRejected
@@ -71,7 +71,7 @@ def bclient(aws, bsettings, signer):
 
 @pytest.fixture
 def brunner(aws, bsettings, ctx):
-    worker = build_worker(bsettings, ctx=ctx, job_modules=("functions.worker.model_jobs",))
+    worker = build_worker(bsettings, ctx=ctx)
     return LocalRunner(worker.handle_batch, aws.clients.sqs, bsettings.jobs_queue_url, wait_seconds=0,
                        retry_visibility_timeout=0)
 
@@ -93,14 +93,14 @@ def ref(user="9", interaction="1300000000000000801"):
 
 
 def estimate(ctx):
-    return model_jobs.start_finetune(JobRequest("start_finetune", ref(), {}), ctx)
+    return model_tasks.start_finetune(TaskRequest("start_finetune", ref(), {}), ctx)
 
 
 def start(ctx):
     shown = estimate(ctx)
     digest = shown.components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
-    model_jobs.start_finetune(JobRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}), ctx)
-    return model_jobs.job_store(ctx).get(GUILD, model_jobs.start_request_id(GUILD, "faq", digest))
+    model_tasks.start_finetune(TaskRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}), ctx)
+    return model_tasks.job_store(ctx).get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
 
 
 def watch_until_posted(watcher, fake_discord, limit=12):
@@ -250,9 +250,9 @@ def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset
     assert not shown.components  # no Start button
     # A Start button from before the setting was lost is refused too, before anything is recorded or sent.
     with pytest.raises(FineTuningUnavailable, match="BEDROCK_ROLE_ARN"):
-        model_jobs.start_finetune(JobRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}),
+        model_tasks.start_finetune(TaskRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}),
                                   no_role)
-    assert fake_bedrock.jobs == {} and model_jobs.job_store(ctx).recent(GUILD) == []
+    assert fake_bedrock.jobs == {} and model_tasks.job_store(ctx).recent(GUILD) == []
 
 
 def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, dataset, fake_bedrock):
