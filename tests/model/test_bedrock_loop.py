@@ -302,3 +302,20 @@ def test_a_deployment_that_fails_after_training_does_not_hold_the_post(ctx, data
     assert "Make active" in json.dumps(post["components"])
     assert bjobs.get(GUILD, record.request_id).deployment_status == "failed"
     assert bjobs.active() == []
+
+
+def test_an_active_deployment_that_is_gone_falls_back_to_the_base_model(ctx, dataset, bclient, brunner, bwatcher,
+                                                                        bjobs, fake_bedrock, fake_discord):
+    record = start(ctx)
+    watch_until_posted(bwatcher, fake_discord)
+    button_press(bclient, f"ft:use:{record.request_id}")
+    brunner.poll_once()
+    arn = bjobs.active_serving(GUILD)[2]
+    # Deleted outside the bot (the console, a cleanup script): Converse refuses the ARN from now on.
+    boto3.client("bedrock", region_name="us-east-1", endpoint_url=fake_bedrock.url).delete_custom_model_deployment(
+        customModelDeploymentIdentifier=arn)
+    asked = send(bclient, build.slash("ask", options={"prompt": "What is fact 3?"}, **A))
+    assert brunner.poll_once()["failed"] == 0
+    answer = fake_discord.original(asked.token)["content"]
+    assert answer.startswith("(simulated amazon.nova-micro-v1:0) You said: What is fact 3?")
+    assert f"so the base model `{NOVA}` did" in answer
