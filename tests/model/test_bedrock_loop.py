@@ -15,7 +15,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from functions.watcher.watch import JobWatcher
 from functions.worker import model_tasks
 from functions.worker.context import WorkerContext
@@ -23,6 +22,7 @@ from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from infra import interactions as build
 from infra.fakes.bedrock_server import FakeBedrock
+from shared.aws import AwsClients
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.rest import DiscordRest
 from shared.finetune.catalog import load_catalog
@@ -30,6 +30,7 @@ from shared.finetune.exceptions import FineTuningUnavailable, ProviderRejected
 from shared.finetune.exports import export_training
 from shared.finetune.providers import BedrockProvider
 from shared.storage.finetune_jobs import FineTuneJobStore
+from shared.storage.stores import Stores
 from tests.conftest import InteractionClient
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, qa, send
 
@@ -59,14 +60,14 @@ def bsettings(aws, fake_bedrock, fake_discord):
 @pytest.fixture
 def ctx(aws, bsettings):
     # No provider passed in: the worker builds the Bedrock backend from the settings, as in Lambda.
-    return WorkerContext(bsettings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
+    return WorkerContext(bsettings, aws=clients_for(aws, bsettings),
                          discord=DiscordRest(bsettings, sleep=lambda _s: None))
 
 
 @pytest.fixture
 def bclient(aws, bsettings, signer):
-    return InteractionClient(create_app(bsettings, services=Services(bsettings, aws=aws.clients)).test_client(),
-                             signer)
+    app = create_app(bsettings, stores=Stores(bsettings, aws=clients_for(aws, bsettings)))
+    return InteractionClient(app.test_client(), signer)
 
 
 @pytest.fixture
@@ -87,6 +88,11 @@ def bwatcher(aws, bsettings, bjobs, ctx):
                       discord=DiscordRest(bsettings, sleep=lambda _s: None), s3=aws.clients.s3)
 
 
+def clients_for(aws, settings):
+    """moto's S3, DynamoDB and SQS clients, and boto3 clients for the rest (Bedrock) built from ``settings``."""
+    return AwsClients(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
+
+
 def ref(user="9", interaction="1300000000000000801"):
     return InteractionRef(id=interaction, application_id=A["application_id"], token=f"itok-{interaction}",
                           guild_id=GUILD, channel_id=CHANNEL, user_id=user, member_permissions=1 << 5)
@@ -100,7 +106,7 @@ def start(ctx):
     shown = estimate(ctx)
     digest = shown.components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
     model_tasks.start_finetune(TaskRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}), ctx)
-    return model_tasks.job_store(ctx).get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
+    return ctx.stores.finetune_jobs.get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
 
 
 def watch_until_posted(watcher, fake_discord, limit=12):
@@ -202,7 +208,7 @@ def test_make_active_creates_the_deployment_and_the_watcher_switches(ctx, datase
     watch_until_posted(bwatcher, fake_discord)
     record = bjobs.get(GUILD, record.request_id)
     # The held-out check's deployment is gone (say, tidied away): Make active must create one.
-    BedrockProvider(ctx.settings, bedrock_client=ctx.client("bedrock")).delete_deployment(record.deployment_arn)
+    BedrockProvider(ctx.settings, bedrock_client=ctx.aws.client("bedrock")).delete_deployment(record.deployment_arn)
     before = len(fake_discord.channel_messages(CHANNEL))
     made = button_press(bclient, f"ft:use:{record.request_id}")
     brunner.poll_once()
@@ -222,7 +228,7 @@ def test_a_failed_deployment_is_reported_and_changes_nothing(ctx, dataset, bclie
     record = start(ctx)
     watch_until_posted(bwatcher, fake_discord)
     record = bjobs.get(GUILD, record.request_id)
-    BedrockProvider(ctx.settings, bedrock_client=ctx.client("bedrock")).delete_deployment(record.deployment_arn)
+    BedrockProvider(ctx.settings, bedrock_client=ctx.aws.client("bedrock")).delete_deployment(record.deployment_arn)
     fake_bedrock.fail_next_deployment("Insufficient quota for on-demand deployments (simulated).")
     before = len(fake_discord.channel_messages(CHANNEL))
     button_press(bclient, f"ft:use:{record.request_id}")
@@ -243,8 +249,8 @@ def test_a_failed_deployment_is_reported_and_changes_nothing(ctx, dataset, bclie
 
 def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset, fake_bedrock):
     digest = estimate(ctx).components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
-    no_role = WorkerContext(dataclasses.replace(bsettings, bedrock_role_arn=""), s3=aws.clients.s3,
-                            dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
+    no_role_settings = dataclasses.replace(bsettings, bedrock_role_arn="")
+    no_role = WorkerContext(no_role_settings, aws=clients_for(aws, no_role_settings))
     shown = estimate(no_role)
     assert "BEDROCK_ROLE_ARN is not set" in shown.content and "BedrockCustomizationRoleArn" in shown.content
     assert not shown.components  # no Start button
@@ -252,12 +258,12 @@ def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset
     with pytest.raises(FineTuningUnavailable, match="BEDROCK_ROLE_ARN"):
         model_tasks.start_finetune(TaskRequest("start_finetune", ref(), {"dataset": "faq", "confirm": digest}),
                                   no_role)
-    assert fake_bedrock.jobs == {} and model_tasks.job_store(ctx).recent(GUILD) == []
+    assert fake_bedrock.jobs == {} and ctx.stores.finetune_jobs.recent(GUILD) == []
 
 
 def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, dataset, fake_bedrock):
     west = dataclasses.replace(bsettings, aws_region="us-west-2")
-    ctx = WorkerContext(west, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
+    ctx = WorkerContext(west, aws=clients_for(aws, west))
     shown = estimate(ctx)
     assert "Bedrock does not fine-tune Amazon Nova Micro in us-west-2: it does in us-east-1" in shown.content
     assert not shown.components
@@ -272,8 +278,8 @@ def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, 
 
 
 def test_no_on_demand_serving_is_said_before_paying(aws, bsettings, dataset):
-    ctx = WorkerContext(dataclasses.replace(bsettings, base_model=NOVA_2_LITE), s3=aws.clients.s3,
-                        dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
+    lite2 = dataclasses.replace(bsettings, base_model=NOVA_2_LITE)
+    ctx = WorkerContext(lite2, aws=clients_for(aws, lite2))
     shown = estimate(ctx)
     assert "Amazon Nova 2 Lite custom models cannot be served on demand in us-east-1" in shown.content
     assert "Provisioned Throughput" in shown.content and "Amazon Nova Micro" in shown.content
