@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.aws import AwsClients
 from shared.config import Settings
 from shared.discord.components import activate_model_button, row
 from shared.discord.rest import DiscordRest
@@ -40,6 +41,7 @@ from shared.finetune.serving import Serving, active_serving, make_active
 from shared.finetune.webhooks import WebhookEvent
 from shared.storage import keys
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.storage.stores import Stores
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +238,7 @@ class JobWatcher:
         if is_simulated(self.settings, record.provider):
             text += "\n_(The provider is simulated: this is the local fake, not a real model.)_"
         if record.channel_id:
-            self.discord.create_message(record.channel_id, content=clip(text), allowed_mentions={"parse": []})
+            self.discord.create_message(record.channel_id, content=clip(text))
         return True
 
     def _recover_start(self, record: FineTuneJobRecord) -> FineTuneJobRecord | None:
@@ -259,23 +261,21 @@ class JobWatcher:
         components = [row(activate_model_button(record.request_id))] if offer_activation else None
         files: list[tuple[str, bytes]] | None = [(CHART_FILENAME, chart)] if chart else None
         self.discord.create_message(record.channel_id, content=clip(content), files=files,
-                                    components=components,
-                                    # Name the starter without pinging anyone.
-                                    allowed_mentions={"parse": []})
+                                    components=components)
         logger.info("posted completion of job %s to channel %s", record.job_id, record.channel_id)
 
 
-def build_watcher(settings: Settings, *, aws_client: Callable[[str], Any] | None = None,
-                  discord: DiscordRest | None = None, openai: Any = None) -> JobWatcher:
+def build_watcher(settings: Settings, *, aws: AwsClients | None = None, discord: DiscordRest | None = None,
+                  openai: Any = None) -> JobWatcher:
     """The watcher with clients built lazily from ``settings`` (tests pass their own)."""
-    from shared.aws import AwsClients
     from shared.finetune.providers import build_provider
 
-    client = aws_client or AwsClients(settings).client
+    stores = Stores(settings, aws)
     return JobWatcher(
         settings,
-        jobs=FineTuneJobStore(settings.data_table, client("dynamodb")),
-        provider_factory=lambda name: build_provider(settings, name=name, aws_client=client, openai=openai),
+        jobs=stores.finetune_jobs,
+        provider_factory=lambda name: build_provider(settings, name=name, aws_client=stores.aws.client,
+                                                     openai=openai),
         discord=discord or DiscordRest(settings),
-        s3=client("s3"),
+        s3=stores.aws.s3,
     )

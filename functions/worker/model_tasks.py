@@ -35,7 +35,7 @@ from shared.storage.exchanges import Exchange
 from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ START_LEASE_SECONDS = 600
 # --- what a job uses, built once per worker context ----------------------------------------------------------
 
 
-def provider_for(ctx: WorkerContext) -> FineTuneProvider:
+def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
 
@@ -62,19 +62,19 @@ def _require_guild(ref: InteractionRef) -> str:
     return str(ref.guild_id)
 
 
-def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
+def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
     return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
-def active_model(ctx: WorkerContext, guild_id: str) -> str:
+def active_model(ctx: WorkerServices, guild_id: str) -> str:
     return active_serving(ctx.stores.finetune_jobs, guild_id, ctx.settings).model
 
 
-def _note(ctx: WorkerContext, text: str, provider: str | None = None) -> str:
+def _note(ctx: WorkerServices, text: str, provider: str | None = None) -> str:
     return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings, provider) else text
 
 
-def answer_with(ctx: WorkerContext, serving: Serving, messages: list[dict[str, str]]) -> tuple[str, Serving, str]:
+def answer_with(ctx: WorkerServices, serving: Serving, messages: list[dict[str, str]]) -> tuple[str, Serving, str]:
     """(answer, the model that gave it, a note) from the guild's model; when an active model no longer answers
     (shut down, deleted, its deployment gone) the base model answers instead and the note says so."""
     try:
@@ -89,7 +89,7 @@ def answer_with(ctx: WorkerContext, serving: Serving, messages: list[dict[str, s
                               f"`{base.model}` did. A trainer can choose another with `/model`.)_")
 
 
-def _readiness(ctx: WorkerContext, plan: JobPlan) -> Readiness:
+def _readiness(ctx: WorkerServices, plan: JobPlan) -> Readiness:
     client = None
     if plan.spec.provider == "openai":
         try:
@@ -108,13 +108,13 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
     return f"{guild_id}-{dataset}-{digest}"
 
 
-def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
+def _plan(ctx: WorkerServices, guild_id: str, dataset: str) -> JobPlan:
     examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
 
-def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     store = ctx.stores.datasets
@@ -139,7 +139,7 @@ def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
-def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
+def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
     jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
@@ -178,7 +178,7 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     return TaskOutcome(content=_started_text(ctx, record))
 
 
-def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
+def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
     """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
     if not ctx.settings.bucket_name:
         return
@@ -192,7 +192,7 @@ def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, p
                           ContentType="application/jsonl")
 
 
-def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
+def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
     return _note(ctx, (
         f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
         f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
@@ -203,7 +203,7 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     jobs = ctx.stores.finetune_jobs
@@ -222,7 +222,7 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 # --- ask ------------------------------------------------------------------------------------------------------
 
 
-def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
+def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, Any]) -> str:
     """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
     engine; Lambda has no ffmpeg for the offline engines."""
     from shared.discord.attachments import fetch_attachment_to_s3, upload_key
@@ -255,7 +255,7 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     return text
 
 
-def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
     prompt = request.args.prompt.strip()
@@ -282,11 +282,11 @@ def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
         ))
 
     _speak(ctx, ref, answer)
-    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return TaskOutcome(content=content, components=answer_buttons(),
                       on_delivered=record_exchange)
 
 
-def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
+def _speak(ctx: WorkerServices, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
@@ -347,7 +347,7 @@ def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     items = parse_test_items(request.args.data)
@@ -384,16 +384,15 @@ def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report, serving.provider)
-        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
-                          allowed_mentions={"parse": []})
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
     return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
-                      files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
+                      files=[("test-report.md", report.encode("utf-8"))])
 
 
 # --- activate_model -----------------------------------------------------------------------------------------
 
 
-def activate_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def activate_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     """Make a model the guild's active one: ``{"request_id"}`` (the Make active button) or ``{"model"}`` (/model).
 
     A Bedrock custom model answers only through an on-demand deployment: an active one is used at once; else

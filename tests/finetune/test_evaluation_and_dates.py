@@ -109,7 +109,7 @@ def test_warnings_within_thirty_days_and_a_closed_path():
 
 def test_openai_start_on_a_closed_path_is_refused(monkeypatch, aws, fake_openai):
     from functions.worker import model_tasks
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef, TaskRequest
     from shared.domain.examples import ChatMessage, Example
     from shared.finetune.exceptions import FineTuningUnavailable
@@ -122,7 +122,7 @@ def test_openai_start_on_a_closed_path_is_refused(monkeypatch, aws, fake_openai)
     store.select_dataset("5", "faq", created_by="seed")
     store.add_examples("5", "faq", [Example(messages=(ChatMessage("user", f"Q{i}?"), ChatMessage("assistant", "A.")))
                                     for i in range(12)], upload_id="seed")
-    ctx = WorkerContext(settings, aws=aws.clients,
+    ctx = WorkerServices(settings, aws=aws.clients,
                         openai=OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0))
     ref = InteractionRef(id="1300000000000000901", application_id="1", token="t", guild_id="5", channel_id="6",
                          user_id="7", member_permissions=1 << 5)

@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 from functions.interactions.app import create_app
 from functions.watcher.watch import JobWatcher
 from functions.worker import model_tasks
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from infra import interactions as build
 from infra.fakes.bedrock_server import FakeBedrock
 from shared.aws import AwsClients
@@ -60,7 +60,7 @@ def bsettings(aws, fake_bedrock, fake_discord):
 @pytest.fixture
 def ctx(aws, bsettings):
     # No provider passed in: the worker builds the Bedrock backend from the settings, as in Lambda.
-    return WorkerContext(bsettings, aws=clients_for(aws, bsettings),
+    return WorkerServices(bsettings, aws=clients_for(aws, bsettings),
                          discord=DiscordRest(bsettings, sleep=lambda _s: None))
 
 
@@ -250,7 +250,7 @@ def test_a_failed_deployment_is_reported_and_changes_nothing(ctx, dataset, bclie
 def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset, fake_bedrock):
     digest = estimate(ctx).components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
     no_role_settings = dataclasses.replace(bsettings, bedrock_role_arn="")
-    no_role = WorkerContext(no_role_settings, aws=clients_for(aws, no_role_settings))
+    no_role = WorkerServices(no_role_settings, aws=clients_for(aws, no_role_settings))
     shown = estimate(no_role)
     assert "BEDROCK_ROLE_ARN is not set" in shown.content and "BedrockCustomizationRoleArn" in shown.content
     assert not shown.components  # no Start button
@@ -263,7 +263,7 @@ def test_a_missing_role_is_reported_with_what_to_do(aws, bsettings, ctx, dataset
 
 def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, dataset, fake_bedrock):
     west = dataclasses.replace(bsettings, aws_region="us-west-2")
-    ctx = WorkerContext(west, aws=clients_for(aws, west))
+    ctx = WorkerServices(west, aws=clients_for(aws, west))
     shown = estimate(ctx)
     assert "Bedrock does not fine-tune Amazon Nova Micro in us-west-2: it does in us-east-1" in shown.content
     assert not shown.components
@@ -279,7 +279,7 @@ def test_an_unavailable_region_is_refused_before_and_by_bedrock(aws, bsettings, 
 
 def test_no_on_demand_serving_is_said_before_paying(aws, bsettings, dataset):
     lite2 = dataclasses.replace(bsettings, base_model=NOVA_2_LITE)
-    ctx = WorkerContext(lite2, aws=clients_for(aws, lite2))
+    ctx = WorkerServices(lite2, aws=clients_for(aws, lite2))
     shown = estimate(ctx)
     assert "Amazon Nova 2 Lite custom models cannot be served on demand in us-east-1" in shown.content
     assert "Provisioned Throughput" in shown.content and "Amazon Nova Micro" in shown.content
