@@ -38,9 +38,11 @@ class ModelAnswerer:
 
     def answer(self, guild_id: str, transcript: str) -> ModelAnswer:
         from shared.finetune.providers import build_provider
+        from shared.finetune.serving import active_serving
 
-        model = self._stores.finetune_jobs.active_model(guild_id, self._settings.base_model)
+        # A Bedrock custom model answers through its deployment: serving_id is the id inference calls use.
+        serving = active_serving(self._stores.finetune_jobs, guild_id, self._settings)
         if self._provider is None:
-            self._provider = build_provider(self._settings, aws_client=self._stores.aws.client)
-        text = str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()
-        return ModelAnswer(text, model)
+            self._provider = build_provider(self._settings, name=serving.provider, aws_client=self._stores.aws.client)
+        text = str(self._provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
+        return ModelAnswer(text, serving.model)
