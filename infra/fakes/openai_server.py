@@ -4,7 +4,7 @@ It speaks the real wire format (JSON and multipart bodies, list envelopes, OpenA
 Uploads, ``fine_tuning.jobs`` (create, retrieve, list with metadata filter, events, checkpoints, cancel,
 pause,
 resume), ``chat.completions`` and ``audio.transcriptions``. Request bodies are validated against
-``shared/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
+``infra/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
 are
 checked line by line against the training-line schemas while a job is ``validating_files``.
 
@@ -48,8 +48,8 @@ from infra.fakes.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
-# The reference material beside the repository (../shared/specs), unless SPECS_DIR names another folder.
-SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
+# The specs copied into the repository (infra/specs), unless SPECS_DIR names another folder.
+SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[1] / "specs"))
 API_SPEC = SPECS_DIR / "openai-finetune-extract.yaml"
 LINE_SPEC = SPECS_DIR / "openai-training-line-schemas-2025-06.yaml"
 BASE_MODELS = (
@@ -150,14 +150,10 @@ def _nullable_to_type(node: Any) -> Any:
 
 
 class UncheckedRequests:
-    """For the local stack on a machine without the spec files: the fake answers without checking bodies."""
+    """For tests of routes the spec extract does not describe (transcription): no body is checked."""
 
     def errors(self, schema_name: str, instance: Any) -> list[str]:
         return []
-
-
-def specs_available() -> bool:
-    return API_SPEC.exists() and LINE_SPEC.exists()
 
 
 class SpecValidator:
