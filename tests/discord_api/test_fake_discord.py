@@ -72,16 +72,20 @@ def test_control_api_registers_files_and_faults(fake_discord):
     assert fake_discord.channel_messages("5") == []
 
 
-def test_interaction_callback_records_the_deferred_original(fake_discord):
-    url = f"{fake_discord.api_base}/interactions/77/tok-abc/callback"
-    assert requests.post(url, json={"type": 5, "data": {"flags": 64}}, timeout=5).status_code == 204
-    original = fake_discord.original("tok-abc")
-    assert original["deferred"] is True and original["flags"] == 64
+def test_an_edit_keeps_the_attachments_it_lists_and_a_followup_without_wait_has_no_body(fake_discord):
     edit = f"{fake_discord.api_base}/webhooks/{fake_discord.application_id}/tok-abc/messages/@original"
-    requests.patch(edit, json={"content": "finished"}, timeout=5)
+    first = requests.patch(edit, files=[("payload_json", (None, '{"content": "one", "flags": 64}')),
+                                        ("files[0]", ("a.txt", b"a"))], timeout=5).json()
+    (kept,) = first["attachments"]
+    requests.patch(edit, json={"content": "two", "attachments": [{"id": kept["id"]}]}, timeout=5)
     (message,) = fake_discord.messages("tok-abc")
-    assert message["content"] == "finished" and message["flags"] == 64
-    assert [c["type"] for c in fake_discord.callbacks("tok-abc")] == [5]
+    assert message["content"] == "two" and message["flags"] == 64
+    assert [a["id"] for a in message["attachments"]] == [kept["id"]]
+    assert [e["content"] for e in fake_discord.edits("tok-abc")] == ["one", "two"]
+    followup = f"{fake_discord.api_base}/webhooks/{fake_discord.application_id}/tok-abc"
+    answer = requests.post(followup, json={"content": "later"}, timeout=5)
+    assert answer.status_code == 204 and answer.content == b""
+    assert [m["content"] for m in fake_discord.messages("tok-abc")] == ["two", "later"]
 
 
 def test_invalid_json_body_is_a_400_like_discord(fake_discord):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests
+from infra.fakes.openai_server import FakeOpenAI
 from shared.attachment_rules import check_attachment_url
 from shared.errors import BotError, InvalidInput
 from shared.settings import Settings
@@ -158,31 +158,18 @@ async def test_the_cog_says_when_it_heard_no_words(cdn):
     assert sent == ["I could not make out any words in that audio"]
 
 
-class RecordingOpenAI(FakeOpenAI):
-    """The fake OpenAI server, noting the model each transcription asked for."""
-
-    def __init__(self) -> None:
-        super().__init__(validator=UncheckedRequests())
-        self.transcription_models: list[str] = []
-
-    def _transcribe(self, headers, body, **kwargs):
-        fields, _ = self._multipart(headers, body, None)
-        self.transcription_models.append(str(fields.get("model")))
-        return super()._transcribe(headers=headers, body=body, **kwargs)
-
-
 def test_openai_transcription_uses_the_key_secret_and_the_model_setting(aws, voice_message):
     import boto3
 
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="openai-key",
                                                                           SecretString="sk-from-secret")
     wav = to_wav_16k(voice_message)
-    with RecordingOpenAI() as fake:
+    with FakeOpenAI() as fake:
         settings = Settings(openai_api_key_secret="openai-key", openai_base_url=fake.url,
                             openai_transcription_model="whisper-test", voice_stt_engine="openai")
         text = Transcriber(settings).transcribe_wav(wav, "en-US")
     assert text == "hello from the fake transcriber"
-    assert fake.transcription_models == ["whisper-test"]
+    assert [fields["model"] for fields in fake.transcriptions] == ["whisper-test"]
 
 
 def test_openai_transcription_without_a_key_is_a_clear_error(voice_message):
