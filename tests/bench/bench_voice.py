@@ -25,7 +25,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 import discord  # noqa: E402
 
 from shared.config import Settings  # noqa: E402
-from tests.voice_worker.fakes import (  # noqa: E402
+from tests.support.voice import (  # noqa: E402
     ALICE,
     GUILD_ID,
     VOICE_ID,
