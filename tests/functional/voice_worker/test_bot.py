@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from shared.aws import AwsClients
+from tests.functional.voice_worker.test_consumer import queue_depth
 from tests.support.voice import (
     ALICE,
     GUILD_ID,
@@ -25,7 +26,6 @@ from tests.support.voice import (
     install_guild,
     request,
 )
-from tests.functional.voice_worker.test_consumer import queue_depth
 from voice_worker.bot import CommandRegistrationForbidden, VoiceBot, intents_for
 from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.health import HealthServer

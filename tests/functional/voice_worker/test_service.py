@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from shared.discord.permissions import MANAGE_GUILD
+from tests.functional.voice_worker.test_consumer import make_consumer, poll_once, queue_depth, send
 from tests.support.voice import (
     ALICE,
     BOB,
@@ -19,7 +20,6 @@ from tests.support.voice import (
     make_service,
     request,
 )
-from tests.functional.voice_worker.test_consumer import make_consumer, poll_once, queue_depth, send
 from voice_worker import replies
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
 from voice_worker.guild_settings import VoiceSettings
