@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from shared import config as secrets
 from shared.config import Settings
@@ -12,19 +11,10 @@ from shared.discord.rest import DiscordRest
 from shared.errors import ConfigError
 
 
-@pytest.fixture
-def aws(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+@pytest.fixture(autouse=True)
+def _fresh_secret_cache():
     secrets.clear_cache()
-    with mock_aws():
-        yield
+    yield
     secrets.clear_cache()
 
 

@@ -4,26 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.fakes.openai_server import FakeOpenAI, SpecValidator
-from shared.config import Settings
 from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
-
-
-@pytest.fixture(scope="session")
-def spec_validator() -> SpecValidator:
-    return SpecValidator()
-
-
-@pytest.fixture
-def fake_openai(spec_validator):
-    with FakeOpenAI(validator=spec_validator) as fake:
-        yield fake
-
-
-@pytest.fixture
-def settings(fake_openai) -> Settings:
-    return Settings(openai_api_key="sk-test", openai_base_url=fake_openai.url, finetune_provider="openai")
 
 
 @pytest.fixture
@@ -38,19 +20,6 @@ def openai_client(fake_openai):
 @pytest.fixture
 def catalog():
     return load_catalog()
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 def chat(

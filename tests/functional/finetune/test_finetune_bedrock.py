@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from shared.config import Settings
 from shared.finetune.exceptions import (
@@ -26,34 +24,33 @@ from tests.functional.finetune.conftest import many
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
 MODEL = "amazon.nova-micro-v1:0:128k"
 NOVA_MICRO = "amazon.nova-micro-v1:0"  # what Bedrock's runtime calls that base model
-BUCKET = "bot-bucket"
 ROLE = "arn:aws:iam::123456789012:role/bedrock-customization"
 
 
 @pytest.fixture
-def aws(aws_env):
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield {
-            "s3": s3,
-            "bedrock": boto3.client("bedrock", region_name="us-east-1"),
-            "runtime": boto3.client("bedrock-runtime", region_name="us-east-1"),
-        }
+def bedrock(aws):
+    """The template's bucket and the Bedrock clients, on moto."""
+    return {
+        "bucket": aws.settings.bucket_name,
+        "s3": aws.clients.s3,
+        "bedrock": aws.clients.client("bedrock"),
+        "runtime": aws.clients.client("bedrock-runtime"),
+    }
 
 
 @pytest.fixture
-def bsettings():
-    return Settings(finetune_provider="bedrock", bucket_name=BUCKET, bedrock_role_arn=ROLE, base_model=MODEL)
+def bsettings(bedrock):
+    return Settings(finetune_provider="bedrock", bucket_name=bedrock["bucket"], bedrock_role_arn=ROLE,
+                    base_model=MODEL)
 
 
 @pytest.fixture
-def provider(aws, bsettings, catalog):
+def provider(bedrock, bsettings, catalog):
     return BedrockProvider(
         bsettings,
-        bedrock_client=aws["bedrock"],
-        runtime_client=aws["runtime"],
-        s3_client=aws["s3"],
+        bedrock_client=bedrock["bedrock"],
+        runtime_client=bedrock["runtime"],
+        s3_client=bedrock["s3"],
         catalog=catalog,
     )
 
@@ -73,8 +70,8 @@ def moto_job(job_name):
     return bedrock_backends["123456789012"]["us-east-1"].model_customization_jobs[job_name]
 
 
-def test_provider_is_chosen_by_settings(bsettings, aws):
-    assert isinstance(build_provider(bsettings, aws_client={"bedrock": aws["bedrock"]}.get), BedrockProvider)
+def test_provider_is_chosen_by_settings(bsettings, bedrock):
+    assert isinstance(build_provider(bsettings, aws_client={"bedrock": bedrock["bedrock"]}.get), BedrockProvider)
 
 
 def test_job_names_are_unique_within_bedrocks_limit():
@@ -85,31 +82,31 @@ def test_job_names_are_unique_within_bedrocks_limit():
     assert job_name_for(long_a, "guild", "dataset") != job_name_for(long_b, "guild", "dataset")
 
 
-def test_start_writes_export_to_bucket_and_creates_job(provider, export, aws):
+def test_start_writes_export_to_bucket_and_creates_job(provider, export, bedrock):
     job = provider.start_job(export, request(), epochs=EPOCHS)
     assert job.job_id == job_name_for("req-1") and job.status == "running" and job.request_id == "req-1"
     key = "guilds/111/finetune/req-1/train.jsonl"
-    body = aws["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    body = bedrock["s3"].get_object(Bucket=bedrock["bucket"], Key=key)["Body"].read()
     assert body == export.train_jsonl()
     first = json.loads(body.splitlines()[0])
     assert first["schemaVersion"] == "bedrock-conversation-2024" and first["messages"][0]["role"] == "user"
-    data = aws["bedrock"].get_model_customization_job(jobIdentifier=job.job_id)
-    assert data["trainingDataConfig"]["s3Uri"] == f"s3://{BUCKET}/{key}"
+    data = bedrock["bedrock"].get_model_customization_job(jobIdentifier=job.job_id)
+    assert data["trainingDataConfig"]["s3Uri"] == f"s3://{bedrock['bucket']}/{key}"
     assert data["validationDataConfig"]["validators"][0]["s3Uri"].endswith("validation.jsonl")
     assert data["hyperParameters"]["epochCount"] == str(EPOCHS)
     assert data["roleArn"] == ROLE and data["customizationType"] == "FINE_TUNING"
-    tags = aws["bedrock"].list_tags_for_resource(resourceARN=data["jobArn"])["tags"]
+    tags = bedrock["bedrock"].list_tags_for_resource(resourceARN=data["jobArn"])["tags"]
     assert {"key": "request_id", "value": "req-1"} in tags
 
 
-def test_start_is_idempotent_per_request(aws, bsettings, catalog, export):
+def test_start_is_idempotent_per_request(bedrock, bsettings, catalog, export):
     def fresh():
-        return BedrockProvider(bsettings, bedrock_client=aws["bedrock"], s3_client=aws["s3"], catalog=catalog)
+        return BedrockProvider(bsettings, bedrock_client=bedrock["bedrock"], s3_client=bedrock["s3"], catalog=catalog)
 
     first = fresh().start_job(export, request(), epochs=EPOCHS)
     again = fresh().start_job(export, request(), epochs=EPOCHS)  # a redelivered message, a new worker
     assert again.job_id == first.job_id
-    assert len(aws["bedrock"].list_model_customization_jobs()["modelCustomizationJobSummaries"]) == 1
+    assert len(bedrock["bedrock"].list_model_customization_jobs()["modelCustomizationJobSummaries"]) == 1
     assert fresh().find_job_by_request("other") is None
 
 
@@ -160,20 +157,20 @@ def test_events_come_from_the_job_status(provider, export):
     assert any(job.job_id in e.message for e in events)
 
 
-def test_metrics_from_the_job_output_in_s3(provider, export, aws):
+def test_metrics_from_the_job_output_in_s3(provider, export, bedrock):
     job = provider.start_job(export, request(), epochs=EPOCHS)
     moto_job(job.job_id).status = "Completed"
     done = provider.retrieve(job.job_id)
     assert provider.metrics(done) == []  # nothing written yet
     job_id = done.extra["job_arn"].rsplit("/", 1)[-1]
     base = f"guilds/111/finetune/req-1/output/model-customization-job-{job_id}/"
-    aws["s3"].put_object(
-        Bucket=BUCKET,
+    bedrock["s3"].put_object(
+        Bucket=bedrock["bucket"],
         Key=base + "training_artifacts/step_wise_training_metrics.csv",
         Body=b"step_number,epoch_number,training_loss,perplexity\n0,0,2.0,7.3\n1,0,1.0,2.7\n",
     )
-    aws["s3"].put_object(
-        Bucket=BUCKET,
+    bedrock["s3"].put_object(
+        Bucket=bedrock["bucket"],
         Key=base + "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
         Body=b"step_number,epoch_number,validation_loss,perplexity\n1,0,1.2,3.3\n",
     )
@@ -181,21 +178,21 @@ def test_metrics_from_the_job_output_in_s3(provider, export, aws):
     assert [(p.step, p.train_loss, p.valid_loss) for p in points] == [(0, 2.0, None), (1, 1.0, 1.2)]
 
 
-def test_not_configured(aws, catalog, export):
+def test_not_configured(bedrock, catalog, export):
     provider = BedrockProvider(
-        Settings(finetune_provider="bedrock", bucket_name=BUCKET),
-        bedrock_client=aws["bedrock"],
-        s3_client=aws["s3"],
+        Settings(finetune_provider="bedrock", bucket_name=bedrock["bucket"]),
+        bedrock_client=bedrock["bedrock"],
+        s3_client=bedrock["s3"],
         catalog=catalog,
     )
     with pytest.raises(NotConfigured):
         provider.start_job(export, request(), epochs=EPOCHS)
 
 
-def test_access_denied_on_create_is_a_refusal(bsettings, catalog, export, aws):
-    bedrock = boto3.client("bedrock", region_name="us-east-1")
-    provider = BedrockProvider(bsettings, bedrock_client=bedrock, s3_client=aws["s3"], catalog=catalog)
-    with Stubber(bedrock) as stub:
+def test_access_denied_on_create_is_a_refusal(bsettings, catalog, export, bedrock):
+    client = bedrock["bedrock"]
+    provider = BedrockProvider(bsettings, bedrock_client=client, s3_client=bedrock["s3"], catalog=catalog)
+    with Stubber(client) as stub:
         stub.add_client_error(
             "get_model_customization_job", "ResourceNotFoundException", http_status_code=404
         )
@@ -220,23 +217,23 @@ def converse_response(text):
     }
 
 
-def test_a_base_model_is_called_by_its_inference_id(provider, aws):
+def test_a_base_model_is_called_by_its_inference_id(provider, bedrock):
     # The catalog's base model is a customization id; Converse is called with the model's inference id.
-    with Stubber(aws["runtime"]) as stub:
+    with Stubber(bedrock["runtime"]) as stub:
         stub.add_response("converse", converse_response("Hi!"), {
             "modelId": NOVA_MICRO, "messages": [{"role": "user", "content": [{"text": "Hi"}]}]})
         assert provider.complete([{"role": "user", "content": "Hi"}], MODEL) == "Hi!"
         stub.assert_no_pending_responses()
 
 
-def test_converse_inference(provider, aws):
+def test_converse_inference(provider, bedrock):
     model_arn = "arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/abc123"
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
         {"role": "user", "content": "there"},
     ]
-    with Stubber(aws["runtime"]) as stub:
+    with Stubber(bedrock["runtime"]) as stub:
         stub.add_response(
             "converse",
             converse_response("Hello!"),
@@ -259,8 +256,8 @@ def test_converse_inference(provider, aws):
         ("ResourceNotFoundException", ProviderRejected),
     ],
 )
-def test_converse_errors(provider, aws, code, error):
-    with Stubber(aws["runtime"]) as stub:
+def test_converse_errors(provider, bedrock, code, error):
+    with Stubber(bedrock["runtime"]) as stub:
         stub.add_client_error("converse", code, "simulated", 400, expected_params={
             "modelId": NOVA_MICRO, "messages": [{"role": "user", "content": [{"text": "Hi"}]}]})
         with pytest.raises(error):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from infra.fakes.openai_server import shared_validator
 from shared.domain.examples import ChatMessage, Example
 from shared.finetune.exceptions import NothingToTrain
 from shared.finetune.exports import build_training_set, export_training
@@ -162,7 +163,8 @@ def test_prompt_completion_lines(catalog):
     ]
 
 
-def test_openai_lines_match_the_training_line_schemas(catalog, spec_validator):
+def test_openai_lines_match_the_training_line_schemas(catalog):
+    spec_validator = shared_validator()
     spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
     sft = export_training(many(12), spec, catalog)
     dpo = export_training([chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(3)], spec, catalog)

@@ -7,9 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from infra.fakes.openai_server import new_webhook_secret, sign_webhook, webhook_delivery
 from shared.finetune.exceptions import WebhookRejected
@@ -85,23 +83,16 @@ def test_signed_body_that_is_not_an_event_is_rejected():
         WebhookVerifier(SECRET).verify(body, headers)
 
 
-def test_repeated_delivery_is_recognised(aws_env):
+def test_repeated_delivery_is_recognised(aws):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_rep")
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="idem",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
-        verifier = WebhookVerifier(SECRET)
-        first = verifier.verify(body, headers)
-        again = verifier.verify(body, headers)  # the service redelivers the same signed event
-        assert remember_delivery("idem", first, dynamodb_client=ddb) is True
-        assert remember_delivery("idem", again, dynamodb_client=ddb) is False
-        item = ddb.get_item(TableName="idem", Key={"id": {"S": "openai-webhook#evt_rep"}})["Item"]
-        assert item["job_id"]["S"] == "ftjob-abc" and int(item["expiration"]["N"]) > time.time()
+    ddb, table = aws.clients.dynamodb, aws.settings.idempotency_table
+    verifier = WebhookVerifier(SECRET)
+    first = verifier.verify(body, headers)
+    again = verifier.verify(body, headers)  # the service redelivers the same signed event
+    assert remember_delivery(table, first, dynamodb_client=ddb) is True
+    assert remember_delivery(table, again, dynamodb_client=ddb) is False
+    item = ddb.get_item(TableName=table, Key={"id": {"S": "openai-webhook#evt_rep"}})["Item"]
+    assert item["job_id"]["S"] == "ftjob-abc" and int(item["expiration"]["N"]) > time.time()
 
 
 def test_fake_server_delivers_signed_webhooks_to_a_receiver(fake_openai, openai_client):

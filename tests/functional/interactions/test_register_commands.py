@@ -1,44 +1,29 @@
 """The registration CLI against the fake Discord API through the real REST client."""
 
-import pytest
 
 from functions.interactions.commands import build_registry
-from infra.fakes.discord_server import FakeDiscord
 from infra.register_commands import diff, main, register
 from shared.config import Settings
 from shared.discord.rest import DiscordRest
-
-APP = "100000000000000001"
-
-
-@pytest.fixture
-def discord():
-    with FakeDiscord(application_id=APP) as fake:
-        yield fake
+from tests.conftest import APPLICATION_ID as APP
 
 
-@pytest.fixture
-def settings(discord):
-    return Settings(discord_api_base=discord.api_base, discord_bot_token=discord.bot_token,
-                    discord_application_id=APP)
-
-
-def test_registers_only_ready_commands_then_is_up_to_date(discord, settings, capsys):
+def test_registers_only_ready_commands_then_is_up_to_date(fake_discord, settings, capsys):
     assert main(["--yes"], settings=settings) == 0
-    registered = {c["name"] for c in discord.commands()}
+    registered = {c["name"] for c in fake_discord.commands()}
     assert registered == {c["name"] for c in build_registry().payload()}
     assert "train" not in registered or build_registry().command("train", 1).ready
     assert main(["--yes"], settings=settings) == 0
     assert "up to date" in capsys.readouterr().out
 
 
-def test_guild_registration_goes_to_the_guild(discord, settings):
+def test_guild_registration_goes_to_the_guild(fake_discord, settings):
     assert main(["--yes", "--guild", "200000000000000001"], settings=settings) == 0
-    assert discord.commands("200000000000000001")
-    assert discord.commands() == []
+    assert fake_discord.commands("200000000000000001")
+    assert fake_discord.commands() == []
 
 
-def test_diff_shows_additions_removals_and_changes(discord, settings):
+def test_diff_shows_additions_removals_and_changes(fake_discord, settings):
     wanted = build_registry().payload()
     current = [dict(c) for c in wanted if c["name"] != "hi"]
     current.append({"name": "old", "type": 1, "description": "gone"})
@@ -49,21 +34,21 @@ def test_diff_shows_additions_removals_and_changes(discord, settings):
     assert any(line.startswith("~ ") and "description" in line for line in lines)
 
 
-def test_dry_run_and_refusal_write_nothing(discord, settings):
+def test_dry_run_and_refusal_write_nothing(fake_discord, settings):
     rest = DiscordRest(settings)
     out: list[str] = []
     assert register(rest, APP, guild_id=None, confirm=lambda: True, dry_run=True, out=out.append) == 0
     assert register(rest, APP, guild_id=None, confirm=lambda: False, out=out.append) == 1
-    assert discord.commands() == []
+    assert fake_discord.commands() == []
     assert any(line.strip().startswith("+ /hi") for line in out)
 
 
-def test_rate_limited_put_is_retried_after_retry_after(discord, settings):
-    discord.fail_next(429, method="PUT", retry_after=2.0)
+def test_rate_limited_put_is_retried_after_retry_after(fake_discord, settings):
+    fake_discord.fail_next(429, method="PUT", retry_after=2.0)
     slept: list[float] = []
     rest = DiscordRest(settings, sleep=slept.append)
     assert register(rest, APP, guild_id=None, confirm=lambda: True, out=lambda _l: None) == 0
-    assert discord.commands()
+    assert fake_discord.commands()
     # The sleep is injected (recorded, not slept); it waits out Retry-After, less time already spent.
     assert slept and 1.9 < slept[0] <= 2.0
 
@@ -74,8 +59,8 @@ def test_missing_configuration_is_a_clear_error(capsys):
     assert main(["--yes"], settings=Settings(discord_bot_token="x")) == 2
 
 
-def test_unauthorised_token_is_reported_without_a_trace(discord, settings, capsys):
-    bad = Settings(discord_api_base=discord.api_base, discord_bot_token="wrong", discord_application_id=APP)
+def test_unauthorised_token_is_reported_without_a_trace(fake_discord, settings, capsys):
+    bad = Settings(discord_api_base=fake_discord.api_base, discord_bot_token="wrong", discord_application_id=APP)
     assert main(["--yes"], settings=bad) == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err and "wrong" not in err

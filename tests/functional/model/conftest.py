@@ -3,7 +3,6 @@ the interactions app with signed interactions, the worker fed from the real (mot
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +16,6 @@ from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from infra import interactions as build
-from infra.fakes.discord_server import FakeDiscord
-from infra.fakes.openai_server import FakeOpenAI, SpecValidator, new_webhook_secret
-from shared.config import Settings
 from shared.discord.rest import DiscordRest
 from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
@@ -35,43 +31,6 @@ GUILD = build.DEFAULT_GUILD
 CHANNEL = build.DEFAULT_CHANNEL
 TRAINER = {"permissions": 1 << 5}
 BASE = "gpt-4.1-mini-2025-04-14"
-
-
-@pytest.fixture(scope="session")
-def spec_validator() -> SpecValidator:
-    return SpecValidator()
-
-
-@pytest.fixture
-def webhook_secret() -> str:
-    return new_webhook_secret()
-
-
-@pytest.fixture
-def fake_openai(spec_validator, webhook_secret):
-    with FakeOpenAI(validator=spec_validator, webhook_secret=webhook_secret) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake_discord():
-    with FakeDiscord(bot_token="bot-token-SECRET-5678", application_id=APPLICATION_ID) as fake:
-        yield fake
-
-
-@pytest.fixture
-def settings(aws, fake_openai, fake_discord, webhook_secret) -> Settings:
-    return dataclasses.replace(aws.settings,
-        openai_api_key="sk-test",
-        openai_base_url=fake_openai.url,
-        openai_webhook_secret=webhook_secret,
-        finetune_provider="openai",
-        discord_api_base=fake_discord.api_base,
-        discord_bot_token=fake_discord.bot_token,
-        discord_application_id=APPLICATION_ID,
-        attachment_hosts=(fake_discord.cdn_host,),
-        voice_queue_url="",
-    )
 
 
 @pytest.fixture
