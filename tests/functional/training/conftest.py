@@ -95,17 +95,11 @@ class Stack:
 
 
 @pytest.fixture
-def fake_discord():
-    with FakeDiscord(application_id=APPLICATION_ID) as fake:
-        yield fake
+def make_stack(aws: LocalAws, settings: Settings, signer, fake_discord: FakeDiscord) -> Callable[..., Stack]:
+    base = settings
 
-
-@pytest.fixture
-def make_stack(aws: LocalAws, signer, fake_discord) -> Callable[..., Stack]:
     def make(**overrides: Any) -> Stack:
-        settings = dataclasses.replace(aws.settings,
-            discord_api_base=fake_discord.api_base, attachment_hosts=(fake_discord.cdn_host,), **overrides
-        )
+        settings = dataclasses.replace(base, **overrides)
         services = Services(settings, aws=aws.clients)
         client = InteractionClient(create_app(settings, services=services).test_client(), signer)
         sleeps: list[float] = []

@@ -1,42 +1,14 @@
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.jobs import JobRegistry
 from functions.worker.local_runner import LocalRunner
-from infra.fakes.discord_server import FakeDiscord
-from shared.config import Settings
 from shared.discord.rest import DiscordRest
-
-REGION = "us-east-1"
-MAX_RECEIVES = 3
-
-
-@pytest.fixture
-def fake_discord():
-    with FakeDiscord(bot_token="bot-token-SECRET-1234") as fake:
-        yield fake
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @dataclass
@@ -61,48 +33,14 @@ class Queues:
 
 @pytest.fixture
 def queues(aws) -> Queues:
-    sqs = boto3.client("sqs", region_name=REGION)
-    dlq_url = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    url = sqs.create_queue(
-        QueueName="jobs",
-        Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
-            ),
-        },
-    )["QueueUrl"]
-    return Queues(sqs, url, dlq_url)
+    """The template's JobsQueue and its dead-letter queue (maxReceiveCount 3)."""
+    refs = aws.provisioned.refs
+    return Queues(aws.clients.sqs, refs["JobsQueue"], refs["JobsDeadLetterQueue"])
 
 
 @pytest.fixture
 def idempotency_table(aws) -> str:
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    dynamodb.create_table(
-        TableName="idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    dynamodb.update_time_to_live(
-        TableName="idempotency", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-    )
-    return "idempotency"
-
-
-@pytest.fixture
-def settings(fake_discord, queues, idempotency_table) -> Settings:
-    return Settings(
-        discord_api_base=fake_discord.api_base,
-        discord_application_id=fake_discord.application_id,
-        aws_region=REGION,
-        idempotency_table=idempotency_table,
-        jobs_queue_url=queues.url,
-        jobs_max_receive_count=MAX_RECEIVES,
-    )
+    return aws.settings.idempotency_table
 
 
 @pytest.fixture

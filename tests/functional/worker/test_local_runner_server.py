@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
-import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -14,7 +12,8 @@ from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner
-from infra.fakes.discord_server import FakeDiscord
+from infra.template import provision
+from shared.aws import AwsClients
 from shared.config import Settings
 from shared.contracts.enqueue import enqueue_job
 from shared.contracts.messages import InteractionRef, JobRequest
@@ -44,64 +43,52 @@ def wait_for(condition, timeout: float = 15.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_runner_loop_serves_jobs_until_stopped(moto_server):
+def test_runner_loop_serves_jobs_until_stopped(moto_server, template, fake_discord):
     region = "us-east-1"
-    sqs = boto3.client("sqs", region_name=region, endpoint_url=moto_server)
-    dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=moto_server)
-    dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})
-    queue = sqs.create_queue(QueueName="jobs", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
-    dynamodb.create_table(
-        TableName="idempotency",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    clients = AwsClients(Settings(aws_endpoint_url=moto_server, aws_region=region))
+    refs = provision(clients, template=template).refs
+    sqs, queue, dlq = clients.sqs, refs["JobsQueue"], refs["JobsDeadLetterQueue"]
+    settings = Settings(
+        discord_api_base=fake_discord.api_base,
+        aws_endpoint_url=moto_server,
+        aws_region=region,
+        idempotency_table=refs["IdempotencyTable"],
+        jobs_queue_url=queue,
     )
+    registry = JobRegistry()
 
-    with FakeDiscord() as discord:
-        settings = Settings(
-            discord_api_base=discord.api_base,
-            aws_endpoint_url=moto_server,
-            aws_region=region,
-            idempotency_table="idempotency",
-            jobs_queue_url=queue,
-            jobs_max_receive_count=2,
-        )
-        registry = JobRegistry()
+    @registry.register("shout")
+    def shout(request, ctx):
+        return JobOutcome(content=request.args["text"].upper())
 
-        @registry.register("shout")
-        def shout(request, ctx):
-            return JobOutcome(content=request.args["text"].upper())
+    # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
+    worker = build_worker(settings, job_registry=registry, ctx=WorkerContext(settings), job_modules=())
+    runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        for n in range(3):
+            ref = InteractionRef(
+                id=f"90000000000000000{n}", application_id=fake_discord.application_id, token=f"tok{n}"
+            )
+            enqueue_job(
+                sqs, queue, JobRequest(kind="shout", interaction=ref, args={"text": f"hello {n}"})
+            )
+        sqs.send_message(QueueUrl=queue, MessageBody="{broken")
+        wait_for(lambda: all(fake_discord.original(f"tok{n}") for n in range(3)))
+        assert [fake_discord.original(f"tok{n}")["content"] for n in range(3)] == [
+            "HELLO 0",
+            "HELLO 1",
+            "HELLO 2",
+        ]
 
-        # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
-        worker = build_worker(settings, job_registry=registry, ctx=WorkerContext(settings), job_modules=())
-        runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        try:
-            for n in range(3):
-                ref = InteractionRef(
-                    id=f"90000000000000000{n}", application_id=discord.application_id, token=f"tok{n}"
-                )
-                enqueue_job(
-                    sqs, queue, JobRequest(kind="shout", interaction=ref, args={"text": f"hello {n}"})
-                )
-            sqs.send_message(QueueUrl=queue, MessageBody="{broken")
-            wait_for(lambda: all(discord.original(f"tok{n}") for n in range(3)))
-            assert [discord.original(f"tok{n}")["content"] for n in range(3)] == [
-                "HELLO 0",
-                "HELLO 1",
-                "HELLO 2",
-            ]
+        def poison_in_dlq() -> bool:
+            got = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+            return [m["Body"] for m in got] == ["{broken"]
 
-            def poison_in_dlq() -> bool:
-                got = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
-                return [m["Body"] for m in got] == ["{broken"]
-
-            wait_for(poison_in_dlq)
-        finally:
-            runner.stop()
-            thread.join(timeout=10)
-        assert not thread.is_alive()
-        assert runner.stopped
+        wait_for(poison_in_dlq)
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert runner.stopped

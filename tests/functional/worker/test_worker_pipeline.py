@@ -16,10 +16,11 @@ from shared.contracts.enqueue import enqueue_job
 from shared.contracts.messages import InteractionRef, JobRequest
 from shared.errors import InvalidInput, NotSaved, UpstreamError
 from shared.logs import PROJECT_LOGGERS
+from tests.conftest import APPLICATION_ID
 
 TOKEN = "itok-SECRET-abc"
-REGION = "us-east-1"  # as tests/worker/conftest.py creates the queues and table
-MAX_RECEIVES = 3  # the queue's redrive maxReceiveCount there, and Settings.jobs_max_receive_count
+REGION = "us-east-1"
+MAX_RECEIVES = 3  # template.yaml: the JobsQueue's redrive maxReceiveCount, and JOBS_MAX_RECEIVE_COUNT
 
 
 def make_request(
@@ -27,7 +28,7 @@ def make_request(
     *,
     interaction_id: str = "900000000000000001",
     token: str = "itok-SECRET-abc",
-    application_id: str = "100000000000000001",
+    application_id: str = APPLICATION_ID,
     **args,
 ) -> JobRequest:
     ref = InteractionRef(
@@ -350,7 +351,7 @@ def test_enqueue_job_puts_the_request_and_its_attributes(queues):
 
 
 def test_enqueue_to_a_missing_queue_is_a_retryable_upstream_error(queues):
-    missing = queues.url.replace("/jobs", "/no-such-queue")
+    missing = queues.url.rsplit("/", 1)[0] + "/no-such-queue"
     with pytest.raises(UpstreamError) as caught:
         enqueue_job(queues.sqs, missing, make_request("archive"))
     assert caught.value.retryable and "NonExistentQueue" in str(caught.value)
