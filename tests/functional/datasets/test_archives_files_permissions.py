@@ -18,14 +18,13 @@ from shared.discord.permissions import ADMINISTRATOR, MANAGE_GUILD, require_trai
 from shared.errors import Forbidden, InvalidInput, NotFound, NotSaved
 from shared.storage import keys
 from shared.storage.files import CORRECTIONS_LOG_ID, FileRecord
-from tests.functional.datasets.conftest import BUCKET
 
 GUILD = "111"
 OTHER = "222"
 
 
 def fill(
-    aws, guild: str = GUILD, dataset: str = "faq", n: int = 3, positive: bool = True, upload_id: str = "u"
+    stores, guild: str = GUILD, dataset: str = "faq", n: int = 3, positive: bool = True, upload_id: str = "u"
 ):
     lines = [
         json.dumps(
@@ -36,7 +35,7 @@ def fill(
     add_upload(
         io.BytesIO("\n".join(lines).encode()),
         "d.jsonl",
-        store=aws.datasets,
+        store=stores.datasets,
         guild_id=guild,
         dataset=dataset,
         upload_id=upload_id,
@@ -44,19 +43,19 @@ def fill(
     )
 
 
-def archive(aws, guild: str = GUILD, dataset: str = "faq", when: datetime | None = None) -> FileRecord:
+def archive(stores, guild: str = GUILD, dataset: str = "faq", when: datetime | None = None) -> FileRecord:
     return create_archive(
         guild,
         dataset,
         created_by="u1",
-        datasets=aws.datasets,
-        files=aws.files,
+        datasets=stores.datasets,
+        files=stores.files,
         now=when or datetime(2026, 5, 1, 12, 0, tzinfo=UTC),
     )
 
 
-def test_archive_has_examples_and_manifest_with_checksums(aws):
-    fill(aws, n=3)
+def test_archive_has_examples_and_manifest_with_checksums(stores):
+    fill(stores, n=3)
     preference = json.dumps(
         {
             "input": {"messages": [{"role": "user", "content": "p"}]},
@@ -67,16 +66,16 @@ def test_archive_has_examples_and_manifest_with_checksums(aws):
     add_upload(
         io.BytesIO(preference.encode()),
         "p.jsonl",
-        store=aws.datasets,
+        store=stores.datasets,
         guild_id=GUILD,
         dataset="faq",
         upload_id="p",
     )
-    fill(aws, n=2, positive=False, upload_id="neg")
-    record = archive(aws)
+    fill(stores, n=2, positive=False, upload_id="neg")
+    record = archive(stores)
     assert record.file_id == "archive-faq-v1"
     assert record.key == "guilds/111/archives/faq/v1-20260501T120000Z.zip"
-    body = aws.s3.get_object(Bucket=BUCKET, Key=record.key)["Body"].read()
+    body = stores.s3.get_object(Bucket=stores.bucket, Key=record.key)["Body"].read()
     assert len(body) == record.size and hashlib.sha256(body).hexdigest() == record.sha256
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert sorted(zf.namelist()) == ["examples.jsonl", "manifest.json"]
@@ -90,44 +89,44 @@ def test_archive_has_examples_and_manifest_with_checksums(aws):
     assert len(lines) == 6 and any(x.get("rejected") == "bad" for x in lines)
 
 
-def test_archive_versions_are_new_objects_never_overwritten(aws):
-    fill(aws)
-    first = archive(aws)
-    fill(aws, n=5, upload_id="more")
-    second = archive(aws)
+def test_archive_versions_are_new_objects_never_overwritten(stores):
+    fill(stores)
+    first = archive(stores)
+    fill(stores, n=5, upload_id="more")
+    second = archive(stores)
     assert (first.file_id, second.file_id) == ("archive-faq-v1", "archive-faq-v2")
     assert first.key != second.key
-    assert aws.files.get(GUILD, "archive-faq-v1").sha256 == first.sha256  # v1 untouched
+    assert stores.files.get(GUILD, "archive-faq-v1").sha256 == first.sha256  # v1 untouched
     # A second writer of an existing version record is refused, and so is an existing S3 key.
     with pytest.raises(NotSaved):
-        aws.files.register(first)
+        stores.files.register(first)
     from shared.datasets.archives import _upload_once
 
     with pytest.raises(NotSaved):
-        _upload_once(aws.s3, BUCKET, first.key, io.BytesIO(b"x"), 1, "0")
-    assert aws.s3.get_object(Bucket=BUCKET, Key=first.key)["ContentLength"] == first.size
+        _upload_once(stores.s3, stores.bucket, first.key, io.BytesIO(b"x"), 1, "0")
+    assert stores.s3.get_object(Bucket=stores.bucket, Key=first.key)["ContentLength"] == first.size
 
 
-def test_empty_or_missing_dataset_is_not_archived(aws):
-    aws.datasets.ensure_dataset(GUILD, "empty")
+def test_empty_or_missing_dataset_is_not_archived(stores):
+    stores.datasets.ensure_dataset(GUILD, "empty")
     with pytest.raises(InvalidInput, match="empty"):
-        archive(aws, dataset="empty")
+        archive(stores, dataset="empty")
     with pytest.raises(NotFound):
-        archive(aws, dataset="ghost")
+        archive(stores, dataset="ghost")
     with pytest.raises(InvalidInput):
-        archive(aws, dataset="../faq")
+        archive(stores, dataset="../faq")
 
 
-def test_getfile_lists_and_resolves_only_the_guilds_own_files(aws):
-    fill(aws)
-    fill(aws, guild=OTHER)
-    mine = archive(aws)
-    theirs = archive(aws, guild=OTHER)
+def test_getfile_lists_and_resolves_only_the_guilds_own_files(stores):
+    fill(stores)
+    fill(stores, guild=OTHER)
+    mine = archive(stores)
+    theirs = archive(stores, guild=OTHER)
     assert mine.file_id == theirs.file_id == "archive-faq-v1"
-    listed = aws.files.list_files(GUILD)
+    listed = stores.files.list_files(GUILD)
     assert [r.file_id for r in listed] == [CORRECTIONS_LOG_ID, "archive-faq-v1"]
-    assert aws.files.get(GUILD, "archive-faq-v1").key.startswith("guilds/111/")
-    assert aws.files.get(OTHER, "archive-faq-v1").key.startswith("guilds/222/")
+    assert stores.files.get(GUILD, "archive-faq-v1").key.startswith("guilds/111/")
+    assert stores.files.get(OTHER, "archive-faq-v1").key.startswith("guilds/222/")
     # Only ids; the other guild's key, paths and encodings go nowhere.
     for name in (
         theirs.key,
@@ -138,20 +137,20 @@ def test_getfile_lists_and_resolves_only_the_guilds_own_files(aws):
         "a" * 80,
     ):
         with pytest.raises(InvalidInput):
-            aws.files.resolve_for_getfile(GUILD, name)
+            stores.files.resolve_for_getfile(GUILD, name)
     with pytest.raises(NotFound):
-        aws.files.get(GUILD, "archive-faq-v9")
+        stores.files.get(GUILD, "archive-faq-v9")
 
 
-def test_register_refuses_keys_outside_the_guild(aws):
+def test_register_refuses_keys_outside_the_guild(stores):
     record = FileRecord("x-1", GUILD, "guilds/222/archives/a.zip", "a.zip", "archive", 1)
     with pytest.raises(ValueError):
-        aws.files.register(record)
+        stores.files.register(record)
 
 
-def test_corrections_log_is_generated_from_the_data_table(aws):
-    put = aws.dynamodb.put_item
-    table = aws.settings.data_table
+def test_corrections_log_is_generated_from_the_data_table(stores):
+    put = stores.dynamodb.put_item
+    table = stores.table
     put(
         TableName=table,
         Item={
@@ -183,9 +182,9 @@ def test_corrections_log_is_generated_from_the_data_table(aws):
             "text": {"S": "other guild"},
         },
     )
-    record = aws.files.resolve_for_getfile(GUILD, "Corrections-Log", requested_by="u1")
+    record = stores.files.resolve_for_getfile(GUILD, "Corrections-Log", requested_by="u1")
     assert record.file_id == CORRECTIONS_LOG_ID and record.key.startswith("guilds/111/exports/")
-    body = aws.files.open(record).read()
+    body = stores.files.open(record).read()
     assert hashlib.sha256(body).hexdigest() == record.sha256
     rows = [json.loads(x) for x in body.decode().splitlines()]
     assert rows == [
@@ -203,12 +202,12 @@ def test_corrections_log_is_generated_from_the_data_table(aws):
     ]
 
 
-def test_small_files_are_attached_large_ones_get_a_presigned_link(aws):
-    fill(aws)
-    record = archive(aws)
-    assert aws.files.delivery(record).as_link is False
+def test_small_files_are_attached_large_ones_get_a_presigned_link(stores):
+    fill(stores)
+    record = archive(stores)
+    assert stores.files.delivery(record).as_link is False
     before = int(time.time())
-    link = aws.files.delivery(record, max_attachment_bytes=10, expires_in=300)
+    link = stores.files.delivery(record, max_attachment_bytes=10, expires_in=300)
     after = int(time.time())
     assert link.as_link and link.expires_in == 300
     # This client presigns with SigV2 (as boto3 does for S3 in us-east-1): Expires is the epoch second.
@@ -244,16 +243,16 @@ def test_direct_messages_are_refused():
         require_trainer({"user": {"id": "7"}})
 
 
-def test_trainer_role_from_guild_settings(aws):
-    aws.datasets.set_trainer_role(GUILD, "555")
-    role = aws.datasets.guild_settings(GUILD).trainer_role_id
+def test_trainer_role_from_guild_settings(stores):
+    stores.datasets.set_trainer_role(GUILD, "555")
+    role = stores.datasets.guild_settings(GUILD).trainer_role_id
     assert require_trainer({"guild_id": GUILD, "member": member(0, ["555"])}, trainer_role_id=role) == GUILD
 
 
-def test_corrections_log_exports_overwrite_one_object(aws):
-    first = aws.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+def test_corrections_log_exports_overwrite_one_object(stores):
+    first = stores.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
     time.sleep(1.05)  # a later second: a timestamped key would differ
-    second = aws.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+    second = stores.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
     assert first.key == second.key
-    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=keys.bucket_prefix(GUILD) + "exports/")
+    listed = stores.s3.list_objects_v2(Bucket=stores.bucket, Prefix=keys.bucket_prefix(GUILD) + "exports/")
     assert [o["Key"] for o in listed["Contents"]] == [second.key]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shared.storage.table import ConditionFailed, DataTable
-from tests.functional.datasets.conftest import TABLE
 
 
 @pytest.fixture
-def table(aws) -> DataTable:
-    return DataTable(TABLE, aws.dynamodb)
+def table(stores) -> DataTable:
+    return DataTable(stores.table, stores.dynamodb)
 
 
 def test_update_sets_adds_removes_and_returns_the_new_item(table):
