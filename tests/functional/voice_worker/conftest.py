@@ -1,27 +1,12 @@
-"""Fixtures of the voice worker tests: a discord.py client with a guild built from gateway payloads (no network),
-a voice client replaced at the transport, moto for SQS and DynamoDB, and recorders for replies."""
+"""Fixtures of the voice worker tests: the template's data table and voice queue (moto), a clips folder, and the
+voice tools the worker shells out to. The guild and the voice transport are fakes of tests/support/voice.py."""
 
 from __future__ import annotations
 
-import warnings
-
-# discord.py, pydub and SpeechRecognition import audioop/aifc, deprecated since Python 3.11; the warnings are the
-# libraries', raised once at import, so they are imported here before filterwarnings=error applies to tests.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="'(audioop|aifc)' is deprecated", category=DeprecationWarning)
-    import discord  # noqa: F401
-    import pydub  # noqa: F401
-    import speech_recognition  # noqa: F401
-
-import asyncio
-import inspect
 import shutil
 
 import boto3
 import pytest
-from moto import mock_aws
-
-from shared.config import Settings
 
 REQUIRED_TOOLS = ("ffmpeg", "espeak-ng")
 
@@ -34,39 +19,15 @@ def _voice_tools():
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
 def data_table(aws):
-    ddb = boto3.resource("dynamodb", region_name="us-east-1")
-    table = ddb.create_table(
-        TableName="data", BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}])
-    return table
+    """The template's data table, as a boto3 Table."""
+    return boto3.resource("dynamodb", region_name=aws.settings.aws_region).Table(aws.settings.data_table)
 
 
 @pytest.fixture
-def voice_queue(aws):
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="voice.fifo", Attributes={
-        "FifoQueue": "true", "ContentBasedDeduplication": "false", "VisibilityTimeout": "30"})["QueueUrl"]
-    return sqs, url
-
-
-@pytest.fixture
-def settings(data_table, voice_queue) -> Settings:
-    _, url = voice_queue
-    return Settings(data_table="data", voice_queue_url=url, aws_region="us-east-1",
-                    discord_bot_token="not-a-real-token", voice_tts_engine="espeak")
+def voice_queue(aws, settings):
+    """The template's VoiceQueue (FIFO): the SQS client and the queue's URL."""
+    return aws.clients.sqs, settings.voice_queue_url
 
 
 @pytest.fixture
@@ -74,13 +35,3 @@ def work_dir(tmp_path):
     path = tmp_path / "clips"
     path.mkdir()
     return path
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    """Run ``async def`` tests in a fresh event loop (no asyncio plugin is installed)."""
-    if inspect.iscoroutinefunction(pyfuncitem.obj):
-        kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), 60))
-        return True
-    return None
