@@ -9,7 +9,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from infra.fakes.openai_server import FakeOpenAI
 from shared.config import Settings
 from shared.discord.attachment_rules import check_attachment_url
 from shared.errors import BotError, InvalidInput
@@ -158,18 +157,14 @@ async def test_the_cog_says_when_it_heard_no_words(cdn):
     assert sent == ["I could not make out any words in that audio"]
 
 
-def test_openai_transcription_uses_the_key_secret_and_the_model_setting(aws, voice_message):
-    import boto3
-
-    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="openai-key",
-                                                                          SecretString="sk-from-secret")
+def test_openai_transcription_uses_the_key_secret_and_the_model_setting(aws, fake_openai, voice_message):
+    aws.clients.client("secretsmanager").create_secret(Name="openai-key", SecretString="sk-from-secret")
     wav = to_wav_16k(voice_message)
-    with FakeOpenAI() as fake:
-        settings = Settings(openai_api_key_secret="openai-key", openai_base_url=fake.url,
-                            openai_transcription_model="whisper-test", voice_stt_engine="openai")
-        text = Transcriber(settings).transcribe_wav(wav, "en-US")
+    settings = Settings(openai_api_key_secret="openai-key", openai_base_url=fake_openai.url,
+                        openai_transcription_model="whisper-test", voice_stt_engine="openai")
+    text = Transcriber(settings).transcribe_wav(wav, "en-US")
     assert text == "hello from the fake transcriber"
-    assert [fields["model"] for fields in fake.transcriptions] == ["whisper-test"]
+    assert [fields["model"] for fields in fake_openai.transcriptions] == ["whisper-test"]
 
 
 def test_openai_transcription_without_a_key_is_a_clear_error(voice_message):
