@@ -103,6 +103,14 @@ def fake_openai(webhook_secret: str) -> Iterator[FakeOpenAI]:
         yield fake
 
 
+@pytest.fixture(scope="session")
+def catalog() -> Any:
+    """The bundled catalog of base models."""
+    from shared.finetune.catalog import load_catalog
+
+    return load_catalog()
+
+
 @pytest.fixture
 def settings(aws: LocalAws, fake_discord: FakeDiscord, fake_openai: FakeOpenAI, webhook_secret: str) -> Settings:
     """The template's settings on moto, with Discord, its CDN and OpenAI at the local fakes, and speech made

@@ -19,7 +19,7 @@ from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
 from shared.finetune.providers import BedrockProvider, build_provider
 from shared.finetune.providers.bedrock_provider import job_name_for
-from tests.functional.finetune.conftest import many
+from tests.support.examples import many
 
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
 MODEL = "amazon.nova-micro-v1:0:128k"

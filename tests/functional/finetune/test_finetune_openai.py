@@ -15,7 +15,7 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
 from shared.finetune.providers import OpenAIProvider, build_provider
-from tests.functional.finetune.conftest import chat, many
+from tests.support.examples import chat, many
 
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
 MODEL = "gpt-4.1-mini-2025-04-14"

@@ -8,7 +8,7 @@ from shared.finetune.exceptions import NothingToTrain, UnknownModel
 from shared.finetune.jobs import JobRequest
 from shared.finetune.planning import completion_for, plan_job
 from shared.finetune.providers import build_provider
-from tests.functional.finetune.conftest import chat, many
+from tests.support.examples import chat, many
 
 
 def test_plan_job_uses_settings_provider_and_model(settings):

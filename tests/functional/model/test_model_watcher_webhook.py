@@ -17,8 +17,8 @@ from shared.errors import ConfigError
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
 from shared.storage.finetune_jobs import FineTuneJobRecord
-from tests.functional.finetune.conftest import many
 from tests.functional.model.conftest import CHANNEL, GUILD
+from tests.support.examples import many
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from infra.signing import InteractionSigner
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NOT_ON_THE_COLD_PATH = ("openai", "discord", "pydub", "speech_recognition", "gtts", "matplotlib", "requests",
                         "boto3", "botocore", "aws_lambda_powertools", "tiktoken")
 

@@ -16,7 +16,7 @@ from shared.finetune.tokens import (
     estimate_export,
     load_encoding,
 )
-from tests.functional.finetune.conftest import many
+from tests.support.examples import many
 
 SAMPLES = [
     "hello world",

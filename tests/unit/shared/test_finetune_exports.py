@@ -10,7 +10,7 @@ from infra.fakes.openai_server import shared_validator
 from shared.domain.examples import ChatMessage, Example
 from shared.finetune.exceptions import NothingToTrain
 from shared.finetune.exports import build_training_set, export_training
-from tests.functional.finetune.conftest import chat, many
+from tests.support.examples import chat, many
 
 SYSTEM = "You are the server's helpful bot."
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from infra.template import Provisioned, function_environment, load_template
 
-ENV_FILE = Path(__file__).resolve().parents[2] / "infra" / "sam-local-env.json"
+ENV_FILE = Path(__file__).resolve().parents[3] / "infra" / "sam-local-env.json"
 
 
 def test_env_vars_file_matches_the_local_stack_names():

@@ -14,7 +14,7 @@ def test_worker_knows_the_jobs_queues_receive_limit():
 def test_every_function_is_built_by_a_makefile_target_and_logs_json():
     from pathlib import Path
 
-    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    makefile = (Path(__file__).resolve().parents[3] / "Makefile").read_text()
     for logical_id, resource in load_template()["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
