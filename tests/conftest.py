@@ -17,13 +17,13 @@ import pytest
 from moto import mock_aws
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from infra.fakes.discord_server import FakeDiscord
 from infra.fakes.openai_server import FakeOpenAI, new_webhook_secret
 from infra.signing import InteractionSigner
 from infra.template import Provisioned, function_environment, load_template, provision
 from shared.aws import AwsClients
 from shared.config import Settings
+from shared.storage.stores import Stores
 
 # discord.py, pydub and SpeechRecognition import audioop/aifc, deprecated since Python 3.11; the warnings are the
 # libraries', raised once at import, so they are imported here before filterwarnings=error applies to tests.
@@ -147,13 +147,13 @@ class InteractionClient:
 
 
 @pytest.fixture
-def services(aws: LocalAws) -> Services:
-    return Services(aws.settings, aws=aws.clients)
+def stores(aws: LocalAws) -> Stores:
+    return Stores(aws.settings, aws=aws.clients)
 
 
 @pytest.fixture
-def app_client(aws: LocalAws, services: Services, signer: InteractionSigner) -> InteractionClient:
-    app = create_app(aws.settings, services=services)
+def app_client(aws: LocalAws, stores: Stores, signer: InteractionSigner) -> InteractionClient:
+    app = create_app(aws.settings, stores=stores)
     return InteractionClient(app.test_client(), signer)
 
 
