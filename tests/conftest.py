@@ -103,6 +103,15 @@ def fake_openai(webhook_secret: str) -> Iterator[FakeOpenAI]:
         yield fake
 
 
+@pytest.fixture
+def openai_client(fake_openai: FakeOpenAI) -> Iterator[Any]:
+    from openai import OpenAI
+
+    # No client retries: the fake's 429/500 reach the code under test at once (retries have their own tests).
+    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0, timeout=5.0) as client:
+        yield client
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Any:
     """The bundled catalog of base models."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,20 +12,26 @@ import pytest
 from shared.config import Settings
 from shared.storage.datasets import DatasetStore
 from shared.storage.files import FileStore
+from shared.storage.stores import Stores
 from tests.support.cdn import Cdn
 
 
 @dataclass
-class Stores:
+class Storage:
+    """The data side's stores and the raw clients and names beneath them, for checking what they wrote."""
+
     settings: Settings
+    stores: Stores
     dynamodb: Any
     s3: Any
-    datasets: DatasetStore = field(init=False)
-    files: FileStore = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.datasets = DatasetStore(self.settings, dynamodb_client=self.dynamodb)
-        self.files = FileStore(self.settings, dynamodb_client=self.dynamodb, s3_client=self.s3)
+    @property
+    def datasets(self) -> DatasetStore:
+        return self.stores.datasets
+
+    @property
+    def files(self) -> FileStore:
+        return self.stores.files
 
     @property
     def bucket(self) -> str:
@@ -44,7 +50,7 @@ def cdn() -> Iterator[Cdn]:
 
 
 @pytest.fixture
-def stores(aws, settings: Settings, cdn: Cdn) -> Stores:
-    """The dataset and file stores, with the tiny CDN's host allowed beside Discord's."""
+def storage(aws, settings: Settings, cdn: Cdn) -> Storage:
+    """The dataset and file stores on the template's table and bucket; the tiny CDN's host is allowed."""
     allowed = dataclasses.replace(settings, attachment_hosts=(*settings.attachment_hosts, f"127.0.0.1:{cdn.port}"))
-    return Stores(allowed, aws.clients.dynamodb, aws.clients.s3)
+    return Storage(allowed, Stores(allowed, aws=aws.clients), aws.clients.dynamodb, aws.clients.s3)

@@ -24,7 +24,7 @@ OTHER = "222"
 
 
 def fill(
-    stores, guild: str = GUILD, dataset: str = "faq", n: int = 3, positive: bool = True, upload_id: str = "u"
+    storage, guild: str = GUILD, dataset: str = "faq", n: int = 3, positive: bool = True, upload_id: str = "u"
 ):
     lines = [
         json.dumps(
@@ -35,7 +35,7 @@ def fill(
     add_upload(
         io.BytesIO("\n".join(lines).encode()),
         "d.jsonl",
-        store=stores.datasets,
+        store=storage.datasets,
         guild_id=guild,
         dataset=dataset,
         upload_id=upload_id,
@@ -43,19 +43,19 @@ def fill(
     )
 
 
-def archive(stores, guild: str = GUILD, dataset: str = "faq", when: datetime | None = None) -> FileRecord:
+def archive(storage, guild: str = GUILD, dataset: str = "faq", when: datetime | None = None) -> FileRecord:
     return create_archive(
         guild,
         dataset,
         created_by="u1",
-        datasets=stores.datasets,
-        files=stores.files,
+        datasets=storage.datasets,
+        files=storage.files,
         now=when or datetime(2026, 5, 1, 12, 0, tzinfo=UTC),
     )
 
 
-def test_archive_has_examples_and_manifest_with_checksums(stores):
-    fill(stores, n=3)
+def test_archive_has_examples_and_manifest_with_checksums(storage):
+    fill(storage, n=3)
     preference = json.dumps(
         {
             "input": {"messages": [{"role": "user", "content": "p"}]},
@@ -66,16 +66,16 @@ def test_archive_has_examples_and_manifest_with_checksums(stores):
     add_upload(
         io.BytesIO(preference.encode()),
         "p.jsonl",
-        store=stores.datasets,
+        store=storage.datasets,
         guild_id=GUILD,
         dataset="faq",
         upload_id="p",
     )
-    fill(stores, n=2, positive=False, upload_id="neg")
-    record = archive(stores)
+    fill(storage, n=2, positive=False, upload_id="neg")
+    record = archive(storage)
     assert record.file_id == "archive-faq-v1"
     assert record.key == "guilds/111/archives/faq/v1-20260501T120000Z.zip"
-    body = stores.s3.get_object(Bucket=stores.bucket, Key=record.key)["Body"].read()
+    body = storage.s3.get_object(Bucket=storage.bucket, Key=record.key)["Body"].read()
     assert len(body) == record.size and hashlib.sha256(body).hexdigest() == record.sha256
     with zipfile.ZipFile(io.BytesIO(body)) as zf:
         assert sorted(zf.namelist()) == ["examples.jsonl", "manifest.json"]
@@ -89,44 +89,44 @@ def test_archive_has_examples_and_manifest_with_checksums(stores):
     assert len(lines) == 6 and any(x.get("rejected") == "bad" for x in lines)
 
 
-def test_archive_versions_are_new_objects_never_overwritten(stores):
-    fill(stores)
-    first = archive(stores)
-    fill(stores, n=5, upload_id="more")
-    second = archive(stores)
+def test_archive_versions_are_new_objects_never_overwritten(storage):
+    fill(storage)
+    first = archive(storage)
+    fill(storage, n=5, upload_id="more")
+    second = archive(storage)
     assert (first.file_id, second.file_id) == ("archive-faq-v1", "archive-faq-v2")
     assert first.key != second.key
-    assert stores.files.get(GUILD, "archive-faq-v1").sha256 == first.sha256  # v1 untouched
+    assert storage.files.get(GUILD, "archive-faq-v1").sha256 == first.sha256  # v1 untouched
     # A second writer of an existing version record is refused, and so is an existing S3 key.
     with pytest.raises(NotSaved):
-        stores.files.register(first)
+        storage.files.register(first)
     from shared.datasets.archives import _upload_once
 
     with pytest.raises(NotSaved):
-        _upload_once(stores.s3, stores.bucket, first.key, io.BytesIO(b"x"), 1, "0")
-    assert stores.s3.get_object(Bucket=stores.bucket, Key=first.key)["ContentLength"] == first.size
+        _upload_once(storage.s3, storage.bucket, first.key, io.BytesIO(b"x"), 1, "0")
+    assert storage.s3.get_object(Bucket=storage.bucket, Key=first.key)["ContentLength"] == first.size
 
 
-def test_empty_or_missing_dataset_is_not_archived(stores):
-    stores.datasets.ensure_dataset(GUILD, "empty")
+def test_empty_or_missing_dataset_is_not_archived(storage):
+    storage.datasets.ensure_dataset(GUILD, "empty")
     with pytest.raises(InvalidInput, match="empty"):
-        archive(stores, dataset="empty")
+        archive(storage, dataset="empty")
     with pytest.raises(NotFound):
-        archive(stores, dataset="ghost")
+        archive(storage, dataset="ghost")
     with pytest.raises(InvalidInput):
-        archive(stores, dataset="../faq")
+        archive(storage, dataset="../faq")
 
 
-def test_getfile_lists_and_resolves_only_the_guilds_own_files(stores):
-    fill(stores)
-    fill(stores, guild=OTHER)
-    mine = archive(stores)
-    theirs = archive(stores, guild=OTHER)
+def test_getfile_lists_and_resolves_only_the_guilds_own_files(storage):
+    fill(storage)
+    fill(storage, guild=OTHER)
+    mine = archive(storage)
+    theirs = archive(storage, guild=OTHER)
     assert mine.file_id == theirs.file_id == "archive-faq-v1"
-    listed = stores.files.list_files(GUILD)
+    listed = storage.files.list_files(GUILD)
     assert [r.file_id for r in listed] == [CORRECTIONS_LOG_ID, "archive-faq-v1"]
-    assert stores.files.get(GUILD, "archive-faq-v1").key.startswith("guilds/111/")
-    assert stores.files.get(OTHER, "archive-faq-v1").key.startswith("guilds/222/")
+    assert storage.files.get(GUILD, "archive-faq-v1").key.startswith("guilds/111/")
+    assert storage.files.get(OTHER, "archive-faq-v1").key.startswith("guilds/222/")
     # Only ids; the other guild's key, paths and encodings go nowhere.
     for name in (
         theirs.key,
@@ -137,20 +137,20 @@ def test_getfile_lists_and_resolves_only_the_guilds_own_files(stores):
         "a" * 80,
     ):
         with pytest.raises(InvalidInput):
-            stores.files.resolve_for_getfile(GUILD, name)
+            storage.files.resolve_for_getfile(GUILD, name)
     with pytest.raises(NotFound):
-        stores.files.get(GUILD, "archive-faq-v9")
+        storage.files.get(GUILD, "archive-faq-v9")
 
 
-def test_register_refuses_keys_outside_the_guild(stores):
+def test_register_refuses_keys_outside_the_guild(storage):
     record = FileRecord("x-1", GUILD, "guilds/222/archives/a.zip", "a.zip", "archive", 1)
     with pytest.raises(ValueError):
-        stores.files.register(record)
+        storage.files.register(record)
 
 
-def test_corrections_log_is_generated_from_the_data_table(stores):
-    put = stores.dynamodb.put_item
-    table = stores.table
+def test_corrections_log_is_generated_from_the_data_table(storage):
+    put = storage.dynamodb.put_item
+    table = storage.table
     put(
         TableName=table,
         Item={
@@ -182,9 +182,9 @@ def test_corrections_log_is_generated_from_the_data_table(stores):
             "text": {"S": "other guild"},
         },
     )
-    record = stores.files.resolve_for_getfile(GUILD, "Corrections-Log", requested_by="u1")
+    record = storage.files.resolve_for_getfile(GUILD, "Corrections-Log", requested_by="u1")
     assert record.file_id == CORRECTIONS_LOG_ID and record.key.startswith("guilds/111/exports/")
-    body = stores.files.open(record).read()
+    body = storage.files.open(record).read()
     assert hashlib.sha256(body).hexdigest() == record.sha256
     rows = [json.loads(x) for x in body.decode().splitlines()]
     assert rows == [
@@ -202,12 +202,12 @@ def test_corrections_log_is_generated_from_the_data_table(stores):
     ]
 
 
-def test_small_files_are_attached_large_ones_get_a_presigned_link(stores):
-    fill(stores)
-    record = archive(stores)
-    assert stores.files.delivery(record).as_link is False
+def test_small_files_are_attached_large_ones_get_a_presigned_link(storage):
+    fill(storage)
+    record = archive(storage)
+    assert storage.files.delivery(record).as_link is False
     before = int(time.time())
-    link = stores.files.delivery(record, max_attachment_bytes=10, expires_in=300)
+    link = storage.files.delivery(record, max_attachment_bytes=10, expires_in=300)
     after = int(time.time())
     assert link.as_link and link.expires_in == 300
     # This client presigns with SigV2 (as boto3 does for S3 in us-east-1): Expires is the epoch second.
@@ -243,16 +243,16 @@ def test_direct_messages_are_refused():
         require_trainer({"user": {"id": "7"}})
 
 
-def test_trainer_role_from_guild_settings(stores):
-    stores.datasets.set_trainer_role(GUILD, "555")
-    role = stores.datasets.guild_settings(GUILD).trainer_role_id
+def test_trainer_role_from_guild_settings(storage):
+    storage.datasets.set_trainer_role(GUILD, "555")
+    role = storage.datasets.guild_settings(GUILD).trainer_role_id
     assert require_trainer({"guild_id": GUILD, "member": member(0, ["555"])}, trainer_role_id=role) == GUILD
 
 
-def test_corrections_log_exports_overwrite_one_object(stores):
-    first = stores.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+def test_corrections_log_exports_overwrite_one_object(storage):
+    first = storage.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
     time.sleep(1.05)  # a later second: a timestamped key would differ
-    second = stores.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
+    second = storage.files.resolve_for_getfile(GUILD, CORRECTIONS_LOG_ID)
     assert first.key == second.key
-    listed = stores.s3.list_objects_v2(Bucket=stores.bucket, Prefix=keys.bucket_prefix(GUILD) + "exports/")
+    listed = storage.s3.list_objects_v2(Bucket=storage.bucket, Prefix=keys.bucket_prefix(GUILD) + "exports/")
     assert [o["Key"] for o in listed["Contents"]] == [second.key]

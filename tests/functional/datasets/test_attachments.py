@@ -18,24 +18,24 @@ from shared.discord.attachments import PART_SIZE, fetch_attachment_to_s3, upload
 from shared.errors import InvalidInput
 
 
-def fetch(stores, url: str, key: str = "guilds/1/uploads/a.jsonl", max_bytes: int = 1024 * 1024):
+def fetch(storage, url: str, key: str = "guilds/1/uploads/a.jsonl", max_bytes: int = 1024 * 1024):
     return fetch_attachment_to_s3(
-        url, settings=stores.settings, s3_client=stores.s3, bucket=stores.bucket, key=key, max_bytes=max_bytes
+        url, settings=storage.settings, s3_client=storage.s3, bucket=storage.bucket, key=key, max_bytes=max_bytes
     )
 
 
-def test_small_file_lands_in_s3_with_size_and_sha256(stores, cdn):
+def test_small_file_lands_in_s3_with_size_and_sha256(storage, cdn):
     body = b'{"messages": []}\n' * 100
-    stored = fetch(stores, cdn.file("/attachments/1/2/a.jsonl", body))
+    stored = fetch(storage, cdn.file("/attachments/1/2/a.jsonl", body))
     assert stored.size == len(body)
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
-    assert stores.s3.get_object(Bucket=stores.bucket, Key=stored.key)["Body"].read() == body
+    assert storage.s3.get_object(Bucket=storage.bucket, Key=stored.key)["Body"].read() == body
 
 
-def test_large_file_uses_multipart_upload(stores, cdn):
+def test_large_file_uses_multipart_upload(storage, cdn):
     body = os.urandom(PART_SIZE * 2 + 12345)
-    stored = fetch(stores, cdn.file("/big.bin", body, chunked=True), max_bytes=len(body))
-    head = stores.s3.head_object(Bucket=stores.bucket, Key=stored.key)
+    stored = fetch(storage, cdn.file("/big.bin", body, chunked=True), max_bytes=len(body))
+    head = storage.s3.head_object(Bucket=storage.bucket, Key=stored.key)
     assert head["ContentLength"] == len(body)
     assert head["ETag"].endswith('-3"')  # three parts
     assert stored.sha256 == hashlib.sha256(body).hexdigest()
@@ -55,9 +55,9 @@ def test_large_file_uses_multipart_upload(stores, cdn):
         "https://[::1]/a.jsonl",
     ],
 )
-def test_urls_off_the_allow_list_are_refused_before_any_request(stores, cdn, url):
+def test_urls_off_the_allow_list_are_refused_before_any_request(storage, cdn, url):
     with pytest.raises(AttachmentHostNotAllowed) as err:
-        fetch(stores, url)
+        fetch(storage, url)
     assert "Discord's CDN" in err.value.user_message
     assert cdn.hits == []
 
@@ -67,43 +67,43 @@ def test_discord_cdn_url_passes_the_check(settings):
     assert check_attachment_url(url, settings) == url
 
 
-def test_redirect_is_refused_not_followed(stores, cdn):
+def test_redirect_is_refused_not_followed(storage, cdn):
     target = cdn.file("/elsewhere", b"secret")
     url = cdn.redirect("/attachments/r.jsonl", target)
     with pytest.raises(AttachmentRedirected) as err:
-        fetch(stores, url)
+        fetch(storage, url)
     assert "redirect" in err.value.user_message
     assert cdn.hits == ["/attachments/r.jsonl"]
-    assert "Contents" not in stores.s3.list_objects_v2(Bucket=stores.bucket)
+    assert "Contents" not in storage.s3.list_objects_v2(Bucket=storage.bucket)
 
 
-def test_oversize_with_honest_content_length_is_refused_early(stores, cdn):
+def test_oversize_with_honest_content_length_is_refused_early(storage, cdn):
     with pytest.raises(AttachmentTooLarge) as err:
-        fetch(stores, cdn.file("/big", b"x" * 2048), max_bytes=1024)
+        fetch(storage, cdn.file("/big", b"x" * 2048), max_bytes=1024)
     assert err.value.user_message == "That file is larger than 1024 bytes."
 
 
-def test_oversize_with_lying_content_length_is_cut_while_streaming(stores, cdn):
+def test_oversize_with_lying_content_length_is_cut_while_streaming(storage, cdn):
     body = b"x" * (3 * 1024 * 1024)
     url = cdn.file("/liar", body, chunked=True)  # no Content-Length at all
     with pytest.raises(AttachmentTooLarge) as err:
-        fetch(stores, url, max_bytes=1024 * 1024)
+        fetch(storage, url, max_bytes=1024 * 1024)
     assert err.value.user_message == "That file is larger than 1 MB."
-    assert "Contents" not in stores.s3.list_objects_v2(Bucket=stores.bucket)
+    assert "Contents" not in storage.s3.list_objects_v2(Bucket=storage.bucket)
 
 
-def test_oversize_multipart_is_aborted(stores, cdn):
+def test_oversize_multipart_is_aborted(storage, cdn):
     body = b"y" * (PART_SIZE + PART_SIZE // 2)
     url = cdn.file("/liar2", body, chunked=True)
     with pytest.raises(AttachmentTooLarge):
-        fetch(stores, url, max_bytes=PART_SIZE + 1024)
-    assert stores.s3.list_multipart_uploads(Bucket=stores.bucket).get("Uploads", []) == []
-    assert "Contents" not in stores.s3.list_objects_v2(Bucket=stores.bucket)
+        fetch(storage, url, max_bytes=PART_SIZE + 1024)
+    assert storage.s3.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
+    assert "Contents" not in storage.s3.list_objects_v2(Bucket=storage.bucket)
 
 
-def test_expired_link_gets_a_clear_message(stores, cdn):
+def test_expired_link_gets_a_clear_message(storage, cdn):
     with pytest.raises(AttachmentGone) as err:
-        fetch(stores, cdn.url("/missing"))
+        fetch(storage, cdn.url("/missing"))
     assert isinstance(err.value, InvalidInput)
     assert "upload it again" in err.value.user_message
 

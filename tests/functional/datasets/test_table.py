@@ -8,8 +8,8 @@ from shared.storage.table import ConditionFailed, DataTable
 
 
 @pytest.fixture
-def table(stores) -> DataTable:
-    return DataTable(stores.table, stores.dynamodb)
+def table(storage) -> DataTable:
+    return DataTable(storage.table, storage.dynamodb)
 
 
 def test_update_sets_adds_removes_and_returns_the_new_item(table):

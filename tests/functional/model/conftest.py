@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from openai import OpenAI
 
 from functions.interactions.app import create_app
 from functions.watcher.watch import JobWatcher
@@ -31,13 +30,6 @@ GUILD = build.DEFAULT_GUILD
 CHANNEL = build.DEFAULT_CHANNEL
 TRAINER = {"permissions": 1 << 5}
 BASE = "gpt-4.1-mini-2025-04-14"
-
-
-@pytest.fixture
-def openai_client(fake_openai):
-    # No client retries: the fake's 429/500 reach the code under test at once.
-    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0, timeout=5.0) as client:
-        yield client
 
 
 @pytest.fixture
