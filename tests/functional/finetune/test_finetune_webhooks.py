@@ -11,7 +11,7 @@ import pytest
 
 from infra.fakes.openai_server import new_webhook_secret, sign_webhook, webhook_delivery
 from shared.finetune.exceptions import WebhookRejected
-from shared.finetune.webhooks import WebhookVerifier, remember_delivery
+from shared.finetune.webhooks import DeliveryLog, WebhookVerifier
 
 SECRET = new_webhook_secret()
 
@@ -83,16 +83,44 @@ def test_signed_body_that_is_not_an_event_is_rejected():
         WebhookVerifier(SECRET).verify(body, headers)
 
 
+class LambdaContext:
+    """The part of Lambda's context Powertools reads: 30 s left, the webhook function's timeout."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 def test_repeated_delivery_is_recognised(aws):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_rep")
     ddb, table = aws.clients.dynamodb, aws.settings.idempotency_table
     verifier = WebhookVerifier(SECRET)
     first = verifier.verify(body, headers)
     again = verifier.verify(body, headers)  # the service redelivers the same signed event
-    assert remember_delivery(table, first, dynamodb_client=ddb) is True
-    assert remember_delivery(table, again, dynamodb_client=ddb) is False
-    item = ddb.get_item(TableName=table, Key={"id": {"S": "openai-webhook#evt_rep"}})["Item"]
-    assert item["job_id"]["S"] == "ftjob-abc" and int(item["expiration"]["N"]) > time.time()
+    log, handled = DeliveryLog(table, ddb), []
+
+    def handle(event):
+        handled.append(event.job_id)
+        return "succeeded"
+
+    assert log.handle_once(first, handle, lambda_context=LambdaContext()) == "succeeded"
+    assert log.handle_once(again, handle, lambda_context=LambdaContext()) is None
+    assert handled == ["ftjob-abc"]
+    (item,) = ddb.scan(TableName=table)["Items"]
+    assert item["id"]["S"].startswith("openai-webhook") and item["status"]["S"] == "COMPLETED"
+    assert int(item["expiration"]["N"]) > time.time()
+
+
+def test_a_delivery_whose_handling_failed_is_handled_again(aws):
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_fail")
+    event = WebhookVerifier(SECRET).verify(body, headers)
+    log = DeliveryLog(aws.settings.idempotency_table, aws.clients.dynamodb)
+
+    def fail(_event):
+        raise RuntimeError("provider down")
+
+    with pytest.raises(RuntimeError):
+        log.handle_once(event, fail, lambda_context=LambdaContext())
+    assert log.handle_once(event, lambda e: "succeeded", lambda_context=LambdaContext()) == "succeeded"
 
 
 def test_fake_server_delivers_signed_webhooks_to_a_receiver(fake_openai, openai_client):
