@@ -104,11 +104,10 @@ def start_fake_discord(stack: LocalStack) -> Any:
 
 def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
     """Without OPENAI_API_KEY, fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
-    import secrets as token_source
+    from infra.fakes.openai_server import FakeOpenAI, new_webhook_secret
 
-    from infra.fakes.openai_server import FakeOpenAI
-
-    webhook_secret = "whsec_" + token_source.token_urlsafe(24)
+    # Standard Webhooks secrets are whsec_ + standard base64: a URL-safe token cannot be decoded to sign with.
+    webhook_secret = new_webhook_secret()
     fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret)
     fake.start()
     stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
