@@ -10,9 +10,9 @@ import pytest
 
 from functions.interactions.app import create_app
 from functions.watcher.watch import JobWatcher
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from infra import interactions as build
 from shared.discord.rest import DiscordRest
 from shared.domain.examples import ChatMessage, Example
@@ -44,8 +44,8 @@ def client(aws, settings, signer) -> InteractionClient:
 
 
 @pytest.fixture
-def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
-    return WorkerContext(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=lambda _s: None),
+def worker_ctx(aws, settings, provider, openai_client) -> WorkerServices:
+    return WorkerServices(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=lambda _s: None),
                          openai=openai_client, finetune_provider=provider)
 
 

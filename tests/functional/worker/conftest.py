@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from shared.contracts.messages import TaskKind
 from shared.discord.rest import DiscordRest
 
@@ -67,7 +67,7 @@ def task_table() -> TaskTable:
 @pytest.fixture
 def worker(settings, task_table, sleeps):
     # The Discord client's waits are recorded, not slept: the fake's faults stay instant.
-    ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=sleeps.append))
+    ctx = WorkerServices(settings, discord=DiscordRest(settings, sleep=sleeps.append))
     return build_worker(settings, tasks=task_table, ctx=ctx)
 
 
