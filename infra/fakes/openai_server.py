@@ -2,7 +2,8 @@
 
 It fakes what the product calls, in OpenAI's wire format (JSON and multipart bodies, list envelopes, its error
 shape): Files (create, content), Uploads (create, parts, complete), ``fine_tuning.jobs`` (create, retrieve,
-list with a metadata filter, events, checkpoints, cancel), ``chat.completions`` and ``audio.transcriptions``.
+list with a metadata filter, events, checkpoints, cancel), ``chat.completions``, ``models.retrieve`` (with a
+model's ``shutdown_date`` when a test sets one) and ``audio.transcriptions``.
 Request bodies are validated against ``infra/specs/openai-finetune-extract.yaml``; a mismatch gets a 400.
 Training files are checked line by line against the training-line schemas while a job is ``validating_files``.
 
@@ -289,6 +290,8 @@ class FakeOpenAI:
         self.refuse_fine_tuning = False
         self.transcription_text = "hello from the fake transcriber"
         self.transcriptions: list[dict[str, str]] = []  # the form fields of each transcription request
+        # What GET /models/{id} reports as ``shutdown_date`` (Unix seconds), per model; absent: no field.
+        self.shutdown_dates: dict[str, int] = {}
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_deliveries: list[tuple[str, int]] = []
@@ -781,6 +784,19 @@ def create_app(fake: FakeOpenAI) -> Flask:
                          "logprobs": None, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
         })
+
+    @app.get("/v1/models/<model>")
+    def get_model(model: str) -> Response:
+        with fake._lock:
+            known = model in fake.base_models or model in fake.models
+            shutdown = fake.shutdown_dates.get(model)
+        if not known:
+            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                           code="model_not_found")
+        data: dict[str, Any] = {"id": model, "object": "model", "created": 1744588800, "owned_by": "system"}
+        if shutdown is not None:
+            data["shutdown_date"] = shutdown
+        return _json(data)
 
     @app.post("/v1/audio/transcriptions")
     def transcribe() -> Response:

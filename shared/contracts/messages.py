@@ -78,6 +78,7 @@ class TaskKind(StrEnum):
     CANCEL_FINETUNE = "cancel_finetune"
     ASK = "ask"
     TEST = "test"
+    ACTIVATE_MODEL = "activate_model"
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,14 @@ class TestArgs:
     data: str = ""
 
 
+@dataclass(frozen=True)
+class ActivateModelArgs:
+    """Make active: the job whose model it is (the button), or a model by name (``/model name:``)."""
+
+    request_id: str = ""
+    model: str = ""
+
+
 TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.TRAIN: TrainArgs,
     TaskKind.ARCHIVE: DatasetArgs,
@@ -135,6 +144,7 @@ TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.CANCEL_FINETUNE: CancelFinetuneArgs,
     TaskKind.ASK: AskArgs,
     TaskKind.TEST: TestArgs,
+    TaskKind.ACTIVATE_MODEL: ActivateModelArgs,
 }
 
 
