@@ -66,10 +66,22 @@ def _fake_discord() -> str:
     return str(fake)
 
 
-def follow(token: str, *, timeout: float = 60.0, settle: float = 2.0) -> list[dict[str, Any]]:
-    """The deferred reply as the worker edits it, and follow-ups, read back from the local fake Discord."""
+FOLLOW_TIMEOUT_SECONDS = 900.0  # the worker's own limit for one job, and then some
+PROGRESS_EVERY_SECONDS = 15.0
+
+
+def follow(token: str, *, timeout: float = FOLLOW_TIMEOUT_SECONDS, settle: float = 2.0,
+           progress: Any = None) -> list[dict[str, Any]]:
+    """The deferred reply as the worker edits it, and follow-ups, read back from the local fake Discord.
+
+    A slow reply is normal (a large upload, a long job): ``progress`` (stderr by default) hears "still working"
+    every so often until the reply comes or ``timeout`` passes.
+    """
     fake = _fake_discord()
-    deadline = time.monotonic() + timeout
+    progress = progress or sys.stderr
+    started = time.monotonic()
+    deadline = started + timeout
+    next_note = started + PROGRESS_EVERY_SECONDS
     seen: list[dict[str, Any]] = []
     settled_at = None
     while time.monotonic() < deadline:
@@ -78,9 +90,14 @@ def follow(token: str, *, timeout: float = 60.0, settle: float = 2.0) -> list[di
             seen, settled_at = messages, time.monotonic()
         elif seen and settled_at is not None and time.monotonic() - settled_at >= settle:
             return seen
+        if not seen and time.monotonic() >= next_note:
+            print(f"(still working… {time.monotonic() - started:.0f} s so far)", file=progress, flush=True)
+            next_note += PROGRESS_EVERY_SECONDS
         time.sleep(0.25)
     if not seen:
-        raise ClientError(f"No reply after {timeout:.0f} s. Is the worker (or the voice worker) running?")
+        raise ClientError(f"Still no reply after {timeout:.0f} s: the bot may still be working on it. "
+                          "The reply will replace the thinking message in Discord; locally, "
+                          "`make run`'s log shows the worker's progress.")
     return seen
 
 

@@ -28,6 +28,7 @@ from shared.settings import ENV, Settings
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
 WATCH_INTERVAL_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -54,6 +55,10 @@ class LocalStack:
 def _start_moto(host: str, port: int) -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
+    from infra import moto_transactions
+
+    # moto copies whole tables for every action of a transaction; this process's moto keeps an undo log instead.
+    moto_transactions.apply()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     actual_port = server._server.server_port  # type: ignore[union-attr]  # port 0 picks a free one
@@ -181,6 +186,12 @@ def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = N
     }, indent=2), encoding="utf-8")
 
 
+def _force_exit_after(seconds: float) -> None:
+    threading.Event().wait(seconds)
+    log.warning("still stopping after %.0f s: exiting now", seconds)
+    os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -218,8 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None)
 
     def _shutdown(*_: object) -> None:
+        if stop.is_set():  # a second Ctrl-C or SIGTERM: do not wait any longer
+            os._exit(1)
         stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
+        # A job the worker is running is left to SQS's redelivery, as Lambda would on a timeout; if anything
+        # still holds the process after the grace period, it goes anyway.
+        threading.Thread(target=_force_exit_after, args=(SHUTDOWN_GRACE_SECONDS,), daemon=True).start()
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
@@ -252,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             fake_openai.stop()
         if voice:
             voice.terminate()
-            voice.wait(timeout=30)
+            try:
+                voice.wait(timeout=SHUTDOWN_GRACE_SECONDS / 2)
+            except subprocess.TimeoutExpired:
+                voice.kill()
         if fake_discord:
             fake_discord.stop()
         moto_server.stop()
