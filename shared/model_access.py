@@ -5,24 +5,21 @@
 - :func:`build_provider` gives the backend ``FINETUNE_PROVIDER`` names (or the one a stored job names), with
   clients passed in or built lazily.
 - :func:`active_model` is the model a guild's answers come from: the one a trainer made active, else the base.
-- :func:`training_examples` is what a fine-tune job trains on: the selected dataset plus the guild's
-  corrections of bot answers that know their prompt, as preference pairs (original = rejected, correction =
-  preferred).
+- :func:`training_examples` is what a fine-tune job trains on: the dataset's own examples (approved corrections
+  are among them, as preference pairs: original = rejected, correction = preferred).
 - :func:`is_simulated` tells replies to say so when the provider is the local fake.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from shared.examples import ChatMessage, Example
+from shared.examples import Example
 from shared.finetune.exceptions import NotConfigured
 from shared.finetune.providers import FineTuneProvider, get_provider
 from shared.settings import Settings
-from shared.storage import keys
-from shared.storage.table import DataTable
 
 logger = logging.getLogger(__name__)
 
@@ -85,28 +82,9 @@ def build_provider(settings: Settings, aws_client: ClientFactory, *, openai: Any
     )
 
 
-def correction_examples(table: DataTable, guild_id: str) -> Iterator[Example]:
-    """The guild's corrections as preference pairs. A correction without a prompt (of a message the bot did
-    not record as an exchange) cannot become a training line, so it is left out."""
-    for item in table.query_prefix(keys.guild_pk(guild_id), keys.CORRECTION_PREFIX):
-        prompt = str(item.get("prompt") or "").strip()
-        original = str(item.get("original_text") or "")
-        correction = str(item.get("correction") or "").strip()
-        if not prompt or not correction:
-            continue
-        yield Example(
-            messages=(ChatMessage("user", prompt), ChatMessage("assistant", correction)),
-            positive=True,
-            rejected=original,
-            source="correction",
-            added_by=str(item.get("user_id") or ""),
-            added_at=str(item.get("created_at") or ""),
-            origin=str(item.get("message_id") or ""),
-        )
-
-
-def training_examples(dataset_store: Any, table: DataTable, guild_id: str, dataset: str) -> list[Example]:
+def training_examples(dataset_store: Any, guild_id: str, dataset: str) -> list[Example]:
+    """What a job on ``dataset`` trains on: its examples, and nothing else. Corrections and 👎 votes reach a
+    dataset only when a trainer approves them into it (``/review``)."""
     examples = list(dataset_store.iter_examples(guild_id, dataset))
-    corrections = list(correction_examples(table, guild_id))
-    logger.info("guild %s: %d dataset examples, %d corrections", guild_id, len(examples), len(corrections))
-    return examples + corrections
+    logger.info("guild %s: %d examples in %s", guild_id, len(examples), dataset)
+    return examples

@@ -10,6 +10,7 @@ from shared.instructions import InstructionStore
 from shared.settings import Settings
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.feedback import FeedbackStore
+from shared.storage.reviews import ReviewStore
 from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ class Services:
     @cached_property
     def feedback(self) -> FeedbackStore:
         return FeedbackStore(self.table)
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        return ReviewStore(self.table)
 
     @cached_property
     def exchanges(self) -> ExchangeStore:

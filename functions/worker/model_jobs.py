@@ -87,8 +87,7 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
 
 
 def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(dataset_store(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
-                                 dataset)
+    examples = training_examples(dataset_store(ctx), guild_id, dataset)
     return plan_job(examples, ctx.settings)
 
 

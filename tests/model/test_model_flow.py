@@ -117,13 +117,20 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     exchange = ExchangeStore(DataTable(settings.data_table, aws.clients.dynamodb)).get(GUILD, reply["id"])
     assert (exchange.prompt, exchange.answer, exchange.model) == (question, answer, done.fine_tuned_model)
 
-    # 6. A correction through the app's button and modal...
+    # 6. A member's correction through the app's button and modal (prefilled with the answer only) waits for
+    # review; the trainer approves it into the dataset...
     answer_message = build.bot_message(content=reply["content"], message_id=reply["id"], **A)
     modal = send(client, build.component("fix", message=answer_message, **A)).reply
     assert modal["data"]["custom_id"] == f"correct:{reply['id']}"
+    assert modal["data"]["components"][0]["components"][0]["value"] == answer
     saved = send(client, build.modal_submit(f"correct:{reply['id']}", values={"correction": "Fact 0 is proven."},
                                             **A))
-    assert "Correction saved" in saved.reply["data"]["content"]
+    assert "A trainer will review it" in saved.reply["data"]["content"]
+    page = send(client, build.slash("review", **TRAINER, **A)).reply
+    approve = page["data"]["components"][0]["components"][0]["custom_id"]
+    approved = send(client, build.component(approve, message=build.bot_message(content="page", **A), **TRAINER,
+                                            **A)).reply
+    assert "Approved: added to **faq** as a preference pair" in approved["data"]["content"]
 
     # 7. ...is a preference pair in the next export (DPO: the pair is what trains).
     estimate2, _confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
