@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.examples import ChatMessage, Example
-from shared.records import Correction, utc_now
+from shared.domain.examples import ChatMessage, Example
+from shared.domain.feedback import Correction
+from shared.domain.time import utc_now
 from shared.storage import keys
 from shared.storage.table import ConditionFailed, DataTable
 

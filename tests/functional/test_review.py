@@ -6,7 +6,7 @@ Signed interactions through the Flask app, DynamoDB on moto.
 from __future__ import annotations
 
 from infra import interactions as build
-from shared.permissions import MANAGE_GUILD
+from shared.discord.permissions import MANAGE_GUILD
 from shared.storage import keys
 from shared.storage.exchanges import Exchange
 from tests.conftest import APPLICATION_ID

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.components import DANGER, PRIMARY, SECONDARY, SUCCESS, button, custom_id, row
+from shared.discord.components import DANGER, PRIMARY, SECONDARY, SUCCESS, button, custom_id, row
+from shared.domain.examples import Example
 from shared.errors import InvalidInput, NotFound
-from shared.examples import Example
 from shared.storage.reviews import APPROVED, REJECTED, AlreadyReviewed, ReviewItem, parse_ref
 
 from .. import responses
