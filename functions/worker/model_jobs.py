@@ -100,20 +100,47 @@ def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     plan = _plan(ctx, guild_id, info.name)
     digest = plan.export.digest
     confirm = str(request.args.get("confirm") or "")
-    if confirm != digest:
-        lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
-        text = (f"{lead}{plan.summary()}\nNothing is spent until you press **Start**. "
-                f"Examples from `{info.name}` plus this server's corrections.")
+    shortfall = plan.export.report.shortfall
+    if confirm != digest or shortfall:
+        changed = confirm and confirm != digest
+        lead = "⚠️ The data changed since that estimate; here is the new one.\n" if changed else ""
+        text = f"{lead}{_dataset_line(info.name, plan)}\n{plan.summary()}"
+        if shortfall:
+            # No Start button: the provider would refuse the file after the trainer was shown a price.
+            return JobOutcome(content=_note(ctx, f"{text}\n⚠️ Not enough to start a job: {shortfall}"))
+        text += "\nNothing is spent until you press **Start**."
         button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
         return JobOutcome(content=_note(ctx, text), components=[row(button)])
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
+
+
+def _dataset_line(dataset: str, plan: JobPlan) -> str:
+    report = plan.export.report
+    return (f"Dataset **{dataset}**: {report.n_supervised} examples, {report.n_preference} preference pairs "
+            "(only this dataset's examples train; approve members' corrections into it with `/review`).")
+
+
+# A cancelled or failed job's estimate can be started again, each time as a new attempt with its own id.
+MAX_ATTEMPTS = 50
+RESTARTABLE = ("cancelled", "failed")
+
+
+def _attempt(jobs: FineTuneJobStore, guild_id: str, dataset: str, digest: str) -> str:
+    """The request id this Start click works on: the first attempt that is not cancelled or failed."""
+    base = start_request_id(guild_id, dataset, digest)
+    for n in range(1, MAX_ATTEMPTS + 1):
+        request_id = base if n == 1 else f"{base}-{n}"
+        record = jobs.get(guild_id, request_id)
+        if record is None or record.status not in RESTARTABLE:
+            return request_id
+    raise InvalidInput("This estimate was started too many times; change the dataset or ask for a new estimate.")
 
 
 def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> JobOutcome:
     jobs = job_store(ctx)
     estimate = plan.estimate
-    request_id = start_request_id(guild_id, dataset, digest)
+    request_id = _attempt(jobs, guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
         guild_id=guild_id, request_id=request_id, dataset=dataset, provider=ctx.settings.finetune_provider,
         base_model=plan.spec.name, requested_by=ref.user_id, channel_id=str(ref.channel_id or ""),
@@ -124,8 +151,6 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
         logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
         return JobOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
                                              "this estimate. /jobs shows its status."))
-    if record.status == "failed":
-        raise ProviderRejected(f"That start was refused earlier: {record.error}")
     if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
         # Another click on this estimate is creating the job right now.
         return JobOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
@@ -138,7 +163,8 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
             requested_by=record.requested_by,
         ), epochs=estimate.epochs)
     except (FineTuningUnavailable, ProviderRejected, NotConfigured) as exc:
-        # A refusal is final and nothing was spent: the record says so, the reply says why.
+        # A refusal is final for this attempt and nothing was spent: the record says so, the reply says why
+        # (Start again makes a new attempt once the cause is fixed).
         jobs.mark_failed_to_start(record, exc.user_message)
         raise
     finally:

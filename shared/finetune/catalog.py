@@ -62,6 +62,9 @@ class ModelSpec:
     # The id inference calls use for the base model, when it is not ``name`` (Bedrock's customization ids,
     # such as ``amazon.nova-micro-v1:0:128k``, are not model ids Converse accepts).
     inference_id: str = ""
+    # The provider's limits on a training file's examples (lines), checked before a job is offered.
+    min_examples: int = 1
+    max_examples: int | None = None
 
     def supports(self, method: str) -> bool:
         return method in self.methods
@@ -124,6 +127,8 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     hyperparameters=dict(m.get("hyperparameters", {})),
                     supports_validation=bool(m.get("supports_validation", True)),
                     inference_id=str(m.get("inference_id", "")),
+                    min_examples=int(m.get("min_examples") or 1),
+                    max_examples=int(m["max_examples"]) if m.get("max_examples") else None,
                 )
                 if spec.format not in FORMATS:
                     raise ValueError(f"{provider}/{name}: unknown format {spec.format!r}")

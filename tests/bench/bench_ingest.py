@@ -106,6 +106,7 @@ class StackRss:
 class Stack:
     def __init__(self, folder: Path, *, upstream: bool = False) -> None:
         self.state_file = folder / "stack.json"
+        self.log_file = folder / "stack.log"
         env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1"}
         for name in ("DISCORD_PUBLIC_KEY", "DISCORD_BOT_TOKEN", "OPENAI_API_KEY", "AWS_ENDPOINT_URL"):
             env.pop(name, None)
@@ -150,6 +151,9 @@ class Stack:
         fake = self.state["fake_discord_url"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"the local stack exited ({self.process.returncode}) while working:\n{tail}")
             messages = requests.get(f"{fake}/_fake/messages", params={"token": token}, timeout=10).json()["messages"]
             for message in messages:
                 if "The dataset now holds" in str(message.get("content")):
