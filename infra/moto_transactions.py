@@ -11,9 +11,12 @@ remembers only what it touches: before each action, a copy of the one item it ma
 failure, those items are put back in reverse order, and the tables' stream records written meanwhile are dropped,
 as the table copies did. Cost per transaction: its own items, whatever the table holds.
 
-moto's server also answers requests on many threads with no lock: a query could walk a table while a
-transaction writes into it (Python then fails with "dictionary changed size during iteration") or see half of
-a transaction. DynamoDB isolates transactions from reads, so the local stack runs one DynamoDB request at a time.
+moto's server also answers requests on many threads with no lock, and a query on a secondary index (or a scan)
+walks the whole table: while a transaction writes into it, Python fails that walk with "dictionary changed size
+during iteration" and the request with a 500. Here such walks go over a snapshot of the table's partitions (a copy
+of references, a few milliseconds at 100,000 items) taken at once under the GIL; writes go on meanwhile. A global
+lock would do the same and also isolate reads from a transaction in progress, but every secondary-index query on
+moto sorts the whole table, so it would stall writes for seconds at a time.
 
 The replacement is applied only over the exact upstream code it was written against (a digest of its source);
 when moto changes that method, :func:`apply` leaves moto alone and logs why, and the test that pins the digest
@@ -27,24 +30,27 @@ import functools
 import hashlib
 import inspect
 import logging
-import threading
+from types import SimpleNamespace
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-# sha256 of inspect.getsource(DynamoDBBackend.transact_write_items) in moto 5.2.5.
-UPSTREAM_SOURCE_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fdaa39978ad4"
+# sha256 of the source of DynamoDBBackend.transact_write_items, Table.all_items and Table.has_idx_items in moto 5.2.5.
+UPSTREAM_SOURCE_SHA256 = "d5073fd4be1d772245d3b44af0ce40ea45b24d2afd7503169cd4a1aa26cf713c"
 
 _ACTIONS = ("ConditionCheck", "Put", "Delete", "Update")
-# One DynamoDB request at a time in this process (see the module's docstring).
-_REQUESTS = threading.RLock()
+# Table methods that walk every item, run over a snapshot (see the module's docstring).
+_WALKS = ("all_items", "has_idx_items")
 
 
 def upstream_digest() -> str:
+    """sha256 over the source of every upstream method this module replaces or wraps."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
-    method = getattr(DynamoDBBackend, "_upstream_transact_write_items", DynamoDBBackend.transact_write_items)
-    return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()
+    methods = [getattr(DynamoDBBackend, "_upstream_transact_write_items", DynamoDBBackend.transact_write_items)]
+    methods += [getattr(Table, f"_upstream_{name}", getattr(Table, name)) for name in _WALKS]
+    return hashlib.sha256("".join(inspect.getsource(m) for m in methods).encode()).hexdigest()
 
 
 def apply() -> bool:
@@ -56,26 +62,34 @@ def apply() -> bool:
     digest = upstream_digest()
     if digest != UPSTREAM_SOURCE_SHA256:
         log.warning(
-            "moto's DynamoDB transact_write_items is not the version this stack patches (source sha256 %s): "
+            "moto's DynamoDB code is not the version this stack patches (source sha256 %s): "
             "left as it is, so large datasets will be slow locally", digest[:12]
         )
         return False
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.models.table import Table
 
     DynamoDBBackend._upstream_transact_write_items = DynamoDBBackend.transact_write_items  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    DynamoHandler._upstream_call_action = DynamoHandler.call_action  # type: ignore[attr-defined]
-    DynamoHandler.call_action = _one_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
+    for name in _WALKS:
+        setattr(Table, f"_upstream_{name}", getattr(Table, name))
+        setattr(Table, name, _over_snapshot(getattr(Table, name)))
     return True
 
 
-def _one_at_a_time(call_action: Any) -> Any:
-    @functools.wraps(call_action)
-    def locked(self: Any) -> Any:
-        with _REQUESTS:
-            return call_action(self)
+def _over_snapshot(walk: Any) -> Any:
+    """Run upstream's ``walk`` on a stand-in whose ``items`` are a snapshot of the table's partitions."""
 
-    return locked
+    @functools.wraps(walk)
+    def walk_snapshot(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # list() and dict() of a dict run in C without letting another thread in: each copy is consistent.
+        partitions = list(self.items.items())
+        if self.range_key_attr:
+            partitions = [(key, dict(partition)) for key, partition in partitions]
+        stand_in = SimpleNamespace(items=dict(partitions), range_key_attr=self.range_key_attr,
+                                   get_index=self.get_index)
+        return walk(stand_in, *args, **kwargs)
+
+    return walk_snapshot
 
 
 def remove() -> None:
@@ -84,12 +98,13 @@ def remove() -> None:
 
     upstream = getattr(DynamoDBBackend, "_upstream_transact_write_items", None)
     if upstream is not None:
-        from moto.dynamodb.responses import DynamoHandler
+        from moto.dynamodb.models.table import Table
 
         DynamoDBBackend.transact_write_items = upstream  # type: ignore[method-assign]
         del DynamoDBBackend._upstream_transact_write_items  # type: ignore[attr-defined]
-        DynamoHandler.call_action = DynamoHandler._upstream_call_action  # type: ignore[attr-defined]
-        del DynamoHandler._upstream_call_action  # type: ignore[attr-defined]
+        for name in _WALKS:
+            setattr(Table, name, getattr(Table, f"_upstream_{name}"))
+            delattr(Table, f"_upstream_{name}")
 
 
 class _UndoLog:
