@@ -76,6 +76,9 @@ def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
             # The text example is stored already: say so, and why the file was not used.
             file_refused = f"The file was not added: {exc.user_message}"
     parts = [report.summary() for report in reports]
+    kind = "positive examples (to imitate)" if positive else "negative examples (to avoid)"
+    parts.append(f"Stored as {kind} in **{dataset}**. To change that: `/train positive:{str(not positive).lower()}` "
+                 f"for one upload, `/select_dataset {dataset} positive:…` for the default, or `/train dataset:…`.")
     if file_refused:
         parts.append(file_refused)
     if args.start:

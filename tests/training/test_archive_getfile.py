@@ -68,7 +68,7 @@ def test_archive_over_the_upload_limit_is_a_presigned_link(make_stack):
 def test_archive_of_an_empty_or_unknown_dataset_says_so(stack):
     assert stack.run(stack.command("archive", {"dataset": "nothing"}))["content"] == (
         "There is no dataset called `nothing` in this server.")
-    stack.inline(stack.command("select_dataset", {"dataset": "fresh"}))
+    stack.services.datasets.select_dataset(GUILD, "fresh")
     assert "is empty" in stack.run(stack.command("archive"))["content"]
 
 
