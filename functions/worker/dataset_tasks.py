@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from functions.worker.outcome import TaskOutcome
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.trainers import require_trainer_for
 from shared.domain.names import validate_dataset_name
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def rename(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+    datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     old = validate_dataset_name(request.args.dataset)
     info = datasets.rename_dataset(guild_id, old, request.args.new_name, created_by=request.interaction.user_id)
@@ -25,7 +25,7 @@ def rename(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 
 
 def delete(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+    datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     name = validate_dataset_name(request.args.dataset)
     deleted = datasets.delete_dataset(guild_id, name)

@@ -38,12 +38,12 @@ def test_selecting_an_unknown_name_asks_before_creating_it(stack):
     assert reply["data"]["content"] == "There is no dataset called **typo** yet. Create it and select it?"
     [create] = reply["data"]["components"][0]["components"]
     assert create["custom_id"] == "dsnew:typo:n"
-    assert stack.services.datasets.get_dataset(GUILD, "typo") is None
+    assert stack.stores.datasets.get_dataset(GUILD, "typo") is None
     created = press(stack, create["custom_id"])
     assert created["type"] == 7
     assert created["data"]["content"].startswith("Created and selected dataset **typo** (0 examples). `/train` "
                                                  "adds negative (to avoid) examples")
-    settings = stack.services.datasets.guild_settings(GUILD)
+    settings = stack.stores.datasets.guild_settings(GUILD)
     assert (settings.selected_dataset, settings.default_positive) == ("typo", False)
     # An existing name is selected at once.
     assert stack.inline(stack.command("select_dataset", {"dataset": "typo"})).startswith("Selected dataset")
@@ -71,9 +71,9 @@ def test_list_and_show_with_pages_and_remove_an_example(stack):
     example_id = negative.split("`")[1]
     removed = stack.inline(stack.command("dataset_remove", {"dataset": "faq", "example": example_id}))
     assert removed.startswith("Removed from **faq**") and "13 examples" in removed
-    info = stack.services.datasets.require_dataset(GUILD, "faq")
+    info = stack.stores.datasets.require_dataset(GUILD, "faq")
     assert (info.example_count, info.positive_count, info.negative_count) == (13, 12, 1)
-    assert len(list(stack.services.datasets.iter_examples(GUILD, "faq"))) == 13
+    assert len(list(stack.stores.datasets.iter_examples(GUILD, "faq"))) == 13
     again = stack.inline(stack.command("dataset_remove", {"dataset": "faq", "example": example_id}))
     assert again == f"Dataset `faq` has no example `{example_id}`."
     bad = stack.inline(stack.command("dataset_remove", {"dataset": "faq", "example": "xyz"}))
@@ -88,7 +88,7 @@ def test_rename_moves_every_example_and_keeps_the_selection(stack):
     assert "There is already a dataset called `taken`" in taken
     reply = stack.run(stack.command("dataset_rename", {"dataset": "faq", "new_name": "support"}))
     assert reply["content"].startswith("Renamed **faq** to **support** (6 examples).")
-    datasets = stack.services.datasets
+    datasets = stack.stores.datasets
     assert datasets.get_dataset(GUILD, "faq") is None
     info = datasets.require_dataset(GUILD, "support")
     assert (info.example_count, info.positive_count, info.negative_count) == (6, 5, 1)
@@ -113,7 +113,7 @@ def test_delete_asks_first_and_keeps_archives(stack):
     deferred = press(stack, "dsdel:faq")
     assert deferred["type"] == 5
     assert stack.work()["failed"] == 0
-    datasets = stack.services.datasets
+    datasets = stack.stores.datasets
     assert datasets.get_dataset(GUILD, "faq") is None
     assert list(datasets.iter_examples(GUILD, "faq")) == []
     assert datasets.guild_settings(GUILD).selected_dataset == "default"

@@ -55,7 +55,7 @@ def test_text_train_uses_the_selected_dataset_and_its_default(stack):
         "Stored as negative examples (to avoid) in **tone**. To change that: `/train positive:true` for one upload, "
         "`/select_dataset tone positive:…` for the default, or `/train dataset:…`."
     )
-    (example,) = stack.services.datasets.iter_examples(GUILD, "tone")
+    (example,) = stack.stores.datasets.iter_examples(GUILD, "tone")
     assert example.answer == "Beep. Obviously, human." and example.positive is False
 
     # An explicit option wins over the guild's default.

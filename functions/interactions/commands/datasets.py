@@ -35,7 +35,7 @@ def _plural(n: int, word: str) -> str:
 
 def list_datasets(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     selected = store.guild_settings(guild_id).selected_dataset
     found = store.list_datasets(guild_id, "", limit=MAX_LIST)
     if not found:
@@ -51,7 +51,7 @@ def list_datasets(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def _render_show(ctx: InteractionContext, guild_id: str, name: str, page: int) -> dict[str, Any]:
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     info = store.require_dataset(guild_id, name)
     pages = max(1, -(-info.example_count // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -93,8 +93,8 @@ def remove_example(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
-    removed = ctx.services.datasets.remove_example(guild_id, name, str(options.get("example") or ""))
-    info = ctx.services.datasets.require_dataset(guild_id, name)
+    removed = ctx.stores.datasets.remove_example(guild_id, name, str(options.get("example") or ""))
+    info = ctx.stores.datasets.require_dataset(guild_id, name)
     return responses.reply(f"Removed from **{name}**: “{_short(removed.answer)}”. It now holds "
                            f"{_plural(info.example_count, 'example')}.", ephemeral=True)
 
@@ -104,8 +104,8 @@ def rename_dataset(ctx: InteractionContext) -> dict[str, Any]:
     options = ctx.options()
     old = validate_dataset_name(str(options.get("dataset") or ""))
     new = validate_dataset_name(str(options.get("new_name") or ""))
-    ctx.services.datasets.require_dataset(guild_id, old)
-    if ctx.services.datasets.get_dataset(guild_id, new) is not None:
+    ctx.stores.datasets.require_dataset(guild_id, old)
+    if ctx.stores.datasets.get_dataset(guild_id, new) is not None:
         raise InvalidInput(f"There is already a dataset called `{new}`. Pick another name, or delete it first.")
     return defer_task(ctx, TaskKind.DATASET_RENAME, DatasetRenameArgs(dataset=old, new_name=new), ephemeral=True)
 
@@ -113,7 +113,7 @@ def rename_dataset(ctx: InteractionContext) -> dict[str, Any]:
 def delete_dataset(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     name = validate_dataset_name(str(ctx.options().get("dataset") or ""))
-    info = ctx.services.datasets.require_dataset(guild_id, name)
+    info = ctx.stores.datasets.require_dataset(guild_id, name)
     return responses.reply(
         f"Delete dataset **{info.name}** and its {_plural(info.example_count, 'example')}? This cannot be undone; "
         "its archives are kept (`/getfile`).", ephemeral=True,
@@ -144,7 +144,7 @@ def confirm_create(ctx: InteractionContext) -> dict[str, Any]:
         raise InvalidInput("That button is not a dataset.")
     name = validate_dataset_name(parts[1])
     positive = None if parts[2] == "-" else parts[2] == "p"
-    chosen = ctx.services.datasets.select_dataset(guild_id, name, positive=positive, created_by=ctx.user_id)
+    chosen = ctx.stores.datasets.select_dataset(guild_id, name, positive=positive, created_by=ctx.user_id)
     return {"type": 7, "data": responses.message_data(selected_reply(ctx, guild_id, chosen, created=True),
                                                       ephemeral=True)}
 

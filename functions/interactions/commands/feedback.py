@@ -45,7 +45,7 @@ def feedback_command(ctx: InteractionContext) -> dict[str, Any]:
     if not text:
         raise InvalidInput("Feedback text is empty.")
     message_id = parse_message_reference(str(options["message"])) if options.get("message") else ""
-    ctx.services.feedback.add_feedback(
+    ctx.stores.feedback.add_feedback(
         Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind="text",
                  text=text[:MAX_FEEDBACK], message_id=message_id, channel_id=ctx.channel_id,
                  created_at=utc_now())
@@ -70,29 +70,29 @@ def vote(ctx: InteractionContext) -> dict[str, Any]:
     message_id = str(ctx.message.get("id", ""))
     now = utc_now()
     # A 👍 after a 👎 replaces the vote record, and so takes it out of the review queue.
-    ctx.services.feedback.set_vote(
+    ctx.stores.feedback.set_vote(
         Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind=rating,
                  message_id=message_id, channel_id=ctx.channel_id, created_at=now)
     )
     if rating == "up":
         return responses.reply("Thanks! Marked as a good answer.", ephemeral=True)
-    exchange = ctx.services.exchanges.get(guild_id, message_id)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
     if exchange is None:
         return responses.reply(f"Thanks! Marked as a poor answer. {NO_RECORD}", ephemeral=True)
     if _is_trainer(ctx):
         from .review import add_to_dataset
 
-        dataset = ctx.services.datasets.guild_settings(guild_id).selected_dataset
+        dataset = ctx.stores.datasets.guild_settings(guild_id).selected_dataset
         item = ReviewItem(guild_id, "downvote", message_id, ctx.user_id, exchange.prompt, exchange.answer,
                           created_at=now)
         name = add_to_dataset(ctx, guild_id, dataset, item.example(), upload_id=f"review-{item.ref}")
-        ctx.services.reviews.mark_vote_approved(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
+        ctx.stores.reviews.mark_vote_approved(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
                                                 answer=exchange.answer, dataset=name, reviewer=ctx.user_id)
         return responses.reply(
             f"Thanks! Marked as a poor answer and added to dataset **{name}** as a negative example (you are a "
             "trainer, so it counts as approved). Press **Correct** to say what it should have been.",
             ephemeral=True)
-    ctx.services.reviews.queue_vote(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
+    ctx.stores.reviews.queue_vote(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
                                     answer=exchange.answer, created_at=now)
     return responses.reply(
         "Thanks! Marked as a poor answer; a trainer will review it. Press **Correct** to say what it should "
@@ -114,7 +114,7 @@ def _open_correction(ctx: InteractionContext, message: dict[str, Any]) -> dict[s
     if str(author.get("id", "")) != ctx.application_id:
         raise InvalidInput("I can only take corrections of my own answers.")
     message_id = str(message.get("id", ""))
-    exchange = ctx.services.exchanges.get(guild_id, message_id)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
     # The answer text only: the message around it may quote a transcript or say the provider is simulated.
     return _correction_modal(message_id, exchange.answer if exchange is not None else "")
 
@@ -138,11 +138,11 @@ def _store_correction(ctx: InteractionContext, message_id: str, correction: str)
         raise InvalidInput("The correction is empty.")
     if len(correction) > MAX_CORRECTION:
         raise InvalidInput(f"Keep the correction under {MAX_CORRECTION} characters.")
-    exchange = ctx.services.exchanges.get(guild_id, message_id)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
     now = utc_now()
     if exchange is None:
         # No question to pair it with: it cannot train a model, but the trainers can read it.
-        ctx.services.feedback.add_feedback(
+        ctx.stores.feedback.add_feedback(
             Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind="text",
                      text=f"Correction: {correction}"[:MAX_FEEDBACK], message_id=message_id,
                      channel_id=ctx.channel_id, created_at=now))
@@ -155,15 +155,15 @@ def _store_correction(ctx: InteractionContext, message_id: str, correction: str)
     if _is_trainer(ctx):
         from .review import add_to_dataset
 
-        dataset = ctx.services.datasets.guild_settings(guild_id).selected_dataset
+        dataset = ctx.stores.datasets.guild_settings(guild_id).selected_dataset
         item = ReviewItem(guild_id, "correction", message_id, ctx.user_id, exchange.prompt, exchange.answer,
                           correction=correction, created_at=now)
         name = add_to_dataset(ctx, guild_id, dataset, item.example(), upload_id=f"review-{item.ref}-{ctx.id}")
-        ctx.services.reviews.save_correction(record, approved_into=name, reviewer=ctx.user_id)
+        ctx.stores.reviews.save_correction(record, approved_into=name, reviewer=ctx.user_id)
         return responses.reply(
             f"Correction saved and added to dataset **{name}** as a preference pair: you are a trainer, so it "
             "counts as approved.", ephemeral=True)
-    ctx.services.reviews.save_correction(record)
+    ctx.stores.reviews.save_correction(record)
     return responses.reply(
         "Correction saved. A trainer will review it before it becomes training data; "
         "correcting this answer again replaces it.", ephemeral=True

@@ -33,7 +33,7 @@ def _quote(text: str) -> str:
 
 def add_to_dataset(ctx: InteractionContext, guild_id: str, dataset: str, example: Example, *, upload_id: str) -> str:
     """Store ``example`` in ``dataset`` (the selected dataset is created on first use); its name."""
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     info = store.ensure_dataset(guild_id, dataset, created_by=ctx.user_id)
     store.add_examples(guild_id, info.name, [example], upload_id=upload_id)
     return info.name
@@ -41,7 +41,7 @@ def add_to_dataset(ctx: InteractionContext, guild_id: str, dataset: str, example
 
 def review_dataset(ctx: InteractionContext, guild_id: str, given: str | None) -> str:
     """The dataset approvals go into: ``given`` (which must exist), else the guild's selected one."""
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     selected = store.guild_settings(guild_id).selected_dataset
     if given and given != selected:
         return store.require_dataset(guild_id, given).name
@@ -59,7 +59,7 @@ def _describe(number: int, item: ReviewItem) -> str:
 
 def render_page(ctx: InteractionContext, guild_id: str, dataset: str, page: int, note: str = "") -> dict[str, Any]:
     """The message data of one page of the queue (content and buttons)."""
-    pending = ctx.services.reviews.pending(guild_id)
+    pending = ctx.stores.reviews.pending(guild_id)
     pages = max(1, -(-len(pending) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = pending[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
@@ -101,7 +101,7 @@ def _find(ctx: InteractionContext, guild_id: str, ref: str) -> ReviewItem:
     parsed = parse_ref(ref)
     if parsed is None:
         raise InvalidInput("That button is not a review.")
-    item = ctx.services.reviews.get(guild_id, *parsed)
+    item = ctx.stores.reviews.get(guild_id, *parsed)
     if item is None:
         raise NotFound("That correction is gone (replaced or removed).")
     return item
@@ -114,7 +114,7 @@ def approve(ctx: InteractionContext, guild_id: str, item: ReviewItem, dataset: s
         raise AlreadyReviewed(item.ref)
     example = item.example(correction=correction)
     name = add_to_dataset(ctx, guild_id, dataset, example, upload_id=f"review-{item.ref}")
-    ctx.services.reviews.decide(item, status=APPROVED, reviewer=ctx.user_id, dataset=name, correction=correction)
+    ctx.stores.reviews.decide(item, status=APPROVED, reviewer=ctx.user_id, dataset=name, correction=correction)
     kind = "a preference pair" if example.rejected is not None else "a negative example"
     return f"✅ Approved: added to **{name}** as {kind}."
 
@@ -143,7 +143,7 @@ def review_button(ctx: InteractionContext) -> dict[str, Any]:
         else:
             if item.status != "pending":
                 raise AlreadyReviewed(item.ref)
-            ctx.services.reviews.decide(item, status=REJECTED, reviewer=ctx.user_id)
+            ctx.stores.reviews.decide(item, status=REJECTED, reviewer=ctx.user_id)
             note = "🗑️ Rejected: it will not be used for training."
     except AlreadyReviewed:
         note = ALREADY

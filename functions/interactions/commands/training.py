@@ -78,7 +78,7 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     positive = _optional_bool(options.get("positive"))
     if store.get_dataset(guild_id, name) is None:
         # A typo must not leave an empty dataset behind: ask first.
@@ -91,7 +91,7 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def selected_reply(ctx: InteractionContext, guild_id: str, chosen: Any, *, created: bool = False) -> str:
-    info = ctx.services.datasets.require_dataset(guild_id, chosen.selected_dataset)
+    info = ctx.stores.datasets.require_dataset(guild_id, chosen.selected_dataset)
     kind = "positive (to imitate)" if chosen.default_positive else "negative (to avoid)"
     plural = "s" if info.example_count != 1 else ""
     verb = "Created and selected" if created else "Selected"
@@ -122,7 +122,7 @@ def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[t
         return []
     guild_id = ctx.require_trainer()
     return [(f"{d.name} ({_plural(d.example_count, 'example')})", d.name)
-            for d in ctx.services.datasets.list_datasets(guild_id, value)]
+            for d in ctx.stores.datasets.list_datasets(guild_id, value)]
 
 
 def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
@@ -130,7 +130,7 @@ def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tupl
         return []
     guild_id = ctx.require_trainer()
     choices = []
-    for record in ctx.services.files.list_files(guild_id, value):
+    for record in ctx.stores.files.list_files(guild_id, value):
         detail = "exported fresh when you ask" if not record.key else f"{human_size(record.size)}, {record.created_at}"
         choices.append((f"{record.file_id} ({record.kind}, {detail})", record.file_id))
     return choices
