@@ -12,6 +12,7 @@ Nothing here imports the chart code (Pillow): the worker artifact does not ship 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
 from shared.storage.exchanges import Exchange
+from shared.storage.files import FileRecord
 from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
@@ -169,17 +171,27 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
 
 
 def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
-    """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
+    """The exact lines sent to the provider, kept in the bucket (the job's snapshot) and listed by /getfile."""
     if not ctx.settings.bucket_name:
         return
     name = f"finetune-{dataset}-{digest}"
-    ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
-                      Body=plan.export.train_jsonl(), ContentType="application/jsonl")
-    validation = plan.export.validation_jsonl()
-    if validation:
-        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name,
-                          Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
-                          ContentType="application/jsonl")
+    files = [("train", plan.export.train_jsonl()), ("validation", plan.export.validation_jsonl())]
+    for part, data in files:
+        if not data:
+            continue
+        key = keys.export_key(guild_id, name, part, ".jsonl")
+        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=key, Body=data, ContentType="application/jsonl")
+        # The same estimate started again writes the same bytes: its record stays as it is.
+        ctx.stores.files.register(FileRecord(
+            file_id=export_file_id(dataset, digest, part), guild_id=guild_id, key=key,
+            filename=f"{name}-{part}.jsonl", kind="training file", size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), content_type="application/jsonl",
+            created_by="", created_at=utc_now()), overwrite=True)
+
+
+def export_file_id(dataset: str, digest: str, part: str) -> str:
+    """``/getfile`` name of a file sent to a provider: ``sent-{dataset}-{digest}-{train|validation}``."""
+    return f"sent-{dataset}-{digest[:12]}-{'train' if part == 'train' else 'valid'}"
 
 
 def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:

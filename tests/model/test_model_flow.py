@@ -70,6 +70,14 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     export_key = keys.export_key(GUILD, f"finetune-faq-{record.snapshot}", "train", ".jsonl")
     sent = aws.clients.s3.get_object(Bucket=settings.bucket_name, Key=export_key)["Body"].read()
     assert sent == fake_openai.file_content[fake_job["training_file"]]
+    # /getfile lists the files sent to the provider, and serves them.
+    listed = send(client, build.autocomplete("getfile", focused="name", value="sent", **TRAINER, **A)).reply
+    sent_ids = [c["value"] for c in listed["data"]["choices"]]
+    assert sorted(sent_ids) == [f"sent-faq-{record.snapshot[:12]}-train", f"sent-faq-{record.snapshot[:12]}-valid"]
+    fetched = send(client, build.slash("getfile", options={"name": sorted(sent_ids)[0]}, **TRAINER, **A))
+    run_one(runner)
+    [attachment] = fake_discord.original(fetched.token)["attachments"]
+    assert fake_discord.attachment_bytes(attachment["id"]) == sent
 
     # 3. The watcher follows every status, paused included, and posts once on success.
     seen = [watcher.tick().statuses[record.request_id] for _ in range(2)]
