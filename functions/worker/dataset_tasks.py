@@ -10,11 +10,11 @@ from functions.worker.trainers import require_trainer_for
 from shared.domain.names import validate_dataset_name
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import TaskRequest
 
 
-def rename(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def rename(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     old = validate_dataset_name(request.args.dataset)
@@ -24,7 +24,7 @@ def rename(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
         f"old name (`/getfile` lists them)."))
 
 
-def delete(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def delete(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     name = validate_dataset_name(request.args.dataset)

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import require_trainer_for
+from shared import openai_api
+from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import answer_buttons, confirm_start_button, row
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
-from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
+from shared.errors import BotError, Forbidden, InvalidInput, NotFound
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
@@ -34,14 +36,13 @@ from shared.storage.files import FileRecord
 from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
 
 SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
-MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
 # Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
 START_LEASE_SECONDS = 600
@@ -50,7 +51,7 @@ START_LEASE_SECONDS = 600
 # --- what a job uses, built once per worker context ----------------------------------------------------------
 
 
-def provider_for(ctx: WorkerContext) -> FineTuneProvider:
+def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
 
@@ -61,15 +62,15 @@ def _require_guild(ref: InteractionRef) -> str:
     return str(ref.guild_id)
 
 
-def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
+def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
     return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
-def active_model(ctx: WorkerContext, guild_id: str) -> str:
+def active_model(ctx: WorkerServices, guild_id: str) -> str:
     return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
 
 
-def _note(ctx: WorkerContext, text: str) -> str:
+def _note(ctx: WorkerServices, text: str) -> str:
     return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings) else text
 
 
@@ -82,12 +83,12 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
     return f"{guild_id}-{dataset}-{digest}"
 
 
-def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
+def _plan(ctx: WorkerServices, guild_id: str, dataset: str) -> JobPlan:
     examples = training_examples(ctx.stores.datasets, guild_id, dataset)
     return plan_job(examples, ctx.settings)
 
 
-def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     store = ctx.stores.datasets
@@ -132,7 +133,7 @@ def _attempt(jobs: Any, guild_id: str, dataset: str, digest: str) -> str:
     raise InvalidInput("This estimate was started too many times; change the dataset or ask for a new estimate.")
 
 
-def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
+def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
     jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
@@ -170,7 +171,7 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     return TaskOutcome(content=_started_text(ctx, record))
 
 
-def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
+def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
     """The exact lines sent to the provider, kept in the bucket (the job's snapshot) and listed by /getfile."""
     if not ctx.settings.bucket_name:
         return
@@ -194,7 +195,7 @@ def export_file_id(dataset: str, digest: str, part: str) -> str:
     return f"sent-{dataset}-{digest[:12]}-{'train' if part == 'train' else 'valid'}"
 
 
-def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
+def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
     return _note(ctx, (
         f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
         f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
@@ -205,7 +206,7 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     jobs = ctx.stores.finetune_jobs
@@ -224,7 +225,7 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 # --- ask ------------------------------------------------------------------------------------------------------
 
 
-def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
+def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, Any]) -> str:
     """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
     engine; Lambda has no ffmpeg for the offline engines."""
     from shared.discord.attachments import fetch_attachment_to_s3, upload_key
@@ -232,32 +233,21 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     url = str(attachment.get("url") or "")
     filename = str(attachment.get("filename") or "audio")
     content_type = str(attachment.get("content_type") or "")
-    if content_type and not (content_type.startswith("audio/") or content_type.startswith("video/")):
+    if content_type and not is_audio(content_type, filename):
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
     key = upload_key(_require_guild(ref), ref.id, filename)
     fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
     audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    import openai
-
-    try:
-        result = ctx.openai.audio.transcriptions.create(
-            model=ctx.settings.openai_transcription_model, file=(filename, audio, content_type or None)
-        )
-    except openai.APIStatusError as exc:
-        if exc.status_code == 429 or exc.status_code >= 500:
-            raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
-        raise InvalidInput("I couldn't transcribe that audio. Is it a supported audio file?") from exc
-    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-        raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
-    text = str(getattr(result, "text", "") or "").strip()
+    text = openai_api.transcribe(ctx.openai, model=ctx.settings.openai_transcription_model, filename=filename,
+                                 audio=audio, content_type=content_type or None)
     if not text:
         raise InvalidInput("I couldn't hear any words in that recording.")
     return text
 
 
-def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
     prompt = request.args.prompt.strip()
@@ -281,11 +271,11 @@ def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
         ))
 
     _speak(ctx, ref, answer)
-    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return TaskOutcome(content=content, components=answer_buttons(),
                       on_delivered=record_exchange)
 
 
-def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
+def _speak(ctx: WorkerServices, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
@@ -346,7 +336,7 @@ def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     items = parse_test_items(request.args.data)
@@ -378,10 +368,9 @@ def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report)
-        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
-                          allowed_mentions={"parse": []})
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
     return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
-                      files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
+                      files=[("test-report.md", report.encode("utf-8"))])
 
 
 __all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]

@@ -4,12 +4,11 @@ How each kind of example is used:
 
 - a positive example (``positive=True``) is a supervised target: its prompt → its final assistant answer;
 - an example with ``rejected`` (a correction, or a line of a preference file) is a preference pair: the final
-  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a
-  supervised
+  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a supervised
   target (prompt → corrected answer) when the job is supervised;
 - a negative example (``positive=False``) is never a target. When a positive example has the same prompt, the
-  negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted
-  in the report (``negatives_excluded``), so the user sees why it did not train.
+  negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted in
+  the report (``negatives_excluded``), so the user sees why it did not train.
 
 A job always trains the dataset's supervised examples (``auto`` is ``supervised``). Preference pairs are part of
 them as supervised examples with the corrected answer; the report says so, and why no preference stage runs
