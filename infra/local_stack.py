@@ -186,12 +186,6 @@ def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = N
     }, indent=2), encoding="utf-8")
 
 
-def _force_exit_after(seconds: float) -> None:
-    threading.Event().wait(seconds)
-    log.warning("still stopping after %.0f s: exiting now", seconds)
-    os._exit(1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -233,9 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(1)
         stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
-        # A job the worker is running is left to SQS's redelivery, as Lambda would on a timeout; if anything
-        # still holds the process after the grace period, it goes anyway.
-        threading.Thread(target=_force_exit_after, args=(SHUTDOWN_GRACE_SECONDS,), daemon=True).start()
+        # A job the worker is running is left to SQS's redelivery, as Lambda would on a timeout. If anything still
+        # holds the process after the grace period, SIGALRM's default action ends it: the kernel does that, so no
+        # busy thread holding the GIL can delay it.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(int(SHUTDOWN_GRACE_SECONDS))
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
