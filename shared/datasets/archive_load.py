@@ -26,6 +26,12 @@ MAX_MANIFEST_BYTES = 64 * 1024
 NOT_MATCHING = "That archive does not match its manifest.json ({what}), so none of it was added."
 
 
+class ArchivedExample(Example):
+    """An example read back from an archive: it keeps its own positive/negative flag (the report says so)."""
+
+    __slots__ = ()
+
+
 def is_archive(archive: zipfile.ZipFile) -> bool:
     names = {i.filename for i in archive.infolist() if not i.is_dir()}
     if names != MEMBERS or archive.getinfo("manifest.json").file_size > MAX_MANIFEST_BYTES:
@@ -37,7 +43,7 @@ def is_archive(archive: zipfile.ZipFile) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == ARCHIVE_FORMAT
 
 
-def _example(line: bytes) -> Example:
+def _example(line: bytes) -> ArchivedExample:
     data = json.loads(line)
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         raise ValueError("not an example")
@@ -52,7 +58,7 @@ def _example(line: bytes) -> Example:
     if rejected is not None and not isinstance(rejected, str):
         raise ValueError("rejected is not text")
     example = Example.from_dict(data)
-    return Example(messages=tuple(ChatMessage(m.role, m.content) for m in example.messages),
+    return ArchivedExample(messages=tuple(ChatMessage(m.role, m.content) for m in example.messages),
                    positive=bool(data.get("positive", True)), rejected=rejected, source=str(example.source),
                    added_by=str(example.added_by), added_at=str(example.added_at), origin=str(example.origin))
 

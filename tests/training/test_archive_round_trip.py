@@ -34,6 +34,7 @@ def test_an_archive_loads_back_into_a_new_dataset(stack):
                                     file=stack.attachment("faq-v1.zip", data, content_type="application/zip")))
     assert reply["content"].startswith("Dataset **restored**: added 5 examples.")
     assert "The dataset now holds 5 examples (4 positive, 1 negative)." in reply["content"]
+    assert "the archive's examples kept their own positive/negative flags" in reply["content"]
     assert contents(stack, "restored") == contents(stack, "faq")
     again = stack.run(stack.command("train", {"dataset": "restored"},
                                     file=stack.attachment("faq-v1.zip", data, content_type="application/zip")))
