@@ -135,6 +135,12 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     saved = send(client, build.modal_submit(f"correct:{reply['id']}", values={"correction": "Fact 0 is proven."},
                                             **A))
     assert "A trainer will review it" in saved.reply["data"]["content"]
+    # Until a trainer approves it, the correction changes no estimate.
+    waiting = send(client, build.component("ft:start:faq", message=build.bot_message(content="report", **A),
+                                           **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(waiting.token)["components"] == estimate["components"]
+    assert fake_discord.original(waiting.token)["content"].startswith("Dataset **faq**: 12 examples, 0 preference")
     page = send(client, build.slash("review", **TRAINER, **A)).reply
     approve = page["data"]["components"][0]["components"][0]["custom_id"]
     approved = send(client, build.component(approve, message=build.bot_message(content="page", **A), **TRAINER,

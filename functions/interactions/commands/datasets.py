@@ -77,8 +77,9 @@ def show_dataset(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
-    page = options.get("page") if isinstance(options.get("page"), int) else 1
-    return {"type": 4, "data": _render_show(ctx, guild_id, name, int(page))}
+    given = options.get("page")
+    page = given if isinstance(given, int) else 1
+    return {"type": 4, "data": _render_show(ctx, guild_id, name, page)}
 
 
 def show_page(ctx: InteractionContext) -> dict[str, Any]:

@@ -93,8 +93,9 @@ def review_command(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     dataset = review_dataset(ctx, guild_id, str(options["dataset"]) if options.get("dataset") else None)
-    page = options.get("page") if isinstance(options.get("page"), int) else 1
-    return {"type": 4, "data": render_page(ctx, guild_id, dataset, int(page))}
+    given = options.get("page")
+    page = given if isinstance(given, int) else 1
+    return {"type": 4, "data": render_page(ctx, guild_id, dataset, page)}
 
 
 def _find(ctx: InteractionContext, guild_id: str, ref: str) -> ReviewItem:
