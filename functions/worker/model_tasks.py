@@ -22,9 +22,10 @@ from functions.worker.trainers import require_trainer_for
 from shared import openai_api
 from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import answer_buttons, confirm_start_button, row
+from shared.discord.permissions import require_guild
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
-from shared.errors import BotError, Forbidden, InvalidInput, NotFound
+from shared.errors import BotError, InvalidInput, NotFound
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
@@ -54,12 +55,6 @@ START_LEASE_SECONDS = 600
 def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
-
-
-def _require_guild(ref: InteractionRef) -> str:
-    if not ref.guild_id:
-        raise Forbidden("This only works in a server.")
-    return str(ref.guild_id)
 
 
 def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
@@ -236,7 +231,7 @@ def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, A
     if content_type and not is_audio(content_type, filename):
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
-    key = upload_key(_require_guild(ref), ref.id, filename)
+    key = upload_key(require_guild(ref.guild_id), ref.id, filename)
     fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
     audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -249,7 +244,7 @@ def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, A
 
 def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
-    guild_id = _require_guild(ref)
+    guild_id = require_guild(ref.guild_id)
     prompt = request.args.prompt.strip()
     heard = ""
     attachment = request.args.attachment
