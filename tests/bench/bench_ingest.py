@@ -196,6 +196,10 @@ def _added(content: str) -> str:
     return content.splitlines()[0]
 
 
+def _holds(content: str) -> str:
+    return next((line for line in content.splitlines() if "now holds" in line), "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=10_000)
@@ -212,7 +216,7 @@ def main() -> None:
                   f"{_added(content)}", flush=True)
             second, content = stack.upload(args.examples, 2, "community", timeout=900)
             print(f"(b) {args.examples:,} more onto the same dataset: {second:.1f} s "
-                  f"({second / first:.2f}× the first; target: no slower); {content.splitlines()[-1]}", flush=True)
+                  f"({second / first:.2f}× the first; target: no slower); {_holds(content)}", flush=True)
             peak = stack.rss.high_water()
             print(f"(c) stack RSS: idle {idle / MB:.0f} MB, peak {peak / MB:.0f} MB after both uploads "
                   f"(target < 1536 MB)", flush=True)
