@@ -22,4 +22,5 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.TEST: model_tasks.test_model,
     TaskKind.DATASET_RENAME: dataset_tasks.rename,
     TaskKind.DATASET_DELETE: dataset_tasks.delete,
+    TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
 }

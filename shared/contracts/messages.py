@@ -80,6 +80,7 @@ class TaskKind(StrEnum):
     TEST = "test"
     DATASET_RENAME = "dataset_rename"
     DATASET_DELETE = "dataset_delete"
+    ACTIVATE_MODEL = "activate_model"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,14 @@ class TestArgs:
     data: str = ""
 
 
+@dataclass(frozen=True)
+class ActivateModelArgs:
+    """Make active: the job whose model it is (the button), or a model by name (``/model name:``)."""
+
+    request_id: str = ""
+    model: str = ""
+
+
 TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.TRAIN: TrainArgs,
     TaskKind.ARCHIVE: DatasetArgs,
@@ -145,6 +154,7 @@ TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.TEST: TestArgs,
     TaskKind.DATASET_RENAME: DatasetRenameArgs,
     TaskKind.DATASET_DELETE: DatasetArgs,
+    TaskKind.ACTIVATE_MODEL: ActivateModelArgs,
 }
 
 

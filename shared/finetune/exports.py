@@ -265,7 +265,7 @@ def preference_note(training: TrainingSet, spec: ModelSpec) -> str:
         return ""
     if not spec.supports("dpo"):
         why = f"`{spec.name}` has no preference training"
-    elif pairs < spec.min_examples:
+    elif pairs < (spec.min_examples or 1):
         why = f"{pairs} pairs, and {spec.provider} needs at least {spec.min_examples} for a preference stage"
     else:
         why = "a preference stage on the supervised result is not run by this bot"
@@ -383,7 +383,7 @@ def export_training(
     fraction = catalog.split.validation_fraction if spec.supports_validation else 0.0
     train, valid = split(
         items, fraction=fraction, min_for_validation=catalog.split.min_examples_for_validation, seed=seed,
-        min_train=spec.min_examples,
+        min_train=spec.min_examples or 1,
     )
     report = ExportReport(
         provider=spec.provider,
@@ -403,7 +403,7 @@ def export_training(
         supervised_left_out=_left_out_of_dpo(training) if chosen == "dpo" else 0,
         n_from_pairs=_from_pairs(training) if chosen == "supervised" else 0,
         preference_note=preference_note(training, spec) if chosen == "supervised" else "",
-        min_examples=spec.min_examples,
+        min_examples=spec.min_examples or 1,
         max_examples=spec.max_examples,
     )
     return TrainingExport(

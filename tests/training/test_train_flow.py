@@ -116,7 +116,7 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     (followup,) = stack.fake.followups(interaction["token"])
     # One example is under the provider's minimum: the estimate says what is missing.
     assert followup["content"].startswith("Dataset **faq**: 1 examples, 0 preference pairs")
-    assert "**Estimate for " in followup["content"] and "Add 9 more" in followup["content"]
+    assert "**Estimate for " in followup["content"] and "Add 7 more" in followup["content"]  # Nova: 8
 
 
 def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):

@@ -21,8 +21,8 @@ def test_every_design_command_is_declared():
     slash = {name for (name, kind) in registry.commands if kind == CommandType.CHAT_INPUT}
     assert slash == {"hi", "instruction", "ask", "test", "train", "select_dataset", "archive", "getfile",
                      "correct", "feedback", "jobs", "model", "join", "leave", "say", "skip", "clear",
-                     "set_instruction", "trainer_role", "review", "datasets", "dataset_show", "dataset_remove",
-                     "dataset_rename", "dataset_delete"}
+                     "set_instruction", "trainer_role", "voice_settings", "review", "datasets", "dataset_show",
+                     "dataset_remove", "dataset_rename", "dataset_delete"}
     assert registry.command("Correct this answer", CommandType.MESSAGE) is not None
 
 

@@ -52,3 +52,35 @@ def test_functions_may_make_the_data_table_calls_their_code_makes():
     # Worker: /dataset_delete and /dataset_rename remove examples with BatchWriteItem.
     actions, indexes = _data_table_grants("WorkerFunction")
     assert {"dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"} <= actions
+
+
+def _allowed(function: str) -> dict[str, list]:
+    """Action → the Resource values of the statements that allow it, for one function's inline policies."""
+    found: dict[str, list] = {}
+    for policy in load_template()["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for action in statement.get("Action", []):
+                found.setdefault(action, []).append(statement.get("Resource"))
+    return found
+
+
+def test_the_watcher_may_list_the_bucket_to_find_bedrocks_metrics():
+    # Bedrock writes the metrics CSVs under a folder named after the job: the watcher finds them by listing.
+    watcher = _allowed("WatcherFunction")
+    assert watcher["s3:ListBucket"] == [{"Fn::GetAtt": ["Bucket", "Arn"]}]
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in watcher, action  # the held-out check deploys and asks both models
+
+
+def test_the_worker_may_deploy_and_delete_custom_models():
+    worker = _allowed("WorkerFunction")
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in worker, action
+
+
+def test_bedrock_is_the_default_provider_and_the_model_follows_it():
+    parameters = load_template()["Parameters"]
+    assert parameters["FineTuneProvider"]["Default"] == "bedrock"
+    assert parameters["BaseModel"]["Default"] == ""  # the provider's default (shared.config.DEFAULT_BASE_MODELS)
