@@ -11,6 +11,7 @@ from infra import interactions as build
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.attachment_rules import AttachmentHostNotAllowed, AttachmentRedirected
+from shared.finetune.catalog import load_catalog
 from tests.conftest import APPLICATION_ID
 from tests.functional.training.conftest import GUILD, TRAINER, chat_line
 
@@ -116,7 +117,10 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     (followup,) = stack.fake.followups(interaction["token"])
     # One example is under the provider's minimum: the estimate says what is missing.
     assert followup["content"].startswith("Dataset **faq**: 1 examples, 0 preference pairs")
-    assert "**Estimate for " in followup["content"] and "Add 7 more" in followup["content"]  # Nova: 8
+    minimum = load_catalog(stack.settings).model(stack.settings.finetune_provider, stack.settings.base_model)
+    assert minimum.min_examples and minimum.min_examples > 1
+    assert "**Estimate for " in followup["content"]
+    assert f"Add {minimum.min_examples - 1} more" in followup["content"]
 
 
 def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):
