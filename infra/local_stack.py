@@ -153,10 +153,13 @@ def start_worker(stack: LocalStack) -> Any:
     from functions.worker.local_runner import LocalRunner
     from shared.aws import AwsClients as Clients
 
+    from infra.template import function_timeout
+
     settings = stack.settings_for("WorkerFunction")
     processor = build_worker(settings)
+    # Retries follow the template's numbers: the queue's visibility timeout and the worker's own delays.
     runner = LocalRunner(processor.handle_batch, Clients(settings).sqs, settings.jobs_queue_url, wait_seconds=1,
-                         retry_visibility_timeout=5)
+                         invocation_timeout=function_timeout("WorkerFunction"))
     threading.Thread(target=runner.run, name="worker", daemon=True).start()
     return runner
 

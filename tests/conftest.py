@@ -82,3 +82,11 @@ def services(aws: LocalAws) -> Services:
 def app_client(aws: LocalAws, services: Services, signer: InteractionSigner) -> InteractionClient:
     app = create_app(aws.settings, services=services)
     return InteractionClient(app.test_client(), signer)
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's SQS clock, advanced by tests (a failed record's retry delay) instead of slept through."""
+    from tests.support.sqs_clock import SqsClock
+
+    return SqsClock(monkeypatch)

@@ -43,6 +43,9 @@ class JobOutcome:
     allowed_mentions: dict[str, Any] | None = None
     # Called with the message Discord returns for the reply (its id, ...), e.g. to record what it answered.
     on_delivered: Callable[[dict[str, Any]], None] | None = None
+    # The same, by name and JSON arguments (see :func:`after_delivery`): it survives a reply recorded for a
+    # later delivery, which a closure does not.
+    after_delivery: tuple[str, dict[str, Any]] | None = None
 
 
 JobFunction = Callable[["JobRequest", "WorkerContext"], JobOutcome]
@@ -88,6 +91,20 @@ class JobRegistry:
 
 # The registry job modules add themselves to at import; it holds plain functions, no clients.
 registry = JobRegistry()
+
+AfterDelivery = Callable[["JobRequest", "WorkerContext", dict[str, Any], dict[str, Any]], None]
+# Steps run once a reply is delivered, by name: (request, ctx, the delivered message, the outcome's arguments).
+AFTER_DELIVERY: dict[str, AfterDelivery] = {}
+
+
+def after_delivery(name: str) -> Callable[[AfterDelivery], AfterDelivery]:
+    """Register a step a :class:`JobOutcome` names in ``after_delivery``."""
+
+    def decorator(function: AfterDelivery) -> AfterDelivery:
+        AFTER_DELIVERY[name] = function
+        return function
+
+    return decorator
 
 
 def job(kind: str) -> Callable[[JobFunction], JobFunction]:

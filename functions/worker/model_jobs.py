@@ -16,7 +16,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import JobOutcome, job
+from functions.worker.jobs import JobOutcome, after_delivery, job
 from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.components import answer_buttons, confirm_start_button, row
 from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
@@ -244,17 +244,22 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     answer = provider_for(ctx).complete([{"role": "user", "content": question}], model).strip()
     content = _note(ctx, (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER])
 
-    def record_exchange(message: dict[str, Any]) -> None:
-        # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
-        # corrections of this answer find its prompt and model.
-        ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
-            guild_id=guild_id, message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
-            user_id=ref.user_id, prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
-        ))
-
     _speak(ctx, ref, answer)
     return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
-                      on_delivered=record_exchange)
+                      after_delivery=("record_exchange", {"prompt": question, "answer": answer[:MAX_ANSWER],
+                                                          "model": model}))
+
+
+@after_delivery("record_exchange")
+def record_exchange(request: JobRequest, ctx: WorkerContext, message: dict[str, Any], args: dict[str, Any]) -> None:
+    # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
+    # corrections of this answer find its prompt and model.
+    ref = request.interaction
+    ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
+        guild_id=_require_guild(ref), message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
+        user_id=ref.user_id, prompt=args["prompt"], answer=args["answer"], model=args["model"],
+        created_at=utc_now(),
+    ))
 
 
 def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
+from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, after_delivery, job
 from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.archives import create_archive
 from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
@@ -82,7 +81,8 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         if reports[-1].dataset_size > 0:
             parts.append(STARTING)
             # Queued only once this reply is there, so start_finetune's follow-up cannot come before it.
-            return JobOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
+            return JobOutcome(content="\n\n".join(parts),
+                              after_delivery=("start_finetune", {"dataset": dataset}))
         parts.append(NOT_STARTING_EMPTY)
         return JobOutcome(content="\n\n".join(parts))
     # The validation report offers the next step: an estimate, then a job (nothing is spent on this click).
@@ -91,24 +91,22 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
                       components=[row(start_training_button(dataset))] if has_data else None)
 
 
-def _start_finetune_after(ctx: WorkerContext, request: JobRequest, dataset: str) -> Callable[[Any], None]:
+@after_delivery("start_finetune")
+def _start_finetune_after(request: JobRequest, ctx: WorkerContext, _message: dict[str, Any],
+                          args: dict[str, Any]) -> None:
     """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
 
     It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
     second enqueue. The /train work is done either way, so a failed enqueue is told, not retried.
     """
     ref = request.interaction
-
-    def start(_message: Any) -> None:
-        try:
-            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
-                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
-        except BotError as exc:
-            logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
-            ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
-                                 content=START_FAILED.format(reason=exc.user_message))
-
-    return start
+    try:
+        enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
+                    JobRequest("start_finetune", ref, {"dataset": args["dataset"], REPLY_AS_FOLLOWUP: True}))
+    except BotError as exc:
+        logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
+        ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
+                             content=START_FAILED.format(reason=exc.user_message))
 
 
 def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,

@@ -95,3 +95,8 @@ def voice_request_sk() -> str:
 def archive_request_sk(interaction_id: str) -> str:
     """Which archive an /archive request made, so that a redelivery does not make a second version."""
     return f"REQUEST#ARCHIVE#{interaction_id}"
+
+
+def pending_reply_key(guild_id: str | None, interaction_id: str, index: int, filename: str) -> str:
+    """A file of a reply that is waiting to be delivered (kept a day by the bucket's lifecycle)."""
+    return f"{bucket_prefix(guild_id or 'direct')}replies/{interaction_id}/{index}-{filename}"

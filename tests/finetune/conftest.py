@@ -30,8 +30,11 @@ def settings(fake_openai) -> Settings:
 def openai_client(fake_openai):
     from openai import OpenAI
 
-    # No client retries and a short timeout keep the suite fast; retry behaviour has its own test.
-    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0, timeout=2.0) as client:
+    from shared.model_access import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
+
+    # Production's timeout and retries (shared.model_access.openai_client).
+    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=OPENAI_MAX_RETRIES,
+                timeout=OPENAI_TIMEOUT_SECONDS) as client:
         yield client
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from shared.finetune import JobRequest, check_job, get_provider, plan_job
 from shared.finetune.exceptions import NothingToTrain, UnknownModel
+from shared.model_access import OPENAI_MAX_RETRIES
 from tests.finetune.conftest import chat, many
 
 
@@ -50,6 +51,6 @@ def test_check_job_posts_without_chart_when_metrics_fail(settings, openai_client
     job = provider.start_job(plan.export, JobRequest(request_id="r", guild_id="1", dataset="d"), epochs=3)
     check_job(provider, job.job_id)
     check_job(provider, job.job_id)
-    fake_openai.fail_next(500, method="GET", path="/files/{id}/content")
+    fake_openai.fail_next(500, times=OPENAI_MAX_RETRIES + 1, method="GET", path="/files/{id}/content")
     done, post = check_job(provider, job.job_id)
     assert done.status == "succeeded" and post is not None and post.chart_png is None

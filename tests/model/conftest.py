@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
+from shared.model_access import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
+
 from functions.interactions.app import create_app
 from functions.interactions.services import Services
 from functions.watcher.watch import JobWatcher
@@ -75,8 +77,9 @@ def settings(aws, fake_openai, fake_discord, webhook_secret) -> Settings:
 
 @pytest.fixture
 def openai_client(fake_openai):
-    # No client retries: the fake's 429/500 reach the code under test at once.
-    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0, timeout=5.0) as client:
+    # Production's timeout and retries (shared.model_access.openai_client).
+    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=OPENAI_MAX_RETRIES,
+                timeout=OPENAI_TIMEOUT_SECONDS) as client:
         yield client
 
 
@@ -101,8 +104,7 @@ def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
 @pytest.fixture
 def runner(aws, settings, worker_ctx) -> LocalRunner:
     worker = build_worker(settings, ctx=worker_ctx, job_modules=("functions.worker.model_jobs",))
-    return LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
-                       retry_visibility_timeout=0)
+    return LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0)
 
 
 @pytest.fixture

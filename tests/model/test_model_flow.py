@@ -300,7 +300,7 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
                         discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)
     runner = LocalRunner(build_worker(sharded, ctx=ctx, job_modules=("functions.worker.model_jobs",)).handle_batch,
-                         sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)
+                         sqs, sharded.jobs_queue_url, wait_seconds=0)
     send(client, build.slash("ask", options={"prompt": "Say hello"}, **A))
     run_one(runner)
     mine = urls[shard_for_guild(GUILD, 2)]

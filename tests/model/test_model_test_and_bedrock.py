@@ -11,8 +11,11 @@ from functions.worker.context import WorkerContext
 from infra import interactions as build
 from shared.errors import InvalidInput
 from shared.finetune.providers import BedrockProvider
+from shared.model_access import OPENAI_MAX_RETRIES
 from shared.queue_messages import InteractionRef, JobRequest
+from functions.worker.processor import retry_delay
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, send
+from tests.worker.conftest import MAX_RECEIVES
 
 
 def run_test(client, runner, fake_discord, data: str) -> str:
@@ -44,8 +47,9 @@ def test_one_object_or_a_list_with_expected_answers(client, runner, fake_discord
 
 
 def test_model_errors_are_reported_per_item(client, runner, fake_discord, fake_openai):
-    fake_openai.fail_next(429, path="/chat/completions")
-    fake_openai.fail_next(500, path="/chat/completions")
+    # Every try of the client's (production) retries fails, for two of the three items.
+    fake_openai.fail_next(429, times=OPENAI_MAX_RETRIES + 1, path="/chat/completions")
+    fake_openai.fail_next(500, times=OPENAI_MAX_RETRIES + 1, path="/chat/completions")
     content = run_test(client, runner, fake_discord, '["one", "two", "three"]')
     assert content.count("⚠️ error: The model did not answer. Please try again in a minute.") == 2
     assert "**3.** `three` → (simulated" in content and "errors 2" in content
@@ -63,11 +67,12 @@ def test_parse_test_items_limits():
         model_jobs.parse_test_items("[]")
 
 
-def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_discord, fake_openai):
-    fake_openai.fail_next(500, times=3, path="/chat/completions")
+def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_discord, fake_openai, sqs_clock):
+    fake_openai.fail_next(500, times=MAX_RECEIVES * (OPENAI_MAX_RETRIES + 1), path="/chat/completions")
     asked = send(client, build.slash("ask", options={"prompt": "Anyone there?"}, **A))
-    for _ in range(3):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     assert fake_discord.original(asked.token)["content"] == (
         "Sorry, that didn't work: The model did not answer. Please try again in a minute.")
 

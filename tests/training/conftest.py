@@ -112,8 +112,7 @@ def make_stack(aws: LocalAws, signer, fake_discord) -> Callable[..., Stack]:
         ctx = WorkerContext(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
                             discord=DiscordRest(settings, sleep=sleeps.append))
         worker = build_worker(settings, ctx=ctx)
-        runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
-                             retry_visibility_timeout=0)
+        runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0)
         return Stack(aws, settings, services, client, worker, runner, fake_discord, sleeps)
 
     return make

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functions.worker.processor import retry_delay
+
 import hashlib
 import io
 import json
@@ -111,7 +113,7 @@ def test_getfile_never_reaches_another_guilds_file(stack):
     assert [c["value"] for c in choices["data"]["choices"]] == ["corrections-log"]
 
 
-def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack):
+def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack, sqs_clock):
     train_faq(stack)
     interaction = stack.command("archive", {"dataset": "faq"})
     stack.deferred(interaction)
@@ -119,6 +121,7 @@ def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack
     # delivers it again, and this time the edit goes through.
     stack.fake.fail_next(503, times=6, method="PATCH")
     assert stack.work()["failed"] == 1
+    sqs_clock.advance(retry_delay(1))
     assert stack.work()["failed"] == 0
     reply = stack.fake.original(interaction["token"])
     assert reply["content"].startswith("Archived **faq** as `archive-faq-v1`")

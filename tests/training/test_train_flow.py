@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functions.worker.processor import retry_delay
+
 import io
 import json
 import zipfile
@@ -109,12 +111,13 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     assert followup["content"].startswith("**Estimate for ")
 
 
-def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):
+def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack, sqs_clock):
     interaction = stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq", "start": True})
     stack.deferred(interaction)
     # Discord is down for the whole first delivery: the reply is not there, so nothing may answer below it.
     stack.fake.fail_next(503, times=6, method="PATCH")
     assert stack.work() == {"received": 1, "failed": 1}
+    sqs_clock.advance(retry_delay(1))
     assert [q["kind"] for q in stack.queued()] == ["train"]
     assert stack.work() == {"received": 1, "failed": 0}
     assert "Starting a fine-tune job" in stack.fake.original(interaction["token"])["content"]

@@ -12,11 +12,15 @@ from functions.worker.handler import build_worker
 from functions.worker.jobs import JobRegistry
 from functions.worker.local_runner import LocalRunner
 from infra.fakes.discord_server import FakeDiscord
+from infra.template import function_timeout, load_template
 from shared.discord_api import DiscordRest
 from shared.settings import Settings
 
 REGION = "us-east-1"
-MAX_RECEIVES = 3
+# The template's own numbers: the jobs queue's redrive and visibility, the worker's timeout.
+JOBS_QUEUE = load_template()["Resources"]["JobsQueue"]["Properties"]
+MAX_RECEIVES = int(JOBS_QUEUE["RedrivePolicy"]["maxReceiveCount"])
+WORKER_TIMEOUT = function_timeout("WorkerFunction")
 
 
 @pytest.fixture
@@ -69,7 +73,7 @@ def queues(aws) -> Queues:
     url = sqs.create_queue(
         QueueName="jobs",
         Attributes={
-            "VisibilityTimeout": "30",
+            "VisibilityTimeout": str(JOBS_QUEUE["VisibilityTimeout"]),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
             ),
@@ -94,14 +98,22 @@ def idempotency_table(aws) -> str:
 
 
 @pytest.fixture
-def settings(fake_discord, queues, idempotency_table) -> Settings:
+def bucket(aws) -> str:
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="bucket")
+    return "bucket"
+
+
+@pytest.fixture
+def settings(fake_discord, queues, idempotency_table, bucket) -> Settings:
     return Settings(
+        bucket_name=bucket,
         discord_api_base=fake_discord.api_base,
         discord_application_id=fake_discord.application_id,
         aws_region=REGION,
         idempotency_table=idempotency_table,
         jobs_queue_url=queues.url,
         jobs_max_receive_count=MAX_RECEIVES,
+        discord_bot_token=fake_discord.bot_token,
     )
 
 
@@ -124,7 +136,6 @@ def worker(settings, job_registry, sleeps):
 
 @pytest.fixture
 def runner(worker, queues) -> LocalRunner:
-    # A failed record is visible again at once, so a test can drive every receive up to the DLQ.
-    return LocalRunner(
-        worker.handle_batch, queues.sqs, queues.url, wait_seconds=0, retry_visibility_timeout=0
-    )
+    # A failed record comes back after the worker's retry delay: tests move sqs_clock forward by it.
+    return LocalRunner(worker.handle_batch, queues.sqs, queues.url, wait_seconds=0,
+                       invocation_timeout=WORKER_TIMEOUT)

@@ -76,7 +76,7 @@ def test_runner_loop_serves_jobs_until_stopped(moto_server):
 
         # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
         worker = build_worker(settings, job_registry=registry, ctx=WorkerContext(settings), job_modules=())
-        runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
+        runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1)
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
         try:

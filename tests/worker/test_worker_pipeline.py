@@ -11,7 +11,7 @@ import pytest
 from functions.worker import handler as worker_handler
 from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner, RunnerContext
-from functions.worker.processor import APOLOGY
+from functions.worker.processor import APOLOGY, RETRY_DELAYS_SECONDS, retry_delay
 from shared.errors import InvalidInput, NotSaved, UpstreamError
 from shared.jobs_queue import enqueue_job
 from shared.logs import PROJECT_LOGGERS
@@ -19,7 +19,7 @@ from shared.queue_messages import InteractionRef, JobRequest
 
 TOKEN = "itok-SECRET-abc"
 REGION = "us-east-1"  # as tests/worker/conftest.py creates the queues and table
-MAX_RECEIVES = 3  # the queue's redrive maxReceiveCount there, and Settings.jobs_max_receive_count
+from tests.worker.conftest import MAX_RECEIVES  # noqa: E402  the template's maxReceiveCount
 
 
 def make_request(
@@ -124,7 +124,7 @@ def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry,
 
 
 def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, job_registry,
-                                                                        runner):
+                                                                        runner, sqs_clock):
     @job_registry.register("first")
     def first(request, ctx):
         return JobOutcome(content="summary")
@@ -136,8 +136,9 @@ def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_disc
     enqueue_job(queues.sqs, queues.url, make_request("first"))
     runner.poll_once()
     enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
-    for _ in range(MAX_RECEIVES):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     # The first job's reply stays; the failure is told below it.
     assert fake_discord.original(TOKEN)["content"] == "summary"
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == [
@@ -210,7 +211,8 @@ def test_a_poison_message_fails_every_time_and_reaches_the_dlq(fake_discord, que
     assert fake_discord.request_log() == []
 
 
-def test_a_retryable_failure_then_success(fake_discord, queues, job_registry, runner, idempotency_table):
+def test_a_retryable_failure_then_success(fake_discord, queues, job_registry, runner, idempotency_table,
+                                          sqs_clock):
     attempts: list[int] = []
 
     @job_registry.register("flaky")
@@ -224,13 +226,17 @@ def test_a_retryable_failure_then_success(fake_discord, queues, job_registry, ru
     assert runner.poll_once() == {"received": 1, "failed": 1}
     assert fake_discord.edits(TOKEN) == []  # not the last receive: the user keeps waiting
     assert idempotency_items(idempotency_table) == []  # the failed run released its record
+    # Not back before the retry delay (the queue's own visibility timeout would be minutes), back after it.
+    sqs_clock.advance(RETRY_DELAYS_SECONDS[0] - 2)
+    assert runner.poll_once() == {"received": 0, "failed": 0}
+    sqs_clock.advance(2)
     assert runner.poll_once() == {"received": 1, "failed": 0}
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["worked the second time"]
     assert len(attempts) == 2 and queues.depth() == 0 and queues.dlq_bodies() == []
 
 
 def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
-    fake_discord, queues, job_registry, runner
+    fake_discord, queues, job_registry, runner, sqs_clock
 ):
     @job_registry.register("never")
     def never(request, ctx):
@@ -244,6 +250,7 @@ def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
         assert told == (
             [] if receive < MAX_RECEIVES else ["Sorry, that didn't work: Not saved, please try again."]
         )
+        sqs_clock.advance(retry_delay(receive))
     runner.poll_once()
     # Nothing the user sent is lost: the request waits in the DLQ for a redrive.
     (body,) = queues.dlq_bodies()
@@ -264,7 +271,7 @@ def test_a_non_retryable_bot_error_is_shown_and_the_record_is_done(
 
 
 def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_last(
-    fake_discord, queues, job_registry, runner, caplog
+    fake_discord, queues, job_registry, runner, caplog, sqs_clock
 ):
     caplog.set_level(logging.DEBUG)
 
@@ -277,18 +284,20 @@ def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_las
     failures = [r for r in caplog.records if r.name == "functions.worker.processor" and r.exc_info]
     assert failures and failures[0].exc_info[0] is KeyError
     assert fake_discord.edits(TOKEN) == []
-    for _ in range(MAX_RECEIVES - 1):
+    for receive in range(1, MAX_RECEIVES):
+        sqs_clock.advance(retry_delay(receive))
         runner.poll_once()
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == [APOLOGY]
     assert "KeyError" not in APOLOGY
     assert TOKEN not in worker_log_text(caplog)
 
 
-def test_an_unknown_kind_is_kept_for_a_newer_worker(fake_discord, queues, runner):
+def test_an_unknown_kind_is_kept_for_a_newer_worker(fake_discord, queues, runner, sqs_clock):
     request = make_request("from_the_future")
     enqueue_job(queues.sqs, queues.url, request)
-    for _ in range(MAX_RECEIVES):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     (last,) = fake_discord.edits(TOKEN)
     assert last["content"].startswith("Sorry, that didn't work:")
     runner.poll_once()
@@ -308,20 +317,40 @@ def test_discord_404_after_defer_and_429_are_absorbed(fake_discord, queues, job_
     assert sleeps[1:] == [0.5, 1.0] and 0 < sleeps[0] <= 0.4
 
 
-def test_discord_down_makes_the_record_retry_and_the_job_rerun(fake_discord, queues, job_registry, runner):
+def test_discord_down_retries_the_delivery_but_never_the_paid_work(fake_discord, queues, job_registry, runner,
+                                                                   sqs_clock):
     runs: list[int] = []
 
     @job_registry.register("work")
     def work(request, ctx):
-        runs.append(1)
-        return JobOutcome(content="done")
+        runs.append(1)  # stands for a provider call that costs money
+        return JobOutcome(content="done", files=[("report.md", b"# full report")])
 
     fake_discord.fail_next(503, times=6)  # the client's 1 + 5 retries all fail
     enqueue_job(queues.sqs, queues.url, make_request("work"))
     assert runner.poll_once() == {"received": 1, "failed": 1}
+    sqs_clock.advance(retry_delay(1))
     assert runner.poll_once() == {"received": 1, "failed": 0}
-    assert len(runs) == 2
-    assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["done"]
+    assert len(runs) == 1  # the recorded reply was delivered; the job did not run again
+    [edit] = fake_discord.edits(TOKEN)
+    assert edit["content"] == "done"
+    assert [a["filename"] for a in edit["attachments"]] == ["report.md"]
+
+
+def test_a_reply_after_the_token_expired_goes_to_the_channel(fake_discord, queues, job_registry, runner):
+    @job_registry.register("late")
+    def late(request, ctx):
+        return JobOutcome(content="private result")
+
+    ref = make_request("late").interaction
+    expired = InteractionRef(**{**ref.__dict__, "token_expires_at": 1.0})
+    enqueue_job(queues.sqs, queues.url, JobRequest(kind="late", interaction=expired))
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    assert fake_discord.edits(TOKEN) == []
+    [notice] = fake_discord.channel_messages("43")
+    assert notice["content"].startswith("<@44> your `/late` finished after its reply link expired")
+    assert "private result" not in notice["content"]
+    assert notice["allowed_mentions"] == {"parse": [], "users": ["44"]}
 
 
 def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, job_registry, runner, caplog):
@@ -337,7 +366,10 @@ def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, job_reg
     assert runner.poll_once() == {"received": 1, "failed": 0}
     runner.poll_once()
     assert runs == [1] and queues.dlq_bodies() == []
-    assert any("reply not delivered" in r.getMessage() for r in caplog.records)
+    assert any("no longer valid" in r.getMessage() for r in caplog.records)
+    # The user is told in the channel, as the bot, since the interaction can no longer be answered.
+    [notice] = fake_discord.channel_messages("43")
+    assert notice["content"].startswith("<@44> your `/slow` finished")
 
 
 def test_enqueue_job_puts_the_request_and_its_attributes(queues):
