@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any
 
-from shared.queue_messages import DISCORD_EPOCH_MS
+from shared.contracts.messages import DISCORD_EPOCH_MS
 
 _ids = itertools.count(1)
 MANAGE_GUILD = 1 << 5

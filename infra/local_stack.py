@@ -23,7 +23,7 @@ from typing import Any
 from infra.signing import DEV_KEY_DIR, DevApplication
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
-from shared.settings import ENV, Settings
+from shared.config import ENV, Settings
 
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
@@ -151,9 +151,8 @@ def start_worker(stack: LocalStack) -> Any:
     """The worker function, fed from the local jobs queue by the same runner semantics as Lambda's SQS source."""
     from functions.worker.handler import build_worker
     from functions.worker.local_runner import LocalRunner
-    from shared.aws import AwsClients as Clients
-
     from infra.template import function_timeout
+    from shared.aws import AwsClients as Clients
 
     settings = stack.settings_for("WorkerFunction")
     processor = build_worker(settings)

@@ -13,7 +13,7 @@ from shared.storage.keys import pending_reply_key
 
 if TYPE_CHECKING:
     from functions.worker.jobs import JobOutcome
-    from shared.queue_messages import JobRequest
+    from shared.contracts.messages import JobRequest
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class ReplyStore:
     def load(self, record: dict[str, Any]) -> PendingReply:
         files = tuple((f["name"], self.s3.get_object(Bucket=self.bucket, Key=f["key"])["Body"].read())
                       for f in record.get("files") or ())
+        after = record.get("after_delivery")
         return PendingReply(content=record.get("content"), embeds=record.get("embeds"),
                             components=record.get("components"), allowed_mentions=record.get("allowed_mentions"),
-                            files=files, after_delivery=tuple(after) if (after := record.get("after_delivery")) else None)
+                            files=files, after_delivery=(after[0], after[1]) if after else None)

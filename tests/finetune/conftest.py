@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from infra.fakes.openai_server import FakeOpenAI, SpecValidator
-from shared.examples import ChatMessage, Example
+from shared.config import Settings
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
-from shared.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,7 @@ def settings(fake_openai) -> Settings:
 def openai_client(fake_openai):
     from openai import OpenAI
 
-    from shared.model_access import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
+    from shared.openai_api import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
 
     # Production's timeout and retries (shared.model_access.openai_client).
     with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=OPENAI_MAX_RETRIES,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functions.worker.processor import retry_delay
-
 import hashlib
 import io
 import json
@@ -11,6 +9,7 @@ import zipfile
 
 import requests
 
+from functions.worker.processor import retry_delay
 from infra import interactions as build
 from tests.conftest import APPLICATION_ID
 from tests.training.conftest import GUILD, TRAINER, chat_line

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functions.worker.processor import RETRY_DELAYS_SECONDS, retry_delay
 from infra.template import function_timeout, load_template
-from shared.model_access import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
-from shared.queue_messages import INTERACTION_TOKEN_LIFETIME_SECONDS
+from shared.contracts.messages import INTERACTION_TOKEN_LIFETIME_SECONDS
+from shared.openai_api import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
 
 TEMPLATE = load_template()
 QUEUE = TEMPLATE["Resources"]["JobsQueue"]["Properties"]

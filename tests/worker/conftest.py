@@ -13,8 +13,8 @@ from functions.worker.jobs import JobRegistry
 from functions.worker.local_runner import LocalRunner
 from infra.fakes.discord_server import FakeDiscord
 from infra.template import function_timeout, load_template
-from shared.discord_api import DiscordRest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 
 REGION = "us-east-1"
 # The template's own numbers: the jobs queue's redrive and visibility, the worker's timeout.

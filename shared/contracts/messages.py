@@ -10,7 +10,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
-
 DISCORD_EPOCH_MS = 1_420_070_400_000
 INTERACTION_TOKEN_LIFETIME_SECONDS = 15 * 60
 

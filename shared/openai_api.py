@@ -1,0 +1,33 @@
+"""The OpenAI client, built in one place for the worker, the watcher and the voice worker.
+
+The key is ``OPENAI_API_KEY`` itself (local use), else the secret that ``OPENAI_API_KEY_SECRET`` names (Secrets
+Manager or ``ssm:``), cached by :mod:`shared.config`. ``openai`` is imported only here and only when a client is
+built: the interactions function never loads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Settings, secret_value
+from shared.finetune.exceptions import NotConfigured
+
+
+def openai_api_key(settings: Settings) -> str:
+    key = secret_value(settings.openai_api_key, settings.openai_api_key_secret, settings=settings)
+    if not key:
+        raise NotConfigured(detail="neither OPENAI_API_KEY nor OPENAI_API_KEY_SECRET is set")
+    return key
+
+
+# One call's worst case, 3 tries of 25 s plus the SDK's backoff (at most 8 s each), stays well inside the
+# worker's timeout (template.yaml); the SDK's defaults (600 s a try) would outlive the function.
+OPENAI_TIMEOUT_SECONDS = 25.0
+OPENAI_MAX_RETRIES = 2
+
+
+def openai_client(settings: Settings) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None,
+                  timeout=OPENAI_TIMEOUT_SECONDS, max_retries=OPENAI_MAX_RETRIES)
