@@ -89,34 +89,60 @@ def build_stack(environ: Mapping[str, str], aws_endpoint: str) -> LocalStack:
     return stack
 
 
+# -- fakes: one starts only for a service the environment left unset; a setting given is never replaced --
+
+
+def needs_fake_discord(environ: Mapping[str, str]) -> bool:
+    """No Discord API base and no bot token given: replies go to a local fake of Discord."""
+    return not any(environ.get(name) for name in
+                   ("DISCORD_API_BASE", "DISCORD_BOT_TOKEN", "DISCORD_BOT_TOKEN_SECRET"))
+
+
+def needs_fake_openai(environ: Mapping[str, str]) -> bool:
+    """Provider openai (the template's default) with no base URL and no key given: a local fake of OpenAI."""
+    if environ.get("FINETUNE_PROVIDER", "openai") != "openai":
+        return False
+    return not any(environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET"))
+
+
+def _fill_unset(stack: LocalStack, values: Mapping[str, str]) -> None:
+    for name, value in values.items():
+        stack.base_environment.setdefault(name, value)
+    stack.settings = stack.settings_for("InteractionsFunction")
+
+
 def start_fake_discord(stack: LocalStack) -> Any:
-    """Without a real bot token, replies go to a local fake of Discord's API, and attachments come from its CDN."""
+    """Replies go to a local fake of Discord's API, and attachments come from its CDN (unless given)."""
     from infra.fakes.discord_server import FakeDiscord
 
     fake = FakeDiscord(application_id=stack.settings.discord_application_id)
     fake.start()
     hosts = [*stack.settings.attachment_hosts, fake.cdn_host]
-    stack.base_environment.update(DISCORD_API_BASE=fake.api_base, ATTACHMENT_HOSTS=",".join(hosts),
-                                  DISCORD_BOT_TOKEN=fake.bot_token)
-    stack.settings = stack.settings_for("InteractionsFunction")
+    _fill_unset(stack, {"DISCORD_API_BASE": fake.api_base, "ATTACHMENT_HOSTS": ",".join(hosts),
+                        "DISCORD_BOT_TOKEN": fake.bot_token})
     return fake
 
 
-def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
-    """Without OPENAI_API_KEY, fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
+def new_webhook_secret() -> str:
+    """A ``whsec_`` secret as OpenAI issues them: the rest is standard base64 of random bytes."""
+    import base64
     import secrets as token_source
 
+    return "whsec_" + base64.b64encode(token_source.token_bytes(32)).decode("ascii")
+
+
+def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
+    """Fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
     from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests, specs_available
 
-    webhook_secret = "whsec_" + token_source.token_urlsafe(24)
+    webhook_secret = stack.base_environment.get("OPENAI_WEBHOOK_SECRET") or new_webhook_secret()
     fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret,
                       validator=None if specs_available() else UncheckedRequests())
     fake.start()
     if not specs_available():
         log.warning("OpenAI fake: ../shared/specs not found, so request bodies are not checked against the spec")
-    stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
-                                  OPENAI_WEBHOOK_SECRET=webhook_secret, FINETUNE_PROVIDER="openai")
-    stack.settings = stack.settings_for("InteractionsFunction")
+    _fill_unset(stack, {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-local-fake",
+                        "OPENAI_WEBHOOK_SECRET": webhook_secret, "FINETUNE_PROVIDER": "openai"})
     return fake
 
 
@@ -201,11 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     moto_server, aws_endpoint = _start_moto(args.aws_host, args.aws_port)
     stack = build_stack(os.environ, aws_endpoint)
     real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
-    fake_discord = None if real_bot else start_fake_discord(stack)
+    fake_discord = start_fake_discord(stack) if needs_fake_discord(os.environ) else None
     webhook_port = args.port + 1
-    real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET")
-                       or os.environ.get("FINETUNE_PROVIDER", "openai") != "openai")
-    fake_openai = None if real_openai else start_fake_openai(stack, webhook_port)
+    fake_openai = start_fake_openai(stack, webhook_port) if needs_fake_openai(os.environ) else None
     stop = threading.Event()
     runner = start_worker(stack)
     webhook_server = start_watcher(stack, args.host, webhook_port, stop)
