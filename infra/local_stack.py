@@ -24,6 +24,7 @@ from infra.signing import DEV_KEY_DIR, DevApplication
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
 from shared.config import ENV, Settings
+from shared.logs import quiet_wire_loggers
 
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request of moto and Flask is noise
+    quiet_wire_loggers()
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "local")  # moto accepts any credentials; never a real account's
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

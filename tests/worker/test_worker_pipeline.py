@@ -15,7 +15,7 @@ from functions.worker.processor import APOLOGY, RETRY_DELAYS_SECONDS, retry_dela
 from shared.contracts.enqueue import enqueue_job
 from shared.contracts.messages import InteractionRef, JobRequest
 from shared.errors import InvalidInput, NotSaved, UpstreamError
-from shared.logs import PROJECT_LOGGERS
+from shared.logs import PROJECT_LOGGERS, WIRE_LOGGERS
 
 TOKEN = "itok-SECRET-abc"
 REGION = "us-east-1"  # as tests/worker/conftest.py creates the queues and table
@@ -431,3 +431,39 @@ def _restore_logger(name: str, state: tuple) -> None:
     logger.handlers[:] = state[0]
     logger.setLevel(state[1])
     logger.propagate = state[2]
+
+
+def test_debug_logging_never_shows_a_secret_or_a_token(fake_discord, queues, idempotency_table, bucket,
+                                                       monkeypatch, caplog):
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="bot-token", SecretString=fake_discord.bot_token)["ARN"]
+    registry = JobRegistry()
+
+    @registry.register("post")
+    def post(request, ctx):
+        ctx.discord.create_message("43", content="posted as the bot")  # reads the bot token's secret
+        enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url, JobRequest("next", request.interaction))  # a token
+        return JobOutcome(content="done")
+
+    env = {"DISCORD_API_BASE": fake_discord.api_base, "IDEMPOTENCY_TABLE": idempotency_table,
+           "JOBS_QUEUE_URL": queues.url, "AWS_DEFAULT_REGION": REGION, "BUCKET_NAME": bucket,
+           "DISCORD_BOT_TOKEN_SECRET": secret_arn, "LOG_LEVEL": "DEBUG"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(worker_handler, "registry", registry)
+    monkeypatch.setattr(worker_handler, "_worker", None)
+    enqueue_job(queues.sqs, queues.url, make_request("post"))
+    runner = LocalRunner(worker_handler.lambda_handler, queues.sqs, queues.url, wait_seconds=0)
+    (message,) = queues.sqs.receive_message(QueueUrl=queues.url, MessageSystemAttributeNames=["All"])["Messages"]
+    saved = {name: _logger_state(name) for name in (*PROJECT_LOGGERS, *WIRE_LOGGERS)}
+    try:
+        # Lambda's runtime puts the root logger at the function's ApplicationLogLevel: DEBUG here.
+        caplog.set_level(logging.DEBUG)
+        result = worker_handler.lambda_handler({"Records": [runner._record(message)]}, RunnerContext(30))
+        assert result == {"batchItemFailures": []}
+    finally:
+        for name, state in saved.items():
+            _restore_logger(name, state)
+    assert [m["content"] for m in fake_discord.channel_messages("43")] == ["posted as the bot"]
+    logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
+    assert fake_discord.bot_token not in logged and TOKEN not in logged
