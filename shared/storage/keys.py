@@ -98,5 +98,5 @@ def archive_request_sk(interaction_id: str) -> str:
 
 
 def pending_reply_key(guild_id: str | None, interaction_id: str, index: int, filename: str) -> str:
-    """A file of a reply that is waiting to be delivered (kept a day by the bucket's lifecycle)."""
-    return f"{bucket_prefix(guild_id or 'direct')}replies/{interaction_id}/{index}-{filename}"
+    """A file of a reply waiting to be delivered; top-level ``replies/`` is expired after a day (template.yaml)."""
+    return f"replies/{bucket_prefix(guild_id or 'direct')}{interaction_id}/{index}-{filename}"

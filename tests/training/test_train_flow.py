@@ -39,7 +39,7 @@ def test_train_with_a_jsonl_attachment_end_to_end(stack):
     assert "The dataset now holds 2 examples (2 positive, 0 negative)." in reply
     assert stack.dataset_size("faq") == 2
     # The upload is kept under a key the server made (guild, interaction id, extension).
-    assert stack.bucket_keys() == [f"guilds/{GUILD}/uploads/{interaction['id']}.jsonl"]
+    assert stack.bucket_keys() == [f"uploads/guilds/{GUILD}/{interaction['id']}.jsonl"]
 
 
 def test_text_train_uses_the_selected_dataset_and_its_default(stack):
