@@ -286,6 +286,11 @@ def parse_test_items(data: str) -> list[Any]:
         parsed = json.loads(data)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"That is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    except RecursionError:
+        raise InvalidInput("That JSON is nested too deeply: give strings or objects with a prompt.") from None
+    except ValueError:
+        # Python refuses integers of more than 4,300 digits.
+        raise InvalidInput("That JSON holds a number with too many digits.") from None
     items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise InvalidInput("The list is empty: give at least one test input.")
@@ -297,6 +302,15 @@ def parse_test_items(data: str) -> list[Any]:
 def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     """An item is a string (the prompt), or an object with ``prompt``/``input`` or chat ``messages`` and an
     optional ``expected`` (or ``completion``) answer. Raises InvalidInput for anything else."""
+    messages, expected = _test_messages_unchecked(item)
+    try:
+        json.dumps([messages, expected], ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("its text holds half a surrogate pair (a lone \\ud800-\\udfff escape)") from None
+    return messages, expected
+
+
+def _test_messages_unchecked(item: Any) -> tuple[list[dict[str, str]], str | None]:
     if isinstance(item, str) and item.strip():
         return [{"role": "user", "content": item}], None
     if not isinstance(item, dict):

@@ -285,3 +285,21 @@ def test_csv_header_after_blank_lines():
     examples, rejections = run(b"\n\nprompt,completion\nq,a\n", name="d.csv")
     assert rejections == []
     assert [e.answer for e in examples] == ["a"] and examples[0].origin == "d.csv:4"
+
+
+def test_a_csv_of_bad_lines_is_read_in_bounded_memory():
+    import tracemalloc
+
+    from shared.datasets import DatasetLimits
+
+    rows = b"prompt,completion\n" + b"\xff\xfe,x\n" * 400_000  # not UTF-8, every one of them
+    tracemalloc.start()
+    try:
+        rejected = 0
+        for item in parse_upload(io.BytesIO(rows), "bad.csv", limits=DatasetLimits()):
+            rejected += isinstance(item, Rejection)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rejected == 400_000
+    assert peak < 8 * 1024 * 1024  # one row's worth, not one entry per bad line

@@ -130,3 +130,16 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
             "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
         answer = model_jobs.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
     assert answer == "Fact 1 is true."
+
+
+def test_test_data_nested_deep_or_with_huge_numbers_is_refused_with_a_reason():
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        model_jobs.parse_test_items("[" * 3000 + "]" * 3000)
+    with pytest.raises(InvalidInput, match="too many digits"):
+        model_jobs.parse_test_items("[" + "9" * 5000 + "]")
+
+
+def test_a_test_input_with_half_a_surrogate_pair_is_its_own_error(client, runner, fake_discord):
+    content = run_test(client, runner, fake_discord, '["fine", "broken \\ud83d", "also fine"]')
+    assert "**2.** ⚠️ invalid input: its text holds half a surrogate pair" in content
+    assert "**1.** `fine` → (simulated" in content and "**3.** `also fine` → (simulated" in content
