@@ -42,8 +42,9 @@ SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a rea
 MAX_TEST_ITEMS = 20
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
-# Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
-START_LEASE_SECONDS = 600
+# Longer than a worker's run (its timeout, 150 s), shorter than the jobs queue's visibility timeout (180 s):
+# a live start is never doubled, a crashed one is taken over by the next receive (template.yaml).
+START_LEASE_SECONDS = 165
 
 
 # --- what a job uses, built once per worker context ----------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 from functions.worker import model_jobs
 from infra import interactions as build
@@ -213,6 +214,26 @@ def test_a_click_while_another_is_creating_the_job_creates_nothing(client, runne
     retried = model_jobs.start_finetune(JobRequest("start_finetune", first, {"dataset": "faq", "confirm": digest}),
                                         worker_ctx)
     assert "🚀" in retried.content and fake_openai.jobs_created() == 1
+
+
+def test_a_crashed_starts_lease_expires_before_its_message_returns(client, runner, jobs, fake_discord, settings,
+                                                                   dataset):
+    from infra.template import function_timeout, load_template
+
+    estimate, _ = estimate_and_confirm(client, runner, fake_discord, dataset)
+    digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+    record, _ = jobs.record_start(model_jobs.FineTuneJobRecord(
+        guild_id=GUILD, request_id=start_id(estimate), dataset="faq", provider="openai",
+        base_model=settings.base_model, requested_by="5", channel_id=CHANNEL, snapshot=digest))
+    started_at = time.time()
+    lease = model_jobs.START_LEASE_SECONDS
+    assert jobs.claim_start(record, lease_seconds=lease, now=started_at)  # then the worker crashes: no release
+    worker_timeout = function_timeout("WorkerFunction")
+    visibility = int(load_template()["Resources"]["JobsQueue"]["Properties"]["VisibilityTimeout"])
+    # While the first run may still be alive, nobody else creates the job...
+    assert not jobs.claim_start(record, lease_seconds=lease, now=started_at + worker_timeout)
+    # ...and when the queue brings the crashed run's message back, its lease is over: the start is retried.
+    assert jobs.claim_start(record, lease_seconds=lease, now=started_at + visibility)
 
 
 def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner, watcher, jobs, fake_openai,
