@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
+ATTACHED_NOTE = "the {what} is longer than a message: the whole of it is attached ({name})."
+ANSWER_FILE = "answer.md"
+TEST_REPORT_FILE = "test-report.md"
 MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
 # Longer than a worker's run (its timeout, 150 s), shorter than the jobs queue's visibility timeout (180 s):
@@ -242,10 +245,19 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         raise InvalidInput("Ask a question (or attach a recording of one).")
     model = active_model(ctx, guild_id)
     answer = provider_for(ctx).complete([{"role": "user", "content": question}], model).strip()
-    content = _note(ctx, (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER])
+    quoted = f"> 🎤 {heard[:300]}\n\n" if heard else ""
+    files: list[tuple[str, bytes]] = []
+    shown = answer
+    if len(_note(ctx, quoted + answer)) > MAX_CONTENT:
+        # Too long for one message: the start of the answer, said to be cut, and the whole of it attached.
+        note = f"\n… {ATTACHED_NOTE.format(what='answer', name=ANSWER_FILE)}"
+        room = MAX_CONTENT - len(_note(ctx, quoted + note))
+        shown = answer[:room].rstrip() + note
+        files = [(ANSWER_FILE, answer.encode("utf-8"))]
+    content = _note(ctx, quoted + shown)
 
     _speak(ctx, ref, answer)
-    return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []}, files=files,
                       after_delivery=("record_exchange", {"prompt": question, "answer": answer[:MAX_ANSWER],
                                                           "model": model}))
 
@@ -372,8 +384,12 @@ def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         noted = _note(ctx, report)
         return JobOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
                           allowed_mentions={"parse": []})
-    return JobOutcome(content=report[:1800] + "\n… the full report is attached.",
-                      files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
+    # Too long for one message: the first results, then the summary, and the whole report attached.
+    summary = lines[-1]
+    tail = f"\n… {ATTACHED_NOTE.format(what='report', name=TEST_REPORT_FILE)}\n{summary}"
+    head = report[:MAX_CONTENT - len(tail)].rsplit("\n", 1)[0]
+    return JobOutcome(content=head + tail, files=[(TEST_REPORT_FILE, report.encode("utf-8"))],
+                      allowed_mentions={"parse": []})
 
 
 __all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]

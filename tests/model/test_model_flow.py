@@ -331,3 +331,16 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     assert request.kind == "speak_answer" and "Say hello" in request.args["text"]
     other = urls[1 - shard_for_guild(GUILD, 2)]
     assert sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_a_long_answer_says_it_is_cut_and_attaches_the_whole(client, runner, fake_discord):
+    prompt = " ".join(f"word{n}" for n in range(500))  # the fake echoes it: an answer of about 3,900 characters
+    asked = send(client, build.slash("ask", options={"prompt": prompt}, **A))
+    run_one(runner)
+    reply = fake_discord.original(asked.token)
+    assert len(reply["content"]) <= 2000
+    assert "the whole of it is attached (answer.md)" in reply["content"]
+    (attachment,) = reply["attachments"]
+    assert attachment["filename"] == "answer.md"
+    whole = fake_discord.attachment_bytes(attachment["id"]).decode()
+    assert whole.endswith("word499") and prompt in whole

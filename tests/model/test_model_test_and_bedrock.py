@@ -4,6 +4,7 @@ setting that changes the provider."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from botocore.stub import Stubber
@@ -143,3 +144,14 @@ def test_a_test_input_with_half_a_surrogate_pair_is_its_own_error(client, runner
     content = run_test(client, runner, fake_discord, '["fine", "broken \\ud83d", "also fine"]')
     assert "**2.** ⚠️ invalid input: its text holds half a surrogate pair" in content
     assert "**1.** `fine` → (simulated" in content and "**3.** `also fine` → (simulated" in content
+
+
+def test_a_long_test_report_keeps_its_summary_and_attaches_the_whole(client, runner, fake_discord):
+    items = [{"prompt": f"question {n} " + "x" * 300, "expected": "no"} for n in range(12)]
+    sent = send(client, build.slash("test", options={"data": json.dumps(items)}, **TRAINER, **A))
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    reply = fake_discord.original(sent.token)
+    assert len(reply["content"]) <= 2000
+    assert reply["content"].endswith("Matched 0, differed 12, errors 0.")
+    assert "the whole of it is attached (test-report.md)" in reply["content"]
+    assert [a["filename"] for a in reply["attachments"]] == ["test-report.md"]
