@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, after_delivery, job
 from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.contracts.enqueue import enqueue_job
 from shared.contracts.messages import JobRequest
-from shared.datasets.archives import create_archive
+from shared.datasets.archives import archive_file_id, create_archive, reserve_archive_version
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
 from shared.discord.attachment_rules import too_large
 from shared.discord.attachments import fetch_attachment_to_s3, upload_key
 from shared.discord.components import row, start_training_button
 from shared.discord.text import MAX_CONTENT, human_size
-from shared.errors import BotError, InvalidInput
+from shared.domain.time import utc_now
+from shared.errors import BotError, InvalidInput, NotFound
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # what shared.domain.time.utc_now writes
 STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
 NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
 START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are saved; "
@@ -141,16 +144,22 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     name = request.args.get("dataset") or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
-    # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
+    # The request's marker is written before the archive is made: a redelivery (the reply failed, or the run
+    # stopped anywhere after the marker) finishes or resends that one version, never makes another.
     requests_table = DataTable(ctx.settings.data_table, ctx.dynamodb)
-    marker = requests_table.get(keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id))
-    if marker is not None:
+    pk, sk = keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id)
+    marker = requests_table.get(pk, sk)
+    if marker is None:
+        version = reserve_archive_version(guild_id, dataset, datasets=datasets)
+        requests_table.put_new({"pk": pk, "sk": sk, "file_id": archive_file_id(dataset, version), "version": version,
+                                "created_at": utc_now(), "expires_at": int(time.time()) + 7 * 24 * 3600})
+        marker = requests_table.get(pk, sk) or {}  # the one that was written first, if two deliveries raced
+    try:
         record = files.get(guild_id, str(marker["file_id"]))
-    else:
+    except NotFound:
         record = create_archive(guild_id, dataset, created_by=request.interaction.user_id, datasets=datasets,
-                                files=files)
-        requests_table.put_new({"pk": keys.guild_pk(guild_id), "sk": keys.archive_request_sk(request.interaction.id),
-                                "file_id": record.file_id, "expires_at": int(time.time()) + 7 * 24 * 3600})
+                                files=files, version=int(marker["version"]),
+                                now=datetime.strptime(str(marker["created_at"]), ISO_FORMAT).replace(tzinfo=UTC))
     info = datasets.require_dataset(guild_id, dataset)
     intro = (f"Archived **{dataset}** as `{record.file_id}` ({human_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "
