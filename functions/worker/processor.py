@@ -1,11 +1,11 @@
-"""Running queued jobs: one SQS record at a time, each job's effect once, failures turned into replies.
+"""Running queued tasks: one SQS record at a time, each task's effect once, failures turned into replies.
 
 For every record of a batch:
 
-- a body that is not a :class:`JobRequest` (poison) fails on every delivery and so reaches the DLQ;
+- a body that is not a :class:`TaskRequest` (poison) fails on every delivery and so reaches the DLQ;
   its body is never logged (it may hold a token);
-- the job runs inside Powertools idempotency (DynamoDB, keyed by the interaction id and the kind):
-  a redelivered message whose job already completed is acknowledged without a second effect, and a
+- the task runs inside Powertools idempotency (DynamoDB, keyed by the interaction id and the kind):
+  a redelivered message whose task already completed is acknowledged without a second effect, and a
   delivery that overlaps a running one fails and comes back later;
 - a non-retryable :class:`BotError` becomes the edited reply and the record is done;
 - a retryable error or an unexpected exception fails the record. The record is made visible again after
@@ -14,18 +14,18 @@ For every record of a batch:
   (``tests/unit/test_retry_schedule.py`` checks this against template.yaml's numbers). On the last receive the
   user is told, and the request itself stays in the DLQ.
 
-A job's paid work (provider calls) is never repeated because its reply could not be delivered: the job's
+A task's paid work (provider calls) is never repeated because its reply could not be delivered: the task's
 result is recorded first (the idempotency record keeps the reply; its files go to S3), then delivered. A
 delivery that fails for a reason worth retrying fails the record, and the next receive delivers the recorded
-reply without running the job again. Once the interaction token has expired, the user is told in the channel
-with the bot token instead.
+reply without running the task again. Once the interaction token has expired, the user is told in the
+channel with the bot token instead.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -38,18 +38,20 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from functions.worker.context import WorkerContext
-from functions.worker.jobs import AFTER_DELIVERY, REPLY_AS_FOLLOWUP, JobOutcome, JobRegistry
-from shared.contracts.messages import JobRequest
+from functions.worker.outcome import TaskFunction, TaskOutcome
+from functions.worker.replies import PendingReply, ReplyStore
+from functions.worker.tasks import AFTER_DELIVERY
+from shared.contracts.messages import InteractionRef, TaskKind, TaskRequest, UnknownKind
 from shared.discord.rest import DiscordHTTPError
 from shared.discord.text import MAX_CONTENT, clip
 from shared.errors import BotError, ConfigError
-from shared.storage.replies import PendingReply, ReplyStore
 
 logger = logging.getLogger(__name__)
 
-# A completed job is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
+# A completed task is remembered this long; SQS keeps a message at most 14 days, redeliveries come far sooner.
 IDEMPOTENCY_EXPIRY_SECONDS = 24 * 3600
 FAILED_MESSAGE = "Sorry, that didn't work: {reason}"
+UNKNOWN_KIND_REASON = "this bot is being updated; try again in a few minutes."
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Please try again later."
 LATE_NOTICE = ("<@{user}> your `/{command}` finished after its reply link expired, so I can't show the result "
                "here. Please run it again.")
@@ -71,25 +73,25 @@ def retry_delay(receive_count: int) -> int:
 
 
 class PoisonMessage(Exception):
-    """A record whose body is not a job request. It can never succeed; the DLQ keeps it for inspection."""
+    """A record whose body is not a task request. It can never succeed; the DLQ keeps it for inspection."""
 
 
 class DeliveryPending(BotError):
-    """The job's result is recorded but its reply is not delivered yet: the record is received again."""
+    """The task's result is recorded but its reply is not delivered yet: the record is received again."""
 
     user_message = "I couldn't deliver the answer to Discord."
     retryable = True
 
 
-class JobProcessor:
-    """Runs the records of an SQS batch through the registered jobs."""
+class TaskProcessor:
+    """Runs the records of an SQS batch through the registered tasks."""
 
-    def __init__(self, ctx: WorkerContext, registry: JobRegistry, *,
+    def __init__(self, ctx: WorkerContext, tasks: Mapping[TaskKind, TaskFunction], *,
                  clock: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
-        self.registry = registry
+        self.tasks = tasks
         self.clock = clock
-        # Interaction ids whose job ran (and tried its delivery) in this very call, not in an earlier receive.
+        # Interaction ids whose task ran (and tried its delivery) in this very call, not in an earlier receive.
         self._ran_now: set[str] = set()
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
         persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
@@ -103,8 +105,8 @@ class JobProcessor:
             data_keyword_argument="key",
             persistence_store=persistence,
             config=self.idempotency_config,
-            key_prefix="job",
-        )(self._run_job)
+            key_prefix="task",
+        )(self._run_task)
 
     # -- batch ----------------------------------------------------------------------------------------------
 
@@ -123,10 +125,17 @@ class JobProcessor:
         last_attempt = receive_count >= self.max_receive_count
         try:
             request = self._parse(record, receive_count)
+        except UnknownKind as exc:
+            logger.warning("record %s (receive %d): %s; kept for a newer worker", record.message_id, receive_count,
+                           exc)
+            if last_attempt:
+                self._tell(exc.interaction, FAILED_MESSAGE.format(reason=UNKNOWN_KIND_REASON))
+            self._retry_later(record, 0 if last_attempt else retry_delay(receive_count))
+            raise
         except PoisonMessage:
             self._retry_later(record, 0)  # it never succeeds: straight on towards the DLQ
             raise
-        where = f"job {request.kind} for interaction {request.interaction.id} (receive {receive_count})"
+        where = f"task {request.kind} for interaction {request.interaction.id} (receive {receive_count})"
         try:
             result = self._run_once(key={"interaction_id": request.interaction.id, "kind": request.kind},
                                     request=request)
@@ -150,7 +159,6 @@ class JobProcessor:
             logger.exception("%s failed unexpectedly", where)
             if last_attempt:
                 self._tell_user(request, APOLOGY)
-            # After the last receive the next one moves it to the DLQ: no reason to wait for that.
             self._retry_later(record, 0 if last_attempt else retry_delay(receive_count))
             raise
         finally:
@@ -174,37 +182,37 @@ class JobProcessor:
             return configured
         return str(self.ctx.sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
-    # -- one job --------------------------------------------------------------------------------------------
+    # -- one task --------------------------------------------------------------------------------------------
 
-    def _run_job(self, *, key: dict[str, str], request: JobRequest) -> dict[str, Any]:
-        """Run the job and try its reply; the returned dict is what the idempotency record keeps.
+    def _run_task(self, *, key: dict[str, str], request: TaskRequest) -> dict[str, Any]:
+        """Run the task and try its reply; the returned dict is what the idempotency record keeps.
 
         When the reply could not be delivered for a reason worth retrying, the dict holds the reply itself
-        (``pending``) so that the next receive delivers it without running the job again.
+        (``pending``) so that the next receive delivers it without running the task again.
         """
-        function = self.registry.get(request.kind)
+        function = self.tasks[request.kind]
         status = "done"
         try:
             outcome = function(request, self.ctx)
         except BotError as exc:
             if exc.retryable:
                 raise
-            logger.info("job %s for interaction %s refused: %s", request.kind, request.interaction.id,
+            logger.info("task %s for interaction %s refused: %s", request.kind, request.interaction.id,
                         type(exc).__name__)
-            outcome, status = JobOutcome(content=exc.user_message), "refused"
-        if not isinstance(outcome, JobOutcome):
-            raise TypeError(f"job {request.kind!r} returned {type(outcome).__name__}, not JobOutcome")
+            outcome, status = TaskOutcome(content=exc.user_message), "refused"
+        if not isinstance(outcome, TaskOutcome):
+            raise TypeError(f"task {request.kind!r} returned {type(outcome).__name__}, not TaskOutcome")
         self._ran_now.add(request.interaction.id)
         try:
             delivered = self._deliver(request, outcome)
         except DiscordHTTPError as exc:
-            logger.warning("job %s for interaction %s: reply not delivered yet: %s", request.kind,
+            logger.warning("task %s for interaction %s: reply not delivered yet: %s", request.kind,
                            request.interaction.id, exc)
             pending = self._replies().save(request, PendingReply.from_outcome(outcome))
             return {"status": status, "delivered": False, "pending": pending}
         return {"status": status, "delivered": delivered}
 
-    def _deliver_recorded(self, request: JobRequest, result: dict[str, Any], *, fresh: bool,
+    def _deliver_recorded(self, request: TaskRequest, result: dict[str, Any], *, fresh: bool,
                           last_attempt: bool) -> dict[str, Any]:
         """Deliver the reply an earlier run recorded; raise to have the record received again."""
         if fresh and not last_attempt:
@@ -223,7 +231,7 @@ class JobProcessor:
     def _replies(self) -> ReplyStore:
         return ReplyStore(self.ctx.s3, self.ctx.settings.bucket_name)
 
-    def _after_delivery(self, request: JobRequest, outcome: JobOutcome, message: Any) -> None:
+    def _after_delivery(self, request: TaskRequest, outcome: TaskOutcome, message: Any) -> None:
         if not isinstance(message, dict) or "id" not in message:
             return
         try:
@@ -233,55 +241,56 @@ class JobProcessor:
                 name, args = outcome.after_delivery
                 AFTER_DELIVERY[name](request, self.ctx, message, args)
         except Exception:
-            # The user has the answer; repeating the job would answer (and pay) twice. Say so in the log.
-            logger.exception("job %s for interaction %s: after-delivery step failed", request.kind,
+            # The user has the answer; repeating the task would answer (and pay) twice. Say so in the log.
+            logger.exception("task %s for interaction %s: after-delivery step failed", request.kind,
                              request.interaction.id)
 
-    def _deliver(self, request: JobRequest, outcome: JobOutcome) -> bool:
+    def _deliver(self, request: TaskRequest, outcome: TaskOutcome) -> bool:
         """Deliver the reply; False when it can never be delivered. Raises a retryable DiscordHTTPError."""
         ref = request.interaction
         if ref.token_expired(self.clock(), TOKEN_MARGIN_SECONDS):
             return self._tell_late(request, LATE_NOTICE)
         try:
-            message = self._send(request, outcome)
+            message = self._send(ref, outcome, followup=request.reply_as_followup)
         except DiscordHTTPError as exc:
             if exc.code in DEAD_TOKEN_CODES or exc.status == 401:
-                logger.error("job %s for interaction %s: the interaction token is no longer valid: %s",
+                logger.error("task %s for interaction %s: the interaction token is no longer valid: %s",
                              request.kind, ref.id, exc)
                 return self._tell_late(request, LATE_NOTICE)
             if exc.retryable:
                 raise
-            logger.error("job %s for interaction %s: reply not delivered: %s", request.kind, ref.id, exc)
+            logger.error("task %s for interaction %s: reply not delivered: %s", request.kind, ref.id, exc)
             return False
         self._after_delivery(request, outcome, message)
         return True
 
-    def _tell_late(self, request: JobRequest, template: str, reason: str = "") -> bool:
+    def _tell_late(self, request: TaskRequest, template: str, reason: str = "") -> bool:
         """Tell the user in the interaction's channel, as the bot: the interaction token no longer works."""
-        ref = request.interaction
+        return self._tell_in_channel(request.interaction, str(request.kind), template, reason)
+
+    def _tell_in_channel(self, ref: InteractionRef, command: str, template: str, reason: str = "") -> bool:
         if not ref.channel_id or not ref.user_id:
-            logger.error("job %s for interaction %s: token expired and no channel to tell", request.kind, ref.id)
+            logger.error("task %s for interaction %s: token expired and no channel to tell", command, ref.id)
             return False
         # The result itself may have been private (ephemeral): only a notice goes to the channel.
-        text = template.format(user=ref.user_id, command=request.kind, reason=reason)
+        text = template.format(user=ref.user_id, command=command, reason=reason)
         try:
             self.ctx.discord.create_message(ref.channel_id, content=text,
                                             allowed_mentions={"parse": [], "users": [ref.user_id]})
         except (DiscordHTTPError, ConfigError) as exc:
-            logger.error("job %s for interaction %s: could not tell the user in the channel: %s",
-                         request.kind, ref.id, exc)
+            logger.error("task %s for interaction %s: could not tell the user in the channel: %s",
+                         command, ref.id, exc)
             return False
         return True
 
-    def _send(self, request: JobRequest, outcome: JobOutcome) -> Any:
-        """Deliver ``outcome`` as the job's reply: an edit of the original response, or a follow-up."""
-        ref = request.interaction
+    def _send(self, ref: InteractionRef, outcome: TaskOutcome, *, followup: bool) -> Any:
+        """Deliver ``outcome`` as the task's reply: an edit of the original response, or a follow-up."""
         discord = self.ctx.discord
         files = list(outcome.files) or None
-        # A job chained from another on the same interaction (``/train start:true``) answers in a follow-up,
-        # leaving the first job's reply in place -- its failure notice included. It is ephemeral like the
+        # A task chained from another on the same interaction (``/train start:true``) answers in a follow-up,
+        # leaving the first task's reply in place -- its failure notice included. It is ephemeral like the
         # trainer commands' deferred replies it answers below.
-        if request.args.get(REPLY_AS_FOLLOWUP) is True:
+        if followup:
             return discord.followup(ref.application_id, ref.token, content=_clipped(outcome.content),
                                     embeds=outcome.embeds, components=outcome.components, files=files,
                                     allowed_mentions=outcome.allowed_mentions, ephemeral=True)
@@ -289,34 +298,37 @@ class JobProcessor:
                                      embeds=outcome.embeds, components=outcome.components, files=files,
                                      allowed_mentions=outcome.allowed_mentions)
 
-    def _tell_user(self, request: JobRequest, message: str) -> None:
-        if request.interaction.token_expired(self.clock(), TOKEN_MARGIN_SECONDS):
-            self._tell_late(request, LATE_FAILURE, reason=message)
+    def _tell_user(self, request: TaskRequest, message: str) -> None:
+        self._tell(request.interaction, message, followup=request.reply_as_followup, command=str(request.kind))
+
+    def _tell(self, ref: InteractionRef, message: str, *, followup: bool = False, command: str = "") -> None:
+        if ref.token_expired(self.clock(), TOKEN_MARGIN_SECONDS):
+            self._tell_in_channel(ref, command or "command", LATE_FAILURE, reason=message)
             return
         try:
-            self._send(request, JobOutcome(content=message))
+            self._send(ref, TaskOutcome(content=message), followup=followup)
         except DiscordHTTPError as exc:
             if exc.code in DEAD_TOKEN_CODES or exc.status == 401:
-                self._tell_late(request, LATE_FAILURE, reason=message)
+                self._tell_in_channel(ref, command or "command", LATE_FAILURE, reason=message)
                 return
-            logger.error("could not tell the user about failed job %s for interaction %s: %s",
-                         request.kind, request.interaction.id, exc)
+            logger.error("could not tell the user about a failed task for interaction %s: %s", ref.id, exc)
         except Exception as exc:
-            logger.error("could not tell the user about failed job %s for interaction %s: %s",
-                         request.kind, request.interaction.id,
+            logger.error("could not tell the user about a failed task for interaction %s: %s", ref.id,
                          exc if isinstance(exc, BotError) else type(exc).__name__)
 
-    def _parse(self, record: SQSRecord, receive_count: int) -> JobRequest:
+    def _parse(self, record: SQSRecord, receive_count: int) -> TaskRequest:
         try:
-            request = JobRequest.from_json(record.body)
+            request = TaskRequest.from_json(record.body)
             if not request.kind or not request.interaction.id or not request.interaction.token:
                 raise ValueError("empty kind, interaction id or token")
             return request
+        except UnknownKind:
+            raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # The body is not logged: it may hold an interaction token.
             logger.error("poison message %s (receive %d): %s", record.message_id, receive_count,
                          type(exc).__name__)
-            reason = f"message {record.message_id} is not a job request ({type(exc).__name__})"
+            reason = f"message {record.message_id} is not a task request ({type(exc).__name__})"
             raise PoisonMessage(reason) from None
 
 

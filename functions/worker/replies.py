@@ -7,13 +7,11 @@ the bucket, since a record holds at most 400 KB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from functions.worker.outcome import TaskOutcome
+from shared.contracts.messages import TaskRequest
 from shared.storage.keys import pending_reply_key
-
-if TYPE_CHECKING:
-    from functions.worker.jobs import JobOutcome
-    from shared.contracts.messages import JobRequest
 
 
 @dataclass(frozen=True)
@@ -26,15 +24,13 @@ class PendingReply:
     after_delivery: tuple[str, dict[str, Any]] | None = None
 
     @classmethod
-    def from_outcome(cls, outcome: JobOutcome) -> PendingReply:
+    def from_outcome(cls, outcome: TaskOutcome) -> PendingReply:
         return cls(content=outcome.content, embeds=outcome.embeds, components=outcome.components,
                    allowed_mentions=outcome.allowed_mentions, files=tuple(outcome.files),
                    after_delivery=outcome.after_delivery)
 
-    def outcome(self) -> JobOutcome:
-        from functions.worker.jobs import JobOutcome
-
-        return JobOutcome(content=self.content, embeds=self.embeds, components=self.components,
+    def outcome(self) -> TaskOutcome:
+        return TaskOutcome(content=self.content, embeds=self.embeds, components=self.components,
                           allowed_mentions=self.allowed_mentions, files=self.files,
                           after_delivery=self.after_delivery)
 
@@ -44,7 +40,7 @@ class ReplyStore:
         self.s3 = s3_client
         self.bucket = bucket
 
-    def save(self, request: JobRequest, reply: PendingReply) -> dict[str, Any]:
+    def save(self, request: TaskRequest, reply: PendingReply) -> dict[str, Any]:
         """Store the reply's files; return the JSON-able record that :meth:`load` reads back."""
         ref = request.interaction
         files = []
