@@ -62,6 +62,8 @@ LATE_FAILURE = "<@{user}> your `/{command}` didn't work: {reason}"
 RETRY_DELAYS_SECONDS = (20, 60)
 # A reply sent this close to the token's end might arrive after it: the channel is used instead.
 TOKEN_MARGIN_SECONDS = 10.0
+# Time kept back from the invocation's remaining time for recording an undelivered reply and rescheduling.
+DEADLINE_MARGIN_SECONDS = 10.0
 # Discord's answers to a webhook call with a dead token: Invalid Webhook Token, Unknown Webhook.
 DEAD_TOKEN_CODES = (50027, 10015)
 
@@ -116,8 +118,16 @@ class TaskProcessor:
             # Lets an in-progress record expire with the invocation, so a crashed run does not block retries.
             self.idempotency_config.register_lambda_context(lambda_context)
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(event=event, record_handler=self.process_record,
-                                            processor=processor, context=lambda_context)
+        if lambda_context is None:
+            response = process_partial_response(event=event, record_handler=self.process_record,
+                                                processor=processor, context=lambda_context)
+            return dict(response)
+        # Discord's waits (rate limits, backoff) never outlast the invocation: a wait that would is an error,
+        # and the task's recorded reply is delivered by the next receive instead.
+        seconds = lambda_context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
+        with self.ctx.discord.deadline(max(0.0, seconds)):
+            response = process_partial_response(event=event, record_handler=self.process_record,
+                                                processor=processor, context=lambda_context)
         return dict(response)
 
     def process_record(self, record: SQSRecord) -> dict[str, Any]:

@@ -279,6 +279,18 @@ def test_model_shows_and_sets_only_known_models(client, jobs, settings):
     assert choices["data"]["choices"] == [{"name": settings.base_model, "value": settings.base_model}]
 
 
+def test_model_and_its_autocomplete_are_for_trainers_only(client, jobs, settings):
+    # A plain member (no Manage Server): neither shown the models, nor able to set one.
+    shown = send(client, build.slash("model", **A)).reply["data"]
+    assert "Manage Server" in shown["content"] and settings.base_model not in shown["content"]
+    assert shown["flags"] == 64
+    refused = send(client, build.slash("model", options={"name": settings.base_model}, **A)).reply["data"]
+    assert "Manage Server" in refused["content"]
+    assert jobs.active_model(GUILD, "unset") == "unset"
+    choices = send(client, build.autocomplete("model", focused="name", value="mini", **A)).reply
+    assert choices["data"]["choices"] == []
+
+
 def test_openai_refusing_fine_tuning_is_a_clear_message(client, runner, jobs, fake_openai, fake_discord, dataset):
     estimate, confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
     fake_openai.refuse_fine_tuning = True

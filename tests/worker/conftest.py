@@ -138,10 +138,31 @@ def task_table() -> TaskTable:
     return TaskTable()
 
 
+class DiscordClock:
+    """The Discord client's monotonic clock: it moves when the client sleeps (recorded, not slept) or when a
+    test says time passed."""
+
+    def __init__(self, sleeps: list[float]) -> None:
+        self.now = 1000.0
+        self.sleeps = sleeps
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def worker(settings, task_table, sleeps):
+def discord_clock(sleeps) -> DiscordClock:
+    return DiscordClock(sleeps)
+
+
+@pytest.fixture
+def worker(settings, task_table, discord_clock):
     # The Discord client's waits are recorded, not slept: the fake's faults stay instant.
-    ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=sleeps.append))
+    ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=discord_clock.sleep, clock=discord_clock))
     return build_worker(settings, tasks=task_table, ctx=ctx)
 
 

@@ -469,3 +469,26 @@ def test_debug_logging_never_shows_a_secret_or_a_token(fake_discord, queues, ide
     assert [m["content"] for m in fake_discord.channel_messages("43")] == ["posted as the bot"]
     logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
     assert fake_discord.bot_token not in logged and TOKEN not in logged
+
+
+def test_a_rate_limit_longer_than_the_invocation_is_not_slept_through(fake_discord, queues, task_table, runner,
+                                                                       sleeps, sqs_clock, discord_clock):
+    runs: list[int] = []
+
+    @task_table.register("ask")
+    def work(request, ctx):
+        runs.append(1)
+        return TaskOutcome(content="answered")
+
+    # Discord asks for 145 s; the invocation has 150 s (the template's timeout) less the time kept back to
+    # record the reply: the worker does not wait at all, and the record comes back.
+    fake_discord.fail_next(429, retry_after=145, method="PATCH")
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
+    assert runner.poll_once() == {"received": 1, "failed": 1}
+    assert sleeps == [] and fake_discord.edits(TOKEN) == []
+    # The retry delay passes for everyone; the next receive waits out the rest of the limit, then delivers.
+    sqs_clock.advance(retry_delay(1))
+    discord_clock.now += retry_delay(1)
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    assert sleeps == [145 - retry_delay(1)]
+    assert runs == [1] and [e["content"] for e in fake_discord.edits(TOKEN)] == ["answered"]
