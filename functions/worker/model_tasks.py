@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.trainers import require_trainer_for
 from shared.discord.components import answer_buttons, confirm_start_button, row
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
@@ -28,12 +28,11 @@ from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
-from shared.storage.exchanges import Exchange, ExchangeStore
-from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
-from shared.storage.table import DataTable
+from shared.storage.exchanges import Exchange
+from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
@@ -53,13 +52,9 @@ START_LEASE_SECONDS = 165
 # --- what a job uses, built once per worker context ----------------------------------------------------------
 
 
-def provider_for(ctx: WorkerContext) -> FineTuneProvider:
+def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
-
-
-def job_store(ctx: WorkerContext) -> FineTuneJobStore:
-    return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
 
 
 def _require_guild(ref: InteractionRef) -> str:
@@ -68,15 +63,15 @@ def _require_guild(ref: InteractionRef) -> str:
     return str(ref.guild_id)
 
 
-def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
-    return require_trainer_for(ref, dataset_store(ctx))[0]
+def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
+    return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
-def active_model(ctx: WorkerContext, guild_id: str) -> str:
-    return job_store(ctx).active_model(guild_id, ctx.settings.base_model)
+def active_model(ctx: WorkerServices, guild_id: str) -> str:
+    return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
 
 
-def _note(ctx: WorkerContext, text: str) -> str:
+def _note(ctx: WorkerServices, text: str) -> str:
     return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings) else text
 
 
@@ -89,16 +84,16 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
     return f"{guild_id}-{dataset}-{digest}"
 
 
-def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(dataset_store(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
+def _plan(ctx: WorkerServices, guild_id: str, dataset: str) -> JobPlan:
+    examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
 
-def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    store = dataset_store(ctx)
+    store = ctx.stores.datasets
     dataset = request.args.dataset or store.guild_settings(guild_id).selected_dataset
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
@@ -113,9 +108,9 @@ def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
-def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
+def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
-    jobs = job_store(ctx)
+    jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
     request_id = start_request_id(guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
@@ -152,21 +147,21 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     return TaskOutcome(content=_started_text(ctx, record))
 
 
-def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
+def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
     """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
     if not ctx.settings.bucket_name:
         return
     name = f"finetune-{dataset}-{digest}"
-    ctx.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
+    ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
                       Body=plan.export.train_jsonl(), ContentType="application/jsonl")
     validation = plan.export.validation_jsonl()
     if validation:
-        ctx.s3.put_object(Bucket=ctx.settings.bucket_name,
+        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name,
                           Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
                           ContentType="application/jsonl")
 
 
-def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
+def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
     return _note(ctx, (
         f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
         f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
@@ -177,10 +172,10 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    jobs = job_store(ctx)
+    jobs = ctx.stores.finetune_jobs
     record = jobs.get(guild_id, request.args.request_id)
     if record is None:
         raise NotFound("I can't find that fine-tuning job in this server.")
@@ -196,7 +191,7 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 # --- ask ------------------------------------------------------------------------------------------------------
 
 
-def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
+def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, Any]) -> str:
     """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
     engine; Lambda has no ffmpeg for the offline engines."""
     from shared.discord.attachments import fetch_attachment_to_s3, upload_key
@@ -208,9 +203,9 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
     key = upload_key(_require_guild(ref), ref.id, filename)
-    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
-    audio = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     import openai
 
     try:
@@ -229,7 +224,7 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     return text
 
 
-def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
     prompt = request.args.prompt.strip()
@@ -254,23 +249,24 @@ def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     content = _note(ctx, quoted + shown)
 
     _speak(ctx, ref, answer)
-    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []}, files=files,
-                      after_delivery=("record_exchange", {"prompt": question, "answer": answer[:MAX_ANSWER],
-                                                          "model": model}))
+    return TaskOutcome(content=content, components=answer_buttons(), files=files,
+                       after_delivery=("record_exchange", {"prompt": question, "answer": answer[:MAX_ANSWER],
+                                                           "model": model}))
 
 
-def record_exchange(request: TaskRequest, ctx: WorkerContext, message: dict[str, Any], args: dict[str, Any]) -> None:
+def record_exchange(request: TaskRequest, ctx: WorkerServices, message: dict[str, Any],
+                    args: dict[str, Any]) -> None:
     # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
     # corrections of this answer find its prompt and model.
     ref = request.interaction
-    ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
+    ctx.stores.exchanges.add(Exchange(
         guild_id=_require_guild(ref), message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
         user_id=ref.user_id, prompt=args["prompt"], answer=args["answer"], model=args["model"],
         created_at=utc_now(),
     ))
 
 
-def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
+def _speak(ctx: WorkerServices, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
@@ -280,7 +276,7 @@ def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
 
     try:
         queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)
-        enqueue_voice(ctx.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
+        enqueue_voice(ctx.aws.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
     except BotError as exc:
         # The written answer is the product; a lost spoken copy is logged, not fatal.
         logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)
@@ -345,7 +341,7 @@ def _test_messages_unchecked(item: Any) -> tuple[list[dict[str, str]], str | Non
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     items = parse_test_items(request.args.data)
@@ -377,14 +373,12 @@ def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report)
-        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
-                          allowed_mentions={"parse": []})
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
     # Too long for one message: the first results, then the summary, and the whole report attached.
     summary = lines[-1]
     tail = f"\n… {ATTACHED_NOTE.format(what='report', name=TEST_REPORT_FILE)}\n{summary}"
     head = report[:MAX_CONTENT - len(tail)].rsplit("\n", 1)[0]
-    return TaskOutcome(content=head + tail, files=[(TEST_REPORT_FILE, report.encode("utf-8"))],
-                      allowed_mentions={"parse": []})
+    return TaskOutcome(content=head + tail, files=[(TEST_REPORT_FILE, report.encode("utf-8"))])
 
 
 __all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import TaskRequest
 
 
@@ -33,6 +33,6 @@ class TaskOutcome:
     after_delivery: tuple[str, dict[str, Any]] | None = None
 
 
-TaskFunction = Callable[["TaskRequest", "WorkerContext"], TaskOutcome]
-# A step run once a reply is delivered: (request, ctx, the delivered message, the outcome's arguments).
-AfterDelivery = Callable[["TaskRequest", "WorkerContext", dict[str, Any], dict[str, Any]], None]
+TaskFunction = Callable[["TaskRequest", "WorkerServices"], TaskOutcome]
+# A step run once a reply is delivered: (request, services, the delivered message, the outcome's arguments).
+AfterDelivery = Callable[["TaskRequest", "WorkerServices", dict[str, Any], dict[str, Any]], None]

@@ -37,9 +37,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from functions.worker.context import WorkerContext
 from functions.worker.outcome import TaskFunction, TaskOutcome
 from functions.worker.replies import PendingReply, ReplyStore
+from functions.worker.services import WorkerServices
 from functions.worker.tasks import AFTER_DELIVERY
 from shared.contracts.messages import InteractionRef, TaskKind, TaskRequest, UnknownKind
 from shared.discord.rest import DiscordHTTPError
@@ -88,7 +88,7 @@ class DeliveryPending(BotError):
 class TaskProcessor:
     """Runs the records of an SQS batch through the registered tasks."""
 
-    def __init__(self, ctx: WorkerContext, tasks: Mapping[TaskKind, TaskFunction], *,
+    def __init__(self, ctx: WorkerServices, tasks: Mapping[TaskKind, TaskFunction], *,
                  clock: Callable[[], float] = time.time) -> None:
         self.ctx = ctx
         self.tasks = tasks
@@ -97,7 +97,7 @@ class TaskProcessor:
         self._ran_now: set[str] = set()
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
         persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
-                                               boto3_client=ctx.dynamodb)
+                                               boto3_client=ctx.aws.dynamodb)
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[interaction_id, kind]",
             raise_on_no_idempotency_key=True,
@@ -179,7 +179,7 @@ class TaskProcessor:
     def _retry_later(self, record: SQSRecord, delay: int) -> None:
         """Make a failed record visible again after ``delay`` seconds instead of the queue's timeout."""
         try:
-            self.ctx.sqs.change_message_visibility(QueueUrl=self._queue_url(record),
+            self.ctx.aws.sqs.change_message_visibility(QueueUrl=self._queue_url(record),
                                                    ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
         except Exception as exc:
             # The queue's visibility timeout still brings it back, only later.
@@ -190,7 +190,7 @@ class TaskProcessor:
         configured = self.ctx.settings.jobs_queue_url
         if configured and (not name or configured.rstrip("/").endswith("/" + name)):
             return configured
-        return str(self.ctx.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        return str(self.ctx.aws.sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
     # -- one task --------------------------------------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class TaskProcessor:
         return {"status": result.get("status"), "delivered": True}
 
     def _replies(self) -> ReplyStore:
-        return ReplyStore(self.ctx.s3, self.ctx.settings.bucket_name)
+        return ReplyStore(self.ctx.aws.s3, self.ctx.settings.bucket_name)
 
     def _after_delivery(self, request: TaskRequest, outcome: TaskOutcome, message: Any) -> None:
         if not isinstance(message, dict) or "id" not in message:

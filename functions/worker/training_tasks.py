@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.trainers import require_trainer_for
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import StartFinetuneArgs, TaskKind, TaskRequest
 from shared.datasets.archives import archive_file_id, create_archive, reserve_archive_version
@@ -29,10 +29,9 @@ from shared.errors import BotError, InvalidInput, NotFound
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
-from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +42,11 @@ START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are 
                 "use the Start training button or `/train start:true` again.")
 
 
-def file_store(ctx: WorkerContext) -> FileStore:
-    return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
-
-
 # -- /train -------------------------------------------------------------------------------------------------
 
 
-def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+def train(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     args = request.args
     text = args.text.strip()
@@ -94,7 +89,7 @@ def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
                       components=[row(start_training_button(dataset))] if has_data else None)
 
 
-def start_finetune_after(request: TaskRequest, ctx: WorkerContext, _message: dict[str, Any],
+def start_finetune_after(request: TaskRequest, ctx: WorkerServices, _message: dict[str, Any],
                          args: dict[str, Any]) -> None:
     """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
 
@@ -103,7 +98,7 @@ def start_finetune_after(request: TaskRequest, ctx: WorkerContext, _message: dic
     """
     ref = request.interaction
     try:
-        enqueue_task(ctx.sqs, ctx.settings.jobs_queue_url,
+        enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url,
                      TaskRequest(TaskKind.START_FINETUNE, ref, StartFinetuneArgs(dataset=args["dataset"]),
                                  reply_as_followup=True))
     except BotError as exc:
@@ -112,7 +107,7 @@ def start_finetune_after(request: TaskRequest, ctx: WorkerContext, _message: dic
                              content=START_FAILED.format(reason=exc.user_message))
 
 
-def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,
+def _train_file(ctx: WorkerServices, datasets: DatasetStore, guild_id: str, dataset: str,
                 attachment: dict[str, Any], *, upload_id: str, positive: bool, added_by: str) -> IngestReport:
     url = str(attachment.get("url") or "")
     filename = str(attachment.get("filename") or "upload")
@@ -123,9 +118,9 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
     bucket = ctx.settings.bucket_name
     # The key is the server's (guild, interaction id, known extension); nothing of the name becomes a path.
     key = upload_key(guild_id, upload_id, filename)
-    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=limit)
-    body = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"]
+    body = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         return add_upload(body, filename, store=datasets, guild_id=guild_id, dataset=dataset,
                           upload_id=upload_id, positive=positive, added_by=added_by)
@@ -136,15 +131,15 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 # -- /archive and /getfile ------------------------------------------------------------------------------
 
 
-def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+def archive(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     name = request.args.dataset or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
-    files = file_store(ctx)
+    files = ctx.stores.files
     # The request's marker is written before the archive is made: a redelivery (the reply failed, or the run
     # stopped anywhere after the marker) finishes or resends that one version, never makes another.
-    requests_table = DataTable(ctx.settings.data_table, ctx.dynamodb)
+    requests_table = ctx.stores.table
     pk, sk = keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id)
     marker = requests_table.get(pk, sk)
     if marker is None:
@@ -165,10 +160,10 @@ def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     return deliver_file(files, record, intro)
 
 
-def getfile(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+def getfile(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
-    files = file_store(ctx)
+    files = ctx.stores.files
     record = files.resolve_for_getfile(guild_id, request.args.name,
                                        requested_by=request.interaction.user_id)
     if record.size == 0:

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from infra import interactions as build
 from shared.contracts.messages import VOICE_ARGS, VoiceKind, VoiceRequest
+from shared.storage.stores import Stores
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
@@ -72,7 +72,7 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     first = aws.settings.voice_queue_url
     sharded = dataclasses.replace(aws.settings, voice_queue_url=f"{first}, {second}")
     assert sharded.voice_queue_urls == (first, second)
-    client = InteractionClient(create_app(sharded, services=Services(sharded, aws=aws.clients)).test_client(), signer)
+    client = InteractionClient(create_app(sharded, stores=Stores(sharded, aws=aws.clients)).test_client(), signer)
     shard_one_guild = str(int(build.DEFAULT_GUILD) + (1 << 22))
     client.send(build.slash("leave", **A))  # DEFAULT_GUILD is on shard 0 of 2
     client.send(build.slash("skip", guild_id=shard_one_guild, **A))

@@ -7,9 +7,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from infra.fakes.discord_server import FakeDiscord
 from infra.template import function_timeout, load_template
 from shared.config import Settings
@@ -162,7 +162,7 @@ def discord_clock(sleeps) -> DiscordClock:
 @pytest.fixture
 def worker(settings, task_table, discord_clock):
     # The Discord client's waits are recorded, not slept: the fake's faults stay instant.
-    ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=discord_clock.sleep, clock=discord_clock))
+    ctx = WorkerServices(settings, discord=DiscordRest(settings, sleep=discord_clock.sleep, clock=discord_clock))
     return build_worker(settings, tasks=task_table, ctx=ctx)
 
 

@@ -444,7 +444,7 @@ def test_debug_logging_never_shows_a_secret_or_a_token(fake_discord, queues, ide
     @registry.register("ask")
     def post(request, ctx):
         ctx.discord.create_message("43", content="posted as the bot")  # reads the bot token's secret
-        enqueue_task(ctx.sqs, ctx.settings.jobs_queue_url, make_request("train"))  # a token in an SQS body
+        enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url, make_request("train"))  # a token in an SQS body
         return TaskOutcome(content="done")
 
     env = {"DISCORD_API_BASE": fake_discord.api_base, "IDEMPOTENCY_TABLE": idempotency_table,

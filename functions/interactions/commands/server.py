@@ -18,7 +18,7 @@ def trainer_role(ctx: InteractionContext) -> dict[str, Any]:
     if not is_trainer(ctx.member):
         raise Forbidden("Only members with the Manage Server permission choose the trainer role.")
     role = ctx.options().get("role")
-    ctx.services.datasets.set_trainer_role(guild_id, str(role) if role else None)
+    ctx.stores.datasets.set_trainer_role(guild_id, str(role) if role else None)
     if role:
         return responses.reply(f"Members with <@&{role}> can now use the trainer commands "
                                "(as can anyone with Manage Server).", ephemeral=True)

@@ -1,4 +1,9 @@
-"""What command handlers use, built lazily so that PING touches none of it."""
+"""The one wiring object of a process: every store, built on first use from one set of boto3 clients.
+
+The interactions app, the worker, the watcher and the voice worker each hold one :class:`Stores`; nothing else
+constructs a store. Building is lazy, so answering PING touches none of it, and stores that import boto3-heavy
+modules are imported only when first used.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +12,48 @@ from typing import TYPE_CHECKING
 
 from shared.aws import AwsClients
 from shared.config import Settings
-from shared.storage.exchanges import ExchangeStore
-from shared.storage.feedback import FeedbackStore
-from shared.storage.instructions import InstructionStore
-from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
     from shared.storage.datasets import DatasetStore
+    from shared.storage.exchanges import ExchangeStore
+    from shared.storage.feedback import FeedbackStore
     from shared.storage.files import FileStore
+    from shared.storage.finetune_jobs import FineTuneJobStore
+    from shared.storage.instructions import InstructionStore
+    from shared.storage.table import DataTable
 
 
-class Services:
-    def __init__(self, settings: Settings, *, aws: AwsClients | None = None) -> None:
+class Stores:
+    def __init__(self, settings: Settings, aws: AwsClients | None = None) -> None:
         self.settings = settings
         self.aws = aws or AwsClients(settings)
 
     @cached_property
     def table(self) -> DataTable:
+        from shared.storage.table import DataTable
+
         return DataTable(self.settings.data_table, self.aws.dynamodb)
 
     @cached_property
     def feedback(self) -> FeedbackStore:
+        from shared.storage.feedback import FeedbackStore
+
         return FeedbackStore(self.table)
 
     @cached_property
     def exchanges(self) -> ExchangeStore:
+        from shared.storage.exchanges import ExchangeStore
+
         return ExchangeStore(self.table)
 
     @cached_property
     def instructions(self) -> InstructionStore:
+        from shared.storage.instructions import InstructionStore
+
         return InstructionStore(self.settings.bucket_name, self.aws.s3)
 
     @cached_property
     def datasets(self) -> DatasetStore:
-        # Imported here: boto3 is not needed to answer PING, and stays off the cold path.
         from shared.storage.datasets import DatasetStore
 
         return DatasetStore(self.settings, dynamodb_client=self.aws.dynamodb)
@@ -50,3 +63,9 @@ class Services:
         from shared.storage.files import FileStore
 
         return FileStore(self.settings, dynamodb_client=self.aws.dynamodb, s3_client=self.aws.s3)
+
+    @cached_property
+    def finetune_jobs(self) -> FineTuneJobStore:
+        from shared.storage.finetune_jobs import FineTuneJobStore
+
+        return FineTuneJobStore(self.settings.data_table, self.aws.dynamodb)
