@@ -348,3 +348,17 @@ def test_missing_bot_token_is_a_clear_error(fake_discord, clock):
         client.create_message("555", content="x")
     assert not isinstance(caught.value, BotError)
     assert fake_discord.request_log() == []
+
+
+def test_the_watchers_lambda_entry_points_bound_discords_waits_by_the_invocation(fake_discord, settings, clock):
+    from functions.watcher.handler import discord_deadline
+
+    class Invocation:  # Lambda's context: 8 s left
+        def get_remaining_time_in_millis(self) -> int:
+            return 8000
+
+    fake_discord.fail_next(429, retry_after=20, method="POST")
+    client = make_client(settings, clock)
+    with discord_deadline(client, Invocation()), pytest.raises(DiscordHTTPError):
+        client.create_message("555", content="a completion post")
+    assert clock.sleeps == []
