@@ -100,3 +100,25 @@ def archive_request_sk(interaction_id: str) -> str:
 def pending_reply_key(guild_id: str | None, interaction_id: str, index: int, filename: str) -> str:
     """A file of a reply waiting to be delivered; top-level ``replies/`` is expired after a day (template.yaml)."""
     return f"replies/{bucket_prefix(guild_id or 'direct')}{interaction_id}/{index}-{filename}"
+
+
+# --- fine-tune jobs ------------------------------------------------------------------------------------------
+
+# The index the watcher reads active jobs from, across guilds, without a scan.
+ACTIVE_JOBS_INDEX = "gsi1"
+ACTIVE_JOBS_PK = "FTJOB#ACTIVE"
+MODEL_PREFIX = "FTMODEL#"
+
+
+def active_job_sk(created_at: str, guild_id: str, request_id: str) -> str:
+    return f"{created_at}#{guild_id}#{request_id}"
+
+
+def provider_job_pk(provider: str, job_id: str) -> str:
+    """The pointer from a provider's job id back to the guild's job record (webhooks name only the job)."""
+    return f"FTJOB#{provider}#{job_id}"
+
+
+def model_sk(finished_at: int, request_id: str) -> str:
+    """A guild's fine-tuned model, newest last by the job's finish time."""
+    return f"{MODEL_PREFIX}{finished_at:012d}#{request_id}"
