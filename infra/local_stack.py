@@ -100,9 +100,8 @@ def needs_fake_discord(environ: Mapping[str, str]) -> bool:
 
 
 def needs_fake_openai(environ: Mapping[str, str]) -> bool:
-    """Provider openai (the template's default) with no base URL and no key given: a local fake of OpenAI."""
-    if environ.get("FINETUNE_PROVIDER", "openai") != "openai":
-        return False
+    """No OpenAI base URL and no key given: a local fake of OpenAI (fine-tuning when FINETUNE_PROVIDER=openai,
+    and the transcription of /ask recordings)."""
     return not any(environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET"))
 
 
@@ -124,6 +123,31 @@ def start_fake_discord(stack: LocalStack) -> Any:
     return fake
 
 
+LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/local-bedrock-customization"
+BEDROCK_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+
+
+def start_fake_bedrock(stack: LocalStack, environ: Mapping[str, str]) -> Any:
+    """Without AWS_ENDPOINT_URL_BEDROCK / AWS_ENDPOINT_URL_BEDROCK_RUNTIME, Bedrock is a local fake on the
+    embedded S3 (replies say the provider is simulated); a variable that is set is used as it is. Without
+    BEDROCK_ROLE_ARN, a local role ARN stands in (the fake checks its form; nothing assumes it)."""
+    missing = [name for name in BEDROCK_ENDPOINTS if not environ.get(name)]
+    if not environ.get("BEDROCK_ROLE_ARN"):
+        stack.base_environment["BEDROCK_ROLE_ARN"] = LOCAL_BEDROCK_ROLE_ARN
+    fake = None
+    if missing:
+        import boto3
+
+        from infra.fakes.bedrock_server import FakeBedrock
+
+        region = stack.base_environment.get("AWS_DEFAULT_REGION", "us-east-1")
+        fake = FakeBedrock(s3_factory=lambda: boto3.client("s3", endpoint_url=stack.aws_endpoint,
+                                                           region_name=region)).start()
+        stack.base_environment.update({name: fake.url for name in missing})
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return fake
+
+
 def new_webhook_secret() -> str:
     """A ``whsec_`` secret as OpenAI issues them: the rest is standard base64 of random bytes."""
     import base64
@@ -133,7 +157,8 @@ def new_webhook_secret() -> str:
 
 
 def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
-    """Fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
+    """OpenAI (fine-tuning when FINETUNE_PROVIDER=openai, and the transcription of /ask recordings) is a local
+    fake (replies say so); the settings given are kept."""
     from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests, specs_available
 
     webhook_secret = stack.base_environment.get("OPENAI_WEBHOOK_SECRET") or new_webhook_secret()
@@ -143,7 +168,7 @@ def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
     if not specs_available():
         log.warning("OpenAI fake: ../shared/specs not found, so request bodies are not checked against the spec")
     _fill_unset(stack, {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-local-fake",
-                        "OPENAI_WEBHOOK_SECRET": webhook_secret, "FINETUNE_PROVIDER": "openai"})
+                        "OPENAI_WEBHOOK_SECRET": webhook_secret})
     return fake
 
 
@@ -232,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     fake_discord = start_fake_discord(stack) if needs_fake_discord(os.environ) else None
     webhook_port = args.port + 1
     fake_openai = start_fake_openai(stack, webhook_port) if needs_fake_openai(os.environ) else None
+    fake_bedrock = start_fake_bedrock(stack, os.environ)
+    from shared.finetune.catalog import load_catalog
+    from shared.finetune.readiness import startup_report
+
+    for problem in startup_report(stack.settings, load_catalog(stack.settings)):
+        log.warning("fine-tuning: %s", problem)
     stop = threading.Event()
     runner = start_worker(stack)
     webhook_server = start_watcher(stack, args.host, webhook_port, stop)
@@ -257,8 +288,14 @@ def main(argv: list[str] | None = None) -> int:
                     else stack.settings.discord_api_base)
     voice_note = ("running (python -m voice_worker)" if voice else
                   "not started: it needs a real bot token (DISCORD_BOT_TOKEN) and Discord's gateway")
-    openai_note = (f"local fake at {fake_openai.url} (no OPENAI_API_KEY; replies say the provider is simulated)"
-                   if fake_openai else f"{stack.settings.finetune_provider} ({stack.settings.base_model})")
+    provider = stack.settings.finetune_provider
+    if provider == "bedrock" and fake_bedrock:
+        where = f"local fake of Bedrock at {fake_bedrock.url} (replies say the provider is simulated)"
+    elif provider == "openai" and fake_openai:
+        where = f"local fake of OpenAI at {fake_openai.url} (no OPENAI_API_KEY; replies say the provider is simulated)"
+    else:
+        where = "the real service"
+    openai_note = f"{provider} ({stack.settings.base_model}): {where}"
     print(f"Interactions endpoint: {url}\n"
           f"Embedded AWS (moto):   {aws_endpoint}\n"
           f"Signing key:           {key_note}\n"
@@ -278,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             webhook_server.shutdown()
         if fake_openai:
             fake_openai.stop()
+        if fake_bedrock:
+            fake_bedrock.stop()
         if voice:
             voice.terminate()
             voice.wait(timeout=30)

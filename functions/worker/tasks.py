@@ -20,6 +20,7 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.CANCEL_FINETUNE: model_tasks.cancel_finetune,
     TaskKind.ASK: model_tasks.ask,
     TaskKind.TEST: model_tasks.test_model,
+    TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
 }
 
 # Steps a TaskOutcome names in ``after_delivery``, run once its reply is delivered (even by a later receive).

@@ -25,7 +25,6 @@ def test_a_given_openai_setting_means_no_fake_openai():
     assert needs_fake_openai({})
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET"):
         assert not needs_fake_openai({name: "given"})
-    assert not needs_fake_openai({"FINETUNE_PROVIDER": "bedrock"})
 
 
 def test_the_fake_discord_fills_only_what_was_left_unset(aws):

@@ -30,3 +30,35 @@ def test_queue_visibility_outlasts_the_worker():
     # after the interaction token died (tests/unit/test_retry_schedule.py); a throttled invocation's duplicate
     # receive is absorbed by the worker's idempotency instead.
     assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= timeout
+
+
+def _allowed(function: str) -> dict[str, list]:
+    """Action → the Resource values of the statements that allow it, for one function's inline policies."""
+    found: dict[str, list] = {}
+    for policy in load_template()["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for action in statement.get("Action", []):
+                found.setdefault(action, []).append(statement.get("Resource"))
+    return found
+
+
+def test_the_watcher_may_list_the_bucket_to_find_bedrocks_metrics():
+    # Bedrock writes the metrics CSVs under a folder named after the job: the watcher finds them by listing.
+    watcher = _allowed("WatcherFunction")
+    assert watcher["s3:ListBucket"] == [{"Fn::GetAtt": ["Bucket", "Arn"]}]
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in watcher, action  # the held-out check deploys and asks both models
+
+
+def test_the_worker_may_deploy_and_delete_custom_models():
+    worker = _allowed("WorkerFunction")
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in worker, action
+
+
+def test_bedrock_is_the_default_provider_and_the_model_follows_it():
+    parameters = load_template()["Parameters"]
+    assert parameters["FineTuneProvider"]["Default"] == "bedrock"
+    assert parameters["BaseModel"]["Default"] == ""  # the provider's default (shared.config.DEFAULT_BASE_MODELS)
