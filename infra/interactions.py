@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import time
 from typing import Any
+
+from shared.contracts.messages import DISCORD_EPOCH_MS
 
 _ids = itertools.count(1)
 MANAGE_GUILD = 1 << 5
@@ -15,8 +18,9 @@ DEFAULT_USER = "400000000000000001"
 
 
 def snowflake() -> str:
-    # Time-ordered-ish and unique per process: enough for a local stand-in.
-    return str(1_200_000_000_000_000_000 + secrets.randbelow(10**15) * 1000 + next(_ids) % 1000)
+    # A real snowflake of now (the worker reads the token's age from it), unique per process.
+    millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
+    return str((millis << 22) | (secrets.randbelow(1 << 10) << 12) | (next(_ids) % 4096))
 
 
 def _base(

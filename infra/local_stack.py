@@ -25,6 +25,7 @@ from infra.signing import DEV_KEY_DIR, DevApplication
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
 from shared.config import ENV, Settings
+from shared.logs import quiet_wire_loggers
 
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
@@ -95,16 +96,36 @@ def build_stack(environ: Mapping[str, str], aws_endpoint: str) -> LocalStack:
     return stack
 
 
+# -- fakes: one starts only for a service the environment left unset; a setting given is never replaced --
+
+
+def needs_fake_discord(environ: Mapping[str, str]) -> bool:
+    """No Discord API base and no bot token given: replies go to a local fake of Discord."""
+    return not any(environ.get(name) for name in
+                   ("DISCORD_API_BASE", "DISCORD_BOT_TOKEN", "DISCORD_BOT_TOKEN_SECRET"))
+
+
+def needs_fake_openai(environ: Mapping[str, str]) -> bool:
+    """No OpenAI base URL and no key given: a local fake of OpenAI (fine-tuning when FINETUNE_PROVIDER=openai,
+    and the transcription of /ask recordings)."""
+    return not any(environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_KEY_SECRET"))
+
+
+def _fill_unset(stack: LocalStack, values: Mapping[str, str]) -> None:
+    for name, value in values.items():
+        stack.base_environment.setdefault(name, value)
+    stack.settings = stack.settings_for("InteractionsFunction")
+
+
 def start_fake_discord(stack: LocalStack) -> Any:
-    """Without a real bot token, replies go to a local fake of Discord's API, and attachments come from its CDN."""
+    """Replies go to a local fake of Discord's API, and attachments come from its CDN (unless given)."""
     from infra.fakes.discord_server import FakeDiscord
 
     fake = FakeDiscord(application_id=stack.settings.discord_application_id)
     fake.start()
     hosts = [*stack.settings.attachment_hosts, fake.cdn_host]
-    stack.base_environment.update(DISCORD_API_BASE=fake.api_base, ATTACHMENT_HOSTS=",".join(hosts),
-                                  DISCORD_BOT_TOKEN=fake.bot_token)
-    stack.settings = stack.settings_for("InteractionsFunction")
+    _fill_unset(stack, {"DISCORD_API_BASE": fake.api_base, "ATTACHMENT_HOSTS": ",".join(hosts),
+                        "DISCORD_BOT_TOKEN": fake.bot_token})
     return fake
 
 
@@ -134,17 +155,16 @@ def start_fake_bedrock(stack: LocalStack, environ: Mapping[str, str]) -> Any:
 
 
 def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
-    """Without OPENAI_API_KEY, OpenAI (fine-tuning when FINETUNE_PROVIDER=openai, and the transcription of /ask
-    recordings) is a local fake (replies say so)."""
+    """OpenAI (fine-tuning when FINETUNE_PROVIDER=openai, and the transcription of /ask recordings) is a local
+    fake (replies say so); the settings given are kept."""
     from infra.fakes.openai_server import FakeOpenAI, new_webhook_secret
 
     # Standard Webhooks secrets are whsec_ + standard base64: a URL-safe token cannot be decoded to sign with.
-    webhook_secret = new_webhook_secret()
+    webhook_secret = stack.base_environment.get("OPENAI_WEBHOOK_SECRET") or new_webhook_secret()
     fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret)
     fake.start()
-    stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
-                                  OPENAI_WEBHOOK_SECRET=webhook_secret)
-    stack.settings = stack.settings_for("InteractionsFunction")
+    _fill_unset(stack, {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-local-fake",
+                        "OPENAI_WEBHOOK_SECRET": webhook_secret})
     return fake
 
 
@@ -179,12 +199,14 @@ def start_worker(stack: LocalStack) -> Any:
     """The worker function, fed from the local jobs queue by the same runner semantics as Lambda's SQS source."""
     from functions.worker.handler import build_worker
     from functions.worker.local_runner import LocalRunner
+    from infra.template import function_timeout
     from shared.aws import AwsClients as Clients
 
     settings = stack.settings_for("WorkerFunction")
     processor = build_worker(settings)
+    # Retries follow the template's numbers: the queue's visibility timeout and the worker's own delays.
     runner = LocalRunner(processor.handle_batch, Clients(settings).sqs, settings.jobs_queue_url, wait_seconds=1,
-                         retry_visibility_timeout=5)
+                         invocation_timeout=function_timeout("WorkerFunction"))
     threading.Thread(target=runner.run, name="worker", daemon=True).start()
     return runner
 
@@ -270,18 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request of moto and Flask is noise
+    quiet_wire_loggers()
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "local")  # moto accepts any credentials; never a real account's
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
     moto_server, aws_endpoint = _start_moto(args.aws_host, args.aws_port)
     stack = build_stack(os.environ, aws_endpoint)
-    real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
-    fake_discord = None if real_bot else start_fake_discord(stack)
+    fake_discord = start_fake_discord(stack) if needs_fake_discord(os.environ) else None
     gateway = start_local_gateway(stack, fake_discord, dave=not args.no_dave) if fake_discord else None
     webhook_port = args.port + 1
-    real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET"))
-    fake_openai = None if real_openai else start_fake_openai(stack, webhook_port)
+    fake_openai = start_fake_openai(stack, webhook_port) if needs_fake_openai(os.environ) else None
     fake_bedrock = start_fake_bedrock(stack, os.environ)
     from shared.finetune.catalog import load_catalog
     from shared.finetune.readiness import startup_report

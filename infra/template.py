@@ -162,3 +162,10 @@ def function_environment(provisioned: Provisioned, logical_id: str, template: di
         except KeyError:
             continue  # a resource that only exists in the cloud (none today)
     return environment
+
+
+def function_timeout(logical_id: str, template: dict[str, Any] | None = None) -> int:
+    """A function's timeout in seconds (its own, else the Globals')."""
+    template = template or load_template()
+    own = template["Resources"][logical_id]["Properties"].get("Timeout")
+    return int(own if own is not None else template.get("Globals", {}).get("Function", {}).get("Timeout", 3))

@@ -21,10 +21,17 @@ def openai_api_key(settings: Settings) -> str:
     return key
 
 
+# One call's worst case, 3 tries of 25 s plus the SDK's backoff (at most 8 s each), stays well inside the
+# worker's timeout (template.yaml); the SDK's defaults (600 s a try) would outlive the function.
+OPENAI_TIMEOUT_SECONDS = 25.0
+OPENAI_MAX_RETRIES = 2
+
+
 def openai_client(settings: Settings) -> Any:
     from openai import OpenAI
 
-    return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None)
+    return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None,
+                  timeout=OPENAI_TIMEOUT_SECONDS, max_retries=OPENAI_MAX_RETRIES)
 
 
 def transcribe(client: Any, *, model: str, filename: str, audio: bytes, content_type: str | None = None,

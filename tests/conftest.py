@@ -107,8 +107,11 @@ def fake_openai(webhook_secret: str) -> Iterator[FakeOpenAI]:
 def openai_client(fake_openai: FakeOpenAI) -> Iterator[Any]:
     from openai import OpenAI
 
-    # No client retries: the fake's 429/500 reach the code under test at once (retries have their own tests).
-    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=0, timeout=5.0) as client:
+    from shared.openai_api import OPENAI_MAX_RETRIES, OPENAI_TIMEOUT_SECONDS
+
+    # Production's timeout and retries (shared.openai_api.openai_client).
+    with OpenAI(api_key="sk-test", base_url=fake_openai.url, max_retries=OPENAI_MAX_RETRIES,
+                timeout=OPENAI_TIMEOUT_SECONDS) as client:
         yield client
 
 
@@ -174,3 +177,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), 60))
         return True
     return None
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """moto's SQS clock, advanced by tests (a failed record's retry delay) instead of slept through."""
+    from tests.support.sqs_clock import SqsClock
+
+    return SqsClock(monkeypatch)

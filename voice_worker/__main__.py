@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.config import Settings, secret_value
 from shared.errors import ConfigError
+from shared.logs import quiet_wire_loggers
 
 log = logging.getLogger("voice_worker")
 
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_wire_loggers()
     problems = voice_problems(settings)
     if problems:
         for problem in problems:

@@ -1,8 +1,10 @@
 """Long-polls the voice queue (SQS FIFO) without blocking the event loop and hands each request to a handler.
 
 Every message ends in exactly one of: acted on and replied to; reported to the user and deleted (bad request,
-wrong shard, handler failure); skipped as a redelivery and deleted. Only an infrastructure failure (the claim
-table unreachable) leaves a message for redelivery, which the queue's DLQ caps.
+wrong shard, handler failure); skipped as a redelivery and deleted. An infrastructure failure (the claim
+table unreachable), or another worker's live claim on the request, leaves a message for redelivery, which the
+queue's DLQ caps; a worker that dies between claiming and finishing leaves a claim whose lease runs out
+before the message returns, so the request is acted on then (voice_worker/ledger.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from shared.contracts.messages import UnknownKind, VoiceKind, VoiceRequest
 from shared.contracts.sharding import shard_for_guild, worker_queue_url
 from shared.errors import BotError
 from voice_worker import replies
-from voice_worker.ledger import RequestLedger
+from voice_worker.ledger import BUSY, DONE, RequestLedger
 
 log = logging.getLogger(__name__)
 
@@ -154,17 +156,22 @@ class VoiceQueueConsumer:
                 await self._reply(request, replies.wrong_shard(self._settings.voice_shard_id, expected))
                 return False
         # Raises on an infrastructure failure: the message stays for redelivery (bounded by the DLQ).
-        claimed = await asyncio.to_thread(self._ledger.claim, ref.id, request.kind)
-        if not claimed:
-            log.info("voice request %s was delivered before; not acting twice", ref.id)
+        claim = await asyncio.to_thread(self._ledger.take, ref.id, request.kind)
+        if claim == DONE:
+            log.info("voice request %s was handled before; not acting twice", ref.id)
             return False
+        if claim == BUSY:
+            # Another worker is on it; if that worker dies, its lease runs out before this message returns.
+            log.info("voice request %s is being handled by another worker; leaving it", ref.id)
+            return True
         try:
             reply = await self._handler(request)
         except asyncio.CancelledError:
-            # Shutdown cut the request short (a join still connecting). The claim is written, so its redelivery
-            # will be skipped: tell the user now rather than leave "thinking..." until the token expires.
+            # Shutdown cut the request short (a join still connecting): the user is told now, and the claim
+            # is finished so that the redelivery does not act after all.
             log.warning("voice request %s (%s) interrupted by shutdown", ref.id, request.kind)
             await self._reply(request, replies.SHUTTING_DOWN)
+            await asyncio.to_thread(self._finish, ref.id)
             raise
         except BotError as exc:
             log.warning("voice request %s (%s) failed: %s", ref.id, request.kind, exc)
@@ -174,7 +181,15 @@ class VoiceQueueConsumer:
             reply = replies.GENERIC_FAILURE
         if reply is not None:
             await self._reply(request, reply)
+        await asyncio.to_thread(self._finish, ref.id)
         return False
+
+    def _finish(self, interaction_id: str) -> None:
+        try:
+            self._ledger.finish(interaction_id)
+        except Exception as exc:
+            # Acted on and answered; a redelivery after the lease would act again, which the log says.
+            log.error("voice request %s: could not mark it done: %s", interaction_id, type(exc).__name__)
 
     async def _reply(self, request: VoiceRequest, content: str) -> None:
         if request.kind == VoiceKind.SPEAK_ANSWER:

@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -90,7 +90,8 @@ class VoiceService:
     def __init__(self, gateway: VoiceGateway, synthesizer: Synthesizer, settings_store: VoiceSettingsStore,
                  replier: replies.Replier, *, clock: Callable[[], float] = time.monotonic,
                  queue_limit: int = 10, connect_attempts: int = 3, connect_timeout: float = 15.0,
-                 connect_retry_delay: float = 2.0, work_dir: Path | None = None) -> None:
+                 connect_retry_delay: float = 2.0, work_dir: Path | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._gateway = gateway
         self._synth = synthesizer
         self._store = settings_store
@@ -100,6 +101,7 @@ class VoiceService:
         self._connect_attempts = connect_attempts
         self._connect_timeout = connect_timeout
         self._connect_retry_delay = connect_retry_delay
+        self._sleep = sleep  # tests record the waits instead of sleeping them
         self._owns_work_dir = work_dir is None  # a directory of its own is removed at shutdown
         self._work_dir = work_dir or Path(tempfile.mkdtemp(prefix="voice-clips-"))
         self._guilds: dict[int, GuildVoice] = {}
@@ -169,7 +171,7 @@ class VoiceService:
             except VoiceConnectTimeout:
                 log.warning("voice connect to %s timed out (attempt %d)", target.id, attempt)
                 if attempt < self._connect_attempts:
-                    await asyncio.sleep(self._connect_retry_delay * attempt)
+                    await self._sleep(self._connect_retry_delay * attempt)
         return replies.connect_timed_out(target.name, self._connect_attempts)
 
     async def _leave(self, guild_id: int, request: VoiceRequest) -> str:

@@ -43,6 +43,9 @@ def parse_interaction(body: bytes) -> dict[str, Any]:
         interaction = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedInteraction("body is not JSON") from exc
+    except RecursionError:
+        # Nested deeper than the parser's stack: no interaction is (Discord's nest a few levels).
+        raise MalformedInteraction("body is nested too deeply") from None
     if not isinstance(interaction, dict):
         raise MalformedInteraction("not an interaction")
     kind = interaction.get("type")

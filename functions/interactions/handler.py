@@ -9,11 +9,13 @@ from __future__ import annotations
 from apig_wsgi import make_lambda_handler
 
 from shared.config import Settings
+from shared.logs import quiet_wire_loggers
 
 from .app import create_app
 
 # Logs are plain `logging`: the function's LoggingConfig (LogFormat JSON) makes the runtime emit each record,
 # with its `extra` fields, as one JSON line.
 _settings = Settings.from_env()
+quiet_wire_loggers()
 # binary_support: API Gateway may base64-encode bodies; apig-wsgi decodes them back to the signed bytes.
 lambda_handler = make_lambda_handler(create_app(_settings), binary_support=True)

@@ -16,6 +16,9 @@ from shared.errors import ConfigError
 
 MAX_CLOCK_SKEW_SECONDS = 300
 _SIGNATURE_HEX_LENGTH = 128
+# Unix seconds have 10 digits until the year 2286; a longer header is not a timestamp (and int() of thousands
+# of digits raises instead of answering).
+_TIMESTAMP_MAX_DIGITS = 12
 
 
 class InvalidSignature(Exception):
@@ -35,7 +38,9 @@ class InteractionVerifier:
     def verify(self, signature: str | None, timestamp: str | None, body: bytes) -> None:
         if not signature or not timestamp:
             raise InvalidSignature
-        if len(signature) != _SIGNATURE_HEX_LENGTH or not timestamp.isascii() or not timestamp.isdigit():
+        if len(signature) != _SIGNATURE_HEX_LENGTH or len(timestamp) > _TIMESTAMP_MAX_DIGITS:
+            raise InvalidSignature
+        if not timestamp.isascii() or not timestamp.isdigit():
             raise InvalidSignature
         if abs(self._clock() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             raise InvalidSignature

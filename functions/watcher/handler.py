@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
 from shared.config import Settings
+from shared.discord.rest import DiscordRest
 from shared.logs import configure_logging
 
 from .watch import JobWatcher, build_watcher
@@ -31,8 +33,21 @@ def _cold_start() -> JobWatcher:
         return _watcher
 
 
+# Kept back from the invocation's remaining time, so a refused wait still ends in a clean return.
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+def discord_deadline(discord: DiscordRest, context: Any) -> AbstractContextManager[None]:
+    """Discord's waits (rate limits, backoff) end before the invocation does; no limit outside Lambda."""
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return nullcontext()
+    return discord.deadline(max(0.0, context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS))
+
+
 def schedule_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return asdict(_cold_start().tick())
+    watcher = _cold_start()
+    with discord_deadline(watcher.discord, context):
+        return asdict(watcher.tick())
 
 
 def webhook_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -49,4 +64,5 @@ def webhook_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             settings = watcher.settings
             app = create_app(settings, watcher, dynamodb_client=AwsClients(settings).dynamodb)
             _webhook = make_lambda_handler(app, binary_support=True)
-    return _webhook(event, context)
+    with discord_deadline(watcher.discord, context):
+        return _webhook(event, context)

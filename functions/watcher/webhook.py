@@ -15,7 +15,6 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from shared.config import Settings, secret_value
-from shared.errors import ConfigError
 from shared.finetune.exceptions import WebhookRejected
 from shared.finetune.webhooks import DeliveryLog, WebhookEvent, WebhookVerifier
 
@@ -40,21 +39,31 @@ class _Deadline:
 
 def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
                verifier: WebhookVerifier | None = None) -> Flask:
+    """The webhook app. Without a webhook secret there is nothing to verify against: the route is absent
+    (404 for every call) and the schedule alone watches jobs."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "not found"}), 404
+
+    @app.errorhandler(405)
+    def wrong_method(_error: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "method not allowed"}), 405
+
     if verifier is None:
         secret = secret_value(settings.openai_webhook_secret, settings.openai_webhook_secret_secret,
                               settings=settings)
         if not secret:
-            raise ConfigError("OPENAI_WEBHOOK_SECRET_SECRET (or OPENAI_WEBHOOK_SECRET) is required for the "
-                              "webhook endpoint")
+            logger.warning("no OPENAI_WEBHOOK_SECRET_SECRET (or OPENAI_WEBHOOK_SECRET): the webhook route is off")
+            return app
         verifier = WebhookVerifier(secret)
     deliveries = DeliveryLog(settings.idempotency_table, dynamodb_client)
 
     def check_job(event: WebhookEvent) -> str:
         result = watcher.on_event(event)
         return result[0] if result else "unknown job"
-
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.post("/openai/webhook")
     def openai_webhook() -> tuple[Response, int]:

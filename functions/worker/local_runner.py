@@ -1,8 +1,8 @@
 """Feeds the worker from a real SQS queue (moto server in ``make run``), as Lambda's event source does.
 
 Long-polls the queue, hands each batch to the same handler as an SQS-shaped event, deletes the records the
-handler did not report as failed, and leaves failed ones to come back after their visibility timeout (then the
-queue's redrive policy moves them to the DLQ), exactly as in AWS::
+handler did not report as failed, and leaves failed ones to come back when the handler (or else the queue's
+visibility timeout) says (then the queue's redrive policy moves them to the DLQ), exactly as in AWS::
 
     python -m functions.worker.local_runner --queue-url "$JOBS_QUEUE_URL"
 
@@ -46,17 +46,14 @@ class RunnerContext:
 
 class LocalRunner:
     def __init__(self, handler: Handler, sqs_client: Any, queue_url: str, *, batch_size: int = 10,
-                 wait_seconds: int = 1, invocation_timeout: float = 60.0,
-                 retry_visibility_timeout: int | None = None) -> None:
-        """``retry_visibility_timeout``: when set, a failed record becomes visible again after that many
-        seconds instead of the queue's visibility timeout (handy locally; Lambda leaves it to the queue)."""
+                 wait_seconds: int = 1, invocation_timeout: float = 60.0) -> None:
+        """``invocation_timeout``: the function's timeout (template.yaml's), the time each batch is given."""
         self.handler = handler
         self.sqs = sqs_client
         self.queue_url = queue_url
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         self.invocation_timeout = invocation_timeout
-        self.retry_visibility_timeout = retry_visibility_timeout
         self._stop = threading.Event()
         self._queue_arn: str | None = None
         self._region = getattr(getattr(sqs_client, "meta", None), "region_name", None) or "us-east-1"
@@ -100,12 +97,6 @@ class LocalRunner:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
-        if self.retry_visibility_timeout is not None:
-            for message in messages:
-                if message["MessageId"] in failed:
-                    self.sqs.change_message_visibility(QueueUrl=self.queue_url,
-                                                       ReceiptHandle=message["ReceiptHandle"],
-                                                       VisibilityTimeout=self.retry_visibility_timeout)
         logger.info("local runner: %d received, %d failed", len(messages), len(failed))
         return {"received": len(messages), "failed": len(failed)}
 
@@ -152,9 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the worker against an SQS queue (local stack).")
     parser.add_argument("--queue-url", help="default: JOBS_QUEUE_URL")
     parser.add_argument("--wait-seconds", type=int, default=5)
-    parser.add_argument("--retry-after", type=int, default=None,
-                        help="seconds before a failed record is retried "
-                             "(default: the queue's visibility timeout)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds each batch is given (the worker function's timeout)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -163,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give --queue-url or set JOBS_QUEUE_URL")
     sqs = AwsClients(settings).client("sqs")
     runner = LocalRunner(worker_handler.lambda_handler, sqs, queue_url, wait_seconds=args.wait_seconds,
-                         retry_visibility_timeout=args.retry_after)
+                         invocation_timeout=args.timeout)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     logger.info("local runner: polling the jobs queue")
     try:

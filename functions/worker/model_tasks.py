@@ -47,9 +47,13 @@ logger = logging.getLogger(__name__)
 
 SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
+ATTACHED_NOTE = "the {what} is longer than a message: the whole of it is attached ({name})."
+ANSWER_FILE = "answer.md"
+TEST_REPORT_FILE = "test-report.md"
 MAX_ANSWER = 1900
-# Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
-START_LEASE_SECONDS = 600
+# Longer than a worker's run (its timeout, 150 s), shorter than the jobs queue's visibility timeout (180 s):
+# a live start is never doubled, a crashed one is taken over by the next receive (template.yaml).
+START_LEASE_SECONDS = 165
 
 
 # --- what a job uses, built once per worker context ----------------------------------------------------------
@@ -291,20 +295,34 @@ def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     answer, used, fallback = answer_with(ctx, serving, [{"role": "user", "content": question}])
     answer = answer.strip()
     model = used.model
-    body = (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER]
-    content = _note(ctx, f"{body}\n{fallback}" if fallback else body, used.provider)
-
-    def record_exchange(message: dict[str, Any]) -> None:
-        # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
-        # corrections of this answer find its prompt and model.
-        ctx.stores.exchanges.add(Exchange(
-            guild_id=guild_id, message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
-            user_id=ref.user_id, prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
-        ))
+    quoted = f"> 🎤 {heard[:300]}\n\n" if heard else ""
+    after = f"\n{fallback}" if fallback else ""
+    files: list[tuple[str, bytes]] = []
+    shown = answer
+    if len(_note(ctx, quoted + answer + after, used.provider)) > MAX_CONTENT:
+        # Too long for one message: the start of the answer, said to be cut, and the whole of it attached.
+        note = f"\n… {ATTACHED_NOTE.format(what='answer', name=ANSWER_FILE)}"
+        room = MAX_CONTENT - len(_note(ctx, quoted + note + after, used.provider))
+        shown = answer[:room].rstrip() + note
+        files = [(ANSWER_FILE, answer.encode("utf-8"))]
+    content = _note(ctx, quoted + shown + after, used.provider)
 
     _speak(ctx, ref, answer)
-    return TaskOutcome(content=content, components=answer_buttons(),
-                      on_delivered=record_exchange)
+    return TaskOutcome(content=content, components=answer_buttons(), files=files,
+                       after_delivery=("record_exchange", {"prompt": question, "answer": answer[:MAX_ANSWER],
+                                                           "model": model}))
+
+
+def record_exchange(request: TaskRequest, ctx: WorkerServices, message: dict[str, Any],
+                    args: dict[str, Any]) -> None:
+    # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
+    # corrections of this answer find its prompt and model.
+    ref = request.interaction
+    ctx.stores.exchanges.add(Exchange(
+        guild_id=require_guild(ref.guild_id), message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
+        user_id=ref.user_id, prompt=args["prompt"], answer=args["answer"], model=args["model"],
+        created_at=utc_now(),
+    ))
 
 
 def _speak(ctx: WorkerServices, ref: InteractionRef, answer: str) -> None:
@@ -332,6 +350,11 @@ def parse_test_items(data: str) -> list[Any]:
         parsed = json.loads(data)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"That is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from None
+    except RecursionError:
+        raise InvalidInput("That JSON is nested too deeply: give strings or objects with a prompt.") from None
+    except ValueError:
+        # Python refuses integers of more than 4,300 digits.
+        raise InvalidInput("That JSON holds a number with too many digits.") from None
     items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise InvalidInput("The list is empty: give at least one test input.")
@@ -343,6 +366,15 @@ def parse_test_items(data: str) -> list[Any]:
 def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     """An item is a string (the prompt), or an object with ``prompt``/``input`` or chat ``messages`` and an
     optional ``expected`` (or ``completion``) answer. Raises InvalidInput for anything else."""
+    messages, expected = _test_messages_unchecked(item)
+    try:
+        json.dumps([messages, expected], ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("its text holds half a surrogate pair (a lone \\ud800-\\udfff escape)") from None
+    return messages, expected
+
+
+def _test_messages_unchecked(item: Any) -> tuple[list[dict[str, str]], str | None]:
     if isinstance(item, str) and item.strip():
         return [{"role": "user", "content": item}], None
     if not isinstance(item, dict):
@@ -406,8 +438,11 @@ def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report, serving.provider)
         return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
-    return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
-                      files=[("test-report.md", report.encode("utf-8"))])
+    # Too long for one message: the first results, then the summary, and the whole report attached.
+    summary = lines[-1]
+    tail = f"\n… {ATTACHED_NOTE.format(what='report', name=TEST_REPORT_FILE)}\n{summary}"
+    head = report[:MAX_CONTENT - len(tail)].rsplit("\n", 1)[0]
+    return TaskOutcome(content=head + tail, files=[(TEST_REPORT_FILE, report.encode("utf-8"))])
 
 
 # --- activate_model -----------------------------------------------------------------------------------------

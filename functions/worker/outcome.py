@@ -28,6 +28,11 @@ class TaskOutcome:
     allowed_mentions: dict[str, Any] | None = None
     # Called with the message Discord returns for the reply (its id, ...), e.g. to record what it answered.
     on_delivered: Callable[[dict[str, Any]], None] | None = None
+    # The same, by name (a key of functions.worker.tasks.AFTER_DELIVERY) and JSON arguments: it survives a
+    # reply recorded for a later delivery, which a closure does not.
+    after_delivery: tuple[str, dict[str, Any]] | None = None
 
 
 TaskFunction = Callable[["TaskRequest", "WorkerServices"], TaskOutcome]
+# A step run once a reply is delivered: (request, services, the delivered message, the outcome's arguments).
+AfterDelivery = Callable[["TaskRequest", "WorkerServices", dict[str, Any], dict[str, Any]], None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from functions.worker import dataset_tasks, model_tasks, training_tasks
-from functions.worker.outcome import TaskFunction
+from functions.worker.outcome import AfterDelivery, TaskFunction
 from shared.contracts.messages import TaskKind
 
 TASKS: Mapping[TaskKind, TaskFunction] = {
@@ -23,4 +23,10 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.DATASET_RENAME: dataset_tasks.rename,
     TaskKind.DATASET_DELETE: dataset_tasks.delete,
     TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
+}
+
+# Steps a TaskOutcome names in ``after_delivery``, run once its reply is delivered (even by a later receive).
+AFTER_DELIVERY: Mapping[str, AfterDelivery] = {
+    "start_finetune": training_tasks.start_finetune_after,
+    "record_exchange": model_tasks.record_exchange,
 }

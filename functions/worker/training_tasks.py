@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import require_trainer_for
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import StartFinetuneArgs, TaskKind, TaskRequest
-from shared.datasets.archives import create_archive
+from shared.datasets.archives import archive_file_id, create_archive, reserve_archive_version
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
 from shared.discord.attachment_rules import too_large
 from shared.discord.attachments import fetch_attachment_to_s3, upload_key
 from shared.discord.components import row, start_training_button
 from shared.discord.text import MAX_CONTENT, human_size
-from shared.errors import BotError, InvalidInput
+from shared.domain.time import utc_now
+from shared.errors import BotError, InvalidInput, NotFound
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # what shared.domain.time.utc_now writes
 STARTING = "Starting a fine-tune job… I'll tell you here when it has started."
 NOT_STARTING_EMPTY = "Not starting a fine-tune job: the dataset is still empty."
 START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are saved; "
@@ -85,7 +87,8 @@ def train(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
         if reports[-1].dataset_size > 0:
             parts.append(STARTING)
             # Queued only once this reply is there, so start_finetune's follow-up cannot come before it.
-            return TaskOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
+            return TaskOutcome(content="\n\n".join(parts),
+                               after_delivery=("start_finetune", {"dataset": dataset}))
         parts.append(NOT_STARTING_EMPTY)
         return TaskOutcome(content="\n\n".join(parts))
     # The validation report offers the next step: an estimate, then a task (nothing is spent on this click).
@@ -94,25 +97,22 @@ def train(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
                       components=[row(start_training_button(dataset))] if has_data else None)
 
 
-def _start_finetune_after(ctx: WorkerServices, request: TaskRequest, dataset: str) -> Callable[[Any], None]:
+def start_finetune_after(request: TaskRequest, ctx: WorkerServices, _message: dict[str, Any],
+                         args: dict[str, Any]) -> None:
     """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
 
     It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
     second enqueue. The /train work is done either way, so a failed enqueue is told, not retried.
     """
     ref = request.interaction
-
-    def start(_message: Any) -> None:
-        try:
-            enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url,
-                        TaskRequest(TaskKind.START_FINETUNE, ref, StartFinetuneArgs(dataset=dataset),
-                                    reply_as_followup=True))
-        except BotError as exc:
-            logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
-            ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
-                                 content=START_FAILED.format(reason=exc.user_message))
-
-    return start
+    try:
+        enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url,
+                     TaskRequest(TaskKind.START_FINETUNE, ref, StartFinetuneArgs(dataset=args["dataset"]),
+                                 reply_as_followup=True))
+    except BotError as exc:
+        logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
+        ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
+                             content=START_FAILED.format(reason=exc.user_message))
 
 
 def _train_file(ctx: WorkerServices, datasets: DatasetStore, guild_id: str, dataset: str,
@@ -145,16 +145,22 @@ def archive(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     name = request.args.dataset or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = ctx.stores.files
-    # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
+    # The request's marker is written before the archive is made: a redelivery (the reply failed, or the run
+    # stopped anywhere after the marker) finishes or resends that one version, never makes another.
     requests_table = ctx.stores.table
-    marker = requests_table.get(keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id))
-    if marker is not None:
+    pk, sk = keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id)
+    marker = requests_table.get(pk, sk)
+    if marker is None:
+        version = reserve_archive_version(guild_id, dataset, datasets=datasets)
+        requests_table.put_new({"pk": pk, "sk": sk, "file_id": archive_file_id(dataset, version), "version": version,
+                                "created_at": utc_now(), "expires_at": int(time.time()) + 7 * 24 * 3600})
+        marker = requests_table.get(pk, sk) or {}  # the one that was written first, if two deliveries raced
+    try:
         record = files.get(guild_id, str(marker["file_id"]))
-    else:
+    except NotFound:
         record = create_archive(guild_id, dataset, created_by=request.interaction.user_id, datasets=datasets,
-                                files=files)
-        requests_table.put_new({"pk": keys.guild_pk(guild_id), "sk": keys.archive_request_sk(request.interaction.id),
-                                "file_id": record.file_id, "expires_at": int(time.time()) + 7 * 24 * 3600})
+                                files=files, version=int(marker["version"]),
+                                now=datetime.strptime(str(marker["created_at"]), ISO_FORMAT).replace(tzinfo=UTC))
     info = datasets.require_dataset(guild_id, dataset)
     intro = (f"Archived **{dataset}** as `{record.file_id}` ({human_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "

@@ -16,6 +16,18 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
+DISCORD_EPOCH_MS = 1_420_070_400_000
+INTERACTION_TOKEN_LIFETIME_SECONDS = 15 * 60
+
+
+def token_expiry(interaction_id: str) -> float | None:
+    """The epoch second an interaction's token expires, from the creation time in its snowflake id."""
+    try:
+        created_ms = (int(interaction_id) >> 22) + DISCORD_EPOCH_MS
+    except ValueError:
+        return None
+    return created_ms / 1000 + INTERACTION_TOKEN_LIFETIME_SECONDS
+
 
 @dataclass(frozen=True)
 class InteractionRef:
@@ -30,6 +42,8 @@ class InteractionRef:
     member_permissions: int = 0
     member_roles: tuple[str, ...] = ()
     locale: str = "en-US"
+    # When the token stops working (epoch seconds): Discord keeps it 15 minutes from the interaction's creation.
+    token_expires_at: float | None = None
 
     @classmethod
     def from_interaction(cls, interaction: dict[str, Any]) -> InteractionRef:
@@ -58,7 +72,12 @@ class InteractionRef:
             member_permissions=permissions,
             member_roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             locale=str(interaction.get("locale") or "en-US"),
+            token_expires_at=token_expiry(str(interaction.get("id", ""))),
         )
+
+    def token_expired(self, now: float, margin: float = 0.0) -> bool:
+        """Whether the interaction token is (about to be) dead; unknown expiry counts as alive."""
+        return self.token_expires_at is not None and now + margin >= self.token_expires_at
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InteractionRef:

@@ -36,6 +36,15 @@ def archive_file_id(dataset: str, version: int) -> str:
     return f"archive-{dataset}-v{version}"
 
 
+def reserve_archive_version(guild_id: str, dataset: str, *, datasets: DatasetStore) -> int:
+    """Check ``dataset`` can be archived and take its next version number (a number is never reused)."""
+    name = validate_dataset_name(dataset)
+    info = datasets.require_dataset(guild_id, name)
+    if info.example_count == 0:
+        raise InvalidInput(f"The dataset `{name}` is empty; there is nothing to archive yet.")
+    return datasets.next_archive_version(guild_id, name)
+
+
 def create_archive(
     guild_id: str,
     dataset: str,
@@ -44,13 +53,17 @@ def create_archive(
     datasets: DatasetStore,
     files: FileStore,
     now: datetime | None = None,
+    version: int | None = None,
 ) -> FileRecord:
-    """Snapshot ``dataset`` into a new archive version and return its file record."""
+    """Snapshot ``dataset`` into an archive version and return its file record.
+
+    ``version``: one taken earlier by :func:`reserve_archive_version` (with the same ``now``, the same key):
+    an attempt that stopped before registering its file is finished by writing that key again.
+    """
     name = validate_dataset_name(dataset)
-    info = datasets.require_dataset(guild_id, name)
-    if info.example_count == 0:
-        raise InvalidInput(f"The dataset `{name}` is empty; there is nothing to archive yet.")
-    version = datasets.next_archive_version(guild_id, name)
+    reserved = version is not None
+    if version is None:
+        version = reserve_archive_version(guild_id, name, datasets=datasets)
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     created_at = utc_now(moment)
     stamp = file_stamp(created_at)
@@ -97,7 +110,7 @@ def create_archive(
         while chunk := spool.read(_COPY_CHUNK):
             zip_sha.update(chunk)
         spool.seek(0)
-        _upload_once(files.s3, files.bucket, key, spool, size, zip_sha.hexdigest())
+        _upload_once(files.s3, files.bucket, key, spool, size, zip_sha.hexdigest(), overwrite=reserved)
 
     record = FileRecord(
         file_id=archive_file_id(name, version),
@@ -116,7 +129,10 @@ def create_archive(
     return record
 
 
-def _upload_once(s3: Any, bucket: str, key: str, body: Any, size: int, sha256: str) -> None:
+def _upload_once(s3: Any, bucket: str, key: str, body: Any, size: int, sha256: str, *,
+                 overwrite: bool = False) -> None:
+    # A reserved version's key may hold an earlier attempt's object that no file record points to.
+    condition = {} if overwrite else {"IfNoneMatch": "*"}
     try:
         s3.put_object(
             Bucket=bucket,
@@ -125,7 +141,7 @@ def _upload_once(s3: Any, bucket: str, key: str, body: Any, size: int, sha256: s
             ContentLength=size,
             ContentType="application/zip",
             Metadata={"sha256": sha256},
-            IfNoneMatch="*",
+            **condition,
         )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")

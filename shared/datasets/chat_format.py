@@ -70,6 +70,11 @@ def _decode(text: str) -> Any:
         raise LineRejected(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
         raise LineRejected("JSON nested too deeply") from None
+    except LineRejected:
+        raise  # NaN / Infinity, already said
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
+        raise LineRejected("a number in it has too many digits") from None
 
 
 def _decode_strict(text: str) -> Any:
@@ -81,6 +86,11 @@ def _decode_strict(text: str) -> Any:
         raise LineRejected(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
         raise LineRejected("JSON nested too deeply") from None
+    except LineRejected:
+        raise  # NaN / Infinity, already said
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
+        raise LineRejected("a number in it has too many digits") from None
 
 
 _QUOTED: dict[str, str] = {}

@@ -16,7 +16,11 @@ OPTIONAL_COLUMNS = ("system",)
 
 
 class _DecodedLines:
-    """Feeds csv.reader decoded physical lines, noting which ones were not UTF-8 or too long."""
+    """Feeds csv.reader decoded physical lines, noting which ones were not UTF-8 or too long.
+
+    ``bad`` holds only the lines of the row being read: the reader clears it after each row, so a file of
+    millions of bad lines costs no more memory than one.
+    """
 
     def __init__(self, stream: IO[bytes], limits: DatasetLimits) -> None:
         self._lines = iter_lines(
@@ -90,10 +94,12 @@ def iter_csv(
         except csv.Error as exc:
             yield lines.last_number, LineRejected(f"not valid CSV ({exc})")
             previous_end = lines.last_number
+            lines.bad.clear()
             continue
         start = previous_end + 1
         previous_end = lines.last_number
         bad = next((lines.bad[n] for n in range(start, previous_end + 1) if n in lines.bad), None)
+        lines.bad.clear()
         if bad:
             yield start, LineRejected(bad)
             continue

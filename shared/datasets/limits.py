@@ -27,6 +27,9 @@ class DatasetLimits:
     zip_spool_bytes: int = 8 * MB
     # How many rejection reasons a report keeps (the counts are always complete).
     max_reasons: int = 10
+    # One stored example (its JSON, UTF-8): DynamoDB refuses items over 400 KB, and the item holds its keys
+    # and a few small attributes besides.
+    max_stored_example_bytes: int = 380 * 1024
 
 
 class DatasetFileRejected(InvalidInput):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +14,7 @@ from shared.datasets.csv_format import check_csv_header, iter_csv
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.lines import buffered, iter_lines
 from shared.datasets.report import Rejection
-from shared.datasets.zips import check_zip_bounds, iter_zip_members, member_label, seekable
+from shared.datasets.zips import check_zip_bounds, check_zip_directory, iter_zip_members, member_label, seekable
 from shared.domain.examples import Example
 
 SUPPORTED = (
@@ -73,6 +74,8 @@ def parse_upload(
 def _parse_zip(fp: IO[bytes], limits: DatasetLimits, member_limits: DatasetLimits,
                meta: dict[str, Any]) -> Iterator[Example | Rejection]:
     try:
+        check_zip_directory(fp, limits)
+        fp.seek(0)
         opened: zipfile.ZipFile | None = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
         opened = None  # iter_zip_members says what is wrong with it
@@ -134,6 +137,28 @@ def _parse_plain(
         raise
 
 
+def storable_problem(example: Example, limits: DatasetLimits) -> str | None:
+    """Why ``example`` cannot be stored as the dataset store writes it, or None.
+
+    A JSON escape such as ``"\\ud83d"`` decodes to half a surrogate pair, which no UTF-8 encoder accepts;
+    and a row that passes every other check can still exceed DynamoDB's item size (control characters
+    become 6-byte escapes in JSON).
+    """
+    try:
+        size = len(json.dumps(example.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except UnicodeEncodeError:
+        return "text holds half a surrogate pair (a lone \\ud800-\\udfff escape)"
+    if size > limits.max_stored_example_bytes:
+        return (f"example is {size // 1024} KB once stored; at most "
+                f"{limits.max_stored_example_bytes // 1024} KB")
+    return None
+
+
+def _checked(number: int, example: Example, member: str | None, limits: DatasetLimits) -> Example | Rejection:
+    problem = storable_problem(example, limits)
+    return example if problem is None else Rejection(number, problem, member)
+
+
 def _parse_lines(
     stream: IO[bytes], kind: str, shown: str, member: str | None, limits: DatasetLimits, meta: dict[str, Any]
 ) -> Iterator[Example | Rejection]:
@@ -142,7 +167,7 @@ def _parse_lines(
             if isinstance(item, LineRejected):
                 yield Rejection(number, item.reason, member)
             else:
-                yield item
+                yield _checked(number, item, member, limits)
         return
     positive, added_by, added_at = meta["positive"], meta["added_by"], meta["added_at"]
     first = True
@@ -159,7 +184,7 @@ def _parse_lines(
             yield Rejection(number, "not UTF-8 text", member)
             continue
         try:
-            yield example_from_json(
+            example = example_from_json(
                 text,
                 positive=positive,
                 source="file",
@@ -169,3 +194,5 @@ def _parse_lines(
             )
         except LineRejected as exc:
             yield Rejection(number, exc.reason, member)
+            continue
+        yield _checked(number, example, member, limits)

@@ -1,8 +1,9 @@
 """Reading the members of an uploaded ``.zip`` in memory, with zip bomb defences.
 
 Nothing is extracted to disk: each member is decompressed as a stream and read line by line. Before reading
-anything, the end-of-central-directory record gives the member count (so a zip with a million entries is
-refused before ``zipfile`` builds a million ``ZipInfo`` objects), and each member's declared sizes are checked
+anything, the end-of-central-directory record gives the member count and the central directory's size (so a
+zip with a million entries, declared or hidden behind a forged count, is refused before ``zipfile`` builds a
+million ``ZipInfo`` objects), and each member's declared sizes are checked
 for count, total, per-member size and compression ratio. ``zipfile`` never returns more than a member's
 declared size, and the line reader counts the bytes as well.
 """
@@ -18,6 +19,11 @@ from typing import IO, Any
 from shared.datasets.limits import MB, DatasetFileRejected, DatasetLimits
 
 _EOCD = b"PK\x05\x06"
+_ZIP64_EOCD = b"PK\x06\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+# A central directory entry: 46 fixed bytes, then its name, extra field and comment. Real ones stay far below
+# this; the bound caps how many entries a directory of a given size can hold, whatever count it declares.
+_MAX_CENTRAL_ENTRY_BYTES = 46 + 1024 + 1024
 _LOCAL_HEADER = b"PK\x03\x04"
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".tar", ".7z", ".rar", ".bz2", ".xz", ".jar")
 _IGNORED_PREFIXES = ("__MACOSX/",)
@@ -51,8 +57,9 @@ def seekable(stream: Any, limits: DatasetLimits) -> IO[bytes]:
     return spool
 
 
-def _declared_entry_count(fp: IO[bytes]) -> int:
-    """The entry count from the end-of-central-directory record (0xFFFF means zip64: many entries)."""
+def _central_directory(fp: IO[bytes]) -> tuple[int, int]:
+    """``(entry count, central directory bytes)`` as ``zipfile`` will read them: from the end-of-central-
+    directory record, or from the zip64 record it points to."""
     fp.seek(0, 2)
     size = fp.tell()
     tail_len = min(size, 22 + 65535)
@@ -61,9 +68,17 @@ def _declared_entry_count(fp: IO[bytes]) -> int:
     at = tail.rfind(_EOCD)
     if at < 0 or len(tail) - at < 22:
         raise DatasetFileRejected("That .zip file is damaged or not a zip file.")
-    (entries,) = struct.unpack("<H", tail[at + 10 : at + 12])
+    entries, cd_size = struct.unpack("<HI", tail[at + 10 : at + 16])
+    locator = at - 20
+    if locator >= 0 and tail[locator : locator + 4] == _ZIP64_LOCATOR:
+        (record_at,) = struct.unpack("<Q", tail[locator + 8 : locator + 16])
+        fp.seek(record_at)
+        record = fp.read(56)
+        if len(record) < 56 or record[:4] != _ZIP64_EOCD:
+            raise DatasetFileRejected("That .zip file is damaged or not a zip file.")
+        entries, cd_size = struct.unpack("<QQ", record[32:48])
     fp.seek(0)
-    return int(entries)
+    return int(entries), int(cd_size)
 
 
 Inspect = Callable[[str, IO[bytes]], None]
@@ -88,9 +103,7 @@ def iter_zip_members(
 def _iter_members(
     fp: IO[bytes], limits: DatasetLimits, inspect: Inspect | None
 ) -> Iterator[tuple[str, IO[bytes]]]:
-    entries = _declared_entry_count(fp)
-    if entries > limits.max_zip_members:
-        raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
+    check_zip_directory(fp, limits)
     try:
         archive = zipfile.ZipFile(fp)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
@@ -109,6 +122,15 @@ def _iter_members(
                 yield info.filename, member
 
 
+def check_zip_directory(fp: IO[bytes], limits: DatasetLimits) -> None:
+    """Refuse a zip whose directory is too large before ``zipfile`` parses it (a forged count included)."""
+    entries, cd_size = _central_directory(fp)
+    # The declared count can be forged; the directory's size bounds what zipfile will parse, so both are
+    # checked before it parses anything.
+    if entries > limits.max_zip_members or cd_size > limits.max_zip_members * _MAX_CENTRAL_ENTRY_BYTES:
+        raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
+
+
 def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
     try:
         member = archive.open(info)
@@ -125,8 +147,7 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
 
 def check_zip_bounds(fp: IO[bytes], limits: DatasetLimits) -> None:
     """The zip-bomb checks of :func:`iter_zip_members` (member count, sizes, ratio), for a reader of its own."""
-    if _declared_entry_count(fp) > limits.max_zip_members:
-        raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
+    check_zip_directory(fp, limits)
     with zipfile.ZipFile(fp) as archive:
         _check_archive([i for i in archive.infolist() if not i.is_dir()], limits)
 

@@ -244,9 +244,11 @@ def _stream(response: requests.Response, limit: int, deadline: float, writer: An
 
 
 def upload_key(guild_id: str, upload_id: str, filename: str) -> str:
-    """Server-generated key for an uploaded attachment; only the extension of the user's filename survives."""
+    """Server-generated key for an uploaded attachment (training files, /ask recordings); only the extension of
+    the user's filename survives. Under a top-level ``uploads/`` so that the bucket's lifecycle rule, which
+    matches key prefixes only, expires them (template.yaml, ExpireUploads)."""
     ext = attachment_extension(filename)
-    return f"guilds/{guild_id}/uploads/{upload_id}{ext}"
+    return f"uploads/guilds/{guild_id}/{upload_id}{ext}"
 
 
 _KNOWN_EXTENSIONS = (".jsonl", ".json", ".csv", ".zip", ".txt")

@@ -1,8 +1,10 @@
 """Discord's REST API, as every part of the bot uses it (worker, command registration, voice worker, watcher).
 
 Synchronous on ``requests``. It follows Discord's rules for well-behaved clients: a ``DiscordBot (url,
-version)`` user agent, 429 answers waited out (``Retry-After`` / ``retry_after``, global or per route), the
-``X-RateLimit-*`` headers honoured before the next call on the same route, 5xx retried with backoff, and the
+version)`` user agent, 429 answers waited out (``Retry-After`` / ``retry_after``, global or per bucket), the
+``X-RateLimit-*`` headers honoured before the next call in the same bucket (buckets as Discord names them, per
+major parameter: :mod:`shared.discord.ratelimits`), every wait bounded by the caller's :meth:`DiscordRest.deadline`,
+5xx retried with backoff, and the
 404 (Unknown Webhook / Unknown Message) that Discord sometimes answers right after a deferred response retried
 a few times. Files go as ``multipart/form-data`` with ``payload_json`` and ``files[n]``.
 
@@ -18,12 +20,13 @@ import mimetypes
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import requests
 
+from shared.discord.ratelimits import MAX_WAIT_SECONDS, RateLimits
 from shared.discord.text import NO_MENTIONS
 from shared.errors import ConfigError, UpstreamError
 
@@ -95,12 +98,6 @@ class DiscordHTTPError(UpstreamError):
         self.retryable = retryable
 
 
-@dataclass
-class _Bucket:
-    remaining: int | None = None
-    reset_at: float = 0.0
-
-
 class DiscordRest:
     """A small client of Discord's REST API (v10).
 
@@ -128,10 +125,20 @@ class DiscordRest:
         self._clock = clock
         self._timeout = timeout
         self.max_retries = max_retries
-        self._buckets: dict[str, _Bucket] = {}
-        self._global_until = 0.0
-        self._lock = threading.Lock()
+        self._limits = RateLimits(clock)
+        self._deadlines = threading.local()
         _install_urllib3_filter()
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Calls made inside (on this thread) never wait past ``seconds`` from now: a wait that would is a
+        retryable :class:`DiscordHTTPError` at once. In Lambda, give the invocation's remaining time."""
+        previous = getattr(self._deadlines, "at", None)
+        self._deadlines.at = self._clock() + seconds
+        try:
+            yield
+        finally:
+            self._deadlines.at = previous
 
     # -- interaction webhooks (no bot token) -------------------------------------------------------------
 
@@ -217,11 +224,14 @@ class DiscordRest:
         body_kwargs, is_json = _body(json, files)
         if is_json:
             headers["Content-Type"] = "application/json"
-        route = _route_key(method, path)
+        key = self._limits.key(method, path)
 
         rate_limited = server_errors = unknown_after_defer = network_errors = 0
         while True:
-            self._wait_for_route(route, safe_path)
+            delay = self._limits.delay(key)
+            if delay > 0:
+                self._wait(delay, method, safe_path, "rate-limit bucket empty")
+                self._limits.waited(key)
             try:
                 response = self._http().request(method, url, headers=headers, timeout=self._timeout,
                                                 allow_redirects=False, **body_kwargs)
@@ -235,10 +245,10 @@ class DiscordRest:
                 delay = _backoff(SERVER_ERROR_BACKOFF, network_errors)
                 logger.warning("Discord %s %s: %s; retrying in %.2fs", method, safe_path,
                                type(exc).__name__, delay)
-                self._sleep(delay)
+                self._wait(delay, method, safe_path, type(exc).__name__)
                 continue
 
-            self._note_rate_limit(route, response)
+            key = self._limits.note(method, path, response.headers)
             status = response.status_code
             if status == 429:
                 rate_limited += 1
@@ -246,14 +256,9 @@ class DiscordRest:
                 if rate_limited > self.max_retries:
                     raise self._error(method, safe_path, response, retryable=True)
                 logger.warning("Discord %s %s rate limited (%s); waiting %.2fs", method, safe_path,
-                               "global" if is_global else "route", delay)
-                # The wait itself happens in _wait_for_route: a global limit holds every route.
-                with self._lock:
-                    until = self._clock() + delay
-                    if is_global:
-                        self._global_until = max(self._global_until, until)
-                    else:
-                        self._buckets[route] = _Bucket(remaining=0, reset_at=until)
+                               "global" if is_global else "bucket", delay)
+                # The wait itself happens at the top of the loop: a global limit holds every route.
+                self._limits.hold(key, delay, is_global=is_global)
                 continue
             if status >= 500:
                 server_errors += 1
@@ -262,7 +267,7 @@ class DiscordRest:
                 delay = _backoff(SERVER_ERROR_BACKOFF, server_errors)
                 logger.warning("Discord %s %s answered %d; retrying in %.2fs",
                                method, safe_path, status, delay)
-                self._sleep(delay)
+                self._wait(delay, method, safe_path, f"answer {status}")
                 continue
             if status == 404 and path.startswith("/webhooks/"):
                 code = _error_code(response)
@@ -271,7 +276,7 @@ class DiscordRest:
                     delay = DEFER_404_BACKOFF * 2 ** (unknown_after_defer - 1)
                     logger.info("Discord %s %s: unknown webhook/message (%s), likely just deferred; "
                                 "retrying in %.2fs", method, safe_path, code, delay)
-                    self._sleep(delay)
+                    self._wait(delay, method, safe_path, "unknown webhook")
                     continue
                 if code in (UNKNOWN_WEBHOOK, UNKNOWN_MESSAGE):
                     raise self._error(method, safe_path, response, retryable=True)
@@ -304,39 +309,16 @@ class DiscordRest:
             self._bot_token = resolve_secret(self._settings.discord_bot_token_secret, settings=self._settings)
         return self._bot_token
 
-    def _wait_for_route(self, route: str, safe_path: str) -> None:
-        now = self._clock()
-        with self._lock:
-            wait_global = self._global_until - now
-            bucket = self._buckets.get(route)
-            wait_route = 0.0
-            if bucket is not None and bucket.remaining == 0:
-                wait_route = bucket.reset_at - now
-                # Once waited (or expired), the next answer's headers tell the new state.
-                bucket.remaining = None
-            # The global limit stays set until it expires: every caller meanwhile waits it out too.
-        delay = max(wait_global, wait_route)
-        if delay > 0:
-            logger.info("Discord %s: rate-limit bucket empty; waiting %.2fs", safe_path, delay)
-            self._sleep(delay)
-
-    def _note_rate_limit(self, route: str, response: requests.Response) -> None:
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        reset_after = response.headers.get("X-RateLimit-Reset-After")
-        if remaining is None or reset_after is None:
+    def _wait(self, delay: float, method: str, safe_path: str, why: str) -> None:
+        """Sleep ``delay`` seconds, unless that would pass the caller's deadline (then fail at once)."""
+        if delay <= 0:
             return
-        now = self._clock()
-        try:
-            bucket = _Bucket(remaining=int(float(remaining)), reset_at=now + float(reset_after))
-        except ValueError:
-            return
-        with self._lock:
-            # Interaction webhook routes are bucketed per webhook id *and* token (Discord's rate-limit docs),
-            # so each interaction is a route of its own: drop buckets whose window is over, or a warm
-            # process would keep one per token it ever answered.
-            for key in [key for key, old in self._buckets.items() if old.reset_at <= now]:
-                del self._buckets[key]
-            self._buckets[route] = bucket
+        deadline = getattr(self._deadlines, "at", None)
+        if deadline is not None and self._clock() + delay > deadline:
+            raise DiscordHTTPError(f"Discord {method} {safe_path}: {why}; waiting {delay:.1f}s would pass the "
+                                   "caller's deadline", retryable=True)
+        logger.info("Discord %s %s: %s; waiting %.2fs", method, safe_path, why, delay)
+        self._sleep(delay)
 
     def _error(self, method: str, safe_path: str, response: requests.Response, *,
                retryable: bool) -> DiscordHTTPError:
@@ -391,12 +373,6 @@ def _body(payload: Any, files: Sequence[tuple[str, bytes]] | None) -> tuple[dict
     return {"files": parts}, False
 
 
-def _route_key(method: str, path: str) -> str:
-    # Buckets are per route; the query string never changes the bucket. A webhook's token stays in the key:
-    # Discord counts webhook limits per webhook id and token. The key is never logged.
-    return method + " " + path.split("?", 1)[0]
-
-
 def _retry_after(response: requests.Response) -> tuple[float, bool]:
     delay: float | None = None
     is_global = response.headers.get("X-RateLimit-Global", "").lower() == "true"
@@ -420,7 +396,7 @@ def _retry_after(response: requests.Response) -> tuple[float, bool]:
             delay = None
     if delay is None:
         delay = RETRY_AFTER_FALLBACK
-    return max(0.0, min(delay, MAX_BACKOFF * 10)), is_global
+    return max(0.0, min(delay, MAX_WAIT_SECONDS)), is_global
 
 
 def _error_code(response: requests.Response) -> int | None:

@@ -69,8 +69,9 @@ class WebhookVerifier:
             self.client.webhooks.verify_signature(
                 payload=body, headers=lowered, secret=self._secret, tolerance=self._tolerance
             )
-        except (InvalidWebhookSignatureError, ValueError) as exc:
-            # ValueError: a required header is missing.
+        except (InvalidWebhookSignatureError, ValueError, TypeError) as exc:
+            # ValueError: a required header is missing or not a number; TypeError: a non-ASCII signature,
+            # which hmac.compare_digest refuses to compare.
             logger.warning("webhook rejected: %s", exc)
             raise WebhookRejected(detail=str(exc)) from exc
         try:
@@ -82,8 +83,8 @@ class WebhookVerifier:
                 job_id=str(data["data"]["id"]),
                 created_at=int(data.get("created_at") or 0),
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WebhookRejected(detail=f"signed body is not an event: {exc}") from exc
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise WebhookRejected(detail=f"signed body is not an event: {type(exc).__name__}") from None
         return event
 
 

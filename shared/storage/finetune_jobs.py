@@ -148,13 +148,13 @@ class FineTuneJobStore:
         self._update(record, changes, leave_index=True)
         return replace(record, **changes)
 
-    def claim_start(self, record: FineTuneJobRecord, *, lease_seconds: int) -> bool:
+    def claim_start(self, record: FineTuneJobRecord, *, lease_seconds: int, now: float | None = None) -> bool:
         """True if this caller may ask the provider to create the job now: no other worker holds the lease.
 
         Two clicks on one estimate can run at once in two workers, and the provider's look-up by request id
         cannot see a create still in flight; the lease lets one of them create. It outlives a worker's run
-        and ends before the queue redelivers a crashed worker's message."""
-        now = int(time.time())
+        and ends before the queue redelivers a crashed worker's message. ``now``: epoch seconds (default: now)."""
+        now = int(time.time() if now is None else now)
         try:
             self._table.update(*self._key(record), set={"start_lease_until": now + lease_seconds},
                                condition="attribute_exists(pk) AND "

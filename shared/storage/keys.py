@@ -107,6 +107,11 @@ def archive_request_sk(interaction_id: str) -> str:
     return f"REQUEST#ARCHIVE#{interaction_id}"
 
 
+def pending_reply_key(guild_id: str | None, interaction_id: str, index: int, filename: str) -> str:
+    """A file of a reply waiting to be delivered; top-level ``replies/`` is expired after a day (template.yaml)."""
+    return f"replies/{bucket_prefix(guild_id or 'direct')}{interaction_id}/{index}-{filename}"
+
+
 # --- fine-tune jobs ------------------------------------------------------------------------------------------
 
 # The index the watcher reads active jobs from, across guilds, without a scan.

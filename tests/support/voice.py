@@ -141,13 +141,22 @@ class MemoryTable:
         return self.item
 
 
+class RecordedSleeps(list):
+    """An ``asyncio.sleep`` stand-in that notes each wait instead of waiting it (the production delays stay)."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 def make_service(gateway: Any, *, clock: Any = None, voice: dict[str, Any] | None = None, queue_limit: int = 10,
-                 tmp_path: Path | None = None, synthesizer: Synthesizer | None = None) -> tuple[VoiceService, Any]:
+                 tmp_path: Path | None = None, synthesizer: Synthesizer | None = None,
+                 sleeps: RecordedSleeps | None = None) -> tuple[VoiceService, Any]:
     store = VoiceSettingsStore(Settings(), table=MemoryTable(voice))  # type: ignore[arg-type]
     synth = synthesizer or Synthesizer({"espeak": EspeakEngine()}, default_engine="espeak")
     replier = RecordingReplier()
+    # The service's own connect attempts and retry delay (2 s, then 4 s), recorded rather than slept.
     service = VoiceService(gateway, synth, store, replier, clock=clock or FakeClock(), queue_limit=queue_limit,
-                           connect_attempts=3, connect_retry_delay=0, work_dir=tmp_path)
+                           work_dir=tmp_path, sleep=sleeps if sleeps is not None else RecordedSleeps())
     return service, replier
 
 

@@ -109,5 +109,5 @@ def test_expired_link_gets_a_clear_message(storage, cdn):
 
 
 def test_upload_key_is_server_generated():
-    assert upload_key("42", "999", "../../etc/passwd") == "guilds/42/uploads/999"
-    assert upload_key("42", "999", "My Data.JSONL") == "guilds/42/uploads/999.jsonl"
+    assert upload_key("42", "999", "../../etc/passwd") == "uploads/guilds/42/999"
+    assert upload_key("42", "999", "My Data.JSONL") == "uploads/guilds/42/999.jsonl"

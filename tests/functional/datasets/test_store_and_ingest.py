@@ -205,3 +205,27 @@ def test_transaction_size_counts_bytes_not_characters(storage):
         sum(len(a["Put"]["Item"]["data"]["S"].encode()) for a in t if "Put" in a) for t in transactions
     ]
     assert len(sizes) > 2 and max(sizes) <= TRANSACTION_BYTES
+
+
+def test_a_poison_upload_stores_the_good_lines_and_reports_each_bad_one(storage):
+    good = [chat_line(f"question {n}", f"answer {n}") for n in range(3)]
+    lone_surrogate = '{"messages": [{"role": "user", "content": "hi \\ud83d"}, {"role": "assistant", "content": "ok"}]}'
+    huge_number = '{"messages": [{"role": "user", "content": "n"}, {"role": "assistant", "content": "x"}], "n": ' + (
+        "9" * 5000) + "}"
+    lines = [good[0], lone_surrogate, good[1], huge_number, good[2]]
+    report = upload(storage, lines)
+    assert report.added == 3 and report.rejected == 2
+    reasons = {r.line: r.reason for r in report.reasons}
+    assert "surrogate" in reasons[2] and "too many digits" in reasons[4]
+    assert report.dataset_size == 3
+
+
+def test_a_csv_row_too_big_to_store_is_rejected_alone(storage):
+    # Control characters pass every text check but become 6-byte escapes in the stored JSON.
+    big = "\x01" * 100_000
+    rows = ["prompt,completion", "hello,world", f'"{big}",answer', "bye,now"]
+    report = add_upload(io.BytesIO(("\n".join(rows) + "\n").encode()), "data.csv", store=storage.datasets,
+                        guild_id=GUILD, dataset="faq", upload_id="i2")
+    assert report.added == 2 and report.rejected == 1
+    (reason,) = report.reasons
+    assert reason.line == 3 and "once stored" in reason.reason

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from shared.config import Settings
+from shared.discord.ratelimits import route_of
 from shared.discord.rest import USER_AGENT, DiscordHTTPError, DiscordRest, redact_path
 from shared.errors import BotError, ConfigError, UpstreamError
 
@@ -104,11 +105,11 @@ def test_expired_rate_limit_buckets_are_dropped(fake_discord, settings, clock):
     fake_discord.exhaust_bucket(times=20, reset_after=0.5)
     for n in range(20):
         client.edit_original(fake_discord.application_id, f"token-{n}", content="x")
-    assert len(client._buckets) == 20
+    assert len(client._limits._buckets) == 20
     clock.now += 1.0
     fake_discord.exhaust_bucket(reset_after=0.5)
     client.edit_original(fake_discord.application_id, "token-new", content="x")
-    assert len(client._buckets) == 1
+    assert len(client._limits._buckets) == 1
 
 
 def test_429_beyond_max_retries_raises_retryable_upstream_error(fake_discord, settings, clock):
@@ -134,6 +135,52 @@ def test_empty_rate_limit_bucket_is_waited_before_the_next_call_on_that_route(fa
     client.create_message("555", content="three")  # the last answer had no exhausted bucket
     assert clock.sleeps == [0.75]
     assert [m["content"] for m in fake_discord.channel_messages("555")] == ["one", "two", "three"]
+
+
+def test_routes_that_discord_puts_in_one_bucket_share_its_count(fake_discord, settings, clock):
+    # The fake names every route's bucket "fakebucket": an edit and a follow-up of one interaction (same webhook
+    # id and token, the major parameters) count against the same bucket, as Discord says, though their paths
+    # differ; another interaction's token is another bucket.
+    client = make_client(settings, clock)
+    fake_discord.exhaust_bucket(reset_after=0.0)  # an answer that names the follow-up route's bucket
+    client.followup(fake_discord.application_id, "first-token", content="learn the bucket's name")
+    fake_discord.exhaust_bucket(reset_after=0.75)
+    client.edit_original(fake_discord.application_id, TOKEN, content="bucket now empty")
+    client.followup(fake_discord.application_id, "another-token", content="another interaction")
+    assert clock.sleeps == []
+    client.followup(fake_discord.application_id, TOKEN, content="same bucket, other route")
+    assert clock.sleeps == [0.75]
+
+
+def test_route_templates_and_major_parameters():
+    assert route_of("/channels/555/messages/123") == ("/channels/{}/messages/{id}", "555")
+    assert route_of("/webhooks/1/tok/messages/@original") == ("/webhooks/{}/{}/messages/@original", "1/tok")
+    assert route_of("/webhooks/1/tok?wait=true") == ("/webhooks/{}/{}", "1/tok")
+    assert route_of("/applications/42/guilds/7/commands") == ("/applications/{id}/guilds/{}/commands", "7")
+    assert route_of("/interactions/9/tok/callback") == ("/interactions/{}/{}/callback", "9/tok")
+
+
+def test_a_retry_after_is_capped_at_300_seconds(fake_discord, settings, clock):
+    fake_discord.fail_next(429, retry_after=10_000, method="PATCH")
+    client = make_client(settings, clock)
+    client.edit_original(fake_discord.application_id, TOKEN, content="done")
+    assert clock.sleeps == [300.0]
+
+
+def test_no_wait_passes_the_callers_deadline(fake_discord, settings, clock):
+    fake_discord.fail_next(429, retry_after=20, method="PATCH")
+    client = make_client(settings, clock)
+    with client.deadline(10.0), pytest.raises(DiscordHTTPError) as caught:
+        client.edit_original(fake_discord.application_id, TOKEN, content="x")
+    assert caught.value.retryable and "deadline" in str(caught.value)
+    assert clock.sleeps == []  # refused at once, not slept up to the deadline
+    client.edit_original(fake_discord.application_id, TOKEN, content="x")  # no deadline: the bucket is waited
+    assert clock.sleeps == [20.0]
+    fake_discord.fail_next(503, times=3, method="PATCH")
+    with client.deadline(2.5), pytest.raises(DiscordHTTPError):
+        client.edit_original(fake_discord.application_id, TOKEN, content="x")
+    assert clock.sleeps == [20.0, 1.0]  # the first backoff fits the deadline, the second (2 s more) does not
+    assert TOKEN not in str(caught.value)
 
 
 def test_404_right_after_defer_is_retried_with_backoff(fake_discord, settings, clock):
@@ -301,3 +348,17 @@ def test_missing_bot_token_is_a_clear_error(fake_discord, clock):
         client.create_message("555", content="x")
     assert not isinstance(caught.value, BotError)
     assert fake_discord.request_log() == []
+
+
+def test_the_watchers_lambda_entry_points_bound_discords_waits_by_the_invocation(fake_discord, settings, clock):
+    from functions.watcher.handler import discord_deadline
+
+    class Invocation:  # Lambda's context: 8 s left
+        def get_remaining_time_in_millis(self) -> int:
+            return 8000
+
+    fake_discord.fail_next(429, retry_after=20, method="POST")
+    client = make_client(settings, clock)
+    with discord_deadline(client, Invocation()), pytest.raises(DiscordHTTPError):
+        client.create_message("555", content="a completion post")
+    assert clock.sleeps == []

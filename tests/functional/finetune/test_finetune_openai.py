@@ -15,6 +15,7 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
 from shared.finetune.providers import OpenAIProvider, build_provider
+from shared.openai_api import OPENAI_MAX_RETRIES
 from tests.support.examples import chat, many
 
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
@@ -262,7 +263,7 @@ def test_inference_errors(provider, fake_openai):
     with pytest.raises(ProviderRejected) as info:
         provider.complete([{"role": "user", "content": "ping"}], "ft:gone")
     assert "/model" in info.value.user_message
-    fake_openai.fail_next(429, path="/chat/completions")
+    fake_openai.fail_next(429, times=OPENAI_MAX_RETRIES + 1, path="/chat/completions")
     with pytest.raises(InferenceFailed) as busy:
         provider.complete([{"role": "user", "content": "ping"}], MODEL)
     assert busy.value.retryable

@@ -8,6 +8,7 @@ from shared.finetune.exceptions import NothingToTrain, UnknownModel
 from shared.finetune.jobs import JobRequest
 from shared.finetune.planning import completion_for, plan_job
 from shared.finetune.providers import build_provider
+from shared.openai_api import OPENAI_MAX_RETRIES
 from tests.support.examples import chat, many
 
 
@@ -53,7 +54,7 @@ def test_completion_posts_without_chart_when_metrics_fail(settings, openai_clien
     job = provider.start_job(plan.export, JobRequest(request_id="r", guild_id="1", dataset="d"), epochs=3)
     provider.retrieve(job.job_id)
     provider.retrieve(job.job_id)
-    fake_openai.fail_next(500, method="GET", path="/files/{id}/content")
+    fake_openai.fail_next(500, times=OPENAI_MAX_RETRIES + 1, method="GET", path="/files/{id}/content")
     done = provider.retrieve(job.job_id)
     post = completion_for(provider, done)
     assert done.status == "succeeded" and post.chart_png is None

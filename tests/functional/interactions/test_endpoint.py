@@ -82,6 +82,17 @@ def test_signed_but_not_an_interaction_is_400(app_client, signer, body):
     assert _post_raw(app_client, body, signer.headers(body)) == 400
 
 
+def test_signed_body_nested_too_deeply_is_400(app_client, signer):
+    body = b'{"type":2,"data":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    assert _post_raw(app_client, body, signer.headers(body)) == 400
+
+
+def test_unsigned_timestamp_of_thousands_of_digits_is_401(app_client, signer):
+    body = b'{"type":1}'
+    headers = {**signer.headers(body), "X-Signature-Timestamp": "1" * 5000}
+    assert _post_raw(app_client, body, headers) == 401
+
+
 def test_only_post_on_interactions(app_client):
     assert app_client.flask_client.get("/interactions").status_code == 405
     assert app_client.flask_client.post("/other").status_code == 404

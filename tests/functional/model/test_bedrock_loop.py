@@ -73,8 +73,7 @@ def bclient(aws, bsettings, signer):
 @pytest.fixture
 def brunner(aws, bsettings, ctx):
     worker = build_worker(bsettings, ctx=ctx)
-    return LocalRunner(worker.handle_batch, aws.clients.sqs, bsettings.jobs_queue_url, wait_seconds=0,
-                       retry_visibility_timeout=0)
+    return LocalRunner(worker.handle_batch, aws.clients.sqs, bsettings.jobs_queue_url, wait_seconds=0)
 
 
 @pytest.fixture

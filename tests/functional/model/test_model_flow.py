@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 from functions.worker import model_tasks
 from infra import interactions as build
@@ -290,6 +291,26 @@ def test_a_click_while_another_is_creating_the_job_creates_nothing(client, runne
     assert "🚀" in retried.content and fake_openai.jobs_created() == 1
 
 
+def test_a_crashed_starts_lease_expires_before_its_message_returns(client, runner, jobs, fake_discord, settings,
+                                                                   dataset):
+    from infra.template import function_timeout, load_template
+
+    estimate, _ = estimate_and_confirm(client, runner, fake_discord, dataset)
+    digest = estimate["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1]
+    record, _ = jobs.record_start(model_tasks.FineTuneJobRecord(
+        guild_id=GUILD, request_id=start_id(estimate), dataset="faq", provider="openai",
+        base_model=settings.base_model, requested_by="5", channel_id=CHANNEL, snapshot=digest))
+    started_at = time.time()
+    lease = model_tasks.START_LEASE_SECONDS
+    assert jobs.claim_start(record, lease_seconds=lease, now=started_at)  # then the worker crashes: no release
+    worker_timeout = function_timeout("WorkerFunction")
+    visibility = int(load_template()["Resources"]["JobsQueue"]["Properties"]["VisibilityTimeout"])
+    # While the first run may still be alive, nobody else creates the job...
+    assert not jobs.claim_start(record, lease_seconds=lease, now=started_at + worker_timeout)
+    # ...and when the queue brings the crashed run's message back, its lease is over: the start is retried.
+    assert jobs.claim_start(record, lease_seconds=lease, now=started_at + visibility)
+
+
 def test_failed_and_cancelled_jobs_are_posted_without_activation(client, runner, watcher, jobs, fake_openai,
                                                                  fake_discord, dataset):
     fake_openai.job_outcome = "failed"
@@ -331,6 +352,18 @@ def test_model_shows_and_sets_only_known_models(client, jobs, settings):
     assert settings.base_model in ok["data"]["content"] and jobs.active_model(GUILD, "unset") == settings.base_model
     choices = send(client, build.autocomplete("model", focused="name", value="mini", **TRAINER, **A)).reply
     assert choices["data"]["choices"] == [{"name": settings.base_model, "value": settings.base_model}]
+
+
+def test_model_and_its_autocomplete_are_for_trainers_only(client, jobs, settings):
+    # A plain member (no Manage Server): neither shown the models, nor able to set one.
+    shown = send(client, build.slash("model", **A)).reply["data"]
+    assert "Manage Server" in shown["content"] and settings.base_model not in shown["content"]
+    assert shown["flags"] == 64
+    refused = send(client, build.slash("model", options={"name": settings.base_model}, **A)).reply["data"]
+    assert "Manage Server" in refused["content"]
+    assert jobs.active_model(GUILD, "unset") == "unset"
+    choices = send(client, build.autocomplete("model", focused="name", value="mini", **A)).reply
+    assert choices["data"]["choices"] == []
 
 
 def test_openai_refusing_fine_tuning_is_a_clear_message(client, runner, jobs, fake_openai, fake_discord, dataset):
@@ -375,7 +408,7 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     ctx = WorkerServices(sharded, aws=aws.clients, discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)
     runner = LocalRunner(build_worker(sharded, ctx=ctx).handle_batch,
-                         sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)
+                         sqs, sharded.jobs_queue_url, wait_seconds=0)
     send(client, build.slash("ask", options={"prompt": "Say hello"}, **A))
     run_one(runner)
     mine = urls[shard_for_guild(GUILD, 2)]
@@ -384,3 +417,16 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     assert request.kind == "speak_answer" and "Say hello" in request.args.text
     other = urls[1 - shard_for_guild(GUILD, 2)]
     assert sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10).get("Messages", []) == []
+
+
+def test_a_long_answer_says_it_is_cut_and_attaches_the_whole(client, runner, fake_discord):
+    prompt = " ".join(f"word{n}" for n in range(500))  # the fake echoes it: an answer of about 3,900 characters
+    asked = send(client, build.slash("ask", options={"prompt": prompt}, **A))
+    run_one(runner)
+    reply = fake_discord.original(asked.token)
+    assert len(reply["content"]) <= 2000
+    assert "the whole of it is attached (answer.md)" in reply["content"]
+    (attachment,) = reply["attachments"]
+    assert attachment["filename"] == "answer.md"
+    whole = fake_discord.attachment_bytes(attachment["id"]).decode()
+    assert whole.endswith("word499") and prompt in whole

@@ -4,17 +4,21 @@ setting that changes the provider."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from botocore.stub import Stubber
 
 from functions.worker import model_tasks
+from functions.worker.processor import retry_delay
 from functions.worker.services import WorkerServices
 from infra import interactions as build
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.errors import InvalidInput
 from shared.finetune.providers import BedrockProvider
+from shared.openai_api import OPENAI_MAX_RETRIES
 from tests.functional.model.conftest import CHANNEL, GUILD, TRAINER, A, send
+from tests.functional.worker.conftest import MAX_RECEIVES
 
 
 def run_test(client, runner, fake_discord, data: str) -> str:
@@ -46,8 +50,9 @@ def test_one_object_or_a_list_with_expected_answers(client, runner, fake_discord
 
 
 def test_model_errors_are_reported_per_item(client, runner, fake_discord, fake_openai):
-    fake_openai.fail_next(429, path="/chat/completions")
-    fake_openai.fail_next(500, path="/chat/completions")
+    # Every try of the client's (production) retries fails, for two of the three items.
+    fake_openai.fail_next(429, times=OPENAI_MAX_RETRIES + 1, path="/chat/completions")
+    fake_openai.fail_next(500, times=OPENAI_MAX_RETRIES + 1, path="/chat/completions")
     content = run_test(client, runner, fake_discord, '["one", "two", "three"]')
     assert content.count("⚠️ error: The model did not answer. Please try again in a minute.") == 2
     assert "**3.** `three` → (simulated" in content and "errors 2" in content
@@ -65,11 +70,12 @@ def test_parse_test_items_limits():
         model_tasks.parse_test_items("[]")
 
 
-def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_discord, fake_openai):
-    fake_openai.fail_next(500, times=3, path="/chat/completions")
+def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_discord, fake_openai, sqs_clock):
+    fake_openai.fail_next(500, times=MAX_RECEIVES * (OPENAI_MAX_RETRIES + 1), path="/chat/completions")
     asked = send(client, build.slash("ask", options={"prompt": "Anyone there?"}, **A))
-    for _ in range(3):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     assert fake_discord.original(asked.token)["content"] == (
         "Sorry, that didn't work: The model did not answer. Please try again in a minute.")
 
@@ -128,3 +134,27 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
             "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
         answer = model_tasks.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
     assert answer == "Fact 1 is true."
+
+
+def test_test_data_nested_deep_or_with_huge_numbers_is_refused_with_a_reason():
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        model_tasks.parse_test_items("[" * 3000 + "]" * 3000)
+    with pytest.raises(InvalidInput, match="too many digits"):
+        model_tasks.parse_test_items("[" + "9" * 5000 + "]")
+
+
+def test_a_test_input_with_half_a_surrogate_pair_is_its_own_error(client, runner, fake_discord):
+    content = run_test(client, runner, fake_discord, '["fine", "broken \\ud83d", "also fine"]')
+    assert "**2.** ⚠️ invalid input: its text holds half a surrogate pair" in content
+    assert "**1.** `fine` → (simulated" in content and "**3.** `also fine` → (simulated" in content
+
+
+def test_a_long_test_report_keeps_its_summary_and_attaches_the_whole(client, runner, fake_discord):
+    items = [{"prompt": f"question {n} " + "x" * 300, "expected": "no"} for n in range(12)]
+    sent = send(client, build.slash("test", options={"data": json.dumps(items)}, **TRAINER, **A))
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    reply = fake_discord.original(sent.token)
+    assert len(reply["content"]) <= 2000
+    assert reply["content"].endswith("Matched 0, differed 12, errors 0.")
+    assert "the whole of it is attached (test-report.md)" in reply["content"]
+    assert [a["filename"] for a in reply["attachments"]] == ["test-report.md"]

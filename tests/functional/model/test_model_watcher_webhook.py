@@ -11,9 +11,8 @@ import pytest
 
 from functions.watcher.watch import JobWatcher
 from functions.watcher.webhook import create_app
-from infra.fakes.openai_server import webhook_delivery
+from infra.fakes.openai_server import sign_webhook, webhook_delivery
 from shared.discord.rest import DiscordRest
-from shared.errors import ConfigError
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
 from shared.storage.finetune_jobs import FineTuneJobRecord
@@ -73,10 +72,27 @@ def test_delivery_for_an_unknown_job_is_acknowledged(webhook, fake_discord, webh
     assert response.status_code == 200 and response.get_json() == {"status": "unknown job"}
 
 
-def test_webhook_needs_its_secret(settings, watcher, aws):
-    with pytest.raises(ConfigError):
-        create_app(dataclasses.replace(settings, openai_webhook_secret=""), watcher,
-                   dynamodb_client=aws.clients.dynamodb)
+def test_without_its_secret_the_webhook_route_is_absent(settings, watcher, aws, started, webhook_secret):
+    app = create_app(dataclasses.replace(settings, openai_webhook_secret=""), watcher,
+                     dynamodb_client=aws.clients.dynamodb)
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    for _ in range(2):  # every call, not only the first
+        response = deliver(app.test_client(), body, headers)
+        assert response.status_code == 404 and response.get_json() == {"error": "not found"}
+
+
+def test_unsigned_oddities_are_refused_not_crashed_on(webhook, started, webhook_secret):
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
+    non_ascii = {**headers, "webhook-signature": "v1,ÿÿÿÿ"}
+    assert deliver(webhook, body, non_ascii).status_code == 400
+    huge_timestamp = {**headers, "webhook-timestamp": "9" * 5000}
+    assert deliver(webhook, body, huge_timestamp).status_code == 400
+
+
+def test_a_signed_body_nested_too_deeply_is_refused(webhook, webhook_secret):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    headers = sign_webhook(nested, webhook_secret, webhook_id="evt_nested", timestamp=int(time.time()))
+    assert deliver(webhook, nested, headers).status_code == 400
 
 
 def test_fake_server_delivers_to_the_endpoint_over_http(settings, watcher, aws, started, fake_openai,

@@ -106,8 +106,7 @@ def make_stack(aws: LocalAws, settings: Settings, signer, fake_discord: FakeDisc
         # The Discord client's waits are recorded, not slept, so 429s and 404s stay instant.
         ctx = WorkerServices(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=sleeps.append))
         worker = build_worker(settings, ctx=ctx)
-        runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
-                             retry_visibility_timeout=0)
+        runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0)
         return Stack(aws, settings, stores, client, worker, runner, fake_discord, sleeps)
 
     return make

@@ -9,8 +9,12 @@ import zipfile
 
 import requests
 
+from functions.worker.processor import retry_delay
 from infra import interactions as build
+from shared.errors import NotSaved
 from shared.storage.exchanges import Exchange
+from shared.storage.files import FileStore
+from shared.storage.table import DataTable
 from tests.conftest import APPLICATION_ID
 from tests.functional.training.conftest import GUILD, TRAINER, chat_line
 
@@ -115,7 +119,7 @@ def test_getfile_never_reaches_another_guilds_file(stack):
     assert [c["value"] for c in choices["data"]["choices"]] == ["corrections-log"]
 
 
-def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack):
+def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack, sqs_clock):
     train_faq(stack)
     interaction = stack.command("archive", {"dataset": "faq"})
     stack.deferred(interaction)
@@ -123,8 +127,47 @@ def test_archive_whose_reply_failed_resends_the_same_version_on_redelivery(stack
     # delivers it again, and this time the edit goes through.
     stack.fake.fail_next(503, times=6, method="PATCH")
     assert stack.work()["failed"] == 1
+    sqs_clock.advance(retry_delay(1))
     assert stack.work()["failed"] == 0
     reply = stack.fake.original(interaction["token"])
     assert reply["content"].startswith("Archived **faq** as `archive-faq-v1`")
     archives = [key for key in stack.bucket_keys() if "/archives/" in key]
     assert len(archives) == 1
+
+
+def _fail_once(monkeypatch, owner, name, when):
+    real = getattr(owner, name)
+    failed = []
+
+    def flaky(self, *args, **kwargs):
+        if not failed and when(*args, **kwargs):
+            failed.append(1)
+            raise NotSaved(detail=f"{name} failed once (test)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, flaky)
+    return failed
+
+
+def test_archive_whose_request_marker_write_failed_makes_one_version(stack, sqs_clock, monkeypatch):
+    train_faq(stack)
+    failed = _fail_once(monkeypatch, DataTable, "put_new", lambda item: item["sk"].startswith("REQUEST#ARCHIVE#"))
+    interaction = stack.command("archive", {"dataset": "faq"})
+    stack.deferred(interaction)
+    assert stack.work()["failed"] == 1 and failed
+    sqs_clock.advance(retry_delay(1))
+    assert stack.work()["failed"] == 0
+    assert len([key for key in stack.bucket_keys() if "/archives/" in key]) == 1
+    assert stack.fake.original(interaction["token"])["content"].startswith("Archived **faq** as `archive-faq-v")
+
+
+def test_archive_stopped_between_upload_and_record_is_finished_not_repeated(stack, sqs_clock, monkeypatch):
+    train_faq(stack)
+    failed = _fail_once(monkeypatch, FileStore, "register", lambda record, **kw: record.kind == "archive")
+    interaction = stack.command("archive", {"dataset": "faq"})
+    stack.deferred(interaction)
+    assert stack.work()["failed"] == 1 and failed
+    sqs_clock.advance(retry_delay(1))
+    assert stack.work()["failed"] == 0
+    assert len([key for key in stack.bucket_keys() if "/archives/" in key]) == 1
+    assert stack.fake.original(interaction["token"])["content"].startswith("Archived **faq** as `archive-faq-v1`")

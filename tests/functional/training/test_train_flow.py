@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+from functions.worker.processor import retry_delay
 from infra import interactions as build
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import InteractionRef, TaskRequest
@@ -39,7 +40,7 @@ def test_train_with_a_jsonl_attachment_end_to_end(stack):
     assert "The dataset now holds 2 examples (2 positive, 0 negative)." in reply
     assert stack.dataset_size("faq") == 2
     # The upload is kept under a key the server made (guild, interaction id, extension).
-    assert stack.bucket_keys() == [f"guilds/{GUILD}/uploads/{interaction['id']}.jsonl"]
+    assert stack.bucket_keys() == [f"uploads/guilds/{GUILD}/{interaction['id']}.jsonl"]
 
 
 def test_text_train_uses_the_selected_dataset_and_its_default(stack):
@@ -123,12 +124,13 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     assert f"Add {minimum.min_examples - 1} more" in followup["content"]
 
 
-def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):
+def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack, sqs_clock):
     interaction = stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq", "start": True})
     stack.deferred(interaction)
     # Discord is down for the whole first delivery: the reply is not there, so nothing may answer below it.
     stack.fake.fail_next(503, times=6, method="PATCH")
     assert stack.work() == {"received": 1, "failed": 1}
+    sqs_clock.advance(retry_delay(1))
     assert [q["kind"] for q in stack.queued()] == ["train"]
     assert stack.work() == {"received": 1, "failed": 0}
     assert "Starting a fine-tune job" in stack.fake.original(interaction["token"])["content"]

@@ -94,15 +94,17 @@ async def test_requests_flow_through_the_bot_then_graceful_shutdown(settings, vo
     def health_status():
         return requests.get(health_url, timeout=5).status_code
 
-    # Shutdown will begin while the consumer is in the middle of this batch, after request 3.
+    # Shutdown will begin while the consumer is in the middle of this batch, after request 3: the handler holds
+    # the batch there until the shutdown has begun (events, not sleeps: espeak may be slow on a busy machine).
     handle = bot.consumer._handler
     mid_batch = asyncio.Event()
+    shutdown_begun = asyncio.Event()
 
     async def handler(req):
         reply = await handle(req)
         if req.interaction.id == "3":
             mid_batch.set()
-            await asyncio.sleep(0.3)
+            await shutdown_begun.wait()
         return reply
 
     bot.consumer._handler = handler
@@ -119,11 +121,15 @@ async def test_requests_flow_through_the_bot_then_graceful_shutdown(settings, vo
     await wait_for(lambda: not bot.consumer_task.done() and bot.is_ready())
     assert await asyncio.to_thread(health_status) == 200
 
-    await asyncio.wait_for(mid_batch.wait(), 10)
-    shutdown = asyncio.create_task(bot.shutdown())
-    await wait_for(lambda: guild.voice_client is not None and len(guild.voice_client.recorder.packets) > 10)
+    await asyncio.wait_for(mid_batch.wait(), 50)
+    # Request 2's clip is playing (whatever time espeak took to make it), then the shutdown begins.
+    await wait_for(lambda: guild.voice_client is not None and len(guild.voice_client.recorder.packets) > 10,
+                   timeout=50)
     vc = guild.voice_client
-    await asyncio.wait_for(shutdown, 10)
+    shutdown = asyncio.create_task(bot.shutdown())
+    await wait_for(lambda: bot.consumer._stopping.is_set(), timeout=50)
+    shutdown_begun.set()
+    await asyncio.wait_for(shutdown, 50)
     assert bot.replier.edits == [("1", "Joined #General"), ("2", "Saying it in #General"),
                                  ("3", "Queued in #General (1 ahead)")]
     sent = len(vc.recorder.packets)

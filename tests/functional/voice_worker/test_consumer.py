@@ -281,3 +281,25 @@ async def test_a_request_cut_short_by_shutdown_is_answered(settings, voice_queue
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(run, 0.2)  # as VoiceBot.shutdown does when the consumer does not stop in time
     assert replier.edits == [("930", "The voice worker is restarting. Please try again in a minute")]
+
+
+async def test_a_request_whose_worker_died_after_claiming_is_not_lost(settings, voice_queue):
+    sqs, url = voice_queue
+    handled: list[str] = []
+
+    async def handler(req):
+        handled.append(req.interaction.id)
+        return "done"
+
+    # Another worker claimed it, then died before acting: its message came back after the visibility timeout.
+    died_at = time.time() - 3600
+    assert RequestLedger(settings, wall_clock=lambda: died_at).claim("940", "say")
+    consumer, replier = make_consumer(settings, voice_queue, handler)
+    send(sqs, url, request("say", "940"))
+    assert await poll_once(consumer) == 1
+    assert handled == ["940"] and replier.edits == [("940", "done")]
+    assert queue_depth(sqs, url) == 0
+    # And a redelivery of the handled request is skipped.
+    send(sqs, url, request("say", "940"), dedup="940-again")
+    assert await poll_once(consumer) == 1
+    assert handled == ["940"]

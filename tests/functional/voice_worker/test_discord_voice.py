@@ -22,6 +22,7 @@ from tests.support.voice import (
     VOICE_ID,
     FakeClock,
     MemoryTable,
+    RecordedSleeps,
     RecordingReplier,
     RecordingVoiceClient,
     install_guild,
@@ -44,7 +45,7 @@ async def make(voice_states, tmp_path, **guild_kwargs):
     replier = RecordingReplier()
     service = VoiceService(gateway, Synthesizer({"espeak": EspeakEngine()}, "espeak"),
                            VoiceSettingsStore(Settings(), table=MemoryTable()), replier, clock=FakeClock(),
-                           connect_retry_delay=0, work_dir=tmp_path)
+                           work_dir=tmp_path, sleep=RecordedSleeps())
     return client, guild, gateway, service, replier
 
 

@@ -18,6 +18,7 @@ from tests.support.voice import (
     VOICE_ID,
     FakeClock,
     FakeGateway,
+    RecordedSleeps,
     make_service,
     request,
 )
@@ -72,17 +73,20 @@ async def test_join_does_not_steal_the_bot_from_listeners(gateway, tmp_path):
 
 async def test_connect_attempts_are_capped(gateway, tmp_path):
     gateway.connect_outcomes = [VoiceConnectTimeout()] * 5
-    service, _ = make_service(gateway, tmp_path=tmp_path)
+    sleeps = RecordedSleeps()
+    service, _ = make_service(gateway, tmp_path=tmp_path, sleeps=sleeps)
     expected = "I could not connect to #General after 3 attempts. Please try again in a minute"
     assert await service.handle(request("join")) == expected
     assert gateway.connect_calls == 3
+    assert sleeps == [2.0, 4.0]  # the production delays, growing, and none after the last attempt
 
 
 async def test_connect_retries_after_a_timeout(gateway, tmp_path):
     gateway.connect_outcomes = [VoiceConnectTimeout(), None]
-    service, _ = make_service(gateway, tmp_path=tmp_path)
+    sleeps = RecordedSleeps()
+    service, _ = make_service(gateway, tmp_path=tmp_path, sleeps=sleeps)
     assert await service.handle(request("join")) == "Joined #General"
-    assert gateway.connect_calls == 2
+    assert gateway.connect_calls == 2 and sleeps == [2.0]
 
 
 async def test_refused_connection_is_final_and_clear(gateway, tmp_path):
@@ -115,7 +119,7 @@ async def test_say_rules_and_texts(gateway, tmp_path):
     assert await service.handle(request("say", args={"text": "** **"})) == "There is nothing to say in that text"
     gateway.play_delay = 5
     assert await service.handle(request("say", args={"text": "hello there"})) == "Saying it in #General"
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: len(gateway.played) == 1)  # playing (espeak may take a while on a busy machine)
     assert await service.handle(request("say", args={"text": "second"})) == "Queued in #General (1 ahead)"
     assert await service.handle(request("say", args={"text": "third"})) == "Queued in #General (2 ahead)"
     await service.shutdown()
@@ -152,7 +156,7 @@ async def test_bounded_queue_refuses_when_full(gateway, tmp_path):
     gateway.bot_in, gateway.play_delay = VOICE_ID, 5
     service, _ = make_service(gateway, queue_limit=2, tmp_path=tmp_path)
     await service.handle(request("say", args={"text": "one"}))
-    await asyncio.sleep(0.3)  # the first is now playing, off the queue
+    await wait_until(lambda: len(gateway.played) == 1)  # the first is now playing, off the queue
     await service.handle(request("say", args={"text": "two"}))
     await service.handle(request("say", args={"text": "three"}))
     assert await service.handle(request("say", args={"text": "four"})) == (
@@ -170,7 +174,7 @@ async def test_skip_and_clear(gateway, tmp_path):
     gateway.play_delay = 5
     for text in ("one", "two", "three"):
         await service.handle(request("say", args={"text": text}))
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: len(gateway.played) == 1)  # the first is playing
     assert await service.handle(request("clear")) == "Cleared 2 queued clips"
     assert await service.handle(request("skip")) == "Skipped the current clip"
     await asyncio.wait_for(service._guilds[GUILD_ID].queue.join(), 5)
@@ -278,7 +282,7 @@ async def test_shutdown_drops_the_queue_and_leaves(gateway, tmp_path):
     service, _ = make_service(gateway, tmp_path=tmp_path)
     for text in ("one", "two"):
         await service.handle(request("say", args={"text": text}))
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: len(gateway.played) == 1)  # the first is playing
     await asyncio.wait_for(service.shutdown(finish_current=0.1), 5)
     assert gateway.bot_in is None and gateway.stopped >= 1 and len(gateway.played) == 1
 

@@ -45,3 +45,20 @@ def test_voice_settings_from_env():
     assert (s.voice_tts_engine, s.voice_stt_engine, s.voice_health_port) == ("polly", "sphinx", 9000)
     assert (s.voice_shard_id, s.voice_shard_count, s.voice_transcribe_messages) == (1, 4, True)
     assert Settings.from_env({}).voice_transcribe_messages is False
+
+
+def test_a_claim_whose_worker_died_is_taken_over_once_its_lease_ends(settings, data_table):
+    from infra.template import load_template
+    from voice_worker.ledger import BUSY, CLAIM_LEASE_SECONDS, DONE, TAKEN
+
+    now = [1_000_000.0]
+    ledger = RequestLedger(settings, wall_clock=lambda: now[0])
+    assert ledger.take("78", "join") == TAKEN  # then the worker dies: never finished
+    assert ledger.take("78", "join") == BUSY  # a live lease: left for later
+    # The message returns after the queue's visibility timeout; by then the lease is over.
+    now[0] += int(load_template()["Resources"]["VoiceQueue"]["Properties"]["VisibilityTimeout"])
+    assert CLAIM_LEASE_SECONDS < now[0] - 1_000_000
+    assert ledger.take("78", "join") == TAKEN
+    ledger.finish("78")
+    now[0] += 10 * CLAIM_LEASE_SECONDS
+    assert ledger.take("78", "join") == DONE  # handled: never again

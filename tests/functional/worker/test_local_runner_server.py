@@ -60,7 +60,7 @@ def test_runner_loop_serves_jobs_until_stopped(moto_server, template, fake_disco
 
     # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
     worker = build_worker(settings, tasks={TaskKind.TEST: shout}, ctx=WorkerServices(settings))
-    runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
+    runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:

@@ -11,17 +11,16 @@ import pytest
 from functions.worker import handler as worker_handler
 from functions.worker.local_runner import LocalRunner, RunnerContext
 from functions.worker.outcome import TaskOutcome
-from functions.worker.processor import APOLOGY
+from functions.worker.processor import APOLOGY, RETRY_DELAYS_SECONDS, retry_delay
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.errors import InvalidInput, NotSaved, UpstreamError
-from shared.logs import PROJECT_LOGGERS
+from shared.logs import PROJECT_LOGGERS, WIRE_LOGGERS
 from tests.conftest import APPLICATION_ID
-from tests.functional.worker.conftest import TaskTable
+from tests.functional.worker.conftest import MAX_RECEIVES, TaskTable
 
 TOKEN = "itok-SECRET-abc"
 REGION = "us-east-1"
-MAX_RECEIVES = 3  # template.yaml: the JobsQueue's redrive maxReceiveCount, and JOBS_MAX_RECEIVE_COUNT
 
 
 def make_request(
@@ -127,7 +126,7 @@ def test_a_chained_job_answers_in_a_followup(fake_discord, queues, task_table, r
 
 
 def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, task_table,
-                                                                        runner):
+                                                                        runner, sqs_clock):
     @task_table.register("train")
     def first(request, ctx):
         return TaskOutcome(content="summary")
@@ -139,8 +138,9 @@ def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_disc
     enqueue_task(queues.sqs, queues.url, make_request("train"))
     runner.poll_once()
     enqueue_task(queues.sqs, queues.url, make_request("start_finetune", reply_as_followup=True))
-    for _ in range(MAX_RECEIVES):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     # The first job's reply stays; the failure is told below it.
     assert fake_discord.original(TOKEN)["content"] == "summary"
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == [
@@ -213,7 +213,8 @@ def test_a_poison_message_fails_every_time_and_reaches_the_dlq(fake_discord, que
     assert fake_discord.request_log() == []
 
 
-def test_a_retryable_failure_then_success(fake_discord, queues, task_table, runner, idempotency_table):
+def test_a_retryable_failure_then_success(fake_discord, queues, task_table, runner, idempotency_table,
+                                          sqs_clock):
     attempts: list[int] = []
 
     @task_table.register("ask")
@@ -227,13 +228,17 @@ def test_a_retryable_failure_then_success(fake_discord, queues, task_table, runn
     assert runner.poll_once() == {"received": 1, "failed": 1}
     assert fake_discord.edits(TOKEN) == []  # not the last receive: the user keeps waiting
     assert idempotency_items(idempotency_table) == []  # the failed run released its record
+    # Not back before the retry delay (the queue's own visibility timeout would be minutes), back after it.
+    sqs_clock.advance(RETRY_DELAYS_SECONDS[0] - 2)
+    assert runner.poll_once() == {"received": 0, "failed": 0}
+    sqs_clock.advance(2)
     assert runner.poll_once() == {"received": 1, "failed": 0}
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["worked the second time"]
     assert len(attempts) == 2 and queues.depth() == 0 and queues.dlq_bodies() == []
 
 
 def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
-    fake_discord, queues, task_table, runner
+    fake_discord, queues, task_table, runner, sqs_clock
 ):
     @task_table.register("train")
     def never(request, ctx):
@@ -247,6 +252,7 @@ def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
         assert told == (
             [] if receive < MAX_RECEIVES else ["Sorry, that didn't work: Not saved, please try again."]
         )
+        sqs_clock.advance(retry_delay(receive))
     runner.poll_once()
     # Nothing the user sent is lost: the request waits in the DLQ for a redrive.
     (body,) = queues.dlq_bodies()
@@ -267,7 +273,7 @@ def test_a_non_retryable_bot_error_is_shown_and_the_record_is_done(
 
 
 def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_last(
-    fake_discord, queues, task_table, runner, caplog
+    fake_discord, queues, task_table, runner, caplog, sqs_clock
 ):
     caplog.set_level(logging.DEBUG)
 
@@ -280,19 +286,21 @@ def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_las
     failures = [r for r in caplog.records if r.name == "functions.worker.processor" and r.exc_info]
     assert failures and failures[0].exc_info[0] is KeyError
     assert fake_discord.edits(TOKEN) == []
-    for _ in range(MAX_RECEIVES - 1):
+    for receive in range(1, MAX_RECEIVES):
+        sqs_clock.advance(retry_delay(receive))
         runner.poll_once()
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == [APOLOGY]
     assert "KeyError" not in APOLOGY
     assert TOKEN not in worker_log_text(caplog)
 
 
-def test_an_unknown_kind_is_kept_for_a_newer_worker(fake_discord, queues, runner):
+def test_an_unknown_kind_is_kept_for_a_newer_worker(fake_discord, queues, runner, sqs_clock):
     request = make_request("ask")
     body = json.loads(request.to_json()) | {"kind": "from_the_future"}
     queues.sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps(body))
-    for _ in range(MAX_RECEIVES):
+    for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once()["failed"] == 1
+        sqs_clock.advance(retry_delay(receive))
     (last,) = fake_discord.edits(TOKEN)
     assert last["content"].startswith("Sorry, that didn't work:")
     runner.poll_once()
@@ -312,20 +320,40 @@ def test_discord_404_after_defer_and_429_are_absorbed(fake_discord, queues, task
     assert sleeps[1:] == [0.5, 1.0] and 0 < sleeps[0] <= 0.4
 
 
-def test_discord_down_makes_the_record_retry_and_the_job_rerun(fake_discord, queues, task_table, runner):
+def test_discord_down_retries_the_delivery_but_never_the_paid_work(fake_discord, queues, task_table, runner,
+                                                                   sqs_clock):
     runs: list[int] = []
 
     @task_table.register("ask")
     def work(request, ctx):
-        runs.append(1)
-        return TaskOutcome(content="done")
+        runs.append(1)  # stands for a provider call that costs money
+        return TaskOutcome(content="done", files=[("report.md", b"# full report")])
 
     fake_discord.fail_next(503, times=6)  # the client's 1 + 5 retries all fail
     enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 1}
+    sqs_clock.advance(retry_delay(1))
     assert runner.poll_once() == {"received": 1, "failed": 0}
-    assert len(runs) == 2
-    assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["done"]
+    assert len(runs) == 1  # the recorded reply was delivered; the task did not run again
+    [edit] = fake_discord.edits(TOKEN)
+    assert edit["content"] == "done"
+    assert [a["filename"] for a in edit["attachments"]] == ["report.md"]
+
+
+def test_a_reply_after_the_token_expired_goes_to_the_channel(fake_discord, queues, task_table, runner):
+    @task_table.register("ask")
+    def late(request, ctx):
+        return TaskOutcome(content="private result")
+
+    request = make_request("ask")
+    expired = InteractionRef(**{**request.interaction.__dict__, "token_expires_at": 1.0})
+    enqueue_task(queues.sqs, queues.url, TaskRequest(kind=request.kind, interaction=expired, args=request.args))
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    assert fake_discord.edits(TOKEN) == []
+    [notice] = fake_discord.channel_messages("43")
+    assert notice["content"].startswith("<@44> your `/ask` finished after its reply link expired")
+    assert "private result" not in notice["content"]
+    assert notice["allowed_mentions"] == {"parse": [], "users": ["44"]}
 
 
 def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, task_table, runner, caplog):
@@ -341,7 +369,10 @@ def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, task_ta
     assert runner.poll_once() == {"received": 1, "failed": 0}
     runner.poll_once()
     assert runs == [1] and queues.dlq_bodies() == []
-    assert any("reply not delivered" in r.getMessage() for r in caplog.records)
+    assert any("no longer valid" in r.getMessage() for r in caplog.records)
+    # The user is told in the channel, as the bot, since the interaction can no longer be answered.
+    [notice] = fake_discord.channel_messages("43")
+    assert notice["content"].startswith("<@44> your `/ask` finished")
 
 
 def test_enqueue_job_puts_the_request_and_its_attributes(queues):
@@ -403,3 +434,62 @@ def _restore_logger(name: str, state: tuple) -> None:
     logger.handlers[:] = state[0]
     logger.setLevel(state[1])
     logger.propagate = state[2]
+
+
+def test_debug_logging_never_shows_a_secret_or_a_token(fake_discord, queues, idempotency_table, settings,
+                                                       monkeypatch, caplog):
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="bot-token", SecretString=fake_discord.bot_token)["ARN"]
+    registry = TaskTable()
+
+    @registry.register("ask")
+    def post(request, ctx):
+        ctx.discord.create_message("43", content="posted as the bot")  # reads the bot token's secret
+        enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url, make_request("train"))  # a token in an SQS body
+        return TaskOutcome(content="done")
+
+    env = {"DISCORD_API_BASE": fake_discord.api_base, "IDEMPOTENCY_TABLE": idempotency_table,
+           "JOBS_QUEUE_URL": queues.url, "AWS_DEFAULT_REGION": REGION, "BUCKET_NAME": settings.bucket_name,
+           "DISCORD_BOT_TOKEN_SECRET": secret_arn, "LOG_LEVEL": "DEBUG"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(worker_handler, "TASKS", registry)
+    monkeypatch.setattr(worker_handler, "_worker", None)
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
+    runner = LocalRunner(worker_handler.lambda_handler, queues.sqs, queues.url, wait_seconds=0)
+    (message,) = queues.sqs.receive_message(QueueUrl=queues.url, MessageSystemAttributeNames=["All"])["Messages"]
+    saved = {name: _logger_state(name) for name in (*PROJECT_LOGGERS, *WIRE_LOGGERS)}
+    try:
+        # Lambda's runtime puts the root logger at the function's ApplicationLogLevel: DEBUG here.
+        caplog.set_level(logging.DEBUG)
+        result = worker_handler.lambda_handler({"Records": [runner._record(message)]}, RunnerContext(30))
+        assert result == {"batchItemFailures": []}
+    finally:
+        for name, state in saved.items():
+            _restore_logger(name, state)
+    assert [m["content"] for m in fake_discord.channel_messages("43")] == ["posted as the bot"]
+    logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
+    assert fake_discord.bot_token not in logged and TOKEN not in logged
+
+
+def test_a_rate_limit_longer_than_the_invocation_is_not_slept_through(fake_discord, queues, task_table, runner,
+                                                                       sleeps, sqs_clock, discord_clock):
+    runs: list[int] = []
+
+    @task_table.register("ask")
+    def work(request, ctx):
+        runs.append(1)
+        return TaskOutcome(content="answered")
+
+    # Discord asks for 145 s; the invocation has 150 s (the template's timeout) less the time kept back to
+    # record the reply: the worker does not wait at all, and the record comes back.
+    fake_discord.fail_next(429, retry_after=145, method="PATCH")
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
+    assert runner.poll_once() == {"received": 1, "failed": 1}
+    assert sleeps == [] and fake_discord.edits(TOKEN) == []
+    # The retry delay passes for everyone; the next receive waits out the rest of the limit, then delivers.
+    sqs_clock.advance(retry_delay(1))
+    discord_clock.now += retry_delay(1)
+    assert runner.poll_once() == {"received": 1, "failed": 0}
+    assert sleeps == [145 - retry_delay(1)]
+    assert runs == [1] and [e["content"] for e in fake_discord.edits(TOKEN)] == ["answered"]

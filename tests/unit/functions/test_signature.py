@@ -55,11 +55,28 @@ def test_stale_or_future_timestamp_fails_even_when_signed(verifier, signer, skew
         verifier.verify(headers["X-Signature-Ed25519"], headers["X-Signature-Timestamp"], BODY)
 
 
-def test_timestamp_within_five_minutes_passes(signer):
+@pytest.mark.parametrize("skew", [-300, -299, 0, 299, 300])
+def test_timestamp_within_five_minutes_passes(signer, skew):
+    # The window's edges are inside it: exactly 300 s either way is still accepted, 301 s is not (above).
     now = 1_800_000_000
     verifier = InteractionVerifier(signer.public_key_hex, clock=lambda: now)
-    headers = signer.headers(BODY, timestamp=now - 299)
+    headers = signer.headers(BODY, timestamp=now + skew)
     verifier.verify(headers["X-Signature-Ed25519"], headers["X-Signature-Timestamp"], BODY)
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+def test_one_second_past_the_window_fails(signer, skew):
+    now = 1_800_000_000
+    verifier = InteractionVerifier(signer.public_key_hex, clock=lambda: now)
+    headers = signer.headers(BODY, timestamp=now + skew)
+    with pytest.raises(InvalidSignature):
+        verifier.verify(headers["X-Signature-Ed25519"], headers["X-Signature-Timestamp"], BODY)
+
+
+def test_a_timestamp_of_thousands_of_digits_is_refused_not_crashed_on(verifier, signer):
+    headers = signer.headers(BODY)
+    with pytest.raises(InvalidSignature):
+        verifier.verify(headers["X-Signature-Ed25519"], "1" * 5000, BODY)
 
 
 @pytest.mark.parametrize("key", ["", "abc", "zz" * 32, "ab" * 31])

@@ -26,8 +26,10 @@ def test_every_function_is_built_by_a_makefile_target_and_logs_json():
 def test_queue_visibility_outlasts_the_worker():
     resources = load_template()["Resources"]
     timeout = int(resources["WorkerFunction"]["Properties"]["Timeout"])
-    # AWS's advice for Lambda event sources: at least six times the function timeout.
-    assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= 6 * timeout
+    # Lambda requires at least the function timeout. AWS's advice of six times would bring a crashed job back
+    # after the interaction token died (tests/unit/test_retry_schedule.py); a throttled invocation's duplicate
+    # receive is absorbed by the worker's idempotency instead.
+    assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= timeout
 
 
 def _data_table_grants(logical_id: str) -> tuple[set[str], bool]:

@@ -285,3 +285,35 @@ def test_csv_header_after_blank_lines():
     examples, rejections = run(b"\n\nprompt,completion\nq,a\n", name="d.csv")
     assert rejections == []
     assert [e.answer for e in examples] == ["a"] and examples[0].origin == "d.csv:4"
+
+
+def test_a_csv_of_bad_lines_is_read_in_bounded_memory():
+    import tracemalloc
+
+    from shared.datasets import DatasetLimits
+
+    rows = b"prompt,completion\n" + b"\xff\xfe,x\n" * 400_000  # not UTF-8, every one of them
+    tracemalloc.start()
+    try:
+        rejected = 0
+        for item in parse_upload(io.BytesIO(rows), "bad.csv", limits=DatasetLimits()):
+            rejected += isinstance(item, Rejection)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rejected == 400_000
+    assert peak < 8 * 1024 * 1024  # one row's worth, not one entry per bad line
+
+
+def test_a_forged_member_count_does_not_get_past_the_precheck(monkeypatch):
+    members = {f"m{n}.jsonl": b"" for n in range(3000)}
+    data = bytearray(zip_bytes(members, compression=zipfile.ZIP_STORED))
+    eocd = data.rfind(b"PK\x05\x06")
+    data[eocd + 8 : eocd + 12] = (1).to_bytes(2, "little") * 2  # "1 entry" on this disk and in total
+
+    def must_not_parse(*args, **kwargs):
+        raise AssertionError("zipfile parsed the central directory of a zip that declares a forged count")
+
+    monkeypatch.setattr("shared.datasets.zips.zipfile.ZipFile", must_not_parse)
+    with pytest.raises(DatasetFileRejected, match="too many files"):
+        run(bytes(data), "forged.zip")
