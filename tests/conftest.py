@@ -49,7 +49,9 @@ def aws(signer: InteractionSigner) -> Iterator[LocalAws]:
     with mock_aws():
         clients = AwsClients(Settings())
         provisioned = provision(
-            clients, parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APPLICATION_ID}
+            clients, parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APPLICATION_ID,
+                                 # A deployment with the voice worker, so the functions get the voice queue.
+                                 "VoiceImageUri": "voice-worker-image"}
         )
         environment = function_environment(provisioned, "InteractionsFunction")
         environment["IDEMPOTENCY_TABLE"] = provisioned.refs["IdempotencyTable"]

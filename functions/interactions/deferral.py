@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.errors import BotError
 from shared.jobs_queue import enqueue_job, enqueue_voice
 from shared.queue_messages import JobRequest, VoiceRequest
 from shared.sharding import voice_queue_url_for_guild
 
 from . import responses
 from .context import InteractionContext
+
+VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can add the voice worker: build and push "
+                      "its image with `make voice-image`, then deploy with that image URI (see the README).")
 
 
 def defer_job(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
@@ -23,6 +27,9 @@ def defer_job(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = 
 
 def defer_voice(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
                 ephemeral: bool = True) -> dict[str, Any]:
+    if not ctx.settings.voice_queue_urls:
+        # The stack was deployed without the voice worker's image: nothing would ever take the request.
+        raise BotError(VOICE_NOT_DEPLOYED)
     ref = ctx.ref()
     # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
     queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)

@@ -45,6 +45,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from infra.fakes.discord_application import FakeApplication
 from infra.fakes.loopback import LoopbackServer
 
 API_PREFIX = "/api/v10"
@@ -137,6 +138,8 @@ class FakeDiscord:
         self._lock = threading.RLock()
         self._state = _State()
         self._ids = itertools.count(1)
+        # GET/PATCH /applications/@me (infra/fakes/discord_application.py).
+        self.application = FakeApplication(application_id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -450,6 +453,10 @@ def _make_handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
             elif parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages":
                 if self._authorized():
                     self._channel_message(parts[1], body, extra)
+            elif parts == ["applications", "@me"]:
+                if self._authorized():
+                    status, data = fake.application.handle(method, body)
+                    self._send_json(status, data, extra)
             elif parts[0] == "applications" and "commands" in parts:
                 if self._authorized():
                     self._commands(parts, body, extra)

@@ -79,3 +79,17 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     [on_second] = voice_messages(aws, second)
     assert VoiceRequest.from_json(on_first["Body"]).interaction.guild_id == build.DEFAULT_GUILD
     assert VoiceRequest.from_json(on_second["Body"]).interaction.guild_id == shard_one_guild
+
+
+def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, services, signer):
+    # The template leaves VOICE_QUEUE_URL empty when the stack has no voice worker image.
+    from tests.conftest import InteractionClient
+
+    settings = aws.settings.with_overrides(voice_queue_url="")
+    client = InteractionClient(create_app(settings, services=services).test_client(), signer)
+    for command, options in (("join", {}), ("say", {"text": "hello"})):
+        reply = client.send(build.slash(command, options=options, **A))
+        assert reply["type"] == 4 and reply["data"]["flags"] == 64
+        assert reply["data"]["content"].startswith("Voice is not deployed")
+        assert "make voice-image" in reply["data"]["content"]
+    assert voice_messages(aws) == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import warnings
 
-# discord.py, pydub and SpeechRecognition import audioop/aifc, deprecated since Python 3.11; the warnings are the
-# libraries', raised once at import, so they are imported here before filterwarnings=error applies to tests.
+# SpeechRecognition imports aifc, which Python 3.13 removed; the standard-aifc package that replaces it warns once
+# at import, so the libraries are imported here before filterwarnings=error applies to tests.
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="'(audioop|aifc)' is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="aifc was removed in Python 3.13", category=DeprecationWarning)
     import discord  # noqa: F401
     import pydub  # noqa: F401
     import speech_recognition  # noqa: F401
