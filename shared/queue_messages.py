@@ -24,6 +24,9 @@ class InteractionRef:
     member_permissions: int = 0
     member_roles: tuple[str, ...] = ()
     locale: str = "en-US"
+    # The most bytes of files this interaction's responses and follow-ups may carry (the server's boost level
+    # raises it); Discord sends it with every interaction. None: not given, the configured default applies.
+    attachment_size_limit: int | None = None
 
     @classmethod
     def from_interaction(cls, interaction: dict[str, Any]) -> InteractionRef:
@@ -40,6 +43,7 @@ class InteractionRef:
             member_permissions=int(member.get("permissions") or 0),
             member_roles=tuple(member.get("roles") or ()),
             locale=interaction.get("locale") or "en-US",
+            attachment_size_limit=_positive_int(interaction.get("attachment_size_limit")),
         )
 
     @classmethod
@@ -47,6 +51,14 @@ class InteractionRef:
         data = dict(data)
         data["member_roles"] = tuple(data.get("member_roles") or ())
         return cls(**data)
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
 
 
 @dataclass(frozen=True)
