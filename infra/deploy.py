@@ -20,6 +20,7 @@ they are written, and the endpoint URL is patched only when it differs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -33,9 +34,9 @@ from urllib.parse import urlencode
 
 import requests
 
-from shared.discord_api import DiscordHTTPError, DiscordRest
+from shared.config import Settings
+from shared.discord.rest import DiscordHTTPError, DiscordRest
 from shared.errors import BotError, ConfigError
-from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 ARCHITECTURES = ("arm64", "x86_64")
@@ -247,7 +248,7 @@ class Deployment:
         from shared.aws import AwsClients
 
         region = deploy_parameters(read_samconfig(self.samconfig_path)).get("region")
-        settings = self.settings.with_overrides(aws_region=region) if region else self.settings
+        settings = dataclasses.replace(self.settings, aws_region=region) if region else self.settings
         cloudformation = AwsClients(settings).client("cloudformation")
         try:
             return dict(cloudformation.describe_stacks(StackName=self._stack_name())["Stacks"][0])
@@ -281,7 +282,7 @@ class Deployment:
                 raise StepFailed("no bot token to talk to Discord's API with.",
                                  "Store the bot token in Secrets Manager and deploy with BotTokenSecretArn set "
                                  "(make deploy ARGS=--guided), or export DISCORD_BOT_TOKEN for this run.")
-            settings = settings.with_overrides(discord_bot_token_secret=secret)
+            settings = dataclasses.replace(settings, discord_bot_token_secret=secret)
         return DiscordRest(settings)
 
     def _discord(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 from infra.signing import DEV_KEY_DIR, DevApplication
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
-from shared.settings import ENV, Settings
+from shared.config import ENV, Settings
 
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"

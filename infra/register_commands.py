@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.interactions.commands import build_registry
-from shared.discord_api import DiscordRest
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 from shared.errors import BotError, ConfigError
-from shared.settings import Settings
 
 # Fields Discord fills in or adds that the declarations do not set.
 _OPTION_DEFAULTS = {"required": False, "autocomplete": False}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from shared.settings import Settings
+from shared.config import Settings
 
 
 class AwsClients:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.settings import Settings
+from shared.config import Settings
 
 # Library code logs with logging.getLogger(__name__) under these packages.
 PROJECT_LOGGERS = ("functions", "shared")

@@ -16,7 +16,7 @@ from functions.interactions.services import Services
 from infra.signing import InteractionSigner
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 
 APPLICATION_ID = "100000000000000042"
 

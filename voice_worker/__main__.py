@@ -8,21 +8,18 @@ import signal
 import sys
 from typing import Any
 
+from shared.config import Settings, secret_value
 from shared.errors import ConfigError
-from shared.settings import Settings
 
 log = logging.getLogger("voice_worker")
 
 
 def resolve_bot_token(settings: Settings) -> str:
     """The token itself, or the secret it names (``ssm:/name``, or a Secrets Manager name or ARN)."""
-    if settings.discord_bot_token:
-        return settings.discord_bot_token
-    if not settings.discord_bot_token_secret:
+    token = secret_value(settings.discord_bot_token, settings.discord_bot_token_secret, settings=settings)
+    if not token:
         raise ConfigError("DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET must be set")
-    from shared.secrets import resolve_secret
-
-    return resolve_secret(settings.discord_bot_token_secret, settings=settings)
+    return token
 
 
 def build_bot(settings: Settings) -> Any:

@@ -7,8 +7,8 @@ import logging
 from typing import Any
 
 from shared.aws import AwsClients
+from shared.config import Settings
 from shared.errors import BotError
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,11 @@ class ModelAnswerer:
             return None
 
     def answer(self, guild_id: str, transcript: str) -> str:
-        from shared.model_access import active_model, build_provider
+        from shared.finetune.providers import build_provider
         from shared.storage.finetune_jobs import FineTuneJobStore
 
-        model = active_model(FineTuneJobStore(self._settings.data_table, self._aws.dynamodb), guild_id,
-                             self._settings)
+        model = FineTuneJobStore(self._settings.data_table, self._aws.dynamodb).active_model(
+            guild_id, self._settings.base_model)
         if self._provider is None:
-            self._provider = build_provider(self._settings, self._aws.client)
+            self._provider = build_provider(self._settings, aws_client=self._aws.client)
         return str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()

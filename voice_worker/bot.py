@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
 from voice_worker.guild_settings import VoiceSettingsStore

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.aws import AwsClients
+from shared.config import Settings
+from shared.contracts.messages import VoiceRequest
+from shared.contracts.sharding import shard_for_guild, worker_queue_url
 from shared.errors import BotError
-from shared.queue_messages import VoiceRequest
-from shared.settings import Settings
-from shared.sharding import shard_for_guild, worker_queue_url
 from voice_worker import replies
 from voice_worker.ledger import RequestLedger
 

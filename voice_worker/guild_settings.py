@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from shared.aws import AwsClients
+from shared.config import VOICE_TTS_ENGINES, Settings
 from shared.errors import InvalidInput
-from shared.settings import VOICE_TTS_ENGINES, Settings
 from shared.storage import keys
 from shared.storage.table import DataTable
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 from shared.storage import keys
 from shared.storage.table import DataTable
 

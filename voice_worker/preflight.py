@@ -6,7 +6,7 @@ import importlib.util
 import shutil
 from collections.abc import Callable
 
-from shared.settings import Settings
+from shared.config import Settings
 
 
 def voice_problems(settings: Settings, *, which: Callable[[str], str | None] = shutil.which,

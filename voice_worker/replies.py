@@ -6,8 +6,8 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from shared.queue_messages import InteractionRef
-from shared.settings import Settings
+from shared.config import Settings
+from shared.contracts.messages import InteractionRef
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class RestReplier:
     def _client(self) -> Any:
         if self._rest is None:
             # Imported lazily: the REST client is built on first use, never at import.
-            from shared.discord_api import DiscordRest
+            from shared.discord.rest import DiscordRest
 
             self._rest = DiscordRest(self._settings)
         return self._rest

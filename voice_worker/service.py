@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from shared.contracts.messages import InteractionRef, VoiceRequest
+from shared.discord.permissions import is_trainer
 from shared.errors import BotError
-from shared.permissions import is_trainer
-from shared.queue_messages import InteractionRef, VoiceRequest
 from voice_worker import replies
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
 from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore

@@ -8,9 +8,9 @@ import io
 import logging
 from typing import Any
 
-from shared import attachment_rules
+from shared.config import VOICE_STT_ENGINES, Settings
+from shared.discord import attachment_rules
 from shared.errors import InvalidInput
-from shared.settings import VOICE_STT_ENGINES, Settings
 from voice_worker.errors import TranscriptionFailed
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Transcriber:
             if self._openai is None:
                 # The key comes from OPENAI_API_KEY or the secret OPENAI_API_KEY_SECRET names; a missing one
                 # raises NotConfigured, which becomes the reply below like any other failure.
-                from shared.model_access import openai_client
+                from shared.openai_api import openai_client
 
                 self._openai = openai_client(self._settings)
             result = self._openai.audio.transcriptions.create(

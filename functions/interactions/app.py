@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
 
-from shared.settings import Settings
+from shared.config import Settings
 
 from .commands import build_registry
 from .dispatch import InteractionEndpoint

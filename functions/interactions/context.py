@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.config import Settings
+from shared.contracts.messages import InteractionRef
 from shared.errors import Forbidden
-from shared.queue_messages import InteractionRef
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from .services import Services
@@ -47,7 +47,7 @@ class InteractionContext:
 
         Manage Server (or Administrator) needs no lookup; only the others cost a read of the guild's trainer role.
         """
-        from shared.permissions import authorize_trainer
+        from shared.discord.permissions import authorize_trainer
 
         member = self.interaction.get("member")
         guild_id, _ = authorize_trainer(self.guild_id, member if isinstance(member, dict) else None,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.contracts.enqueue import enqueue_job, enqueue_voice
+from shared.contracts.messages import JobRequest, VoiceRequest
+from shared.contracts.sharding import voice_queue_url_for_guild
 from shared.errors import BotError
-from shared.jobs_queue import enqueue_job, enqueue_voice
-from shared.queue_messages import JobRequest, VoiceRequest
-from shared.sharding import voice_queue_url_for_guild
 
 from . import responses
 from .context import InteractionContext

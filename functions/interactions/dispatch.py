@@ -13,8 +13,8 @@ from typing import Any
 
 from discord_interactions import InteractionType
 
+from shared.config import Settings
 from shared.errors import BotError, UnknownInteraction
-from shared.settings import Settings
 
 from . import responses
 from .context import InteractionContext

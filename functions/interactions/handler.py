@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apig_wsgi import make_lambda_handler
 
-from shared.settings import Settings
+from shared.config import Settings
 
 from .app import create_app
 

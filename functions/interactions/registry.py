@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from shared.permissions import MANAGE_GUILD
+from shared.discord.permissions import MANAGE_GUILD
 
 if TYPE_CHECKING:
     from .context import InteractionContext

@@ -10,9 +10,9 @@ from typing import Any
 
 from discord_interactions import InteractionResponseFlags, InteractionResponseType
 
-from shared.text import MAX_CONTENT, clip
+from shared.discord.text import MAX_CONTENT, clip
 
-__all__ = ["MAX_CONTENT", "NO_MENTIONS", "clip"]  # clip and MAX_CONTENT: their home is shared.text
+__all__ = ["MAX_CONTENT", "NO_MENTIONS", "clip"]  # clip and MAX_CONTENT: their home is shared.discord.text
 
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 

@@ -6,10 +6,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.aws import AwsClients
-from shared.instructions import InstructionStore
-from shared.settings import Settings
+from shared.config import Settings
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.feedback import FeedbackStore
+from shared.storage.instructions import InstructionStore
 from shared.storage.table import DataTable
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
+from shared.config import Settings
 from shared.logs import configure_logging
-from shared.settings import Settings
 
 from .watch import JobWatcher, build_watcher
 

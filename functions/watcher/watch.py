@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.components import activate_model_button, row
-from shared.discord_api import DiscordRest
+from shared.config import Settings
+from shared.discord.components import activate_model_button, row
+from shared.discord.rest import DiscordRest
+from shared.discord.text import clip
 from shared.errors import BotError
 from shared.finetune.planning import completion_for
-from shared.finetune.providers import FineTuneProvider
+from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.webhooks import WebhookEvent
-from shared.model_access import is_simulated
-from shared.settings import Settings
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
-from shared.text import clip
 
 logger = logging.getLogger(__name__)
 
@@ -145,12 +144,12 @@ def build_watcher(settings: Settings, *, aws_client: Callable[[str], Any] | None
                   discord: DiscordRest | None = None, openai: Any = None) -> JobWatcher:
     """The watcher with clients built lazily from ``settings`` (tests pass their own)."""
     from shared.aws import AwsClients
-    from shared.model_access import build_provider
+    from shared.finetune.providers import build_provider
 
     client = aws_client or AwsClients(settings).client
     return JobWatcher(
         settings,
         jobs=FineTuneJobStore(settings.data_table, client("dynamodb")),
-        provider_factory=lambda name: build_provider(settings, client, openai=openai, name=name),
+        provider_factory=lambda name: build_provider(settings, name=name, aws_client=client, openai=openai),
         discord=discord or DiscordRest(settings),
     )

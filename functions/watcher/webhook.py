@@ -13,11 +13,10 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from shared.config import Settings, secret_value
 from shared.errors import ConfigError
 from shared.finetune.exceptions import WebhookRejected
 from shared.finetune.webhooks import WebhookVerifier, remember_delivery
-from shared.model_access import openai_webhook_secret
-from shared.settings import Settings
 
 from .watch import JobWatcher
 
@@ -29,7 +28,8 @@ MAX_BODY_BYTES = 256 * 1024
 def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
                verifier: WebhookVerifier | None = None) -> Flask:
     if verifier is None:
-        secret = openai_webhook_secret(settings)
+        secret = secret_value(settings.openai_webhook_secret, settings.openai_webhook_secret_secret,
+                              settings=settings)
         if not secret:
             raise ConfigError("OPENAI_WEBHOOK_SECRET_SECRET (or OPENAI_WEBHOOK_SECRET) is required for the "
                               "webhook endpoint")

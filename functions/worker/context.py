@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from shared.aws import AwsClients
 
 if TYPE_CHECKING:
-    from shared.discord_api import DiscordRest
+    from shared.config import Settings
+    from shared.discord.rest import DiscordRest
     from shared.finetune.providers import FineTuneProvider
-    from shared.settings import Settings
 
 
 class WorkerContext(AwsClients):
@@ -35,7 +35,7 @@ class WorkerContext(AwsClients):
     def discord(self) -> DiscordRest:
         with self._lock:
             if self._discord is None:
-                from shared.discord_api import DiscordRest
+                from shared.discord.rest import DiscordRest
 
                 self._discord = DiscordRest(self.settings)
             return self._discord
@@ -45,7 +45,7 @@ class WorkerContext(AwsClients):
         """The OpenAI client (key from OPENAI_API_KEY or the secret OPENAI_API_KEY_SECRET names)."""
         with self._lock:
             if self._openai is None:
-                from shared.model_access import openai_client
+                from shared.openai_api import openai_client
 
                 self._openai = openai_client(self.settings)
             return self._openai
@@ -62,9 +62,9 @@ class WorkerContext(AwsClients):
             found = self._providers.get(name)
         if found is not None:
             return found
-        from shared.model_access import build_provider
+        from shared.finetune.providers import build_provider
 
         openai = self.openai if name == "openai" else None
-        built = build_provider(self.settings, self.client, openai=openai, name=name)
+        built = build_provider(self.settings, name=name, aws_client=self.client, openai=openai)
         with self._lock:
             return self._providers.setdefault(name, built)

@@ -12,8 +12,8 @@ from typing import Any
 from functions.worker.context import WorkerContext
 from functions.worker.jobs import JobRegistry, registry
 from functions.worker.processor import JobProcessor
+from shared.config import Settings
 from shared.logs import configure_logging
-from shared.settings import Settings
 
 # Modules that register job functions (``@job("kind")``) when imported. The lead adds each job module here.
 JOB_MODULES: tuple[str, ...] = ("functions.worker.training_jobs", "functions.worker.model_jobs")

@@ -1,4 +1,4 @@
-"""The job registry: one function per :class:`~shared.queue_messages.JobRequest` kind.
+"""The job registry: one function per :class:`~shared.contracts.messages.JobRequest` kind.
 
 A job module registers its function with the default registry::
 
@@ -24,7 +24,7 @@ from shared.errors import BotError
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
-    from shared.queue_messages import JobRequest
+    from shared.contracts.messages import JobRequest
 
 
 # A job argument: deliver the outcome as a follow-up message rather than by editing the original response

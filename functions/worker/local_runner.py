@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from functions.worker import handler as worker_handler
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.config import Settings
 
     parser = argparse.ArgumentParser(description="Run the worker against an SQS queue (local stack).")
     parser.add_argument("--queue-url", help="default: JOBS_QUEUE_URL")

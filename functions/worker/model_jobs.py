@@ -18,24 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import JobOutcome, job
 from functions.worker.trainers import dataset_store, require_trainer_for
-from shared.components import answer_buttons, confirm_start_button, row
+from shared.discord.components import answer_buttons, confirm_start_button, row
+from shared.discord.text import MAX_CONTENT
+from shared.domain.time import utc_now
 from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
-from shared.finetune.providers import FineTuneProvider
-from shared.model_access import active_model as guild_active_model
-from shared.model_access import is_simulated, training_examples
-from shared.records import utc_now
+from shared.finetune.providers import FineTuneProvider, is_simulated
+from shared.finetune.training_data import training_examples
 from shared.storage import keys
 from shared.storage.exchanges import Exchange, ExchangeStore
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 from shared.storage.table import DataTable
-from shared.text import MAX_CONTENT
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
-    from shared.queue_messages import InteractionRef, JobRequest
+    from shared.contracts.messages import InteractionRef, JobRequest
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +69,7 @@ def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
 
 
 def active_model(ctx: WorkerContext, guild_id: str) -> str:
-    return guild_active_model(job_store(ctx), guild_id, ctx.settings)
+    return job_store(ctx).active_model(guild_id, ctx.settings.base_model)
 
 
 def _note(ctx: WorkerContext, text: str) -> str:
@@ -198,7 +197,7 @@ def cancel_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
 def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
     """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
     engine; Lambda has no ffmpeg for the offline engines."""
-    from shared.attachments import fetch_attachment_to_s3, upload_key
+    from shared.discord.attachments import fetch_attachment_to_s3, upload_key
 
     url = str(attachment.get("url") or "")
     filename = str(attachment.get("filename") or "audio")
@@ -261,9 +260,9 @@ def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
-    from shared.jobs_queue import enqueue_voice
-    from shared.queue_messages import VoiceRequest
-    from shared.sharding import voice_queue_url_for_guild
+    from shared.contracts.enqueue import enqueue_voice
+    from shared.contracts.messages import VoiceRequest
+    from shared.contracts.sharding import voice_queue_url_for_guild
 
     try:
         queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)

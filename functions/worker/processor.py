@@ -34,10 +34,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from functions.worker.context import WorkerContext
 from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, JobRegistry
-from shared.discord_api import DiscordHTTPError
+from shared.contracts.messages import JobRequest
+from shared.discord.rest import DiscordHTTPError
+from shared.discord.text import MAX_CONTENT, clip
 from shared.errors import BotError
-from shared.queue_messages import JobRequest
-from shared.text import MAX_CONTENT, clip
 
 logger = logging.getLogger(__name__)
 

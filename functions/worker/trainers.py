@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.permissions import authorize_trainer
-from shared.queue_messages import InteractionRef
+from shared.contracts.messages import InteractionRef
+from shared.discord.permissions import authorize_trainer
 from shared.storage.datasets import DatasetStore, GuildTrainingSettings
 
 if TYPE_CHECKING:

@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
 from functions.worker.trainers import dataset_store, require_trainer_for
-from shared.archives import create_archive
-from shared.attachments import fetch_attachment_to_s3, too_large, upload_key
-from shared.components import row, start_training_button
+from shared.contracts.enqueue import enqueue_job
+from shared.contracts.messages import JobRequest
+from shared.datasets.archives import create_archive
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
+from shared.discord.attachment_rules import too_large
+from shared.discord.attachments import fetch_attachment_to_s3, upload_key
+from shared.discord.components import row, start_training_button
+from shared.discord.text import MAX_CONTENT, human_size
 from shared.errors import BotError, InvalidInput
-from shared.jobs_queue import enqueue_job
-from shared.queue_messages import JobRequest
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 from shared.storage.table import DataTable
-from shared.text import MAX_CONTENT, human_size
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext

@@ -1,4 +1,4 @@
-"""Parsing and checking training data into the neutral :class:`~shared.examples.Example` form, streaming."""
+"""Parsing and checking training data into the neutral :class:`~shared.domain.examples.Example` form, streaming."""
 
 from shared.datasets.chat_format import LineRejected, example_from_json
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits

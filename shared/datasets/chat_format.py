@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.examples import ROLES, ChatMessage, Example
+from shared.domain.examples import ROLES, ChatMessage, Example
 
 
 class LineRejected(ValueError):

@@ -9,7 +9,7 @@ from typing import IO
 from shared.datasets.chat_format import LineRejected
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.lines import iter_lines
-from shared.examples import ChatMessage, Example
+from shared.domain.examples import ChatMessage, Example
 
 REQUIRED_COLUMNS = ("prompt", "completion")
 OPTIONAL_COLUMNS = ("system",)

@@ -11,9 +11,9 @@ from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.parse import parse_upload
 from shared.datasets.report import IngestReport, Rejection
 from shared.datasets.text_syntax import SYNTAX_HELP, example_from_text
+from shared.domain.examples import Example
+from shared.domain.time import utc_now
 from shared.errors import InvalidInput
-from shared.examples import Example
-from shared.records import utc_now
 from shared.storage.datasets import (
     MAX_EXAMPLES_PER_TRANSACTION,
     DatasetInfo,

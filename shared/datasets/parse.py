@@ -12,7 +12,7 @@ from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.lines import buffered, iter_lines
 from shared.datasets.report import Rejection
 from shared.datasets.zips import iter_zip_members, member_label
-from shared.examples import Example
+from shared.domain.examples import Example
 
 SUPPORTED = (
     "Send a .jsonl file (chat or preference format), a .csv with prompt and completion columns, "

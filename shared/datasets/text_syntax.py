@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from shared.datasets.chat_format import LineRejected, example_from_json
-from shared.examples import ChatMessage, Example
+from shared.domain.examples import ChatMessage, Example
 
 MAX_TEXT_CHARS = 6000
 

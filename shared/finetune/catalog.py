@@ -13,8 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from shared.config import Settings
 from shared.finetune.exceptions import CatalogError, UnknownModel
-from shared.settings import Settings
 
 BUNDLED_CATALOG = Path(__file__).with_name("models.json")
 FORMATS = ("openai-chat", "bedrock-conversation-2024", "prompt-completion")

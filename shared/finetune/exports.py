@@ -1,4 +1,4 @@
-"""Training exports: from the neutral :class:`~shared.examples.Example` form to each provider's JSONL lines.
+"""Training exports: from the neutral :class:`~shared.domain.examples.Example` form to each provider's JSONL lines.
 
 How each kind of example is used:
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from shared.examples import ChatMessage, Example
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import Catalog, ModelSpec
 from shared.finetune.exceptions import NothingToTrain
 

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shared.examples import Example
+from shared.config import Settings
+from shared.domain.examples import Example
 from shared.finetune.catalog import ModelSpec, load_catalog
 from shared.finetune.charts import CompletionPost, completion_post
 from shared.finetune.exceptions import FineTuneError
@@ -14,7 +15,6 @@ from shared.finetune.exports import TrainingExport, export_training
 from shared.finetune.jobs import FineTuneJob
 from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.tokens import DatasetEstimate, estimate_export
-from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +44,6 @@ def plan_job(
     spec = catalog.model(settings.finetune_provider, model or settings.base_model)
     export = export_training(examples, spec, catalog)
     return JobPlan(spec=spec, export=export, estimate=estimate_export(export, spec, catalog))
-
-
-def check_job(
-    provider: FineTuneProvider, job_id: str, *, simulated: bool = False
-) -> tuple[FineTuneJob, CompletionPost | None]:
-    """The job's current state, and the completion post once it is terminal (tests and one-off checks; the
-    watcher claims the post first and only then builds it with :func:`completion_for`)."""
-    job = provider.retrieve(job_id)
-    return job, (completion_for(provider, job, simulated=simulated) if job.is_terminal else None)
 
 
 def completion_for(provider: FineTuneProvider, job: FineTuneJob, *, simulated: bool = False) -> CompletionPost:

@@ -25,11 +25,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.config import Settings
+from shared.domain.examples import Example
+from shared.domain.names import NAME_RULE, InvalidName, is_name_prefix, validate_dataset_name  # noqa: F401 - re-exported
+from shared.domain.time import utc_now
 from shared.errors import InvalidInput, NotFound, NotSaved
-from shared.examples import Example
-from shared.names import NAME_RULE, InvalidName, is_name_prefix, validate_dataset_name  # noqa: F401 - re-exported
-from shared.records import utc_now
-from shared.settings import Settings
 from shared.storage import keys
 from shared.storage.table import ConditionFailed, DataTable
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.records import Correction, Feedback
+from shared.domain.feedback import Correction, Feedback
 from shared.storage import keys
 from shared.storage.table import DataTable
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.config import Settings
+from shared.domain.names import FILE_ID_RULE, is_name_prefix, validate_file_id  # noqa: F401 - re-exported
+from shared.domain.time import file_stamp, utc_now
 from shared.errors import NotFound, NotSaved
-from shared.names import FILE_ID_RULE, is_name_prefix, validate_file_id  # noqa: F401 - re-exported
-from shared.records import file_stamp, utc_now
-from shared.settings import Settings
 from shared.storage import keys
 from shared.storage.table import DataTable
 

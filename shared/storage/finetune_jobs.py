@@ -23,9 +23,9 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from shared.domain.time import utc_now
 from shared.errors import NotSaved
 from shared.finetune.jobs import TERMINAL_STATUSES, FineTuneJob
-from shared.records import utc_now
 from shared.storage import keys
 from shared.storage.table import ConditionFailed, DataTable
 
@@ -201,9 +201,10 @@ class FineTuneJobStore:
 
     # --- the guild's active model -------------------------------------------------------------------------
 
-    def active_model(self, guild_id: str) -> str | None:
+    def active_model(self, guild_id: str, base_model: str) -> str:
+        """The model the guild's answers come from: the one a trainer made active, else ``base_model``."""
         item = self._table.get(keys.guild_pk(guild_id), keys.settings_sk(), attributes=("active_model",))
-        return str(item["active_model"]) if item and item.get("active_model") else None
+        return str(item["active_model"]) if item and item.get("active_model") else base_model
 
     def set_active_model(self, guild_id: str, model: str, *, set_by: str) -> None:
         # Only these attributes: the guild's other settings on the same record are kept.

@@ -109,8 +109,8 @@ def _serve_generated(size: int) -> http.server.ThreadingHTTPServer:
 def child_download(url: str, endpoint: str, size: int) -> dict[str, Any]:
     import boto3
 
-    from shared.attachments import fetch_attachment_to_s3
-    from shared.settings import Settings
+    from shared.config import Settings
+    from shared.discord.attachments import fetch_attachment_to_s3
 
     settings = Settings(attachment_hosts=("127.0.0.1",), bucket_name="bench", aws_endpoint_url=endpoint)
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
@@ -211,7 +211,7 @@ def checker(path: str) -> tuple[int, int]:
 
 def baseline(path: str) -> tuple[int, int]:
     """Load everything, then check: the OpenAI cookbook's shape, with the same checks and the same output."""
-    from shared.examples import ChatMessage, Example
+    from shared.domain.examples import ChatMessage, Example
 
     max_line = 256 * 1024
 
@@ -305,7 +305,7 @@ def baseline(path: str) -> tuple[int, int]:
 def child_check(mode: str, path: str) -> dict[str, Any]:
     # Import cost stays outside the measurement.
     import shared.datasets
-    import shared.examples  # noqa: F401
+    import shared.domain.examples  # noqa: F401
 
     fn = checker if mode == "checker" else baseline
     with PeakRss() as rss:

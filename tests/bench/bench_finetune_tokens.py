@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from shared.examples import ChatMessage, Example
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
 from shared.finetune.exports import export_training
 from shared.finetune.tokens import estimate_export, load_encoding

@@ -24,7 +24,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 
 import discord  # noqa: E402
 
-from shared.settings import Settings  # noqa: E402
+from shared.config import Settings  # noqa: E402
 from tests.voice_worker.fakes import (  # noqa: E402
     ALICE,
     GUILD_ID,

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.settings import Settings
+from shared.config import Settings
 from shared.storage.datasets import DatasetStore
 from shared.storage.files import FileStore
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.archives import create_archive
+from shared.datasets.archives import create_archive
 from shared.datasets.ingest import add_upload
+from shared.discord.permissions import ADMINISTRATOR, MANAGE_GUILD, require_trainer
 from shared.errors import Forbidden, InvalidInput, NotFound, NotSaved
-from shared.permissions import ADMINISTRATOR, MANAGE_GUILD, require_trainer
 from shared.storage import keys
 from shared.storage.files import CORRECTIONS_LOG_ID, FileRecord
 from tests.datasets.conftest import BUCKET
@@ -101,7 +101,7 @@ def test_archive_versions_are_new_objects_never_overwritten(aws):
     # A second writer of an existing version record is refused, and so is an existing S3 key.
     with pytest.raises(NotSaved):
         aws.files.register(first)
-    from shared.archives import _upload_once
+    from shared.datasets.archives import _upload_once
 
     with pytest.raises(NotSaved):
         _upload_once(aws.s3, BUCKET, first.key, io.BytesIO(b"x"), 1, "0")

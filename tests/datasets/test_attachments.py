@@ -7,16 +7,14 @@ import os
 
 import pytest
 
-from shared.attachments import (
-    PART_SIZE,
+from shared.discord.attachment_rules import (
     AttachmentGone,
     AttachmentHostNotAllowed,
     AttachmentRedirected,
     AttachmentTooLarge,
     check_attachment_url,
-    fetch_attachment_to_s3,
-    upload_key,
 )
+from shared.discord.attachments import PART_SIZE, fetch_attachment_to_s3, upload_key
 from shared.errors import InvalidInput
 from tests.datasets.conftest import BUCKET
 

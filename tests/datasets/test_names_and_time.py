@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from shared.names import is_name_prefix
-from shared.records import file_stamp, utc_now
+from shared.domain.names import is_name_prefix
+from shared.domain.time import file_stamp, utc_now
 
 
 def test_name_prefixes():

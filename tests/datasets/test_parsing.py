@@ -16,7 +16,7 @@ from shared.datasets import (
     example_from_text,
     parse_upload,
 )
-from shared.examples import Example
+from shared.domain.examples import Example
 
 
 def chat(user: str = "hi", answer: str = "hello", system: str | None = None) -> dict:

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from shared.datasets.ingest import add_text, add_upload
+from shared.domain.examples import ChatMessage, Example
 from shared.errors import InvalidInput, NotFound
-from shared.examples import ChatMessage, Example
 from shared.storage.datasets import NAME_RULE, InvalidName, validate_dataset_name
 
 GUILD = "111"

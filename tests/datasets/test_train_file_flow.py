@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from shared.attachments import fetch_attachment_to_s3, upload_key
 from shared.datasets import DatasetFileRejected
 from shared.datasets.ingest import add_upload
+from shared.discord.attachments import fetch_attachment_to_s3, upload_key
 from tests.datasets.conftest import BUCKET
 
 GUILD = "111"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from infra.fakes.discord_server import FakeDiscord
-from shared.settings import Settings
+from shared.config import Settings
 
 
 class FakeClock:

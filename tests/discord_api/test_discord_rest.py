@@ -9,9 +9,9 @@ import traceback
 import pytest
 import requests
 
-from shared.discord_api import USER_AGENT, DiscordHTTPError, DiscordRest, redact_path
+from shared.config import Settings
+from shared.discord.rest import USER_AGENT, DiscordHTTPError, DiscordRest, redact_path
 from shared.errors import BotError, ConfigError, UpstreamError
-from shared.settings import Settings
 
 TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmZha2UtdG9rZW4tU0VDUkVU"  # an interaction token's shape
 

@@ -6,10 +6,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared import secrets
-from shared.discord_api import DiscordRest
+from shared import config as secrets
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 from shared.errors import ConfigError
-from shared.settings import Settings
 
 
 @pytest.fixture

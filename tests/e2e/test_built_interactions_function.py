@@ -11,7 +11,7 @@ from infra import interactions as build
 from infra.signing import InteractionSigner
 from infra.template import function_environment, provision
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 from tests.support.emulator import (
     EmulatedFunction,
     generated_http_api_event,

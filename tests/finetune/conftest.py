@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from infra.fakes.openai_server import FakeOpenAI, SpecValidator
-from shared.examples import ChatMessage, Example
+from shared.config import Settings
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
-from shared.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from shared.config import Settings
 from shared.finetune.exceptions import (
     FineTuningUnavailable,
     InferenceFailed,
@@ -18,9 +19,8 @@ from shared.finetune.exceptions import (
 )
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
-from shared.finetune.providers import BedrockProvider, get_provider
+from shared.finetune.providers import BedrockProvider, build_provider
 from shared.finetune.providers.bedrock_provider import job_name_for
-from shared.settings import Settings
 from tests.finetune.conftest import many
 
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
@@ -74,7 +74,7 @@ def moto_job(job_name):
 
 
 def test_provider_is_chosen_by_settings(bsettings, aws):
-    assert isinstance(get_provider(bsettings, bedrock_client=aws["bedrock"]), BedrockProvider)
+    assert isinstance(build_provider(bsettings, aws_client={"bedrock": aws["bedrock"]}.get), BedrockProvider)
 
 
 def test_job_names_are_unique_within_bedrocks_limit():

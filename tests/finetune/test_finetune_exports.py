@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.examples import ChatMessage, Example
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.exceptions import NothingToTrain
 from shared.finetune.exports import build_training_set, export_training
 from tests.finetune.conftest import chat, many

@@ -14,7 +14,7 @@ from shared.finetune.exceptions import (
 )
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
-from shared.finetune.providers import OpenAIProvider, get_provider
+from shared.finetune.providers import OpenAIProvider, build_provider
 from tests.finetune.conftest import chat, many
 
 EPOCHS = 4  # the plan's choice, passed in: the provider sends it as it is
@@ -46,7 +46,7 @@ def poll(provider, job_id, limit=10):
 
 
 def test_provider_is_chosen_by_settings(settings, openai_client):
-    assert isinstance(get_provider(settings, openai_client=openai_client), OpenAIProvider)
+    assert isinstance(build_provider(settings, openai=openai_client), OpenAIProvider)
 
 
 def test_start_uploads_files_and_creates_job_with_metadata(provider, export, fake_openai):

@@ -1,11 +1,13 @@
-"""plan_job (export + estimate before spending) and check_job (one watcher tick) end to end on the fake."""
+"""plan_job (export + estimate before spending) and completion_for (the watcher's post) end to end on the fake."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.finetune import JobRequest, check_job, get_provider, plan_job
 from shared.finetune.exceptions import NothingToTrain, UnknownModel
+from shared.finetune.jobs import JobRequest
+from shared.finetune.planning import completion_for, plan_job
+from shared.finetune.providers import build_provider
 from tests.finetune.conftest import chat, many
 
 
@@ -28,13 +30,14 @@ def test_plan_job_errors_carry_user_messages(settings):
 @pytest.mark.parametrize("outcome", ["succeeded", "failed"])
 def test_watch_a_job_to_its_completion_post(settings, openai_client, fake_openai, outcome):
     fake_openai.job_outcome = outcome
-    provider = get_provider(settings, openai_client=openai_client)
+    provider = build_provider(settings, openai=openai_client)
     plan = plan_job(many(12), settings)
     job = provider.start_job(plan.export, JobRequest(request_id="r-9", guild_id="1", dataset="d"),
                              epochs=plan.estimate.epochs)
     statuses = []
     for _ in range(5):
-        current, post = check_job(provider, job.job_id, simulated=True)
+        current = provider.retrieve(job.job_id)
+        post = completion_for(provider, current, simulated=True) if current.is_terminal else None
         statuses.append(current.status)
         if post is not None:
             break
@@ -44,12 +47,13 @@ def test_watch_a_job_to_its_completion_post(settings, openai_client, fake_openai
     assert post.offer_activation == (outcome == "succeeded")
 
 
-def test_check_job_posts_without_chart_when_metrics_fail(settings, openai_client, fake_openai):
-    provider = get_provider(settings, openai_client=openai_client)
+def test_completion_posts_without_chart_when_metrics_fail(settings, openai_client, fake_openai):
+    provider = build_provider(settings, openai=openai_client)
     plan = plan_job(many(12), settings)
     job = provider.start_job(plan.export, JobRequest(request_id="r", guild_id="1", dataset="d"), epochs=3)
-    check_job(provider, job.job_id)
-    check_job(provider, job.job_id)
+    provider.retrieve(job.job_id)
+    provider.retrieve(job.job_id)
     fake_openai.fail_next(500, method="GET", path="/files/{id}/content")
-    done, post = check_job(provider, job.job_id)
-    assert done.status == "succeeded" and post is not None and post.chart_png is None
+    done = provider.retrieve(job.job_id)
+    post = completion_for(provider, done)
+    assert done.status == "succeeded" and post.chart_png is None

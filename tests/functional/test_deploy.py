@@ -18,7 +18,7 @@ from functions.interactions.app import create_app
 from functions.interactions.commands import build_registry
 from infra.deploy import BOT_PERMISSIONS, Deployment, invite_url, parameter_overrides
 from infra.fakes.discord_server import FakeDiscord
-from shared.settings import Settings
+from shared.config import Settings
 
 APP = "100000000000000042"
 STACK = "bot-under-test"

@@ -132,7 +132,7 @@ def test_handler_crash_is_an_ephemeral_apology_not_a_500(app_client, monkeypatch
     def boom(*_args):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr("shared.instructions.InstructionStore.get", boom)
+    monkeypatch.setattr("shared.storage.instructions.InstructionStore.get", boom)
     interaction = build.slash("instruction", **A)
     reply = app_client.send(interaction)
     assert reply["data"]["flags"] == 64

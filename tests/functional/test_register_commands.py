@@ -5,8 +5,8 @@ import pytest
 from functions.interactions.commands import build_registry
 from infra.fakes.discord_server import FakeDiscord
 from infra.register_commands import diff, main, register
-from shared.discord_api import DiscordRest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 
 APP = "100000000000000001"
 

@@ -1,5 +1,6 @@
 """/join, /leave, /say, /skip, /clear: a FIFO voice request per interaction, and a deferred reply."""
 
+import dataclasses
 import json
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from functions.interactions.app import create_app
 from functions.interactions.services import Services
 from infra import interactions as build
-from shared.queue_messages import VoiceRequest
+from shared.contracts.messages import VoiceRequest
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
@@ -69,7 +70,7 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     second = aws.clients.sqs.create_queue(QueueName="voice-shard-1.fifo", Attributes={
         "FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
     first = aws.settings.voice_queue_url
-    sharded = aws.settings.with_overrides(voice_queue_url=f"{first}, {second}")
+    sharded = dataclasses.replace(aws.settings, voice_queue_url=f"{first}, {second}")
     assert sharded.voice_queue_urls == (first, second)
     client = InteractionClient(create_app(sharded, services=Services(sharded, aws=aws.clients)).test_client(), signer)
     shard_one_guild = str(int(build.DEFAULT_GUILD) + (1 << 22))
@@ -85,7 +86,7 @@ def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, services,
     # The template leaves VOICE_QUEUE_URL empty when the stack has no voice worker image.
     from tests.conftest import InteractionClient
 
-    settings = aws.settings.with_overrides(voice_queue_url="")
+    settings = dataclasses.replace(aws.settings, voice_queue_url="")
     client = InteractionClient(create_app(settings, services=services).test_client(), signer)
     for command, options in (("join", {}), ("say", {"text": "hello"})):
         reply = client.send(build.slash(command, options=options, **A))

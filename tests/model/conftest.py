@@ -3,6 +3,7 @@ the interactions app with signed interactions, the worker fed from the real (mot
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +19,13 @@ from functions.worker.local_runner import LocalRunner
 from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
 from infra.fakes.openai_server import FakeOpenAI, SpecValidator, new_webhook_secret
-from shared.discord_api import DiscordRest
-from shared.examples import ChatMessage, Example
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
+from shared.domain.examples import ChatMessage, Example
 from shared.finetune.catalog import load_catalog
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.providers import OpenAIProvider
-from shared.settings import Settings
 from shared.storage.datasets import DatasetStore
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 from tests.conftest import APPLICATION_ID, InteractionClient
@@ -60,7 +61,7 @@ def fake_discord():
 
 @pytest.fixture
 def settings(aws, fake_openai, fake_discord, webhook_secret) -> Settings:
-    return aws.settings.with_overrides(
+    return dataclasses.replace(aws.settings,
         openai_api_key="sk-test",
         openai_base_url=fake_openai.url,
         openai_webhook_secret=webhook_secret,

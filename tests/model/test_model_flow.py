@@ -7,11 +7,12 @@ model's answer comes back as a preference pair in the next export.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from functions.worker import model_jobs
 from infra import interactions as build
-from shared.queue_messages import InteractionRef, JobRequest
+from shared.contracts.messages import InteractionRef, JobRequest
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
@@ -98,7 +99,7 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     assert "Manage Server" in refused.reply["data"]["content"]
     activated = send(client, build.component(make_active["custom_id"], message=post, **TRAINER, **A))
     assert done.fine_tuned_model in activated.reply["data"]["content"]
-    assert jobs.active_model(GUILD) == done.fine_tuned_model
+    assert jobs.active_model(GUILD, "unset") == done.fine_tuned_model
     # Other settings on the same record are kept.
     assert DatasetStore(settings, dynamodb_client=aws.clients.dynamodb).guild_settings(
         GUILD).selected_dataset == "faq"
@@ -250,9 +251,9 @@ def test_model_shows_and_sets_only_known_models(client, jobs, settings):
     shown = send(client, build.slash("model", **TRAINER, **A)).reply["data"]["content"]
     assert f"Active model: `{settings.base_model}`" in shown
     bad = send(client, build.slash("model", options={"name": "gpt-5-secret"}, **TRAINER, **A)).reply
-    assert "is not a model of this server" in bad["data"]["content"] and jobs.active_model(GUILD) is None
+    assert "is not a model of this server" in bad["data"]["content"] and jobs.active_model(GUILD, "unset") == "unset"
     ok = send(client, build.slash("model", options={"name": settings.base_model}, **TRAINER, **A)).reply
-    assert settings.base_model in ok["data"]["content"] and jobs.active_model(GUILD) == settings.base_model
+    assert settings.base_model in ok["data"]["content"] and jobs.active_model(GUILD, "unset") == settings.base_model
     choices = send(client, build.autocomplete("model", focused="name", value="mini", **TRAINER, **A)).reply
     assert choices["data"]["choices"] == [{"name": settings.base_model, "value": settings.base_model}]
 
@@ -289,13 +290,13 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     from functions.worker.context import WorkerContext
     from functions.worker.handler import build_worker
     from functions.worker.local_runner import LocalRunner
-    from shared.queue_messages import VoiceRequest
-    from shared.sharding import shard_for_guild
+    from shared.contracts.messages import VoiceRequest
+    from shared.contracts.sharding import shard_for_guild
 
     sqs = aws.clients.sqs
     urls = [sqs.create_queue(QueueName=f"voice-shard-{i}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
             for i in range(2)]
-    sharded = settings.with_overrides(voice_queue_url=",".join(urls))
+    sharded = dataclasses.replace(settings, voice_queue_url=",".join(urls))
     ctx = WorkerContext(sharded, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=sqs,
                         discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)

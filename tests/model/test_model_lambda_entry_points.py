@@ -9,7 +9,7 @@ import pytest
 
 from functions.watcher import handler as watcher_handler
 from infra.fakes.openai_server import webhook_delivery
-from shared.settings import ENV
+from shared.config import ENV
 from tests.model.conftest import CHANNEL
 from tests.support.apigw import make_v1_event, make_v2_event
 

@@ -3,15 +3,17 @@ setting that changes the provider."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from botocore.stub import Stubber
 
 from functions.worker import model_jobs
 from functions.worker.context import WorkerContext
 from infra import interactions as build
+from shared.contracts.messages import InteractionRef, JobRequest
 from shared.errors import InvalidInput
 from shared.finetune.providers import BedrockProvider
-from shared.queue_messages import InteractionRef, JobRequest
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, send
 
 
@@ -92,7 +94,7 @@ NOVA = "amazon.nova-micro-v1:0:128k"
 
 
 def test_bedrock_is_one_setting(aws, settings, dataset):
-    bsettings = settings.with_overrides(finetune_provider="bedrock", base_model=NOVA,
+    bsettings = dataclasses.replace(settings, finetune_provider="bedrock", base_model=NOVA,
                                         bedrock_role_arn="arn:aws:iam::123456789012:role/bedrock-customization")
     # No provider injected: the worker builds the Bedrock backend from the setting, with boto3 clients (moto).
     ctx = WorkerContext(bsettings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)

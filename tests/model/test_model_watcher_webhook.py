@@ -3,6 +3,7 @@ and the schedule handler's recovery of a start whose provider answer was lost.""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import pytest
 from functions.watcher.watch import JobWatcher
 from functions.watcher.webhook import create_app
 from infra.fakes.openai_server import webhook_delivery
-from shared.discord_api import DiscordRest
+from shared.discord.rest import DiscordRest
 from shared.errors import ConfigError
 from shared.finetune.exports import export_training
 from shared.finetune.jobs import JobRequest
@@ -74,7 +75,8 @@ def test_delivery_for_an_unknown_job_is_acknowledged(webhook, fake_discord, webh
 
 def test_webhook_needs_its_secret(settings, watcher, aws):
     with pytest.raises(ConfigError):
-        create_app(settings.with_overrides(openai_webhook_secret=""), watcher, dynamodb_client=aws.clients.dynamodb)
+        create_app(dataclasses.replace(settings, openai_webhook_secret=""), watcher,
+                   dynamodb_client=aws.clients.dynamodb)
 
 
 def test_fake_server_delivers_to_the_endpoint_over_http(settings, watcher, aws, started, fake_openai,
@@ -137,11 +139,11 @@ def test_a_start_whose_answer_was_lost_is_recovered_or_given_up(settings, jobs, 
 
 def test_the_deployed_webhook_secret_comes_from_secrets_manager(settings, watcher, aws, started, webhook_secret,
                                                                 fake_discord):
-    from shared.secrets import clear_cache
+    from shared.config import clear_cache
 
     sm = aws.clients.client("secretsmanager")
     arn = sm.create_secret(Name="openai-webhook", SecretString=webhook_secret)["ARN"]
-    deployed = settings.with_overrides(openai_webhook_secret="", openai_webhook_secret_secret=arn)
+    deployed = dataclasses.replace(settings, openai_webhook_secret="", openai_webhook_secret_secret=arn)
     clear_cache()
     try:
         app = create_app(deployed, watcher, dynamodb_client=aws.clients.dynamodb).test_client()
@@ -158,11 +160,11 @@ def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provi
     """The deployment switched to Bedrock after an OpenAI job started: that job is still OpenAI's."""
     from functions.worker import model_jobs
     from functions.worker.context import WorkerContext
+    from shared.contracts.messages import InteractionRef
+    from shared.contracts.messages import JobRequest as QueuedJob
     from shared.finetune.webhooks import WebhookVerifier
-    from shared.queue_messages import InteractionRef
-    from shared.queue_messages import JobRequest as QueuedJob
 
-    switched = settings.with_overrides(finetune_provider="bedrock")
+    switched = dataclasses.replace(settings, finetune_provider="bedrock")
     watcher = JobWatcher(switched, jobs=jobs, provider_factory={"openai": provider}.__getitem__,
                          discord=DiscordRest(switched, sleep=lambda _s: None))
     assert watcher.tick().statuses == {started.request_id: "queued"}

@@ -3,6 +3,7 @@ JobProcessor (real boto3 on moto, real DiscordRest) → FakeDiscord (REST + CDN 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from functions.worker.local_runner import LocalRunner
 from functions.worker.processor import JobProcessor
 from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
-from shared.discord_api import DiscordRest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 from tests.conftest import APPLICATION_ID, InteractionClient, LocalAws
 
 GUILD = build.DEFAULT_GUILD
@@ -102,7 +103,7 @@ def fake_discord():
 @pytest.fixture
 def make_stack(aws: LocalAws, signer, fake_discord) -> Callable[..., Stack]:
     def make(**overrides: Any) -> Stack:
-        settings = aws.settings.with_overrides(
+        settings = dataclasses.replace(aws.settings,
             discord_api_base=fake_discord.api_base, attachment_hosts=(fake_discord.cdn_host,), **overrides
         )
         services = Services(settings, aws=aws.clients)

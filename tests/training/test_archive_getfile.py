@@ -138,6 +138,6 @@ def test_the_upload_limit_follows_the_interaction_else_discords_default(make_sta
 
 
 def test_discords_default_upload_limit_is_10_mib():
-    from shared.settings import Settings
+    from shared.config import Settings
 
     assert Settings().discord_upload_limit_bytes == 10 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""shared.attachments details the flows do not show: its HTTP session and what its errors carry."""
+"""shared.discord.attachments details the flows do not show: its HTTP session and what its errors carry."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import ClassVar
 import pytest
 import requests
 
-from shared import attachments
-from shared.attachments import AttachmentGone, AttachmentUnavailable, fetch_attachment_to_s3
-from shared.settings import Settings
+from shared.config import Settings
+from shared.discord import attachments
+from shared.discord.attachment_rules import AttachmentGone, AttachmentUnavailable
+from shared.discord.attachments import fetch_attachment_to_s3
 
 SIGNED_QUERY = "ex=6789&is=1234&hm=SIGNATURE-abcdef0123"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from infra import interactions as build
+from shared.contracts.enqueue import enqueue_job
+from shared.contracts.messages import InteractionRef, JobRequest
+from shared.discord.permissions import authorize_trainer
 from shared.errors import Forbidden
-from shared.jobs_queue import enqueue_job
-from shared.permissions import authorize_trainer
-from shared.queue_messages import InteractionRef, JobRequest
 from shared.storage.datasets import DatasetStore, GuildTrainingSettings
 from shared.storage.files import FILE_ID_RULE
 from tests.conftest import APPLICATION_ID

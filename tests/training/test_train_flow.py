@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
 
 from infra import interactions as build
-from shared.attachments import AttachmentHostNotAllowed, AttachmentRedirected
-from shared.jobs_queue import enqueue_job
-from shared.queue_messages import InteractionRef, JobRequest
+from shared.contracts.enqueue import enqueue_job
+from shared.contracts.messages import InteractionRef, JobRequest
+from shared.discord.attachment_rules import AttachmentHostNotAllowed, AttachmentRedirected
 from tests.conftest import APPLICATION_ID
 from tests.training.conftest import GUILD, TRAINER, chat_line
 
@@ -125,7 +126,7 @@ def test_start_flag_whose_enqueue_fails_says_so_below_the_report(stack):
     interaction = stack.command("train", {"text": "Q: ping A: pong", "dataset": "faq", "start": True})
     stack.deferred(interaction)
     missing = stack.settings.jobs_queue_url.rsplit("/", 1)[0] + "/no-such-queue"
-    stack.worker.ctx.settings = stack.settings.with_overrides(jobs_queue_url=missing)
+    stack.worker.ctx.settings = dataclasses.replace(stack.settings, jobs_queue_url=missing)
     assert stack.work() == {"received": 1, "failed": 0}
     assert "Starting a fine-tune job" in stack.fake.original(interaction["token"])["content"]
     (notice,) = stack.fake.followups(interaction["token"])

@@ -1,7 +1,7 @@
 import pytest
 
+from shared.config import DEFAULT_ATTACHMENT_HOSTS, Settings
 from shared.errors import ConfigError
-from shared.settings import DEFAULT_ATTACHMENT_HOSTS, Settings
 
 
 def test_defaults_and_parsing():

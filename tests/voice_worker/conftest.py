@@ -21,7 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.settings import Settings
+from shared.config import Settings
 
 REQUIRED_TOOLS = ("ffmpeg", "espeak-ng")
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import discord
 from discord.user import ClientUser
 
-from shared.queue_messages import InteractionRef, VoiceRequest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.contracts.messages import InteractionRef, VoiceRequest
 from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.service import ChannelInfo, VoiceService
 from voice_worker.tts import EspeakEngine, Synthesizer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -47,7 +48,7 @@ def test_intents_are_minimal(settings):
     assert intents.guilds and intents.voice_states
     assert not intents.message_content and not intents.members and not intents.guild_messages
     assert intents.value == (discord.Intents.guilds.flag | discord.Intents.voice_states.flag)
-    with_stt = intents_for(settings.with_overrides(voice_transcribe_messages=True))
+    with_stt = intents_for(dataclasses.replace(settings, voice_transcribe_messages=True))
     assert with_stt.message_content and with_stt.guild_messages and not with_stt.members
 
 
@@ -154,7 +155,7 @@ async def test_sigterm_starts_the_graceful_shutdown(settings, voice_queue):
 
 def test_preflight_names_what_is_missing(settings):
     assert voice_problems(settings) == []
-    problems = voice_problems(settings.with_overrides(discord_bot_token="", voice_queue_url=""),
+    problems = voice_problems(dataclasses.replace(settings, discord_bot_token="", voice_queue_url=""),
                               which=lambda name: None, find_module=lambda name: None, load_opus=lambda: False)
     text = "\n".join(problems)
     for expected in ("'davey'", "'PyNaCl'", "libopus", "ffmpeg is not on PATH", "espeak-ng is not on PATH",

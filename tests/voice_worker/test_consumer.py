@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
 
 from shared.aws import AwsClients
-from shared.queue_messages import VoiceRequest
-from shared.sharding import shard_for_guild, voice_queue_url_for_guild
+from shared.contracts.messages import VoiceRequest
+from shared.contracts.sharding import shard_for_guild, voice_queue_url_for_guild
 from shared.storage import keys
 from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway, RecordingReplier, make_service, request
 from voice_worker.consumer import VoiceQueueConsumer
@@ -117,7 +118,7 @@ async def test_malformed_and_unknown_requests_are_deleted(settings, voice_queue,
 
 async def test_a_misrouted_request_is_reported_not_skipped(settings, voice_queue):
     sqs, url = voice_queue
-    sharded = settings.with_overrides(voice_shard_count=2, voice_shard_id=0)
+    sharded = dataclasses.replace(settings, voice_shard_count=2, voice_shard_id=0)
     assert shard_for_guild(GUILD_ID, 2) == 1
 
     async def handler(req):
@@ -133,7 +134,7 @@ async def test_a_misrouted_request_is_reported_not_skipped(settings, voice_queue
 
 async def test_claim_table_failure_leaves_the_message_for_redelivery(settings, voice_queue):
     sqs, url = voice_queue
-    broken = settings.with_overrides(data_table="missing-table")
+    broken = dataclasses.replace(settings, data_table="missing-table")
     handled = []
 
     async def handler(req):

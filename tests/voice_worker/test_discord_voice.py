@@ -11,7 +11,7 @@ import discord
 import nacl.secret
 import pytest
 
-from shared.settings import Settings
+from shared.config import Settings
 from tests.voice_worker.fakes import (
     ALICE,
     BOB,

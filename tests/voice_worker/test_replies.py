@@ -6,7 +6,7 @@ import threading
 
 import boto3
 
-from shared.settings import Settings
+from shared.config import Settings
 from tests.voice_worker.fakes import ref
 from voice_worker.__main__ import resolve_bot_token
 from voice_worker.replies import RestReplier

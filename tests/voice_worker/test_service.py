@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shared.permissions import MANAGE_GUILD
+from shared.discord.permissions import MANAGE_GUILD
 from tests.voice_worker.fakes import (
     ALICE,
     BOB,

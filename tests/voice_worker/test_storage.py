@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.settings import Settings
 from shared.storage import keys
 from tests.voice_worker.fakes import FakeClock
 from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests
-from shared.attachment_rules import check_attachment_url
+from shared.config import Settings
+from shared.discord.attachment_rules import check_attachment_url
 from shared.errors import BotError, InvalidInput
-from shared.settings import Settings
 from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway, make_service
 from voice_worker.cogs.transcription import Transcription
 from voice_worker.errors import TranscriptionFailed

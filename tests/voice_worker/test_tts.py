@@ -13,7 +13,7 @@ import requests
 import responses
 
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 from voice_worker.errors import RateLimited, SpeechFailed
 from voice_worker.speech_text import prepare
 from voice_worker.tts import EspeakEngine, GttsEngine, PollyEngine, Synthesizer

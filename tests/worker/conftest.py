@@ -12,8 +12,8 @@ from functions.worker.handler import build_worker
 from functions.worker.jobs import JobRegistry
 from functions.worker.local_runner import LocalRunner
 from infra.fakes.discord_server import FakeDiscord
-from shared.discord_api import DiscordRest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.discord.rest import DiscordRest
 
 REGION = "us-east-1"
 MAX_RECEIVES = 3

@@ -15,9 +15,9 @@ from functions.worker.handler import build_worker
 from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner
 from infra.fakes.discord_server import FakeDiscord
-from shared.jobs_queue import enqueue_job
-from shared.queue_messages import InteractionRef, JobRequest
-from shared.settings import Settings
+from shared.config import Settings
+from shared.contracts.enqueue import enqueue_job
+from shared.contracts.messages import InteractionRef, JobRequest
 
 
 @pytest.fixture

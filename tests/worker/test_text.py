@@ -1,4 +1,4 @@
-"""shared.text: one clip and one size format for every part that sends messages."""
+"""shared.discord.text: one clip and one size format for every part that sends messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import inspect
 
 from functions.interactions import responses
 from functions.worker import processor, training_jobs
-from shared.text import MAX_CONTENT, clip, human_size
+from shared.discord.text import MAX_CONTENT, clip, human_size
 
 
 def test_clip_keeps_short_text_and_cuts_long_text_to_the_limit():

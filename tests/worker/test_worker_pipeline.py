@@ -12,10 +12,10 @@ from functions.worker import handler as worker_handler
 from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner, RunnerContext
 from functions.worker.processor import APOLOGY
+from shared.contracts.enqueue import enqueue_job
+from shared.contracts.messages import InteractionRef, JobRequest
 from shared.errors import InvalidInput, NotSaved, UpstreamError
-from shared.jobs_queue import enqueue_job
 from shared.logs import PROJECT_LOGGERS
-from shared.queue_messages import InteractionRef, JobRequest
 
 TOKEN = "itok-SECRET-abc"
 REGION = "us-east-1"  # as tests/worker/conftest.py creates the queues and table

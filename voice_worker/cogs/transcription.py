@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from shared.discord.text import clip
 from shared.errors import BotError
-from shared.text import clip
 from voice_worker import replies
 from voice_worker.stt import download, is_audio_attachment
 

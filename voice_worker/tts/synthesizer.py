@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shared.aws import AwsClients
-from shared.settings import Settings
+from shared.config import Settings
 from voice_worker.errors import SpeechFailed
 from voice_worker.tts.base import Clip, SpeechEngine
 from voice_worker.tts.espeak import EspeakEngine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.components import custom_id
+from shared.discord.components import custom_id
 
 from .. import responses
 from ..context import InteractionContext

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.components import custom_id
+from shared.discord.components import custom_id
+from shared.domain.feedback import Correction, Feedback
+from shared.domain.time import utc_now
 from shared.errors import InvalidInput, NotFound
-from shared.records import Correction, Feedback, utc_now
 
 from .. import responses
 from ..context import InteractionContext

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.components import FT_PREFIX, cancel_job_button, row
+from shared.discord.components import FT_PREFIX, cancel_job_button, row
+from shared.domain.names import validate_dataset_name
 from shared.errors import InvalidInput, NotFound
-from shared.names import validate_dataset_name
 
 from .. import responses
 from ..context import InteractionContext
@@ -111,9 +111,8 @@ def model_command(ctx: InteractionContext) -> dict[str, Any]:
     wanted = str(ctx.options().get("name") or "").strip()
     choices = model_choices(ctx, guild_id)
     if not wanted:
-        from shared.model_access import active_model
 
-        active = active_model(jobs, guild_id, ctx.settings)
+        active = jobs.active_model(guild_id, ctx.settings.base_model)
         listed = "\n".join(f"{'▶' if c == active else '•'} `{c}`" for c in choices)
         return responses.reply(f"Active model: `{active}`\nChoices:\n{listed}\nSet one with `/model name:`.",
                                ephemeral=True)

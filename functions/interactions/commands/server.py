@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.discord.permissions import is_trainer
 from shared.errors import Forbidden, InvalidInput
-from shared.permissions import is_trainer
 
 from .. import responses
 from ..context import InteractionContext

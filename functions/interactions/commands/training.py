@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.attachment_rules import check_attachment_url, too_large
+from shared.discord.attachment_rules import check_attachment_url, too_large
+from shared.discord.text import human_size
+from shared.domain.names import validate_dataset_name, validate_file_id
 from shared.errors import InvalidInput
-from shared.names import validate_dataset_name, validate_file_id
-from shared.text import human_size
 
 from .. import responses
 from ..context import InteractionContext

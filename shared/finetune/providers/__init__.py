@@ -1,40 +1,46 @@
-"""Fine-tuning backends behind one interface; ``Settings.finetune_provider`` picks one."""
+"""Fine-tuning backends behind one interface, and the one factory that builds them.
+
+``FINETUNE_PROVIDER`` picks the backend for new jobs; a stored job is watched and cancelled on the provider
+that started it, so the factory also builds a backend by name.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from shared.config import Settings
 from shared.finetune.catalog import Catalog
 from shared.finetune.exceptions import NotConfigured
 from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.providers.bedrock_provider import BedrockProvider
 from shared.finetune.providers.openai_provider import OpenAIProvider
-from shared.settings import Settings
 
-__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "get_provider"]
+__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "build_provider", "is_simulated"]
+
+ClientFactory = Callable[[str], Any]
 
 
-def get_provider(
-    settings: Settings,
-    *,
-    name: str | None = None,
-    catalog: Catalog | None = None,
-    openai_client: Any = None,
-    bedrock_client: Any = None,
-    runtime_client: Any = None,
-    s3_client: Any = None,
-) -> FineTuneProvider:
-    """The backend called ``name`` (default: ``settings.finetune_provider``). Clients default to None and are
-    built on first use."""
+def build_provider(settings: Settings, *, name: str | None = None, aws_client: ClientFactory | None = None,
+                   openai: Any = None, catalog: Catalog | None = None) -> FineTuneProvider:
+    """The backend called ``name`` (default: ``settings.finetune_provider``).
+
+    ``aws_client(service)`` returns a boto3 client (the process's :class:`~shared.aws.AwsClients`); ``openai``
+    is an OpenAI client. Whatever is not given is built on first use.
+    """
     name = name or settings.finetune_provider
     if name == "openai":
-        return OpenAIProvider(settings, client=openai_client, catalog=catalog)
+        return OpenAIProvider(settings, client=openai, catalog=catalog)
     if name == "bedrock":
-        return BedrockProvider(
-            settings,
-            bedrock_client=bedrock_client,
-            runtime_client=runtime_client,
-            s3_client=s3_client,
-            catalog=catalog,
-        )
+        def client(service: str) -> Any:
+            return aws_client(service) if aws_client is not None else None
+
+        return BedrockProvider(settings, bedrock_client=client("bedrock"), runtime_client=client("bedrock-runtime"),
+                               s3_client=client("s3"), catalog=catalog)
     raise NotConfigured(detail=f"unknown fine-tuning provider {name!r}")
+
+
+def is_simulated(settings: Settings) -> bool:
+    """The local stack points OPENAI_BASE_URL at the fake server on loopback; replies then say so."""
+    base = settings.openai_base_url
+    return settings.finetune_provider == "openai" and ("127.0.0.1" in base or "localhost" in base)

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.config import Settings
 from shared.finetune.catalog import Catalog, load_catalog
 from shared.finetune.charts import parse_bedrock_metrics
 from shared.finetune.exceptions import (
@@ -35,7 +36,6 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import TrainingExport
 from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
 from shared.finetune.providers.base import FineTuneProvider
-from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from shared.config import Settings
 from shared.finetune.catalog import Catalog, load_catalog
 from shared.finetune.charts import parse_openai_results
 from shared.finetune.exceptions import (
@@ -21,7 +22,6 @@ from shared.finetune.exceptions import (
 from shared.finetune.exports import TrainingExport
 from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
 from shared.finetune.providers.base import FineTuneProvider
-from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class OpenAIProvider(FineTuneProvider):
     def client(self) -> Any:
         if self._client is None:
             # The key may live in Secrets Manager / SSM (OPENAI_API_KEY_SECRET): one place resolves it.
-            from shared.model_access import openai_client
+            from shared.openai_api import openai_client
 
             self._client = openai_client(self._settings)
         return self._client

@@ -1,12 +1,12 @@
-"""Putting a :class:`~shared.queue_messages.JobRequest` on the jobs queue (the interactions function)."""
+"""Putting a :class:`~shared.contracts.messages.JobRequest` on the jobs queue (the interactions function)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from shared.contracts.messages import JobRequest, QueuedRequest, VoiceRequest
 from shared.errors import UpstreamError
-from shared.queue_messages import JobRequest, QueuedRequest, VoiceRequest
 
 logger = logging.getLogger(__name__)
 

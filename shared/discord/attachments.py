@@ -20,19 +20,16 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from shared.attachment_rules import (  # noqa: F401 - re-exported: the rules' public home is attachment_rules
+from shared.config import Settings
+from shared.discord.attachment_rules import (
     AttachmentGone,
-    AttachmentHostNotAllowed,
     AttachmentRedirected,
     AttachmentRejected,
-    AttachmentTooLarge,
     AttachmentUnavailable,
-    _format_mb,
     check_attachment_url,
     too_large,
 )
 from shared.errors import NotSaved
-from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.domain.time import file_stamp, utc_now
 from shared.errors import InvalidInput, NotSaved
-from shared.records import file_stamp, utc_now
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore

@@ -1,14 +1,22 @@
-"""Every configuration name the project reads, in one place.
+"""Configuration: every name the project reads, and the one resolver for "a value or a secret reference".
 
 Parts build a frozen :class:`Settings` once from a mapping (``os.environ`` in production, a dict in tests) and
 pass it down; nothing else reads the environment.
+
+Secrets (bot token, API keys, the webhook secret) are given either as the value itself (local use) or as a
+reference in the matching ``*_SECRET`` setting: a Secrets Manager name or ARN, or ``ssm:/parameter/name`` for a
+SecureString parameter. Powertools' parameter providers cache each value for ``max_age`` seconds, so a warm
+Lambda does not call AWS on every invocation. boto3 and Powertools are imported only when a reference is
+resolved: the voice worker and the CLI may run with plain values and never load them.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ConfigError
@@ -79,7 +87,7 @@ class Settings:
     openai_api_key_secret: str = ""
     openai_base_url: str = ""
     openai_webhook_secret: str = field(default="", repr=False)
-    # Where the deployed webhook secret lives: a Secrets Manager name/ARN or ``ssm:/name`` (shared.secrets).
+    # Where the deployed webhook secret lives: a Secrets Manager name/ARN or ``ssm:/name`` (shared.config).
     openai_webhook_secret_secret: str = ""
     # The model that transcribes /ask audio attachments in the worker (no ffmpeg in Lambda: OpenAI's engine).
     openai_transcription_model: str = "gpt-4o-mini-transcribe"
@@ -148,5 +156,92 @@ class Settings:
         """VOICE_QUEUE_URL as a list: one queue, or one per voice shard in shard order (shard i = index i)."""
         return tuple(url.strip() for url in self.voice_queue_url.split(",") if url.strip())
 
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+
+# -- secrets ---------------------------------------------------------------------------------------------
+
+SSM_PREFIX = "ssm:"
+DEFAULT_MAX_AGE = 300
+
+# Providers hold the cache; one per (service, endpoint, region), built on first use.
+_providers: dict[tuple[str, str, str], Any] = {}
+_providers_lock = threading.Lock()
+
+
+def _provider(service: str, settings: Settings | None) -> Any:
+    from shared.aws import AwsClients
+    settings = settings if settings is not None else Settings.from_env()
+    key = (service, settings.aws_endpoint_url, settings.aws_region)
+    with _providers_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            from aws_lambda_powertools.utilities import parameters
+
+            # The same client rules as every other part (AWS_ENDPOINT_URL and region from Settings).
+            client = AwsClients(settings).client(service)
+            if service == "ssm":
+                provider = parameters.SSMProvider(boto3_client=client)
+            else:
+                provider = parameters.SecretsProvider(boto3_client=client)
+            _providers[key] = provider
+        return provider
+
+
+def _unwrap(value: Any, ref: str) -> str:
+    """A secret stored as JSON with a single field (the console's key/value form) yields that field."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    text = str(value).strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict) and len(data) == 1:
+            (inner,) = data.values()
+            return str(inner).strip()
+        raise ConfigError(f"secret {ref!r} is a JSON object with {len(data)} fields; store the value alone")
+    return text
+
+
+def resolve_secret(value_or_ref: str, *, settings: Settings | None = None,
+                   max_age: int = DEFAULT_MAX_AGE, force_fetch: bool = False) -> str:
+    """Return the secret that ``value_or_ref`` names: ``ssm:/name`` or a Secrets Manager name/ARN.
+
+    ``settings`` supplies the AWS endpoint and region (the local stack points them at moto);
+    ``force_fetch`` skips the cache (after a rotation).
+    Raises :class:`ConfigError` when the reference is empty or cannot be resolved; the message names the
+    reference, never the value.
+    """
+    ref = (value_or_ref or "").strip()
+    if not ref:
+        raise ConfigError("no secret reference configured")
+    try:
+        if ref.startswith(SSM_PREFIX):
+            name = ref[len(SSM_PREFIX):]
+            value = _provider("ssm", settings).get(name, max_age=max_age, decrypt=True,
+                                                    force_fetch=force_fetch)
+        else:
+            value = _provider("secretsmanager", settings).get(ref, max_age=max_age, force_fetch=force_fetch)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"could not resolve secret {ref!r}: {type(exc).__name__}") from None
+    secret = _unwrap(value, ref)
+    if not secret:
+        raise ConfigError(f"secret {ref!r} is empty")
+    return secret
+
+
+def clear_cache() -> None:
+    """Forget cached providers and values (tests; rotation)."""
+    with _providers_lock:
+        _providers.clear()
+
+
+def secret_value(value: str, reference: str, *, settings: Settings) -> str:
+    """A secret given either as ``value`` itself or as ``reference`` to resolve; empty when neither is set."""
+    if value:
+        return value
+    if reference:
+        return resolve_secret(reference, settings=settings)
+    return ""

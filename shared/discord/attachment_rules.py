@@ -1,6 +1,6 @@
 """Which attachment URLs may be fetched, and the errors a refused attachment gives the user.
 
-Kept apart from :mod:`shared.attachments` (which streams with requests and boto3) so that the interactions
+Kept apart from :mod:`shared.discord.attachments` (which streams with requests and boto3) so that the interactions
 function can check a URL at once without importing either.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from shared.config import Settings
 from shared.errors import InvalidInput, UpstreamError
-from shared.settings import Settings
 
 
 class AttachmentRejected(InvalidInput):

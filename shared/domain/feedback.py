@@ -1,20 +1,9 @@
-"""The records people leave about the bot's answers: feedback and corrections."""
+"""What people leave about the bot's answers: feedback (text and votes) and corrections."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-
-def utc_now(moment: datetime | None = None) -> str:
-    """The time (now, or ``moment``) as the one format records use: ``2026-05-01T10:00:00Z``."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def file_stamp(iso: str) -> str:
-    """A :func:`utc_now` time without ``-`` and ``:`` (``20260501T100000Z``), for S3 keys and file names."""
-    return iso.replace("-", "").replace(":", "")
 
 
 @dataclass(frozen=True)

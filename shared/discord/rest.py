@@ -27,7 +27,7 @@ import requests
 from shared.errors import ConfigError, UpstreamError
 
 if TYPE_CHECKING:
-    from shared.settings import Settings
+    from shared.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class DiscordRest:
             if not self._settings.discord_bot_token_secret:
                 # The deployment's fault, not Discord's: nobody should be told to try again in a minute.
                 raise ConfigError("no bot token configured (DISCORD_BOT_TOKEN or DISCORD_BOT_TOKEN_SECRET)")
-            from shared.secrets import resolve_secret
+            from shared.config import resolve_secret
 
             self._bot_token = resolve_secret(self._settings.discord_bot_token_secret, settings=self._settings)
         return self._bot_token

@@ -1,0 +1,1 @@
+"""The domain's plain types: examples, feedback and corrections, dataset names, record times."""

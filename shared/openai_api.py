@@ -1,0 +1,26 @@
+"""The OpenAI client, built in one place for the worker, the watcher and the voice worker.
+
+The key is ``OPENAI_API_KEY`` itself (local use), else the secret that ``OPENAI_API_KEY_SECRET`` names (Secrets
+Manager or ``ssm:``), cached by :mod:`shared.config`. ``openai`` is imported only here and only when a client is
+built: the interactions function never loads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Settings, secret_value
+from shared.finetune.exceptions import NotConfigured
+
+
+def openai_api_key(settings: Settings) -> str:
+    key = secret_value(settings.openai_api_key, settings.openai_api_key_secret, settings=settings)
+    if not key:
+        raise NotConfigured(detail="neither OPENAI_API_KEY nor OPENAI_API_KEY_SECRET is set")
+    return key
+
+
+def openai_client(settings: Settings) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None)
