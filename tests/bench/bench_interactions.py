@@ -129,3 +129,65 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# A cold /feedback against its floor: both are fresh processes against the same moto server (loopback), so both
+# pay Python's start, boto3's import, a DynamoDB client and one PutItem; the handler adds Flask, the signature
+# check, routing and its own reads. Target: ≤ 1.3× the floor.
+_FLOOR = r"""
+import sys
+import boto3
+client = boto3.client("dynamodb")
+client.put_item(TableName=sys.argv[1], Item={"pk": {"S": "GUILD#1"}, "sk": {"S": "FEEDBACK#floor"},
+                                              "text": {"S": "Too verbose"}})
+"""
+
+_FEEDBACK = r"""
+import json, sys
+from functions.interactions.handler import lambda_handler
+event = json.loads(sys.stdin.read())
+response = lambda_handler(event, None)
+body = json.loads(response["body"])
+assert body["type"] == 4 and "saved" in body["data"]["content"].lower(), body
+"""
+
+
+def cold_feedback(runs: int = 9) -> dict[str, float]:
+    from moto.server import ThreadedMotoServer
+
+    from infra.template import function_environment, provision
+    from shared.aws import AwsClients
+    from shared.config import Settings
+
+    signer = InteractionSigner.generate()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._server.server_port}"
+        aws_env = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+                   "AWS_SECRET_ACCESS_KEY": "x"}
+        os.environ.update(aws_env)
+        provisioned = provision(AwsClients(Settings(aws_endpoint_url=endpoint)), prefix="bench",
+                                parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APP})
+        # Both read compiled bytecode, as the Lambda artifact ships it (infra/package_lambda.py compiles the
+        # project's code; pip compiled the dependencies): a first, unmeasured round writes it.
+        env = {**os.environ, **function_environment(provisioned, "InteractionsFunction"), **aws_env,
+               "PYTHONPYCACHEPREFIX": str(Path(tempfile.mkdtemp(prefix="bench-pycache-")))}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        table = provisioned.refs["DataTable"]
+        floors, feedbacks = [], []
+        for _ in range(runs + 1):  # interleaved, so both see the same machine
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", _FLOOR, table], capture_output=True, env=env, check=True)
+            floors.append((time.perf_counter() - start) * 1000)
+            body = build.encode(build.slash("feedback", options={"text": "Too verbose"}, application_id=APP))
+            event = json.dumps(make_v2_event(body, signer.headers(body)))
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", _FEEDBACK], input=event, capture_output=True, text=True, env=env,
+                           check=True)
+            feedbacks.append((time.perf_counter() - start) * 1000)
+    finally:
+        server.stop()
+    floor_ms, feedback_ms = statistics.median(floors[1:]), statistics.median(feedbacks[1:])
+    return {"floor_ms": floor_ms, "feedback_ms": feedback_ms, "ratio": feedback_ms / floor_ms}
+
