@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.aws import AwsClients
 from shared.config import Settings
-from shared.contracts.messages import VoiceRequest
+from shared.contracts.messages import UnknownKind, VoiceKind, VoiceRequest
 from shared.contracts.sharding import shard_for_guild, worker_queue_url
 from shared.errors import BotError
 from voice_worker import replies
@@ -23,7 +23,6 @@ from voice_worker.ledger import RequestLedger
 
 log = logging.getLogger(__name__)
 
-SPEAK_ANSWER = "speak_answer"  # the spoken form of an /ask answer, sent by the jobs worker
 
 Handler = Callable[[VoiceRequest], Awaitable[str | None]]
 
@@ -136,6 +135,11 @@ class VoiceQueueConsumer:
         """Handle one body; return True to leave the message on the queue."""
         try:
             request = VoiceRequest.from_json(body)
+        except UnknownKind as exc:
+            # A newer interactions function: say so rather than leave "thinking..." until the token expires.
+            log.error("voice request %s: %s", exc.interaction.id, exc)
+            await replies.edit_reply(self._replier, exc.interaction, replies.UNKNOWN_ACTION)
+            return False
         except (ValueError, KeyError, TypeError) as exc:
             # Nothing to reply to without a valid interaction; never log the body (it holds a token).
             log.error("dropping a malformed voice request: %s", type(exc).__name__)
@@ -173,7 +177,7 @@ class VoiceQueueConsumer:
         return False
 
     async def _reply(self, request: VoiceRequest, content: str) -> None:
-        if request.kind == SPEAK_ANSWER:
+        if request.kind == VoiceKind.SPEAK_ANSWER:
             # The /ask interaction's reply holds the model's answer; a voice status must never replace it.
             log.info("speak_answer for interaction %s not spoken: %s", request.interaction.id, content)
             return

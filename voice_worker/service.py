@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shared.contracts.messages import InteractionRef, VoiceRequest
+from shared.contracts.messages import InteractionRef, VoiceKind, VoiceRequest
 from shared.discord.permissions import is_trainer
 from shared.errors import BotError
 from voice_worker import replies
@@ -116,12 +116,9 @@ class VoiceService:
         guild_id = int(ref.guild_id)
         if not self._gateway.has_guild(guild_id):
             return replies.GUILD_UNAVAILABLE
-        handlers = {"join": self._join, "leave": self._leave, "say": self._say, "speak_answer": self._say,
-                    "skip": self._skip, "clear": self._clear}
-        handler = handlers.get(request.kind)
-        if handler is None:
-            return replies.UNKNOWN_ACTION
-        return await handler(guild_id, request)
+        handlers = {VoiceKind.JOIN: self._join, VoiceKind.LEAVE: self._leave, VoiceKind.SAY: self._say,
+                    VoiceKind.SPEAK_ANSWER: self._say, VoiceKind.SKIP: self._skip, VoiceKind.CLEAR: self._clear}
+        return await handlers[request.kind](guild_id, request)
 
     def _guild(self, guild_id: int) -> GuildVoice:
         gv = self._guilds.get(guild_id)
@@ -132,7 +129,7 @@ class VoiceService:
 
     async def _join(self, guild_id: int, request: VoiceRequest) -> str:
         ref = request.interaction
-        explicit = request.args.get("channel_id")
+        explicit = request.args.channel_id
         if explicit:
             target = self._gateway.voice_channel(guild_id, int(explicit))
             if target is None:
@@ -197,20 +194,20 @@ class VoiceService:
         """/say, and speak_answer (an /ask answer spoken aloud): the consumer never edits the latter's reply,
         and its playback failures are not announced either."""
         ref = request.interaction
-        announce = request.kind == "say"
+        announce = request.kind == VoiceKind.SAY
         current = self._gateway.bot_channel(guild_id)
         if current is None:
             return replies.BOT_NOT_IN_VOICE
         if self._gateway.member_channel(guild_id, int(ref.user_id)) != current:
             return replies.say_forbidden(current.name)
         voice: VoiceSettings = await self._store.get(str(guild_id))
-        text = prepare(str(request.args.get("text") or ""), max_chars=voice.max_clip_chars,
+        text = prepare(request.args.text, max_chars=voice.max_clip_chars,
                        name_of=lambda uid: self._gateway.display_name(guild_id, int(uid)))
         if not text.chunks:
             return replies.NOTHING_TO_SAY
         gv = self._guild(guild_id)
         ahead = gv.queue.qsize() + (1 if gv.playing else 0)
-        item = SpeechItem(ref, text, str(request.args.get("language") or voice.language), voice.engine,
+        item = SpeechItem(ref, text, request.args.language or voice.language, voice.engine,
                           voice.max_clip_seconds, announce)
         if not self._enqueue(guild_id, item):
             return replies.queue_full(self._queue_limit)

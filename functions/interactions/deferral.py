@@ -1,4 +1,4 @@
-"""Slow work leaves the handler here: a job on a queue, and a deferred (type 5) answer at once.
+"""Slow work leaves the handler here: a task on a queue, and a deferred (type 5) answer at once.
 
 The worker (or the voice worker) edits the deferred answer through the interaction webhook when it is done.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts.enqueue import enqueue_job, enqueue_voice
-from shared.contracts.messages import JobRequest, VoiceRequest
+from shared.contracts.enqueue import enqueue_task, enqueue_voice
+from shared.contracts.messages import TaskKind, TaskRequest, VoiceKind, VoiceRequest
 from shared.contracts.sharding import voice_queue_url_for_guild
 from shared.errors import BotError
 
@@ -19,13 +19,13 @@ VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can a
                       "its image with `make voice-image`, then deploy with that image URI (see the README).")
 
 
-def defer_job(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
+def defer_task(ctx: InteractionContext, kind: TaskKind, args: Any = None, *,
               ephemeral: bool = False) -> dict[str, Any]:
-    enqueue_job(ctx.services.aws.sqs, ctx.settings.jobs_queue_url, JobRequest(kind, ctx.ref(), args or {}))
+    enqueue_task(ctx.services.aws.sqs, ctx.settings.jobs_queue_url, TaskRequest(kind, ctx.ref(), args))
     return responses.deferred(ephemeral=ephemeral)
 
 
-def defer_voice(ctx: InteractionContext, kind: str, args: dict[str, Any] | None = None, *,
+def defer_voice(ctx: InteractionContext, kind: VoiceKind, args: Any = None, *,
                 ephemeral: bool = True) -> dict[str, Any]:
     if not ctx.settings.voice_queue_urls:
         # The stack was deployed without the voice worker's image: nothing would ever take the request.
@@ -33,5 +33,5 @@ def defer_voice(ctx: InteractionContext, kind: str, args: dict[str, Any] | None 
     ref = ctx.ref()
     # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
     queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)
-    enqueue_voice(ctx.services.aws.sqs, queue_url, VoiceRequest(kind, ref, args or {}))
+    enqueue_voice(ctx.services.aws.sqs, queue_url, VoiceRequest(kind, ref, args))
     return responses.deferred(ephemeral=ephemeral)

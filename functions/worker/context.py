@@ -1,4 +1,4 @@
-"""What a job gets besides its request: settings and lazily built clients."""
+"""What a task gets besides its request: settings and lazily built clients."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 class WorkerContext(AwsClients):
-    """Settings plus the clients a job may use, each built on first use and then kept (one per cold start).
+    """Settings plus the clients a task may use, each built on first use and then kept (one per cold start).
 
     Tests pass clients in (``s3=...``, ``discord=...``, ``openai=...``, ``finetune_provider=...``); otherwise
     boto3 clients honour ``AWS_ENDPOINT_URL`` and region from :class:`Settings`, so the local stack reaches
@@ -26,7 +26,7 @@ class WorkerContext(AwsClients):
         super().__init__(settings, s3=s3, dynamodb=dynamodb, sqs=sqs)
         self._discord = discord
         self._openai = openai
-        # Providers by name: the configured one, and any other a stored job was started on.
+        # Providers by name: the configured one, and any other a stored task was started on.
         self._providers: dict[str, FineTuneProvider] = {}
         if finetune_provider is not None:
             self._providers[finetune_provider.name or settings.finetune_provider] = finetune_provider

@@ -5,35 +5,31 @@ Configuration is read once per cold start in :func:`build_worker`, on the first 
 
 from __future__ import annotations
 
-import importlib
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from functions.worker.context import WorkerContext
-from functions.worker.jobs import JobRegistry, registry
-from functions.worker.processor import JobProcessor
+from functions.worker.outcome import TaskFunction
+from functions.worker.processor import TaskProcessor
+from functions.worker.tasks import TASKS
 from shared.config import Settings
+from shared.contracts.messages import TaskKind
 from shared.logs import configure_logging
-
-# Modules that register job functions (``@job("kind")``) when imported. The lead adds each job module here.
-JOB_MODULES: tuple[str, ...] = ("functions.worker.training_jobs", "functions.worker.model_jobs")
 
 SERVICE = "worker"
 
-_worker: JobProcessor | None = None
+_worker: TaskProcessor | None = None
 _worker_lock = threading.Lock()
 
 
-def build_worker(settings: Settings, *, job_registry: JobRegistry | None = None,
-                 ctx: WorkerContext | None = None,
-                 job_modules: tuple[str, ...] = JOB_MODULES) -> JobProcessor:
-    """Compose the worker: import the job modules, build the context (clients lazily) and the processor."""
-    for name in job_modules:
-        importlib.import_module(name)
-    return JobProcessor(ctx or WorkerContext(settings), job_registry or registry)
+def build_worker(settings: Settings, *, tasks: Mapping[TaskKind, TaskFunction] | None = None,
+                 ctx: WorkerContext | None = None) -> TaskProcessor:
+    """Compose the worker: the context (clients built lazily) and the processor over the task table."""
+    return TaskProcessor(ctx or WorkerContext(settings), TASKS if tasks is None else tasks)
 
 
-def _cold_start() -> JobProcessor:
+def _cold_start() -> TaskProcessor:
     global _worker
     with _worker_lock:
         if _worker is None:

@@ -1,11 +1,11 @@
-"""Putting a :class:`~shared.contracts.messages.JobRequest` on the jobs queue (the interactions function)."""
+"""Putting a task on the jobs queue and a voice action on the voice queue (SQS)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from shared.contracts.messages import JobRequest, QueuedRequest, VoiceRequest
+from shared.contracts.messages import TaskRequest, VoiceRequest
 from shared.errors import UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 
 
-def enqueue_job(sqs_client: Any, queue_url: str, request: JobRequest) -> str:
+def enqueue_task(sqs_client: Any, queue_url: str, request: TaskRequest) -> str:
     return _send(sqs_client, queue_url, request, {})
 
 
@@ -30,7 +30,7 @@ def enqueue_voice(sqs_client: Any, queue_url: str, request: VoiceRequest) -> str
     return _send(sqs_client, queue_url, request, voice_message_group(request))
 
 
-def _send(sqs_client: Any, queue_url: str, request: QueuedRequest, fifo: dict[str, str]) -> str:
+def _send(sqs_client: Any, queue_url: str, request: TaskRequest | VoiceRequest, fifo: dict[str, str]) -> str:
     """Send ``request`` to ``queue_url``; return the SQS message id.
 
     The body carries the interaction token (the worker needs it), so it is never logged; the ``kind`` and the

@@ -1,14 +1,19 @@
 """What the interactions function puts on the queues, and what the workers take off them.
 
-Both queues carry JSON. The interaction token can post as the bot for 15 minutes: it travels in the message
-body (the worker needs it to edit the deferred reply) but is kept out of ``repr`` and must never be logged.
+Each queue has an enum of kinds and one dataclass of arguments per kind; a request is written and read back by
+the same types, so a misspelt kind or argument fails where it is made, and a body that does not fit is refused
+as a whole (``ValueError``/``TypeError``) by the reader. Both queues carry JSON.
+
+The interaction token can post as the bot for 15 minutes: it travels in the message body (the worker needs it
+to edit the deferred reply) but is kept out of ``repr`` and must never be logged.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, Self
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -61,33 +66,201 @@ def _positive_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
+# --- the jobs queue: slow commands for the worker function ---------------------------------------------------
+
+
+class TaskKind(StrEnum):
+    TRAIN = "train"
+    ARCHIVE = "archive"
+    GETFILE = "getfile"
+    START_FINETUNE = "start_finetune"
+    CANCEL_FINETUNE = "cancel_finetune"
+    ASK = "ask"
+    TEST = "test"
+
+
 @dataclass(frozen=True)
-class QueuedRequest:
-    kind: str
+class TrainArgs:
+    text: str = ""
+    # The attachment as the interaction resolved it: id, url, filename, content_type, size.
+    attachment: dict[str, Any] | None = None
+    dataset: str = ""
+    # None: the guild's default (``/select_dataset positive``).
+    positive: bool | None = None
+    # Show the fine-tune estimate once the examples are stored.
+    start: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetArgs:
+    """``/archive [dataset]`` and the fine-tune estimate: empty means the guild's selected dataset."""
+
+    dataset: str = ""
+
+
+@dataclass(frozen=True)
+class StartFinetuneArgs:
+    dataset: str = ""
+    # The estimate's key: set when the trainer pressed Start, empty for the estimate itself.
+    confirm: str = ""
+
+
+@dataclass(frozen=True)
+class GetfileArgs:
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CancelFinetuneArgs:
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class AskArgs:
+    prompt: str = ""
+    attachment: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TestArgs:
+    data: str = ""
+
+
+TASK_ARGS: dict[TaskKind, type] = {
+    TaskKind.TRAIN: TrainArgs,
+    TaskKind.ARCHIVE: DatasetArgs,
+    TaskKind.GETFILE: GetfileArgs,
+    TaskKind.START_FINETUNE: StartFinetuneArgs,
+    TaskKind.CANCEL_FINETUNE: CancelFinetuneArgs,
+    TaskKind.ASK: AskArgs,
+    TaskKind.TEST: TestArgs,
+}
+
+
+# --- the voice queue: actions for the voice worker -------------------------------------------------------------
+
+
+class VoiceKind(StrEnum):
+    JOIN = "join"
+    LEAVE = "leave"
+    SAY = "say"
+    # The spoken form of an /ask answer, sent by the worker; its reply is never edited.
+    SPEAK_ANSWER = "speak_answer"
+    SKIP = "skip"
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True)
+class NoArgs:
+    pass
+
+
+@dataclass(frozen=True)
+class JoinArgs:
+    # The voice channel named in ``/join channel``; empty: the caller's.
+    channel_id: str = ""
+
+
+@dataclass(frozen=True)
+class SpeechArgs:
+    text: str = ""
+    # Empty: the guild's voice settings.
+    language: str = ""
+
+
+VOICE_ARGS: dict[VoiceKind, type] = {
+    VoiceKind.JOIN: JoinArgs,
+    VoiceKind.LEAVE: NoArgs,
+    VoiceKind.SAY: SpeechArgs,
+    VoiceKind.SPEAK_ANSWER: SpeechArgs,
+    VoiceKind.SKIP: NoArgs,
+    VoiceKind.CLEAR: NoArgs,
+}
+
+
+class UnknownKind(ValueError):
+    """A kind this reader does not know: the interactions function is newer than the worker. ``interaction``
+    lets the reader tell the user."""
+
+    def __init__(self, kind: object, interaction: InteractionRef) -> None:
+        super().__init__(f"unknown kind {kind!r}")
+        self.interaction = interaction
+
+
+def _args_from(args_type: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError("args must be an object")
+    known = {f.name for f in fields(args_type)}
+    unknown = set(data) - known
+    if unknown:
+        raise TypeError(f"unknown argument(s) {sorted(unknown)} for {args_type.__name__}")
+    return args_type(**data)
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """A slow command for the worker function (JobsQueue). ``args`` is the kind's dataclass; a dict is read
+    into it (unknown names are refused)."""
+
+    kind: TaskKind
     interaction: InteractionRef
-    args: dict[str, Any] = field(default_factory=dict)
+    args: Any = None
+    # A task chained from another on the same interaction (``/train start:true``) answers in a follow-up,
+    # leaving the first task's reply in place.
+    reply_as_followup: bool = False
+
+    def __post_init__(self) -> None:
+        kind = TaskKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        expected = TASK_ARGS[kind]
+        if self.args is None or isinstance(self.args, dict):
+            object.__setattr__(self, "args", _args_from(expected, self.args or {}))
+        elif not isinstance(self.args, expected):
+            raise TypeError(f"{kind} takes {expected.__name__}, not {type(self.args).__name__}")
 
     def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, "interaction": asdict(self.interaction), "args": self.args})
+        return json.dumps({"kind": str(self.kind), "interaction": asdict(self.interaction),
+                           "args": asdict(self.args), "reply_as_followup": self.reply_as_followup})
 
     @classmethod
-    def from_json(cls, body: str) -> Self:
+    def from_json(cls, body: str) -> TaskRequest:
         data = json.loads(body)
-        return cls(kind=data["kind"], interaction=InteractionRef.from_dict(data["interaction"]),
-                   args=data.get("args") or {})
+        interaction = InteractionRef.from_dict(data["interaction"])
+        try:
+            kind = TaskKind(data["kind"])
+        except ValueError:
+            raise UnknownKind(data["kind"], interaction) from None
+        return cls(kind=kind, interaction=interaction, args=_args_from(TASK_ARGS[kind], data.get("args") or {}),
+                   reply_as_followup=data.get("reply_as_followup") is True)
 
 
 @dataclass(frozen=True)
-class JobRequest(QueuedRequest):
-    """A slow command for the worker function (JobsQueue). ``kind`` names the job, e.g. ``train``."""
+class VoiceRequest:
+    """A voice action for the voice worker (VoiceQueue, FIFO: group = guild, deduplication = interaction id)."""
 
+    kind: VoiceKind
+    interaction: InteractionRef
+    args: Any = None
 
-VOICE_KINDS = ("join", "leave", "say", "speak_answer", "skip", "clear")
+    def __post_init__(self) -> None:
+        kind = VoiceKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        expected = VOICE_ARGS[kind]
+        if self.args is None or isinstance(self.args, dict):
+            object.__setattr__(self, "args", _args_from(expected, self.args or {}))
+        elif not isinstance(self.args, expected):
+            raise TypeError(f"{kind} takes {expected.__name__}, not {type(self.args).__name__}")
 
+    def to_json(self) -> str:
+        return json.dumps({"kind": str(self.kind), "interaction": asdict(self.interaction),
+                           "args": asdict(self.args)})
 
-@dataclass(frozen=True)
-class VoiceRequest(QueuedRequest):
-    """A voice action for the voice worker (VoiceQueue, FIFO: group = guild, deduplication = interaction id).
-
-    ``args["channel_id"]`` is the voice channel named in ``/join channel``; ``args["text"]`` is what to say.
-    """
+    @classmethod
+    def from_json(cls, body: str) -> VoiceRequest:
+        data = json.loads(body)
+        interaction = InteractionRef.from_dict(data["interaction"])
+        try:
+            kind = VoiceKind(data["kind"])
+        except ValueError:
+            raise UnknownKind(data["kind"], interaction) from None
+        return cls(kind=kind, interaction=interaction, args=_args_from(VOICE_ARGS[kind], data.get("args") or {}))

@@ -16,8 +16,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # What each function's runtime imports on its first invocation (handler module, then what it composes).
 IMPORTS = {
     "InteractionsFunction": "import functions.interactions.handler",
-    "WorkerFunction": ("import importlib, functions.worker.handler as h; "
-                       "[importlib.import_module(m) for m in h.JOB_MODULES]; import shared.discord.attachments"),
+    "WorkerFunction": "import functions.worker.handler; import shared.discord.attachments",
     "WatcherFunction": ("import functions.watcher.handler, functions.watcher.watch, functions.watcher.webhook; "
                         "import shared.finetune.charts as c; from PIL import Image"),
     "OpenAIWebhookFunction": "import functions.watcher.handler, functions.watcher.webhook, apig_wsgi, flask",

@@ -8,7 +8,7 @@ import pytest
 from functions.interactions.app import create_app
 from functions.interactions.services import Services
 from infra import interactions as build
-from shared.contracts.messages import VoiceRequest
+from shared.contracts.messages import VOICE_ARGS, VoiceKind, VoiceRequest
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
@@ -35,7 +35,7 @@ def test_voice_commands_defer_and_queue_one_request(app_client, aws, command, op
     assert reply == {"type": 5, "data": {"flags": 64}}
     [message] = voice_messages(aws)
     request = VoiceRequest.from_json(message["Body"])
-    assert (request.kind, request.args) == (kind, args)
+    assert (request.kind, request.args) == (kind, VOICE_ARGS[VoiceKind(kind)](**args))
     assert request.interaction.id == interaction["id"]
     assert message["Attributes"]["MessageGroupId"] == build.DEFAULT_GUILD
     assert message["Attributes"]["MessageDeduplicationId"] == interaction["id"]

@@ -101,7 +101,7 @@ def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
 
 @pytest.fixture
 def runner(aws, settings, worker_ctx) -> LocalRunner:
-    worker = build_worker(settings, ctx=worker_ctx, job_modules=("functions.worker.model_jobs",))
+    worker = build_worker(settings, ctx=worker_ctx)
     return LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
                        retry_visibility_timeout=0)
 

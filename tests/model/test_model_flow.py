@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from functions.worker import model_jobs
+from functions.worker import model_tasks
 from infra import interactions as build
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
@@ -149,10 +149,10 @@ def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, 
     ref = InteractionRef(id="1300000000000000777", application_id=settings.discord_application_id,
                          token="itok-redelivered", guild_id=GUILD, channel_id=CHANNEL, user_id="5",
                          member_permissions=1 << 5)
-    request = JobRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest})
+    request = TaskRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest})
     # The same message delivered again after the worker died mid-way (no idempotency record to stop it).
-    first = model_jobs.start_finetune(request, worker_ctx)
-    again = model_jobs.start_finetune(request, worker_ctx)
+    first = model_tasks.start_finetune(request, worker_ctx)
+    again = model_tasks.start_finetune(request, worker_ctx)
     assert fake_openai.jobs_created() == 1
     record = jobs.get(GUILD, start_id(estimate))
     assert record.job_id in first.content and f"Already started: job `{record.job_id}`" in again.content
@@ -163,7 +163,7 @@ def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, 
                                      UpdateExpression="REMOVE job_id SET #s = :s",
                                      ExpressionAttributeNames={"#s": "status"},
                                      ExpressionAttributeValues={":s": {"S": "starting"}})
-    third = model_jobs.start_finetune(request, worker_ctx)
+    third = model_tasks.start_finetune(request, worker_ctx)
     assert fake_openai.jobs_created() == 1 and record.job_id in third.content
     assert jobs.get(GUILD, start_id(estimate)).job_id == record.job_id
 
@@ -199,18 +199,18 @@ def test_a_click_while_another_is_creating_the_job_creates_nothing(client, runne
     # The first click's worker has recorded the start and is uploading: it holds the start lease.
     first = InteractionRef(id="1300000000000000781", application_id=settings.discord_application_id,
                            token="itok-1", guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
-    record, _ = jobs.record_start(model_jobs.FineTuneJobRecord(
+    record, _ = jobs.record_start(model_tasks.FineTuneJobRecord(
         guild_id=GUILD, request_id=start_id(estimate), dataset="faq", provider="openai",
         base_model=settings.base_model, requested_by=first.user_id, channel_id=CHANNEL, snapshot=digest))
     assert jobs.claim_start(record, lease_seconds=600)
     second = InteractionRef(id="1300000000000000782", application_id=settings.discord_application_id,
                             token="itok-2", guild_id=GUILD, channel_id=CHANNEL, user_id="6", member_permissions=1 << 5)
-    outcome = model_jobs.start_finetune(JobRequest("start_finetune", second, {"dataset": "faq", "confirm": digest}),
+    outcome = model_tasks.start_finetune(TaskRequest("start_finetune", second, {"dataset": "faq", "confirm": digest}),
                                         worker_ctx)
     assert outcome.content.startswith("Already starting") and fake_openai.jobs_created() == 0
     # Once the first attempt is over (here: it failed before creating anything), a retry may create the job.
     jobs.release_start(record)
-    retried = model_jobs.start_finetune(JobRequest("start_finetune", first, {"dataset": "faq", "confirm": digest}),
+    retried = model_tasks.start_finetune(TaskRequest("start_finetune", first, {"dataset": "faq", "confirm": digest}),
                                         worker_ctx)
     assert "🚀" in retried.content and fake_openai.jobs_created() == 1
 
@@ -300,13 +300,13 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     ctx = WorkerContext(sharded, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=sqs,
                         discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)
-    runner = LocalRunner(build_worker(sharded, ctx=ctx, job_modules=("functions.worker.model_jobs",)).handle_batch,
+    runner = LocalRunner(build_worker(sharded, ctx=ctx).handle_batch,
                          sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)
     send(client, build.slash("ask", options={"prompt": "Say hello"}, **A))
     run_one(runner)
     mine = urls[shard_for_guild(GUILD, 2)]
     [message] = sqs.receive_message(QueueUrl=mine, MaxNumberOfMessages=10).get("Messages", [])
     request = VoiceRequest.from_json(message["Body"])
-    assert request.kind == "speak_answer" and "Say hello" in request.args["text"]
+    assert request.kind == "speak_answer" and "Say hello" in request.args.text
     other = urls[1 - shard_for_guild(GUILD, 2)]
     assert sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10).get("Messages", []) == []

@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 from botocore.stub import Stubber
 
-from functions.worker import model_jobs
+from functions.worker import model_tasks
 from functions.worker.context import WorkerContext
 from infra import interactions as build
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.errors import InvalidInput
 from shared.finetune.providers import BedrockProvider
 from tests.model.conftest import CHANNEL, GUILD, TRAINER, A, send
@@ -61,9 +61,9 @@ def test_test_is_for_trainers(client):
 
 def test_parse_test_items_limits():
     with pytest.raises(InvalidInput, match="at most"):
-        model_jobs.parse_test_items("[" + ",".join(['"x"'] * 21) + "]")
+        model_tasks.parse_test_items("[" + ",".join(['"x"'] * 21) + "]")
     with pytest.raises(InvalidInput, match="empty"):
-        model_jobs.parse_test_items("[]")
+        model_tasks.parse_test_items("[]")
 
 
 def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_discord, fake_openai):
@@ -101,15 +101,15 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
     ctx = WorkerContext(bsettings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
     ref = InteractionRef(id="1300000000000000701", application_id=A["application_id"], token="itok-b",
                          guild_id=GUILD, channel_id=CHANNEL, user_id="9", member_permissions=1 << 5)
-    estimate = model_jobs.start_finetune(JobRequest("start_finetune", ref, {}), ctx)
+    estimate = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {}), ctx)
     assert f"**Estimate for {NOVA}** (bedrock, supervised) (approximate" in estimate.content
     assert "simulated" not in estimate.content
     digest = estimate.components[0]["components"][0]["custom_id"].rsplit(":", 1)[1]
-    started = model_jobs.start_finetune(JobRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest}),
+    started = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {"dataset": "faq", "confirm": digest}),
                                         ctx)
     assert "(bedrock, supervised)" in started.content
-    assert isinstance(model_jobs.provider_for(ctx), BedrockProvider)
-    record = model_jobs.job_store(ctx).get(GUILD, model_jobs.start_request_id(GUILD, "faq", digest))
+    assert isinstance(model_tasks.provider_for(ctx), BedrockProvider)
+    record = model_tasks.job_store(ctx).get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
     assert record.provider == "bedrock" and record.job_id and record.status == "running"
     moto_job = ctx.client("bedrock").get_model_customization_job(jobIdentifier=record.job_id)
     assert moto_job["jobName"] == record.job_id and moto_job["trainingDataConfig"]["s3Uri"].startswith(
@@ -124,5 +124,5 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
             "metrics": {"latencyMs": 10},
         }, {"modelId": "amazon.nova-micro-v1:0",  # the catalog's inference id of NOVA
             "messages": [{"role": "user", "content": [{"text": "What is fact 1?"}]}]})
-        answer = model_jobs.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
+        answer = model_tasks.provider_for(ctx).complete([{"role": "user", "content": "What is fact 1?"}], NOVA)
     assert answer == "Fact 1 is true."

@@ -158,10 +158,10 @@ def test_the_deployed_webhook_secret_comes_from_secrets_manager(settings, watche
 def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provider, started, aws, openai_client,
                                                            fake_discord, webhook_secret):
     """The deployment switched to Bedrock after an OpenAI job started: that job is still OpenAI's."""
-    from functions.worker import model_jobs
+    from functions.worker import model_tasks
     from functions.worker.context import WorkerContext
     from shared.contracts.messages import InteractionRef
-    from shared.contracts.messages import JobRequest as QueuedJob
+    from shared.contracts.messages import TaskRequest as QueuedJob
     from shared.finetune.webhooks import WebhookVerifier
 
     switched = dataclasses.replace(settings, finetune_provider="bedrock")
@@ -175,7 +175,7 @@ def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provi
                         openai=openai_client, finetune_provider=provider)
     ref = InteractionRef(id="1300000000000000901", application_id=switched.discord_application_id, token="t",
                          guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
-    done = model_jobs.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)
+    done = model_tasks.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)
     assert "is cancelled" in done.content and jobs.get(GUILD, started.request_id).status == "cancelled"
 
 

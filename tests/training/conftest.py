@@ -1,5 +1,5 @@
 """The trainer commands end to end: the signed Flask app → the template's JobsQueue (moto) → the worker's
-JobProcessor (real boto3 on moto, real DiscordRest) → FakeDiscord (REST + CDN on loopback)."""
+TaskProcessor (real boto3 on moto, real DiscordRest) → FakeDiscord (REST + CDN on loopback)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from functions.interactions.services import Services
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
-from functions.worker.processor import JobProcessor
+from functions.worker.processor import TaskProcessor
 from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
@@ -39,7 +39,7 @@ class Stack:
     settings: Settings
     services: Services
     client: InteractionClient
-    worker: JobProcessor
+    worker: TaskProcessor
     runner: LocalRunner
     fake: FakeDiscord
     sleeps: list[float] = field(default_factory=list)

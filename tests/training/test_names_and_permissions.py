@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from infra import interactions as build
-from shared.contracts.enqueue import enqueue_job
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.enqueue import enqueue_task
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.permissions import authorize_trainer
 from shared.errors import Forbidden
 from shared.storage.datasets import DatasetStore, GuildTrainingSettings
@@ -41,7 +41,7 @@ def direct_job(stack, kind, args, *, permissions=1 << 5, roles=(), interaction_i
     ref = InteractionRef(id=interaction_id, application_id=APPLICATION_ID, token=f"itok-{interaction_id}",
                          guild_id=GUILD, channel_id="1", user_id="2", member_permissions=permissions,
                          member_roles=tuple(roles))
-    enqueue_job(stack.aws.clients.sqs, stack.settings.jobs_queue_url, JobRequest(kind, ref, args))
+    enqueue_task(stack.aws.clients.sqs, stack.settings.jobs_queue_url, TaskRequest(kind, ref, args))
     assert stack.work() == {"received": 1, "failed": 0}
     return stack.fake.original(ref.token)["content"]
 

@@ -8,8 +8,8 @@ import json
 import zipfile
 
 from infra import interactions as build
-from shared.contracts.enqueue import enqueue_job
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.enqueue import enqueue_task
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.attachment_rules import AttachmentHostNotAllowed, AttachmentRedirected
 from tests.conftest import APPLICATION_ID
 from tests.training.conftest import GUILD, TRAINER, chat_line
@@ -99,7 +99,7 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     assert reply.endswith("Starting a fine-tune job… I'll tell you here when it has started.")
     (queued,) = stack.queued()
     assert queued["kind"] == "start_finetune"
-    assert queued["args"] == {"dataset": "faq", "reply_as_followup": True}
+    assert queued["args"] == {"dataset": "faq", "confirm": ""} and queued["reply_as_followup"] is True
     assert queued["interaction"]["id"] == interaction["id"]
     assert queued["interaction"]["token"] == interaction["token"]
     # The estimate comes as a follow-up; the /train summary stays in the original reply.
@@ -191,8 +191,8 @@ def queue_train(stack, attachment, interaction_id="1234567890123456789", permiss
     ref = InteractionRef(id=interaction_id, application_id=stack.settings.discord_application_id,
                          token="itok-direct-" + interaction_id, guild_id=GUILD, channel_id="1", user_id="2",
                          member_permissions=permissions)
-    enqueue_job(stack.aws.clients.sqs, stack.settings.jobs_queue_url,
-                JobRequest("train", ref, {"dataset": "faq", "attachment": attachment}))
+    enqueue_task(stack.aws.clients.sqs, stack.settings.jobs_queue_url,
+                TaskRequest("train", ref, {"dataset": "faq", "attachment": attachment}))
     assert stack.work() == {"received": 1, "failed": 0}
     return stack.fake.original(ref.token)["content"]
 
@@ -261,7 +261,7 @@ def test_the_report_offers_start_training_and_the_button_asks_for_an_estimate(st
                                                 application_id=APPLICATION_ID))
     assert pressed["type"] == 5
     (queued,) = stack.queued()
-    assert (queued["kind"], queued["args"]) == ("start_finetune", {"dataset": "faq"})
+    assert (queued["kind"], queued["args"]) == ("start_finetune", {"dataset": "faq", "confirm": ""})
 
 
 def test_an_empty_dataset_offers_no_start_button(stack):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 
 import pytest
@@ -106,7 +107,8 @@ async def test_malformed_and_unknown_requests_are_deleted(settings, voice_queue,
     service, _ = make_service(gateway, tmp_path=tmp_path)
     consumer, replier = make_consumer(settings, voice_queue, service.handle)
     send(sqs, url, request("join", "906"), body='{"kind": "join"}')
-    send(sqs, url, request("dance", "907"))
+    dance = json.loads(request("join", "907").to_json()) | {"kind": "dance"}
+    send(sqs, url, request("join", "907"), body=json.dumps(dance))
     send(sqs, url, request("join", "908", guild_id=None))
     for _ in range(3):
         await poll_once(consumer)

@@ -233,7 +233,6 @@ async def test_speak_answer_never_overwrites_the_answer(settings, voice_queue, g
 
 async def test_other_texts(gateway, tmp_path):
     service, _ = make_service(gateway, tmp_path=tmp_path)
-    assert await service.handle(request("dance")) == "I do not know that voice action"
     assert await service.handle(request("join", guild_id=None)) == "Voice commands work only in a server"
     assert await service.handle(request("join", guild_id=123)) == (
         "I am not in this server, or it is unavailable right now")

@@ -9,10 +9,10 @@ from moto import mock_aws
 
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
-from functions.worker.jobs import JobRegistry
 from functions.worker.local_runner import LocalRunner
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
+from shared.contracts.messages import TaskKind
 from shared.discord.rest import DiscordRest
 
 REGION = "us-east-1"
@@ -110,16 +110,27 @@ def sleeps() -> list[float]:
     return []
 
 
-@pytest.fixture
-def job_registry() -> JobRegistry:
-    return JobRegistry()
+class TaskTable(dict):
+    """A task table a test fills with its own functions, one per kind it sends."""
+
+    def register(self, kind: str):
+        def decorator(function):
+            self[TaskKind(kind)] = function
+            return function
+
+        return decorator
 
 
 @pytest.fixture
-def worker(settings, job_registry, sleeps):
+def task_table() -> TaskTable:
+    return TaskTable()
+
+
+@pytest.fixture
+def worker(settings, task_table, sleeps):
     # The Discord client's waits are recorded, not slept: the fake's faults stay instant.
     ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=sleeps.append))
-    return build_worker(settings, job_registry=job_registry, ctx=ctx, job_modules=())
+    return build_worker(settings, tasks=task_table, ctx=ctx)
 
 
 @pytest.fixture

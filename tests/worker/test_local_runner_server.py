@@ -12,12 +12,12 @@ from moto.server import ThreadedMotoServer
 
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
-from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner
+from functions.worker.outcome import TaskOutcome
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
-from shared.contracts.enqueue import enqueue_job
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.enqueue import enqueue_task
+from shared.contracts.messages import InteractionRef, TaskKind, TaskRequest
 
 
 @pytest.fixture
@@ -68,14 +68,11 @@ def test_runner_loop_serves_jobs_until_stopped(moto_server):
             jobs_queue_url=queue,
             jobs_max_receive_count=2,
         )
-        registry = JobRegistry()
-
-        @registry.register("shout")
         def shout(request, ctx):
-            return JobOutcome(content=request.args["text"].upper())
+            return TaskOutcome(content=request.args.data.upper())
 
         # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
-        worker = build_worker(settings, job_registry=registry, ctx=WorkerContext(settings), job_modules=())
+        worker = build_worker(settings, tasks={TaskKind.TEST: shout}, ctx=WorkerContext(settings))
         runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
@@ -84,8 +81,8 @@ def test_runner_loop_serves_jobs_until_stopped(moto_server):
                 ref = InteractionRef(
                     id=f"90000000000000000{n}", application_id=discord.application_id, token=f"tok{n}"
                 )
-                enqueue_job(
-                    sqs, queue, JobRequest(kind="shout", interaction=ref, args={"text": f"hello {n}"})
+                enqueue_task(
+                    sqs, queue, TaskRequest(kind=TaskKind.TEST, interaction=ref, args={"data": f"hello {n}"})
                 )
             sqs.send_message(QueueUrl=queue, MessageBody="{broken")
             wait_for(lambda: all(discord.original(f"tok{n}") for n in range(3)))

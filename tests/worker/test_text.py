@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from functions.interactions import responses
-from functions.worker import processor, training_jobs
+from functions.worker import processor, training_tasks
 from shared.discord.text import MAX_CONTENT, clip, human_size
 
 
@@ -24,6 +24,6 @@ def test_human_size():
 def test_one_definition_everywhere():
     # The worker artifact ships functions/worker and shared only, so the limit lives in shared.
     assert responses.clip is clip
-    for module in (responses, processor, training_jobs):
+    for module in (responses, processor, training_tasks):
         source = inspect.getsource(module)
         assert "2000" not in source and "def clip" not in source and "def _size" not in source, module

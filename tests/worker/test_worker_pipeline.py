@@ -9,13 +9,14 @@ import boto3
 import pytest
 
 from functions.worker import handler as worker_handler
-from functions.worker.jobs import JobOutcome, JobRegistry
 from functions.worker.local_runner import LocalRunner, RunnerContext
+from functions.worker.outcome import TaskOutcome
 from functions.worker.processor import APOLOGY
-from shared.contracts.enqueue import enqueue_job
-from shared.contracts.messages import InteractionRef, JobRequest
+from shared.contracts.enqueue import enqueue_task
+from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.errors import InvalidInput, NotSaved, UpstreamError
 from shared.logs import PROJECT_LOGGERS
+from tests.worker.conftest import TaskTable
 
 TOKEN = "itok-SECRET-abc"
 REGION = "us-east-1"  # as tests/worker/conftest.py creates the queues and table
@@ -28,8 +29,9 @@ def make_request(
     interaction_id: str = "900000000000000001",
     token: str = "itok-SECRET-abc",
     application_id: str = "100000000000000001",
+    reply_as_followup: bool = False,
     **args,
-) -> JobRequest:
+) -> TaskRequest:
     ref = InteractionRef(
         id=interaction_id,
         application_id=application_id,
@@ -38,7 +40,7 @@ def make_request(
         channel_id="43",
         user_id="44",
     )
-    return JobRequest(kind=kind, interaction=ref, args=args)
+    return TaskRequest(kind=kind, interaction=ref, args=args, reply_as_followup=reply_as_followup)
 
 
 # The loggers the worker owns or configures. botocore's own DEBUG output (off in Lambda) prints request bodies
@@ -58,15 +60,15 @@ def idempotency_items(table: str) -> list[dict]:
     return boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"]
 
 
-def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runner, idempotency_table):
-    seen: list[JobRequest] = []
+def test_a_job_edits_the_deferred_reply(fake_discord, queues, task_table, runner, idempotency_table):
+    seen: list[TaskRequest] = []
 
-    @job_registry.register("greet")
+    @task_table.register("ask")
     def greet(request, ctx):
         seen.append(request)
-        return JobOutcome(content=f"Hello {request.args['name']}!", files=[("report.txt", b"3 added\n")])
+        return TaskOutcome(content=f"Hello {request.args.prompt}!", files=[("report.txt", b"3 added\n")])
 
-    message_id = enqueue_job(queues.sqs, queues.url, make_request("greet", name="Ada"))
+    message_id = enqueue_task(queues.sqs, queues.url, make_request("ask", prompt="Ada"))
     assert message_id
 
     assert runner.poll_once() == {"received": 1, "failed": 0}
@@ -75,7 +77,7 @@ def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runn
     assert message["content"] == "Hello Ada!"
     assert fake_discord.attachment_bytes(message["attachments"][0]["id"]) == b"3 added\n"
     (request,) = seen
-    assert request.interaction.guild_id == "42" and request.args == {"name": "Ada"}
+    assert request.interaction.guild_id == "42" and request.args.prompt == "Ada"
     assert queues.depth() == 0 and queues.dlq_bodies() == []
     (item,) = idempotency_items(idempotency_table)
     assert item["status"]["S"] == "COMPLETED" and "expiration" in item
@@ -83,21 +85,21 @@ def test_a_job_edits_the_deferred_reply(fake_discord, queues, job_registry, runn
 
 
 def test_on_delivered_gets_the_reply_message_and_a_failure_there_is_logged_not_repeated(
-        fake_discord, queues, job_registry, runner, caplog):
+        fake_discord, queues, task_table, runner, caplog):
     seen: list[str] = []
 
-    @job_registry.register("answer")
+    @task_table.register("ask")
     def answer(request, ctx):
-        return JobOutcome(content="42", on_delivered=lambda message: seen.append(message["id"]))
+        return TaskOutcome(content="42", on_delivered=lambda message: seen.append(message["id"]))
 
-    @job_registry.register("answer_then_fail")
+    @task_table.register("test")
     def answer_then_fail(request, ctx):
         def boom(_message):
             raise RuntimeError("table gone")
-        return JobOutcome(content="43", on_delivered=boom)
+        return TaskOutcome(content="43", on_delivered=boom)
 
-    enqueue_job(queues.sqs, queues.url, make_request("answer"))
-    enqueue_job(queues.sqs, queues.url, make_request("answer_then_fail", interaction_id="900000000000000002",
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
+    enqueue_task(queues.sqs, queues.url, make_request("test", interaction_id="900000000000000002",
                                                      token="itok-other"))
     assert runner.poll_once()["failed"] == 0
     assert seen == [fake_discord.original(TOKEN)["id"]]
@@ -106,36 +108,36 @@ def test_on_delivered_gets_the_reply_message_and_a_failure_there_is_logged_not_r
     assert queues.depth() == 0
 
 
-def test_a_chained_job_answers_in_a_followup(fake_discord, queues, job_registry, runner):
-    @job_registry.register("first")
+def test_a_chained_job_answers_in_a_followup(fake_discord, queues, task_table, runner):
+    @task_table.register("train")
     def first(request, ctx):
-        return JobOutcome(content="summary")
+        return TaskOutcome(content="summary")
 
-    @job_registry.register("second")
+    @task_table.register("start_finetune")
     def second(request, ctx):
-        return JobOutcome(content="estimate")
+        return TaskOutcome(content="estimate")
 
-    enqueue_job(queues.sqs, queues.url, make_request("first"))
+    enqueue_task(queues.sqs, queues.url, make_request("train"))
     runner.poll_once()
-    enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
+    enqueue_task(queues.sqs, queues.url, make_request("start_finetune", reply_as_followup=True))
     runner.poll_once()
     assert [m["content"] for m in fake_discord.messages(TOKEN)] == ["summary", "estimate"]
     assert fake_discord.followups(TOKEN)[0].get("flags") == 64  # ephemeral, like the trainer replies
 
 
-def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, job_registry,
+def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_discord, queues, task_table,
                                                                         runner):
-    @job_registry.register("first")
+    @task_table.register("train")
     def first(request, ctx):
-        return JobOutcome(content="summary")
+        return TaskOutcome(content="summary")
 
-    @job_registry.register("second")
+    @task_table.register("start_finetune")
     def second(request, ctx):
         raise NotSaved()
 
-    enqueue_job(queues.sqs, queues.url, make_request("first"))
+    enqueue_task(queues.sqs, queues.url, make_request("train"))
     runner.poll_once()
-    enqueue_job(queues.sqs, queues.url, make_request("second", reply_as_followup=True))
+    enqueue_task(queues.sqs, queues.url, make_request("start_finetune", reply_as_followup=True))
     for _ in range(MAX_RECEIVES):
         assert runner.poll_once()["failed"] == 1
     # The first job's reply stays; the failure is told below it.
@@ -144,34 +146,34 @@ def test_a_chained_job_failing_every_time_tells_the_user_in_a_followup(fake_disc
         "summary", "Sorry, that didn't work: Not saved, please try again."]
 
 
-def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, job_registry, runner):
-    @job_registry.register("long")
+def test_overlong_content_is_cut_to_discords_limit(fake_discord, queues, task_table, runner):
+    @task_table.register("ask")
     def long(request, ctx):
-        return JobOutcome(content="x" * 2500)
+        return TaskOutcome(content="x" * 2500)
 
-    enqueue_job(queues.sqs, queues.url, make_request("long"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 0}
     content = fake_discord.original(TOKEN)["content"]
     assert len(content) == 2000 and content.endswith("…")
 
 
-def test_the_same_request_delivered_twice_has_one_effect(fake_discord, queues, job_registry, runner, worker):
+def test_the_same_request_delivered_twice_has_one_effect(fake_discord, queues, task_table, runner, worker):
     effects: list[str] = []
 
-    @job_registry.register("count")
+    @task_table.register("ask")
     def count(request, ctx):
         effects.append(request.interaction.id)
-        return JobOutcome(content=f"counted {len(effects)}")
+        return TaskOutcome(content=f"counted {len(effects)}")
 
-    request = make_request("count")
-    enqueue_job(queues.sqs, queues.url, request)
-    enqueue_job(queues.sqs, queues.url, request)  # SQS at-least-once: a duplicate of the same interaction
+    request = make_request("ask")
+    enqueue_task(queues.sqs, queues.url, request)
+    enqueue_task(queues.sqs, queues.url, request)  # SQS at-least-once: a duplicate of the same interaction
     assert runner.poll_once() == {"received": 2, "failed": 0}
     assert effects == [request.interaction.id]
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["counted 1"]
 
     # The very same SQS record handed over again (a batch retried after a timeout) is acknowledged too.
-    enqueue_job(queues.sqs, queues.url, request)
+    enqueue_task(queues.sqs, queues.url, request)
     received = queues.sqs.receive_message(QueueUrl=queues.url, MessageSystemAttributeNames=["All"])[
         "Messages"
     ]
@@ -182,8 +184,8 @@ def test_the_same_request_delivered_twice_has_one_effect(fake_discord, queues, j
     assert len(fake_discord.edits(TOKEN)) == 1
 
     # Another interaction is another job.
-    enqueue_job(
-        queues.sqs, queues.url, make_request("count", interaction_id="900000000000000002", token="t2")
+    enqueue_task(
+        queues.sqs, queues.url, make_request("ask", interaction_id="900000000000000002", token="t2")
     )
     runner.poll_once()
     assert len(effects) == 2
@@ -210,17 +212,17 @@ def test_a_poison_message_fails_every_time_and_reaches_the_dlq(fake_discord, que
     assert fake_discord.request_log() == []
 
 
-def test_a_retryable_failure_then_success(fake_discord, queues, job_registry, runner, idempotency_table):
+def test_a_retryable_failure_then_success(fake_discord, queues, task_table, runner, idempotency_table):
     attempts: list[int] = []
 
-    @job_registry.register("flaky")
+    @task_table.register("ask")
     def flaky(request, ctx):
         attempts.append(1)
         if len(attempts) == 1:
             raise UpstreamError(detail="model provider timed out")
-        return JobOutcome(content="worked the second time")
+        return TaskOutcome(content="worked the second time")
 
-    enqueue_job(queues.sqs, queues.url, make_request("flaky"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 1}
     assert fake_discord.edits(TOKEN) == []  # not the last receive: the user keeps waiting
     assert idempotency_items(idempotency_table) == []  # the failed run released its record
@@ -230,14 +232,14 @@ def test_a_retryable_failure_then_success(fake_discord, queues, job_registry, ru
 
 
 def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
-    fake_discord, queues, job_registry, runner
+    fake_discord, queues, task_table, runner
 ):
-    @job_registry.register("never")
+    @task_table.register("train")
     def never(request, ctx):
         raise NotSaved()
 
-    request = make_request("never", text="Q: hi A: hello")
-    enqueue_job(queues.sqs, queues.url, request)
+    request = make_request("train", text="Q: hi A: hello")
+    enqueue_task(queues.sqs, queues.url, request)
     for receive in range(1, MAX_RECEIVES + 1):
         assert runner.poll_once() == {"received": 1, "failed": 1}
         told = [e["content"] for e in fake_discord.edits(TOKEN)]
@@ -247,32 +249,32 @@ def test_a_retryable_failure_every_time_tells_the_user_then_goes_to_the_dlq(
     runner.poll_once()
     # Nothing the user sent is lost: the request waits in the DLQ for a redrive.
     (body,) = queues.dlq_bodies()
-    assert JobRequest.from_json(body) == request
+    assert TaskRequest.from_json(body) == request
 
 
 def test_a_non_retryable_bot_error_is_shown_and_the_record_is_done(
-    fake_discord, queues, job_registry, runner
+    fake_discord, queues, task_table, runner
 ):
-    @job_registry.register("train")
+    @task_table.register("train")
     def train(request, ctx):
         raise InvalidInput("Line 3 is not valid JSON.")
 
-    enqueue_job(queues.sqs, queues.url, make_request("train"))
+    enqueue_task(queues.sqs, queues.url, make_request("train"))
     assert runner.poll_once() == {"received": 1, "failed": 0}
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["Line 3 is not valid JSON."]
     assert queues.depth() == 0 and queues.dlq_bodies() == []
 
 
 def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_last(
-    fake_discord, queues, job_registry, runner, caplog
+    fake_discord, queues, task_table, runner, caplog
 ):
     caplog.set_level(logging.DEBUG)
 
-    @job_registry.register("buggy")
+    @task_table.register("ask")
     def buggy(request, ctx):
         raise KeyError("missing")
 
-    enqueue_job(queues.sqs, queues.url, make_request("buggy"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     runner.poll_once()
     failures = [r for r in caplog.records if r.name == "functions.worker.processor" and r.exc_info]
     assert failures and failures[0].exc_info[0] is KeyError
@@ -285,55 +287,56 @@ def test_an_unexpected_exception_is_logged_with_its_trace_and_apologised_for_las
 
 
 def test_an_unknown_kind_is_kept_for_a_newer_worker(fake_discord, queues, runner):
-    request = make_request("from_the_future")
-    enqueue_job(queues.sqs, queues.url, request)
+    request = make_request("ask")
+    body = json.loads(request.to_json()) | {"kind": "from_the_future"}
+    queues.sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps(body))
     for _ in range(MAX_RECEIVES):
         assert runner.poll_once()["failed"] == 1
     (last,) = fake_discord.edits(TOKEN)
     assert last["content"].startswith("Sorry, that didn't work:")
     runner.poll_once()
-    assert [JobRequest.from_json(b) for b in queues.dlq_bodies()] == [request]
+    assert [json.loads(b) for b in queues.dlq_bodies()] == [body]
 
 
-def test_discord_404_after_defer_and_429_are_absorbed(fake_discord, queues, job_registry, runner, sleeps):
-    @job_registry.register("quick")
+def test_discord_404_after_defer_and_429_are_absorbed(fake_discord, queues, task_table, runner, sleeps):
+    @task_table.register("ask")
     def quick(request, ctx):
-        return JobOutcome(content="fast job")
+        return TaskOutcome(content="fast job")
 
     fake_discord.not_found_after_defer(2)
     fake_discord.fail_next(429, retry_after=0.4, method="PATCH")
-    enqueue_job(queues.sqs, queues.url, make_request("quick"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 0}
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["fast job"]
     assert sleeps[1:] == [0.5, 1.0] and 0 < sleeps[0] <= 0.4
 
 
-def test_discord_down_makes_the_record_retry_and_the_job_rerun(fake_discord, queues, job_registry, runner):
+def test_discord_down_makes_the_record_retry_and_the_job_rerun(fake_discord, queues, task_table, runner):
     runs: list[int] = []
 
-    @job_registry.register("work")
+    @task_table.register("ask")
     def work(request, ctx):
         runs.append(1)
-        return JobOutcome(content="done")
+        return TaskOutcome(content="done")
 
     fake_discord.fail_next(503, times=6)  # the client's 1 + 5 retries all fail
-    enqueue_job(queues.sqs, queues.url, make_request("work"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 1}
     assert runner.poll_once() == {"received": 1, "failed": 0}
     assert len(runs) == 2
     assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["done"]
 
 
-def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, job_registry, runner, caplog):
+def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, task_table, runner, caplog):
     runs: list[int] = []
 
-    @job_registry.register("slow")
+    @task_table.register("ask")
     def slow(request, ctx):
         runs.append(1)
-        return JobOutcome(content="too late")
+        return TaskOutcome(content="too late")
 
     fake_discord.fail_next(401, code=50027, message="Invalid Webhook Token", path_contains="/webhooks/")
-    enqueue_job(queues.sqs, queues.url, make_request("slow"))
+    enqueue_task(queues.sqs, queues.url, make_request("ask"))
     assert runner.poll_once() == {"received": 1, "failed": 0}
     runner.poll_once()
     assert runs == [1] and queues.dlq_bodies() == []
@@ -342,9 +345,9 @@ def test_an_expired_token_does_not_repeat_the_work(fake_discord, queues, job_reg
 
 def test_enqueue_job_puts_the_request_and_its_attributes(queues):
     request = make_request("archive", dataset="faq")
-    enqueue_job(queues.sqs, queues.url, request)
+    enqueue_task(queues.sqs, queues.url, request)
     (message,) = queues.sqs.receive_message(QueueUrl=queues.url, MessageAttributeNames=["All"])["Messages"]
-    assert JobRequest.from_json(message["Body"]) == request
+    assert TaskRequest.from_json(message["Body"]) == request
     assert message["MessageAttributes"]["kind"]["StringValue"] == "archive"
     assert message["MessageAttributes"]["interaction_id"]["StringValue"] == request.interaction.id
 
@@ -352,7 +355,7 @@ def test_enqueue_job_puts_the_request_and_its_attributes(queues):
 def test_enqueue_to_a_missing_queue_is_a_retryable_upstream_error(queues):
     missing = queues.url.replace("/jobs", "/no-such-queue")
     with pytest.raises(UpstreamError) as caught:
-        enqueue_job(queues.sqs, missing, make_request("archive"))
+        enqueue_task(queues.sqs, missing, make_request("archive"))
     assert caught.value.retryable and "NonExistentQueue" in str(caught.value)
     assert TOKEN not in str(caught.value)
 
@@ -360,11 +363,11 @@ def test_enqueue_to_a_missing_queue_is_a_retryable_upstream_error(queues):
 def test_lambda_handler_composes_itself_from_the_environment(
     fake_discord, queues, idempotency_table, monkeypatch
 ):
-    registry = JobRegistry()
+    registry = TaskTable()
 
-    @registry.register("hello")
+    @registry.register("ask")
     def hello(request, ctx):
-        return JobOutcome(content="hello from the Lambda entry point")
+        return TaskOutcome(content="hello from the Lambda entry point")
 
     env = {
         "DISCORD_API_BASE": fake_discord.api_base,
@@ -375,11 +378,11 @@ def test_lambda_handler_composes_itself_from_the_environment(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(worker_handler, "registry", registry)
+    monkeypatch.setattr(worker_handler, "TASKS", registry)
     monkeypatch.setattr(worker_handler, "_worker", None)
     saved = {name: _logger_state(name) for name in PROJECT_LOGGERS}
     try:
-        enqueue_job(queues.sqs, queues.url, make_request("hello"))
+        enqueue_task(queues.sqs, queues.url, make_request("ask"))
         runner = LocalRunner(worker_handler.lambda_handler, queues.sqs, queues.url, wait_seconds=0)
         assert runner.poll_once() == {"received": 1, "failed": 0}
         assert [e["content"] for e in fake_discord.edits(TOKEN)] == ["hello from the Lambda entry point"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.contracts.messages import AskArgs, CancelFinetuneArgs, StartFinetuneArgs, TaskKind, TestArgs
 from shared.discord.components import FT_PREFIX, cancel_job_button, row
 from shared.domain.names import validate_dataset_name
 from shared.errors import InvalidInput, NotFound
 
 from .. import responses
 from ..context import InteractionContext
-from ..deferral import defer_job
+from ..deferral import defer_task
 from ..registry import GUILD_ONLY, Command, Option, OptionType, Route
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def ask_command(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
     options = ctx.options()
     prompt = str(options.get("prompt") or "").strip()
-    args: dict[str, Any] = {"prompt": prompt[:MAX_PROMPT]}
+    attachment_args = None
     if options.get("audio"):
         attachment = ctx.resolved("attachments").get(str(options["audio"]))
         if not isinstance(attachment, dict) or not attachment.get("url"):
@@ -53,10 +54,10 @@ def ask_command(ctx: InteractionContext) -> dict[str, Any]:
             raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
         if int(attachment.get("size") or 0) > MAX_AUDIO_BYTES:
             raise InvalidInput("That recording is over 25 MB; send a shorter one.")
-        args["attachment"] = {k: attachment.get(k) for k in ("id", "url", "filename", "content_type", "size")}
+        attachment_args = {k: attachment.get(k) for k in ("id", "url", "filename", "content_type", "size")}
     elif not prompt:
         raise InvalidInput("Ask a question (or attach a recording of one).")
-    return defer_job(ctx, "ask", args)
+    return defer_task(ctx, TaskKind.ASK, AskArgs(prompt=prompt[:MAX_PROMPT], attachment=attachment_args))
 
 
 # --- /test ---------------------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def test_command(ctx: InteractionContext) -> dict[str, Any]:
     data = str(ctx.options().get("data") or "")
     if not data.strip():
         raise InvalidInput('Give JSON test inputs: one object such as {"prompt": "Hi"} or a list of them.')
-    return defer_job(ctx, "test", {"data": data[:MAX_TEST_DATA]})
+    return defer_task(ctx, TaskKind.TEST, TestArgs(data=data[:MAX_TEST_DATA]))
 
 
 # --- /jobs ---------------------------------------------------------------------------------------------------
@@ -141,11 +142,12 @@ def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
     parts = ctx.custom_id_parts
     action = parts[1] if len(parts) > 1 else ""
     if action == "start" and len(parts) == 3:
-        return defer_job(ctx, "start_finetune", {"dataset": validate_dataset_name(parts[2])})
+        return defer_task(ctx, TaskKind.START_FINETUNE, StartFinetuneArgs(dataset=validate_dataset_name(parts[2])))
     if action == "go" and len(parts) == 4:
-        return defer_job(ctx, "start_finetune", {"dataset": validate_dataset_name(parts[2]), "confirm": parts[3]})
+        return defer_task(ctx, TaskKind.START_FINETUNE,
+                          StartFinetuneArgs(dataset=validate_dataset_name(parts[2]), confirm=parts[3]))
     if action == "cancel" and len(parts) == 3:
-        return defer_job(ctx, "cancel_finetune", {"request_id": parts[2]}, ephemeral=True)
+        return defer_task(ctx, TaskKind.CANCEL_FINETUNE, CancelFinetuneArgs(request_id=parts[2]), ephemeral=True)
     if action == "use" and len(parts) == 3:
         jobs = _jobs(ctx)
         record = jobs.get(guild_id, parts[2])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from shared.contracts.messages import DatasetArgs, GetfileArgs, TaskKind, TrainArgs
 from shared.discord.attachment_rules import check_attachment_url, too_large
 from shared.discord.text import human_size
 from shared.domain.names import validate_dataset_name, validate_file_id
@@ -17,7 +18,7 @@ from shared.errors import InvalidInput
 
 from .. import responses
 from ..context import InteractionContext
-from ..deferral import defer_job
+from ..deferral import defer_task
 from ..registry import GUILD_ONLY, Command, Option, OptionType
 
 log = logging.getLogger(__name__)
@@ -62,19 +63,14 @@ def train(ctx: InteractionContext) -> dict[str, Any]:
     file_option = options.get("file")
     if not text and not file_option:
         raise InvalidInput(NEED_INPUT)
-    args: dict[str, Any] = {}
-    if text:
-        args["text"] = text
-    if file_option:
-        args["attachment"] = _attachment_args(ctx, file_option)
-    if options.get("dataset"):
-        args["dataset"] = validate_dataset_name(str(options["dataset"]))
-    positive = _optional_bool(options.get("positive"))
-    if positive is not None:
-        args["positive"] = positive
-    if options.get("start") is True:
-        args["start"] = True
-    return defer_job(ctx, "train", args, ephemeral=True)
+    args = TrainArgs(
+        text=text,
+        attachment=_attachment_args(ctx, file_option) if file_option else None,
+        dataset=validate_dataset_name(str(options["dataset"])) if options.get("dataset") else "",
+        positive=_optional_bool(options.get("positive")),
+        start=options.get("start") is True,
+    )
+    return defer_task(ctx, TaskKind.TRAIN, args, ephemeral=True)
 
 
 def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
@@ -97,14 +93,14 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
 def archive(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_trainer()
     dataset = ctx.options().get("dataset")
-    args = {"dataset": validate_dataset_name(str(dataset))} if dataset else {}
-    return defer_job(ctx, "archive", args, ephemeral=True)
+    args = DatasetArgs(dataset=validate_dataset_name(str(dataset)) if dataset else "")
+    return defer_task(ctx, TaskKind.ARCHIVE, args, ephemeral=True)
 
 
 def getfile(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_trainer()
     name = validate_file_id(str(ctx.options().get("name") or ""))
-    return defer_job(ctx, "getfile", {"name": name}, ephemeral=True)
+    return defer_task(ctx, TaskKind.GETFILE, GetfileArgs(name=name), ephemeral=True)
 
 
 def _plural(n: int, word: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.contracts.messages import JoinArgs, SpeechArgs, VoiceKind
 from shared.errors import InvalidInput
 
 from ..context import InteractionContext
@@ -19,12 +20,12 @@ VOICE_CHANNEL_TYPES = (2, 13)  # voice and stage channels
 def join(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
     channel = ctx.options().get("channel")
-    return defer_voice(ctx, "join", {"channel_id": str(channel)} if channel else {})
+    return defer_voice(ctx, VoiceKind.JOIN, JoinArgs(channel_id=str(channel) if channel else ""))
 
 
 def leave(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "leave")
+    return defer_voice(ctx, VoiceKind.LEAVE)
 
 
 def say(ctx: InteractionContext) -> dict[str, Any]:
@@ -32,17 +33,17 @@ def say(ctx: InteractionContext) -> dict[str, Any]:
     text = str(ctx.options().get("text") or "").strip()
     if not text:
         raise InvalidInput("Give me something to say.")
-    return defer_voice(ctx, "say", {"text": text[:MAX_SAY]})
+    return defer_voice(ctx, VoiceKind.SAY, SpeechArgs(text=text[:MAX_SAY]))
 
 
 def skip(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "skip")
+    return defer_voice(ctx, VoiceKind.SKIP)
 
 
 def clear(ctx: InteractionContext) -> dict[str, Any]:
     ctx.require_guild()
-    return defer_voice(ctx, "clear")
+    return defer_voice(ctx, VoiceKind.CLEAR)
 
 
 DECLARATIONS = (

@@ -1,6 +1,6 @@
-"""Worker jobs behind the trainer commands: ``train``, ``archive`` and ``getfile``.
+"""Worker tasks behind the trainer commands: ``train``, ``archive`` and ``getfile``.
 
-Each job checks the caller's trainer permission again from the queued :class:`InteractionRef` (the queue is
+Each task checks the caller's trainer permission again from the queued :class:`InteractionRef` (the queue is
 internal, but the check is cheap), then does the slow part and returns the reply. Writes stay safe to repeat:
 examples are keyed by fingerprint and marked with the interaction id, the upload key derives from the
 interaction id, and a redelivered message is absorbed by the processor's idempotency record.
@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import REPLY_AS_FOLLOWUP, JobOutcome, job
+from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import dataset_store, require_trainer_for
-from shared.contracts.enqueue import enqueue_job
-from shared.contracts.messages import JobRequest
+from shared.contracts.enqueue import enqueue_task
+from shared.contracts.messages import StartFinetuneArgs, TaskKind, TaskRequest
 from shared.datasets.archives import create_archive
 from shared.datasets.ingest import add_text, add_upload
 from shared.datasets.report import IngestReport
@@ -48,18 +48,17 @@ def file_store(ctx: WorkerContext) -> FileStore:
 # -- /train -------------------------------------------------------------------------------------------------
 
 
-@job("train")
-def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     datasets = dataset_store(ctx)
     guild_id, read = require_trainer_for(request.interaction, datasets)
     args = request.args
-    text = str(args.get("text") or "").strip()
-    attachment = args.get("attachment")
+    text = args.text.strip()
+    attachment = args.attachment
     if not text and not isinstance(attachment, dict):
         raise InvalidInput("Give `text` or attach a `file` to train on.")
     defaults = read or datasets.guild_settings(guild_id)
-    dataset = validate_dataset_name(str(args.get("dataset") or defaults.selected_dataset))
-    positive = args["positive"] if isinstance(args.get("positive"), bool) else defaults.default_positive
+    dataset = validate_dataset_name(args.dataset or defaults.selected_dataset)
+    positive = args.positive if args.positive is not None else defaults.default_positive
     ref = request.interaction
     reports: list[IngestReport] = []
     if text:
@@ -79,20 +78,20 @@ def train(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     parts = [report.summary() for report in reports]
     if file_refused:
         parts.append(file_refused)
-    if args.get("start") is True:
+    if args.start:
         if reports[-1].dataset_size > 0:
             parts.append(STARTING)
             # Queued only once this reply is there, so start_finetune's follow-up cannot come before it.
-            return JobOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
+            return TaskOutcome(content="\n\n".join(parts), on_delivered=_start_finetune_after(ctx, request, dataset))
         parts.append(NOT_STARTING_EMPTY)
-        return JobOutcome(content="\n\n".join(parts))
-    # The validation report offers the next step: an estimate, then a job (nothing is spent on this click).
+        return TaskOutcome(content="\n\n".join(parts))
+    # The validation report offers the next step: an estimate, then a task (nothing is spent on this click).
     has_data = reports[-1].dataset_size > 0
-    return JobOutcome(content="\n\n".join(parts),
+    return TaskOutcome(content="\n\n".join(parts),
                       components=[row(start_training_button(dataset))] if has_data else None)
 
 
-def _start_finetune_after(ctx: WorkerContext, request: JobRequest, dataset: str) -> Callable[[Any], None]:
+def _start_finetune_after(ctx: WorkerContext, request: TaskRequest, dataset: str) -> Callable[[Any], None]:
     """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
 
     It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
@@ -102,8 +101,9 @@ def _start_finetune_after(ctx: WorkerContext, request: JobRequest, dataset: str)
 
     def start(_message: Any) -> None:
         try:
-            enqueue_job(ctx.sqs, ctx.settings.jobs_queue_url,
-                        JobRequest("start_finetune", ref, {"dataset": dataset, REPLY_AS_FOLLOWUP: True}))
+            enqueue_task(ctx.sqs, ctx.settings.jobs_queue_url,
+                        TaskRequest(TaskKind.START_FINETUNE, ref, StartFinetuneArgs(dataset=dataset),
+                                    reply_as_followup=True))
         except BotError as exc:
             logger.error("train for interaction %s: could not queue start_finetune: %s", ref.id, exc)
             ctx.discord.followup(ref.application_id, ref.token, ephemeral=True,
@@ -136,11 +136,10 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 # -- /archive and /getfile ------------------------------------------------------------------------------
 
 
-@job("archive")
-def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     datasets = dataset_store(ctx)
     guild_id, read = require_trainer_for(request.interaction, datasets)
-    name = request.args.get("dataset") or (read or datasets.guild_settings(guild_id)).selected_dataset
+    name = request.args.dataset or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
     files = file_store(ctx)
     # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
@@ -160,25 +159,24 @@ def archive(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     return deliver_file(files, record, intro, upload_limit=upload_limit(ctx, request))
 
 
-@job("getfile")
-def getfile(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def getfile(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     datasets = dataset_store(ctx)
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     files = file_store(ctx)
-    record = files.resolve_for_getfile(guild_id, str(request.args.get("name") or ""),
+    record = files.resolve_for_getfile(guild_id, request.args.name,
                                        requested_by=request.interaction.user_id)
     if record.size == 0:
-        return JobOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
+        return TaskOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
     return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({human_size(record.size)}).",
                         upload_limit=upload_limit(ctx, request))
 
 
-def upload_limit(ctx: WorkerContext, request: JobRequest) -> int:
+def upload_limit(ctx: WorkerContext, request: TaskRequest) -> int:
     """The interaction's own attachment_size_limit, else the configured default (Discord's 10 MiB)."""
     return request.interaction.attachment_size_limit or ctx.settings.discord_upload_limit_bytes
 
 
-def deliver_file(files: FileStore, record: FileRecord, intro: str, *, upload_limit: int | None = None) -> JobOutcome:
+def deliver_file(files: FileStore, record: FileRecord, intro: str, *, upload_limit: int | None = None) -> TaskOutcome:
     """Attach the file when it fits the interaction's upload limit; otherwise a short-lived presigned link."""
     delivery = files.delivery(record, max_attachment_bytes=upload_limit)
     if not delivery.as_link:
@@ -187,15 +185,15 @@ def deliver_file(files: FileStore, record: FileRecord, intro: str, *, upload_lim
             data = body.read()
         finally:
             body.close()
-        return JobOutcome(content=intro, files=[(record.filename, data)])
+        return TaskOutcome(content=intro, files=[(record.filename, data)])
     minutes = max(1, delivery.expires_in // 60)
     note = f"It is too large to attach, so here is a download link, valid for {minutes} minutes:"
     link = f"[{record.filename}](<{delivery.url}>)"
     content = f"{intro}\n{note} {link}"
     # A presigned link longer than what is left of Discord's content limit goes into an embed instead.
     if len(content) <= MAX_CONTENT:
-        return JobOutcome(content=content)
+        return TaskOutcome(content=content)
     # A long presigned URL (session credentials) would be cut in the content; an embed holds 4096.
-    return JobOutcome(content=f"{intro}\n{note}", embeds=[{"title": record.filename, "url": delivery.url,
+    return TaskOutcome(content=f"{intro}\n{note}", embeds=[{"title": record.filename, "url": delivery.url,
                                                           "description": f"Download link, valid {minutes} min."}])
 

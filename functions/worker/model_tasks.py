@@ -16,7 +16,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from functions.worker.jobs import JobOutcome, job
+from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import dataset_store, require_trainer_for
 from shared.discord.components import answer_buttons, confirm_start_button, row
 from shared.discord.text import MAX_CONTENT
@@ -34,7 +34,7 @@ from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
-    from shared.contracts.messages import InteractionRef, JobRequest
+    from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
 
@@ -91,27 +91,26 @@ def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
     return plan_job(examples, ctx.settings)
 
 
-@job("start_finetune")
-def start_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     store = dataset_store(ctx)
-    dataset = str(request.args.get("dataset") or store.guild_settings(guild_id).selected_dataset)
+    dataset = request.args.dataset or store.guild_settings(guild_id).selected_dataset
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
     digest = plan.export.digest
-    confirm = str(request.args.get("confirm") or "")
+    confirm = request.args.confirm
     if confirm != digest:
         lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
         text = (f"{lead}{plan.summary()}\nNothing is spent until you press **Start**. "
                 f"Examples from `{info.name}` plus this server's corrections.")
         button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
-        return JobOutcome(content=_note(ctx, text), components=[row(button)])
+        return TaskOutcome(content=_note(ctx, text), components=[row(button)])
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
 def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
-                     digest: str) -> JobOutcome:
+                     digest: str) -> TaskOutcome:
     jobs = job_store(ctx)
     estimate = plan.estimate
     request_id = start_request_id(guild_id, dataset, digest)
@@ -123,13 +122,13 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     ))
     if not created and record.job_id:
         logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
-        return JobOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
+        return TaskOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
                                              "this estimate. /jobs shows its status."))
     if record.status == "failed":
         raise ProviderRejected(f"That start was refused earlier: {record.error}")
     if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
         # Another click on this estimate is creating the job right now.
-        return JobOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
+        return TaskOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
                                              "/jobs shows it in a moment."))
     try:
         _save_export(ctx, guild_id, dataset, digest, plan)
@@ -146,7 +145,7 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
         jobs.release_start(record)
     # A found job may be over already: it stays on the watcher's list, which posts its completion.
     record = jobs.update_from_provider(record, started, keep_active=True)
-    return JobOutcome(content=_started_text(ctx, record))
+    return TaskOutcome(content=_started_text(ctx, record))
 
 
 def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
@@ -174,21 +173,20 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-@job("cancel_finetune")
-def cancel_finetune(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     jobs = job_store(ctx)
-    record = jobs.get(guild_id, str(request.args.get("request_id") or ""))
+    record = jobs.get(guild_id, request.args.request_id)
     if record is None:
         raise NotFound("I can't find that fine-tuning job in this server.")
     if record.is_terminal:
-        return JobOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
+        return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
     if not record.job_id:
         raise InvalidInput("That job is still starting; try again in a minute.")
     cancelled = ctx.provider_named(record.provider).cancel(record.job_id)
     jobs.update_from_provider(record, cancelled)
-    return JobOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
+    return TaskOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
 
 
 # --- ask ------------------------------------------------------------------------------------------------------
@@ -227,13 +225,12 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     return text
 
 
-@job("ask")
-def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
-    prompt = str(request.args.get("prompt") or "").strip()
+    prompt = request.args.prompt.strip()
     heard = ""
-    attachment = request.args.get("attachment")
+    attachment = request.args.attachment
     if isinstance(attachment, dict) and attachment.get("url"):
         heard = transcribe(ctx, ref, attachment)
     question = "\n\n".join(part for part in (prompt, heard) if part)
@@ -252,7 +249,7 @@ def ask(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
         ))
 
     _speak(ctx, ref, answer)
-    return JobOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
                       on_delivered=record_exchange)
 
 
@@ -261,12 +258,12 @@ def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
     from shared.contracts.enqueue import enqueue_voice
-    from shared.contracts.messages import VoiceRequest
+    from shared.contracts.messages import SpeechArgs, VoiceKind, VoiceRequest
     from shared.contracts.sharding import voice_queue_url_for_guild
 
     try:
         queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)
-        enqueue_voice(ctx.sqs, queue_url, VoiceRequest("speak_answer", ref, {"text": answer}))
+        enqueue_voice(ctx.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
     except BotError as exc:
         # The written answer is the product; a lost spoken copy is logged, not fatal.
         logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)
@@ -317,11 +314,10 @@ def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-@job("test")
-def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
+def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    items = parse_test_items(str(request.args.get("data") or ""))
+    items = parse_test_items(request.args.data)
     model = active_model(ctx, guild_id)
     provider = provider_for(ctx)
     lines = [f"Testing `{model}` on {len(items)} input(s):"]
@@ -350,9 +346,9 @@ def test_model(request: JobRequest, ctx: WorkerContext) -> JobOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report)
-        return JobOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
                           allowed_mentions={"parse": []})
-    return JobOutcome(content=report[:1800] + "\n… the full report is attached.",
+    return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
                       files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
 
 
