@@ -12,11 +12,11 @@ import pytest
 from moto import mock_aws
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from infra.signing import InteractionSigner
 from infra.template import Provisioned, function_environment, provision
 from shared.aws import AwsClients
 from shared.config import Settings
+from shared.storage.stores import Stores
 
 APPLICATION_ID = "100000000000000042"
 
@@ -76,11 +76,11 @@ class InteractionClient:
 
 
 @pytest.fixture
-def services(aws: LocalAws) -> Services:
-    return Services(aws.settings, aws=aws.clients)
+def stores(aws: LocalAws) -> Stores:
+    return Stores(aws.settings, aws=aws.clients)
 
 
 @pytest.fixture
-def app_client(aws: LocalAws, services: Services, signer: InteractionSigner) -> InteractionClient:
-    app = create_app(aws.settings, services=services)
+def app_client(aws: LocalAws, stores: Stores, signer: InteractionSigner) -> InteractionClient:
+    app = create_app(aws.settings, stores=stores)
     return InteractionClient(app.test_client(), signer)

@@ -5,21 +5,21 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 
 from shared.config import Settings
+from shared.storage.stores import Stores
 
 from .commands import build_registry
 from .dispatch import InteractionEndpoint
-from .services import Services
 from .signature import InteractionVerifier
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Flask:
+def create_app(settings: Settings, *, stores: Stores | None = None) -> Flask:
     """Build the app. Raises ConfigError when the public key is missing or malformed (fail closed)."""
     endpoint = InteractionEndpoint(
         verifier=InteractionVerifier(settings.discord_public_key),
         registry=build_registry(),
-        services=services or Services(settings),
+        stores=stores or Stores(settings),
         settings=settings,
     )
     app = Flask(__name__)

@@ -10,14 +10,14 @@ from shared.contracts.messages import InteractionRef
 from shared.errors import Forbidden
 
 if TYPE_CHECKING:
-    from .services import Services
+    from shared.storage.stores import Stores
 
 
 @dataclass
 class InteractionContext:
     interaction: dict[str, Any]
     settings: Settings
-    services: Services
+    stores: Stores
 
     @property
     def data(self) -> dict[str, Any]:
@@ -51,7 +51,7 @@ class InteractionContext:
 
         member = self.interaction.get("member")
         guild_id, _ = authorize_trainer(self.guild_id, member if isinstance(member, dict) else None,
-                                        self.services.datasets.guild_settings)
+                                        self.stores.datasets.guild_settings)
         return guild_id
 
     @property

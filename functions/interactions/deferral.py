@@ -21,7 +21,7 @@ VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can a
 
 def defer_task(ctx: InteractionContext, kind: TaskKind, args: Any = None, *,
               ephemeral: bool = False) -> dict[str, Any]:
-    enqueue_task(ctx.services.aws.sqs, ctx.settings.jobs_queue_url, TaskRequest(kind, ctx.ref(), args))
+    enqueue_task(ctx.stores.aws.sqs, ctx.settings.jobs_queue_url, TaskRequest(kind, ctx.ref(), args))
     return responses.deferred(ephemeral=ephemeral)
 
 
@@ -33,5 +33,5 @@ def defer_voice(ctx: InteractionContext, kind: VoiceKind, args: Any = None, *,
     ref = ctx.ref()
     # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
     queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)
-    enqueue_voice(ctx.services.aws.sqs, queue_url, VoiceRequest(kind, ref, args))
+    enqueue_voice(ctx.stores.aws.sqs, queue_url, VoiceRequest(kind, ref, args))
     return responses.deferred(ephemeral=ephemeral)

@@ -15,11 +15,11 @@ from discord_interactions import InteractionType
 
 from shared.config import Settings
 from shared.errors import BotError, UnknownInteraction
+from shared.storage.stores import Stores
 
 from . import responses
 from .context import InteractionContext
 from .registry import CommandRegistry
-from .services import Services
 from .signature import InteractionVerifier, InvalidSignature
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def parse_interaction(body: bytes) -> dict[str, Any]:
 class InteractionEndpoint:
     verifier: InteractionVerifier
     registry: CommandRegistry
-    services: Services
+    stores: Stores
     settings: Settings
 
     def on_interaction(self, body: bytes, signature: str | None, timestamp: str | None) -> tuple[int, Any]:
@@ -84,7 +84,7 @@ class InteractionEndpoint:
         kind = interaction["type"]
         if kind == InteractionType.PING:
             return responses.pong()
-        ctx = InteractionContext(interaction, self.settings, self.services)
+        ctx = InteractionContext(interaction, self.settings, self.stores)
         name = str(ctx.data.get("name") or ctx.data.get("custom_id", "")).split(":", 1)[0]
         log.info("interaction", extra={"interaction_id": ctx.id, "kind": kind, "command": name,
                                        "guild_id": ctx.guild_id})

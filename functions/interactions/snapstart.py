@@ -21,7 +21,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from .services import Services
+from shared.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def prepare_first_request(services: Services, handler: Handler) -> None:
+def prepare_first_request(stores: Stores, handler: Handler) -> None:
     """Build the clients and stores, and run Flask's first request, without touching the network."""
-    aws = services.aws
+    aws = stores.aws
     for client in (aws.dynamodb, aws.s3, aws.sqs):  # creating a client makes no request
         client.meta.service_model.operation_names  # noqa: B018 - loads the service model now
     for store in ("table", "feedback", "exchanges", "instructions", "datasets", "files"):
-        getattr(services, store)
+        getattr(stores, store)
     # A PING signed with a throwaway key: the real verifier runs every step, Ed25519 included, and refuses it (401).
     body = json.dumps({"type": 1, "id": "0", "application_id": "0", "token": "x", "version": 1}).encode()
     timestamp = str(int(time.time()))
@@ -51,11 +51,11 @@ def prepare_first_request(services: Services, handler: Handler) -> None:
     log.info("prepared for the snapshot (warm-up request answered %s)", status)
 
 
-def register_hooks(services: Services, handler: Handler) -> bool:
+def register_hooks(stores: Stores, handler: Handler) -> bool:
     """Register :func:`prepare_first_request` to run before a SnapStart snapshot; False where there is none."""
     try:
         from snapshot_restore_py import register_before_snapshot
     except ImportError:
         return False
-    register_before_snapshot(prepare_first_request, services, handler)
+    register_before_snapshot(prepare_first_request, stores, handler)
     return True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.aws import AwsClients
+from shared.storage.stores import Stores
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -12,18 +14,21 @@ if TYPE_CHECKING:
     from shared.finetune.providers import FineTuneProvider
 
 
-class WorkerContext(AwsClients):
-    """Settings plus the clients a task may use, each built on first use and then kept (one per cold start).
+class WorkerContext:
+    """The worker's wiring: settings, the boto3 clients (``aws``), the stores, and the Discord, OpenAI and
+    provider clients, each built on first use and then kept (one per cold start).
 
-    Tests pass clients in (``s3=...``, ``discord=...``, ``openai=...``, ``finetune_provider=...``); otherwise
-    boto3 clients honour ``AWS_ENDPOINT_URL`` and region from :class:`Settings`, so the local stack reaches
-    moto.
+    Tests pass ready clients in (``aws=...``, ``discord=...``, ``openai=...``, ``finetune_provider=...``);
+    otherwise boto3 clients honour ``AWS_ENDPOINT_URL`` and region from :class:`Settings`, so the local stack
+    reaches moto.
     """
 
-    def __init__(self, settings: Settings, *, s3: Any = None, dynamodb: Any = None, sqs: Any = None,
-                 discord: DiscordRest | None = None, openai: Any = None,
-                 finetune_provider: FineTuneProvider | None = None) -> None:
-        super().__init__(settings, s3=s3, dynamodb=dynamodb, sqs=sqs)
+    def __init__(self, settings: Settings, *, aws: AwsClients | None = None, discord: DiscordRest | None = None,
+                 openai: Any = None, finetune_provider: FineTuneProvider | None = None) -> None:
+        self.settings = settings
+        self.aws = aws or AwsClients(settings)
+        self.stores = Stores(settings, self.aws)
+        self._lock = threading.Lock()
         self._discord = discord
         self._openai = openai
         # Providers by name: the configured one, and any other a stored task was started on.
@@ -65,6 +70,6 @@ class WorkerContext(AwsClients):
         from shared.finetune.providers import build_provider
 
         openai = self.openai if name == "openai" else None
-        built = build_provider(self.settings, name=name, aws_client=self.client, openai=openai)
+        built = build_provider(self.settings, name=name, aws_client=self.aws.client, openai=openai)
         with self._lock:
             return self._providers.setdefault(name, built)

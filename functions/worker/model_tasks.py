@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.trainers import require_trainer_for
 from shared.discord.components import answer_buttons, confirm_start_button, row
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
@@ -28,9 +28,8 @@ from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
-from shared.storage.exchanges import Exchange, ExchangeStore
-from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
-from shared.storage.table import DataTable
+from shared.storage.exchanges import Exchange
+from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -54,10 +53,6 @@ def provider_for(ctx: WorkerContext) -> FineTuneProvider:
     return ctx.finetune_provider
 
 
-def job_store(ctx: WorkerContext) -> FineTuneJobStore:
-    return FineTuneJobStore(ctx.settings.data_table, ctx.dynamodb)
-
-
 def _require_guild(ref: InteractionRef) -> str:
     if not ref.guild_id:
         raise Forbidden("This only works in a server.")
@@ -65,11 +60,11 @@ def _require_guild(ref: InteractionRef) -> str:
 
 
 def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
-    return require_trainer_for(ref, dataset_store(ctx))[0]
+    return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
 def active_model(ctx: WorkerContext, guild_id: str) -> str:
-    return job_store(ctx).active_model(guild_id, ctx.settings.base_model)
+    return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
 
 
 def _note(ctx: WorkerContext, text: str) -> str:
@@ -86,7 +81,7 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
 
 
 def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(dataset_store(ctx), DataTable(ctx.settings.data_table, ctx.dynamodb), guild_id,
+    examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
@@ -94,7 +89,7 @@ def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
 def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    store = dataset_store(ctx)
+    store = ctx.stores.datasets
     dataset = request.args.dataset or store.guild_settings(guild_id).selected_dataset
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
@@ -111,7 +106,7 @@ def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 
 def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
-    jobs = job_store(ctx)
+    jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
     request_id = start_request_id(guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
@@ -153,11 +148,11 @@ def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, p
     if not ctx.settings.bucket_name:
         return
     name = f"finetune-{dataset}-{digest}"
-    ctx.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
+    ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
                       Body=plan.export.train_jsonl(), ContentType="application/jsonl")
     validation = plan.export.validation_jsonl()
     if validation:
-        ctx.s3.put_object(Bucket=ctx.settings.bucket_name,
+        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name,
                           Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
                           ContentType="application/jsonl")
 
@@ -176,7 +171,7 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
-    jobs = job_store(ctx)
+    jobs = ctx.stores.finetune_jobs
     record = jobs.get(guild_id, request.args.request_id)
     if record is None:
         raise NotFound("I can't find that fine-tuning job in this server.")
@@ -204,9 +199,9 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
     key = upload_key(_require_guild(ref), ref.id, filename)
-    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
-    audio = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     import openai
 
     try:
@@ -243,7 +238,7 @@ def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     def record_exchange(message: dict[str, Any]) -> None:
         # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
         # corrections of this answer find its prompt and model.
-        ExchangeStore(DataTable(ctx.settings.data_table, ctx.dynamodb)).add(Exchange(
+        ctx.stores.exchanges.add(Exchange(
             guild_id=guild_id, message_id=str(message["id"]), channel_id=str(ref.channel_id or ""),
             user_id=ref.user_id, prompt=question, answer=answer[:MAX_ANSWER], model=model, created_at=utc_now(),
         ))
@@ -263,7 +258,7 @@ def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
 
     try:
         queue_url = voice_queue_url_for_guild(ref.guild_id, ctx.settings.voice_queue_urls)
-        enqueue_voice(ctx.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
+        enqueue_voice(ctx.aws.sqs, queue_url, VoiceRequest(VoiceKind.SPEAK_ANSWER, ref, SpeechArgs(text=answer)))
     except BotError as exc:
         # The written answer is the product; a lost spoken copy is logged, not fatal.
         logger.warning("could not queue the spoken answer for %s: %s", ref.id, exc)

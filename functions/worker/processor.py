@@ -61,7 +61,7 @@ class TaskProcessor:
         self.tasks = tasks
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)
         persistence = DynamoDBPersistenceLayer(table_name=ctx.settings.idempotency_table,
-                                               boto3_client=ctx.dynamodb)
+                                               boto3_client=ctx.aws.dynamodb)
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[interaction_id, kind]",
             raise_on_no_idempotency_key=True,

@@ -9,11 +9,7 @@ from shared.discord.permissions import authorize_trainer
 from shared.storage.datasets import DatasetStore, GuildTrainingSettings
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
-
-
-def dataset_store(ctx: WorkerContext) -> DatasetStore:
-    return DatasetStore(ctx.settings, dynamodb_client=ctx.dynamodb)
+    pass
 
 
 def require_trainer_for(ref: InteractionRef, datasets: DatasetStore) -> tuple[str, GuildTrainingSettings | None]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
-from functions.worker.trainers import dataset_store, require_trainer_for
+from functions.worker.trainers import require_trainer_for
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import StartFinetuneArgs, TaskKind, TaskRequest
 from shared.datasets.archives import create_archive
@@ -28,7 +28,6 @@ from shared.errors import BotError, InvalidInput
 from shared.storage import keys
 from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
-from shared.storage.table import DataTable
 
 if TYPE_CHECKING:
     from functions.worker.context import WorkerContext
@@ -41,15 +40,11 @@ START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are 
                 "use the Start training button or `/train start:true` again.")
 
 
-def file_store(ctx: WorkerContext) -> FileStore:
-    return FileStore(ctx.settings, dynamodb_client=ctx.dynamodb, s3_client=ctx.s3)
-
-
 # -- /train -------------------------------------------------------------------------------------------------
 
 
 def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+    datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     args = request.args
     text = args.text.strip()
@@ -101,7 +96,7 @@ def _start_finetune_after(ctx: WorkerContext, request: TaskRequest, dataset: str
 
     def start(_message: Any) -> None:
         try:
-            enqueue_task(ctx.sqs, ctx.settings.jobs_queue_url,
+            enqueue_task(ctx.aws.sqs, ctx.settings.jobs_queue_url,
                         TaskRequest(TaskKind.START_FINETUNE, ref, StartFinetuneArgs(dataset=dataset),
                                     reply_as_followup=True))
         except BotError as exc:
@@ -123,9 +118,9 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
     bucket = ctx.settings.bucket_name
     # The key is the server's (guild, interaction id, known extension); nothing of the name becomes a path.
     key = upload_key(guild_id, upload_id, filename)
-    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.s3, bucket=bucket, key=key,
+    fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=limit)
-    body = ctx.s3.get_object(Bucket=bucket, Key=key)["Body"]
+    body = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"]
     try:
         return add_upload(body, filename, store=datasets, guild_id=guild_id, dataset=dataset,
                           upload_id=upload_id, positive=positive, added_by=added_by)
@@ -137,13 +132,13 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 
 
 def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+    datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     name = request.args.dataset or (read or datasets.guild_settings(guild_id)).selected_dataset
     dataset = validate_dataset_name(str(name))
-    files = file_store(ctx)
+    files = ctx.stores.files
     # A redelivered request (its reply failed) sends the archive it made, rather than making another version.
-    requests_table = DataTable(ctx.settings.data_table, ctx.dynamodb)
+    requests_table = ctx.stores.table
     marker = requests_table.get(keys.guild_pk(guild_id), keys.archive_request_sk(request.interaction.id))
     if marker is not None:
         record = files.get(guild_id, str(marker["file_id"]))
@@ -160,9 +155,9 @@ def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 
 
 def getfile(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
-    datasets = dataset_store(ctx)
+    datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
-    files = file_store(ctx)
+    files = ctx.stores.files
     record = files.resolve_for_getfile(guild_id, request.args.name,
                                        requested_by=request.interaction.user_id)
     if record.size == 0:

@@ -12,41 +12,41 @@ A = {"application_id": APPLICATION_ID}
 GUILD = build.DEFAULT_GUILD
 
 
-def records(services, prefix):
-    return list(services.table.query_prefix(keys.guild_pk(GUILD), prefix))
+def records(stores, prefix):
+    return list(stores.table.query_prefix(keys.guild_pk(GUILD), prefix))
 
 
-def test_feedback_is_stored_before_the_reply(app_client, services):
+def test_feedback_is_stored_before_the_reply(app_client, stores):
     reply = app_client.send(build.slash("feedback", options={"text": "Too verbose @everyone"}, **A))
     assert reply["data"] == {"content": "Thanks, your feedback is saved.", "allowed_mentions": {"parse": []},
                              "flags": 64}
-    [stored] = records(services, "FEEDBACK#")
+    [stored] = records(stores, "FEEDBACK#")
     assert stored["text"] == "Too verbose @everyone"
     assert stored["user_id"] == build.DEFAULT_USER
     assert stored["kind"] == "text"
 
 
-def test_feedback_about_a_message_link(app_client, services):
+def test_feedback_about_a_message_link(app_client, stores):
     link = f"https://discord.com/channels/{GUILD}/{build.DEFAULT_CHANNEL}/123456789012345678"
     app_client.send(build.slash("feedback", options={"text": "wrong", "message": link}, **A))
-    assert records(services, "FEEDBACK#")[0]["message_id"] == "123456789012345678"
+    assert records(stores, "FEEDBACK#")[0]["message_id"] == "123456789012345678"
 
 
-def test_feedback_with_a_bad_message_reference_says_how(app_client, services):
+def test_feedback_with_a_bad_message_reference_says_how(app_client, stores):
     reply = app_client.send(build.slash("feedback", options={"text": "x", "message": "../etc"}, **A))
     assert "message link" in reply["data"]["content"]
-    assert records(services, "FEEDBACK#") == []
+    assert records(stores, "FEEDBACK#") == []
 
 
-def test_replayed_interaction_stores_nothing_twice(app_client, services):
+def test_replayed_interaction_stores_nothing_twice(app_client, stores):
     interaction = build.slash("feedback", options={"text": "once"}, **A)
     first = app_client.send(interaction)
     second = app_client.send(interaction)
     assert first == second
-    assert len(records(services, "FEEDBACK#")) == 1
+    assert len(records(stores, "FEEDBACK#")) == 1
 
 
-def test_storage_failure_is_not_a_false_success(app_client, services, aws, caplog):
+def test_storage_failure_is_not_a_false_success(app_client, stores, aws, caplog):
     aws.clients.dynamodb.delete_table(TableName=aws.settings.data_table)
     reply = app_client.send(build.slash("feedback", options={"text": "lost?"}, **A))
     assert reply["data"]["content"] == "Not saved, please try again."
@@ -60,23 +60,23 @@ def test_feedback_outside_a_server_is_refused(app_client):
 
 
 @pytest.mark.parametrize("rating", ["up", "down"])
-def test_vote_buttons(app_client, services, rating):
+def test_vote_buttons(app_client, stores, rating):
     message = build.bot_message(application_id=APPLICATION_ID, content="Paris is in Italy.")
     reply = app_client.send(build.component(f"vote:{rating}", message=message, **A))
     assert reply["data"]["flags"] == 64
-    [stored] = records(services, "FEEDBACK#VOTE#")
+    [stored] = records(stores, "FEEDBACK#VOTE#")
     assert (stored["kind"], stored["message_id"]) == (rating, message["id"])
 
 
-def test_changing_a_vote_keeps_one_record(app_client, services):
+def test_changing_a_vote_keeps_one_record(app_client, stores):
     message = build.bot_message(application_id=APPLICATION_ID, content="x")
     app_client.send(build.component("vote:up", message=message, **A))
     app_client.send(build.component("vote:down", message=message, **A))
-    [stored] = records(services, "FEEDBACK#VOTE#")
+    [stored] = records(stores, "FEEDBACK#VOTE#")
     assert stored["kind"] == "down"
 
 
-def test_correction_modal_from_the_message_menu(app_client, services):
+def test_correction_modal_from_the_message_menu(app_client, stores):
     answer = build.bot_message(application_id=APPLICATION_ID, content="The capital of France is Lyon.")
     opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
     assert opened["type"] == 9
@@ -87,7 +87,7 @@ def test_correction_modal_from_the_message_menu(app_client, services):
     submitted = app_client.send(build.modal_submit(opened["data"]["custom_id"],
                                                    values={"correction": "The capital of France is Paris."}, **A))
     assert submitted["data"]["content"].startswith("Correction saved.")
-    [stored] = records(services, "CORRECTION#")
+    [stored] = records(stores, "CORRECTION#")
     assert stored["original_text"] == "The capital of France is Lyon."
     assert stored["correction"] == "The capital of France is Paris."
     assert stored["message_id"] == answer["id"]
@@ -101,48 +101,48 @@ def test_correct_button_on_an_answer_opens_the_modal(app_client):
     assert field["value"] == "2+2=5"
 
 
-def test_only_the_bots_own_messages_can_be_corrected(app_client, services):
+def test_only_the_bots_own_messages_can_be_corrected(app_client, stores):
     someone = build.bot_message(application_id="999999999999999999", content="not mine")
     reply = app_client.send(build.message_command("Correct this answer", target=someone, **A))
     assert reply["data"]["content"] == "I can only take corrections of my own answers."
 
 
-def test_correct_command_uses_the_recorded_exchange(app_client, services):
-    services.exchanges.add(Exchange(guild_id=GUILD, message_id="123456789012345678", channel_id="1",
+def test_correct_command_uses_the_recorded_exchange(app_client, stores):
+    stores.exchanges.add(Exchange(guild_id=GUILD, message_id="123456789012345678", channel_id="1",
                                     user_id="2", prompt="What is 2+2?", answer="5", model="m"))
     reply = app_client.send(build.slash("correct", options={"message": "123456789012345678",
                                                             "correction": "4"}, **A))
     assert reply["data"]["content"].startswith("Correction saved.")
-    [stored] = records(services, "CORRECTION#")
+    [stored] = records(stores, "CORRECTION#")
     assert (stored["prompt"], stored["original_text"], stored["correction"]) == ("What is 2+2?", "5", "4")
 
 
-def test_correct_command_on_an_unknown_message_says_what_to_do(app_client, services):
+def test_correct_command_on_an_unknown_message_says_what_to_do(app_client, stores):
     reply = app_client.send(build.slash("correct", options={"message": "123456789012345678",
                                                             "correction": "4"}, **A))
     assert "Correct this answer" in reply["data"]["content"]
-    assert records(services, "CORRECTION#") == []
+    assert records(stores, "CORRECTION#") == []
 
 
-def test_unchanged_or_empty_correction_is_refused(app_client, services):
+def test_unchanged_or_empty_correction_is_refused(app_client, stores):
     answer = build.bot_message(application_id=APPLICATION_ID, content="same")
     opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
     for text in ("same", "   "):
         reply = app_client.send(build.modal_submit(opened["data"]["custom_id"], values={"correction": text}, **A))
         assert reply["data"]["flags"] == 64
-    assert records(services, "CORRECTION#") == []
+    assert records(stores, "CORRECTION#") == []
 
 
-def test_instruction_default_then_guild_text(app_client, services):
+def test_instruction_default_then_guild_text(app_client, stores):
     default = app_client.send(build.slash("instruction", **A))
     assert "How to teach me" in default["data"]["content"]
-    services.instructions.put(GUILD, "Be kind. <@123> @everyone")
+    stores.instructions.put(GUILD, "Be kind. <@123> @everyone")
     custom = app_client.send(build.slash("instruction", **A))
     assert custom["data"]["content"] == "Be kind. <@123> @everyone"
     assert custom["data"]["allowed_mentions"] == {"parse": []}
 
 
-def test_trainers_set_the_instruction_through_a_form(app_client, services):
+def test_trainers_set_the_instruction_through_a_form(app_client, stores):
     trainer = {"permissions": build.MANAGE_GUILD, **A}
     opened = app_client.send(build.slash("set_instruction", **trainer))
     assert opened["type"] == 9
@@ -159,14 +159,14 @@ def test_trainers_set_the_instruction_through_a_form(app_client, services):
     assert "How to teach me" in app_client.send(build.slash("instruction", **A))["data"]["content"]
 
 
-def test_members_cannot_set_the_instruction(app_client, services):
+def test_members_cannot_set_the_instruction(app_client, stores):
     assert app_client.send(build.slash("set_instruction", **A))["data"]["flags"] == 64
     refused = app_client.send(build.modal_submit("instruction:edit", values={"text": "pwned"}, **A))
     assert refused["data"]["flags"] == 64
     assert "How to teach me" in app_client.send(build.slash("instruction", **A))["data"]["content"]
 
 
-def test_manage_server_chooses_the_trainer_role_and_it_then_trains(app_client, services):
+def test_manage_server_chooses_the_trainer_role_and_it_then_trains(app_client, stores):
     member_with_role = {"roles": ("700000000000000001",), **A}
     refused = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
     assert "Manage Server" in refused["data"]["content"]

@@ -69,8 +69,8 @@ header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0
 header_values = st.one_of(st.none(), header_text, st.from_regex(r"[0-9a-f]{128}", fullmatch=True))
 
 
-def test_no_input_gets_a_5xx(aws, services, signer):
-    client = create_app(aws.settings, services=services).test_client()
+def test_no_input_gets_a_5xx(aws, stores, signer):
+    client = create_app(aws.settings, stores=stores).test_client()
     seen = {"signed": 0, "ok": 0}
 
     @settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -11,11 +11,11 @@ import snapshot_restore_py
 from apig_wsgi import make_lambda_handler
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from functions.interactions.snapstart import register_hooks
 from infra import interactions as build
 from infra.signing import InteractionSigner
 from shared.config import Settings
+from shared.storage.stores import Stores
 from tests.support.apigw import make_v2_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,17 +37,17 @@ def test_the_hook_builds_clients_stores_and_a_warm_app_without_the_network(regis
     settings = Settings(discord_public_key=signer.public_key_hex, discord_application_id=APP,
                         aws_endpoint_url="http://127.0.0.1:9", aws_region="us-east-1", data_table="t",
                         bucket_name="b")
-    services = Services(settings)
-    handler = make_lambda_handler(create_app(settings, services=services), binary_support=True)
-    assert register_hooks(services, handler)
-    assert "table" not in vars(services)  # nothing built at import: PING's cold start stays light
+    stores = Stores(settings)
+    handler = make_lambda_handler(create_app(settings, stores=stores), binary_support=True)
+    assert register_hooks(stores, handler)
+    assert "table" not in vars(stores)  # nothing built at import: PING's cold start stays light
 
     for entry in registry[len(registry) - 1:]:  # as the runtime does before it takes the snapshot
         func, args, kwargs = entry
         func(*args, **kwargs)
-    built = vars(services)
+    built = vars(stores)
     assert {"table", "feedback", "exchanges", "instructions", "datasets", "files"} <= set(built)
-    assert {"dynamodb", "s3", "sqs"} <= set(services.aws._clients)
+    assert {"dynamodb", "s3", "sqs"} <= set(stores.aws._clients)
 
     body = build.encode(build.ping(application_id=APP))
     response = handler(make_v2_event(body, signer.headers(body)), None)

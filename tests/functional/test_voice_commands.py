@@ -6,9 +6,9 @@ import json
 import pytest
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from infra import interactions as build
 from shared.contracts.messages import VOICE_ARGS, VoiceKind, VoiceRequest
+from shared.storage.stores import Stores
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
@@ -72,7 +72,7 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     first = aws.settings.voice_queue_url
     sharded = dataclasses.replace(aws.settings, voice_queue_url=f"{first}, {second}")
     assert sharded.voice_queue_urls == (first, second)
-    client = InteractionClient(create_app(sharded, services=Services(sharded, aws=aws.clients)).test_client(), signer)
+    client = InteractionClient(create_app(sharded, stores=Stores(sharded, aws=aws.clients)).test_client(), signer)
     shard_one_guild = str(int(build.DEFAULT_GUILD) + (1 << 22))
     client.send(build.slash("leave", **A))  # DEFAULT_GUILD is on shard 0 of 2
     client.send(build.slash("skip", guild_id=shard_one_guild, **A))
@@ -82,12 +82,12 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     assert VoiceRequest.from_json(on_second["Body"]).interaction.guild_id == shard_one_guild
 
 
-def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, services, signer):
+def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, stores, signer):
     # The template leaves VOICE_QUEUE_URL empty when the stack has no voice worker image.
     from tests.conftest import InteractionClient
 
     settings = dataclasses.replace(aws.settings, voice_queue_url="")
-    client = InteractionClient(create_app(settings, services=services).test_client(), signer)
+    client = InteractionClient(create_app(settings, stores=stores).test_client(), signer)
     for command, options in (("join", {}), ("say", {"text": "hello"})):
         reply = client.send(build.slash(command, options=options, **A))
         assert reply["type"] == 4 and reply["data"]["flags"] == 64

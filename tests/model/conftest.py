@@ -11,7 +11,6 @@ import pytest
 from openai import OpenAI
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from functions.watcher.watch import JobWatcher
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
@@ -28,6 +27,7 @@ from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.providers import OpenAIProvider
 from shared.storage.datasets import DatasetStore
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.storage.stores import Stores
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
@@ -88,15 +88,14 @@ def provider(settings, openai_client) -> OpenAIProvider:
 
 @pytest.fixture
 def client(aws, settings, signer) -> InteractionClient:
-    app = create_app(settings, services=Services(settings, aws=aws.clients))
+    app = create_app(settings, stores=Stores(settings, aws=aws.clients))
     return InteractionClient(app.test_client(), signer)
 
 
 @pytest.fixture
 def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
-    return WorkerContext(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
-                         discord=DiscordRest(settings, sleep=lambda _s: None), openai=openai_client,
-                         finetune_provider=provider)
+    return WorkerContext(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=lambda _s: None),
+                         openai=openai_client, finetune_provider=provider)
 
 
 @pytest.fixture

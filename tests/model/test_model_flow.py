@@ -297,8 +297,7 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     urls = [sqs.create_queue(QueueName=f"voice-shard-{i}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
             for i in range(2)]
     sharded = dataclasses.replace(settings, voice_queue_url=",".join(urls))
-    ctx = WorkerContext(sharded, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=sqs,
-                        discord=worker_ctx.discord, openai=worker_ctx.openai,
+    ctx = WorkerContext(sharded, aws=aws.clients, discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)
     runner = LocalRunner(build_worker(sharded, ctx=ctx).handle_batch,
                          sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)

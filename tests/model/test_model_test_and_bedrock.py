@@ -98,7 +98,7 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
     bsettings = dataclasses.replace(settings, finetune_provider="bedrock", base_model=NOVA,
                                         bedrock_role_arn="arn:aws:iam::123456789012:role/bedrock-customization")
     # No provider injected: the worker builds the Bedrock backend from the setting, with boto3 clients (moto).
-    ctx = WorkerContext(bsettings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs)
+    ctx = WorkerContext(bsettings, aws=aws.clients)
     ref = InteractionRef(id="1300000000000000701", application_id=A["application_id"], token="itok-b",
                          guild_id=GUILD, channel_id=CHANNEL, user_id="9", member_permissions=1 << 5)
     estimate = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {}), ctx)
@@ -109,14 +109,14 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
                                         ctx)
     assert "(bedrock, supervised)" in started.content
     assert isinstance(model_tasks.provider_for(ctx), BedrockProvider)
-    record = model_tasks.job_store(ctx).get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
+    record = ctx.stores.finetune_jobs.get(GUILD, model_tasks.start_request_id(GUILD, "faq", digest))
     assert record.provider == "bedrock" and record.job_id and record.status == "running"
-    moto_job = ctx.client("bedrock").get_model_customization_job(jobIdentifier=record.job_id)
+    moto_job = ctx.aws.client("bedrock").get_model_customization_job(jobIdentifier=record.job_id)
     assert moto_job["jobName"] == record.job_id and moto_job["trainingDataConfig"]["s3Uri"].startswith(
         f"s3://{bsettings.bucket_name}/")
 
     # Converse answers /ask with the active model (moto lacks Converse: botocore's Stubber stands in).
-    runtime = ctx.client("bedrock-runtime")
+    runtime = ctx.aws.client("bedrock-runtime")
     with Stubber(runtime) as stub:
         stub.add_response("converse", {
             "output": {"message": {"role": "assistant", "content": [{"text": "Fact 1 is true."}]}},

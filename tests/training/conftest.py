@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from functions.interactions.app import create_app
-from functions.interactions.services import Services
 from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
@@ -21,6 +20,7 @@ from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
 from shared.discord.rest import DiscordRest
+from shared.storage.stores import Stores
 from tests.conftest import APPLICATION_ID, InteractionClient, LocalAws
 
 GUILD = build.DEFAULT_GUILD
@@ -37,7 +37,7 @@ def chat_line(question: str, answer: str) -> bytes:
 class Stack:
     aws: LocalAws
     settings: Settings
-    services: Services
+    stores: Stores
     client: InteractionClient
     worker: TaskProcessor
     runner: LocalRunner
@@ -86,7 +86,7 @@ class Stack:
         return str(reply["data"]["content"])
 
     def dataset_size(self, name: str) -> int:
-        info = self.services.datasets.get_dataset(GUILD, name)
+        info = self.stores.datasets.get_dataset(GUILD, name)
         return info.example_count if info else 0
 
     def bucket_keys(self) -> list[str]:
@@ -106,16 +106,15 @@ def make_stack(aws: LocalAws, signer, fake_discord) -> Callable[..., Stack]:
         settings = dataclasses.replace(aws.settings,
             discord_api_base=fake_discord.api_base, attachment_hosts=(fake_discord.cdn_host,), **overrides
         )
-        services = Services(settings, aws=aws.clients)
-        client = InteractionClient(create_app(settings, services=services).test_client(), signer)
+        stores = Stores(settings, aws=aws.clients)
+        client = InteractionClient(create_app(settings, stores=stores).test_client(), signer)
         sleeps: list[float] = []
         # The Discord client's waits are recorded, not slept, so 429s and 404s stay instant.
-        ctx = WorkerContext(settings, s3=aws.clients.s3, dynamodb=aws.clients.dynamodb, sqs=aws.clients.sqs,
-                            discord=DiscordRest(settings, sleep=sleeps.append))
+        ctx = WorkerContext(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=sleeps.append))
         worker = build_worker(settings, ctx=ctx)
         runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
                              retry_visibility_timeout=0)
-        return Stack(aws, settings, services, client, worker, runner, fake_discord, sleeps)
+        return Stack(aws, settings, stores, client, worker, runner, fake_discord, sleeps)
 
     return make
 

@@ -33,7 +33,7 @@ def test_path_like_dataset_names_are_refused_everywhere(stack, name):
         reply = stack.inline(stack.command(command, options))
         assert "Dataset names are" in reply, (command, reply)
     assert stack.queued() == []
-    assert stack.services.datasets.list_datasets(GUILD) == []
+    assert stack.stores.datasets.list_datasets(GUILD) == []
 
 
 def direct_job(stack, kind, args, *, permissions=1 << 5, roles=(), interaction_id="1300000000000000777"):
@@ -64,7 +64,7 @@ def test_a_member_without_permission_is_refused_by_the_handler(stack):
         reply = stack.inline(stack.command(command, options, file=file, **NOT_TRAINER))
         assert reply == NO_PERMISSION, command
     assert stack.queued() == []
-    assert stack.services.datasets.list_datasets(GUILD) == []
+    assert stack.stores.datasets.list_datasets(GUILD) == []
 
 
 def test_trainer_commands_are_refused_outside_a_server(stack):
@@ -73,7 +73,7 @@ def test_trainer_commands_are_refused_outside_a_server(stack):
 
 
 def test_the_guilds_trainer_role_grants_access(stack):
-    stack.services.datasets.set_trainer_role(GUILD, "500000000000000001")
+    stack.stores.datasets.set_trainer_role(GUILD, "500000000000000001")
     member = {**NOT_TRAINER, "roles": ("500000000000000001",)}
     assert stack.run(stack.command("train", {"text": "Q: a A: b", "dataset": "faq"}, **member))[
         "content"].startswith("Dataset **faq**: added 1 example.")
@@ -84,12 +84,12 @@ def test_the_guilds_trainer_role_grants_access(stack):
 def test_the_job_refuses_a_member_without_permission(stack):
     content = direct_job(stack, "train", {"dataset": "faq", "text": "Q: a A: b"}, permissions=1 << 11)
     assert content == NO_PERMISSION
-    assert stack.services.datasets.list_datasets(GUILD) == []
+    assert stack.stores.datasets.list_datasets(GUILD) == []
     assert direct_job(stack, "getfile", {"name": "corrections-log"}, permissions=0,
                       interaction_id="1300000000000000778") == NO_PERMISSION
     assert stack.bucket_keys() == []
     # With the role the guild configured, the same job runs.
-    stack.services.datasets.set_trainer_role(GUILD, "500000000000000001")
+    stack.stores.datasets.set_trainer_role(GUILD, "500000000000000001")
     content = direct_job(stack, "train", {"dataset": "faq", "text": "Q: a A: b"}, permissions=0,
                          roles=("500000000000000001",), interaction_id="1300000000000000779")
     assert content.startswith("Dataset **faq**: added 1 example.")
@@ -104,7 +104,7 @@ def test_a_role_trainers_job_reads_the_guild_settings_once(stack, monkeypatch):
         return original(self, guild_id)
 
     monkeypatch.setattr(DatasetStore, "guild_settings", counting)
-    stack.services.datasets.set_trainer_role(GUILD, "500000000000000001")
+    stack.stores.datasets.set_trainer_role(GUILD, "500000000000000001")
     content = direct_job(stack, "train", {"text": "Q: a A: b"}, permissions=0, roles=("500000000000000001",))
     assert "added 1 example" in content
     assert reads == [GUILD]  # the role check's read also gives the selected dataset

@@ -50,7 +50,7 @@ def test_text_train_uses_the_selected_dataset_and_its_default(stack):
     assert reply["content"] == (
         "Dataset **tone**: added 1 example.\nThe dataset now holds 1 example (0 positive, 1 negative)."
     )
-    (example,) = stack.services.datasets.iter_examples(GUILD, "tone")
+    (example,) = stack.stores.datasets.iter_examples(GUILD, "tone")
     assert example.answer == "Beep. Obviously, human." and example.positive is False
 
     # An explicit option wins over the guild's default.

@@ -19,12 +19,12 @@ def hi(_ctx: InteractionContext) -> dict[str, Any]:
 
 
 def instruction(ctx: InteractionContext) -> dict[str, Any]:
-    return responses.reply(ctx.services.instructions.get(ctx.guild_id), ephemeral=True)
+    return responses.reply(ctx.stores.instructions.get(ctx.guild_id), ephemeral=True)
 
 
 def set_instruction(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
-    current = ctx.services.instructions.get(guild_id)
+    current = ctx.stores.instructions.get(guild_id)
     return responses.modal(
         custom_id("instruction", "edit"),
         "This server's instruction",
@@ -36,7 +36,7 @@ def set_instruction(ctx: InteractionContext) -> dict[str, Any]:
 def instruction_submitted(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     text = ctx.modal_values().get("text", "")
-    ctx.services.instructions.put(guild_id, text)
+    ctx.stores.instructions.put(guild_id, text)
     saved = "Saved. `/instruction` shows it from now on." if text.strip() else (
         "Cleared. `/instruction` shows the default text again.")
     return responses.reply(saved, ephemeral=True)

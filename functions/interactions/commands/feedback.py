@@ -42,7 +42,7 @@ def feedback_command(ctx: InteractionContext) -> dict[str, Any]:
     if not text:
         raise InvalidInput("Feedback text is empty.")
     message_id = parse_message_reference(str(options["message"])) if options.get("message") else ""
-    ctx.services.feedback.add_feedback(
+    ctx.stores.feedback.add_feedback(
         Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind="text",
                  text=text[:MAX_FEEDBACK], message_id=message_id, channel_id=ctx.channel_id,
                  created_at=utc_now())
@@ -56,7 +56,7 @@ def vote(ctx: InteractionContext) -> dict[str, Any]:
     rating = parts[1] if len(parts) > 1 else ""
     if rating not in ("up", "down"):
         raise InvalidInput("That button is not a vote.")
-    ctx.services.feedback.set_vote(
+    ctx.stores.feedback.set_vote(
         Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind=rating,
                  message_id=str(ctx.message.get("id", "")), channel_id=ctx.channel_id, created_at=utc_now())
     )
@@ -82,7 +82,7 @@ def _open_correction(ctx: InteractionContext, message: dict[str, Any]) -> dict[s
         raise InvalidInput("I can only take corrections of my own answers.")
     message_id = str(message.get("id", ""))
     original = str(message.get("content") or "")
-    ctx.services.feedback.save_draft(guild_id, message_id, original_text=original, channel_id=ctx.channel_id)
+    ctx.stores.feedback.save_draft(guild_id, message_id, original_text=original, channel_id=ctx.channel_id)
     return _correction_modal(message_id, original)
 
 
@@ -100,10 +100,10 @@ def correct_menu(ctx: InteractionContext) -> dict[str, Any]:
 
 def _original_answer(ctx: InteractionContext, guild_id: str, message_id: str) -> tuple[str, str]:
     """(original text, prompt) of a bot answer, from the recorded exchange or the correction draft."""
-    exchange = ctx.services.exchanges.get(guild_id, message_id)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
     if exchange is not None:
         return exchange.answer, exchange.prompt
-    draft = ctx.services.feedback.draft(guild_id, message_id)
+    draft = ctx.stores.feedback.draft(guild_id, message_id)
     if draft is not None:
         return str(draft.get("original_text", "")), ""
     raise NotFound(
@@ -121,7 +121,7 @@ def _store_correction(ctx: InteractionContext, message_id: str, correction: str)
     original, prompt = _original_answer(ctx, guild_id, message_id)
     if correction == original.strip():
         raise InvalidInput("That is the same as the original answer; change it to correct it.")
-    ctx.services.feedback.add_correction(
+    ctx.stores.feedback.add_correction(
         Correction(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, message_id=message_id,
                    original_text=original, correction=correction, channel_id=ctx.channel_id, prompt=prompt,
                    created_at=utc_now())

@@ -31,10 +31,7 @@ STATUS_ICONS = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "pau
 
 
 def _jobs(ctx: InteractionContext) -> FineTuneJobStore:
-    # Imported on use: it brings botocore and the provider catalog, which PING does not need.
-    from shared.storage.finetune_jobs import FineTuneJobStore
-
-    return FineTuneJobStore(ctx.settings.data_table, ctx.services.aws.dynamodb)
+    return ctx.stores.finetune_jobs
 
 
 # --- /ask ----------------------------------------------------------------------------------------------------

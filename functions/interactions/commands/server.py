@@ -35,7 +35,7 @@ def trainer_role(ctx: InteractionContext) -> dict[str, Any]:
         raise Forbidden("Only members with the Manage Server permission choose the trainer role.")
     options = ctx.options()
     role, clear = options.get("role"), bool(options.get("clear"))
-    datasets = ctx.services.datasets
+    datasets = ctx.stores.datasets
     if role and clear:
         raise InvalidInput("Give a role to set it, or `clear: True` to remove it, not both.")
     if clear:

@@ -77,7 +77,7 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_trainer()
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
-    store = ctx.services.datasets
+    store = ctx.stores.datasets
     chosen = store.select_dataset(guild_id, name, positive=_optional_bool(options.get("positive")),
                                   created_by=ctx.user_id)
     info = store.require_dataset(guild_id, chosen.selected_dataset)
@@ -112,7 +112,7 @@ def complete_dataset(ctx: InteractionContext, option: str, value: str) -> list[t
         return []
     guild_id = ctx.require_trainer()
     return [(f"{d.name} ({_plural(d.example_count, 'example')})", d.name)
-            for d in ctx.services.datasets.list_datasets(guild_id, value)]
+            for d in ctx.stores.datasets.list_datasets(guild_id, value)]
 
 
 def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
@@ -120,7 +120,7 @@ def complete_file(ctx: InteractionContext, option: str, value: str) -> list[tupl
         return []
     guild_id = ctx.require_trainer()
     choices = []
-    for record in ctx.services.files.list_files(guild_id, value):
+    for record in ctx.stores.files.list_files(guild_id, value):
         detail = "exported fresh when you ask" if not record.key else f"{human_size(record.size)}, {record.created_at}"
         choices.append((f"{record.file_id} ({record.kind}, {detail})", record.file_id))
     return choices
