@@ -211,3 +211,43 @@ def test_parameter_overrides_keep_the_saved_answers():
     saved = 'DiscordPublicKey="a b" BotTokenSecretArn="" Architecture="arm64"'
     assert parameter_overrides(saved, Architecture="x86_64", VoiceImageUri=None) == [
         "DiscordPublicKey=a b", "BotTokenSecretArn=", "Architecture=x86_64"]
+
+
+def test_voice_image_builds_for_the_architecture_and_pushes_to_the_stacks_repository(moto_endpoint, monkeypatch,
+                                                                                     tmp_path):
+    from infra.deploy import voice_image
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    ecr = boto3.client("ecr", endpoint_url=moto_endpoint, region_name="us-east-1")
+    repository = ecr.create_repository(repositoryName="voice-under-test")["repository"]["repositoryUri"]
+    cloudformation = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="us-east-1")
+    cloudformation.create_stack(StackName=STACK, TemplateBody="""
+Parameters:
+  Repo: {Type: String}
+Resources:
+  Queue: {Type: "AWS::SQS::Queue"}
+Outputs:
+  VoiceRepositoryUri: {Value: !Ref Repo}
+""", Parameters=[{"ParameterKey": "Repo", "ParameterValue": repository}])
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append((command, kwargs.get("input")))
+        return subprocess.CompletedProcess(command, 0, stdout="abc1234\n")
+
+    lines = []
+    settings = Settings(aws_endpoint_url=moto_endpoint, aws_region="us-east-1")
+    try:
+        assert voice_image(settings, "arm64", run=run, out=lines.append, samconfig_path=_samconfig(tmp_path)) == 0
+    finally:
+        cloudformation.delete_stack(StackName=STACK)
+    docker = [c for c in calls if c[0][0] == "docker"]
+    login, build_, push = docker
+    assert login[0][:2] == ["docker", "login"] and login[0][-1] == repository.split("/")[0]
+    assert login[1]  # the registry password goes through stdin, never the command line
+    assert build_[0][:4] == ["docker", "build", "--platform", "linux/arm64"]
+    assert "infra/voice_worker.Dockerfile" in build_[0] and f"{repository}:abc1234" in build_[0]
+    assert push[0] == ["docker", "push", f"{repository}:abc1234"]
+    assert f"make deploy VOICE_IMAGE={repository}:abc1234" in "\n".join(lines)
