@@ -25,6 +25,7 @@ def resolve_bot_token(settings: Settings) -> str:
 def build_bot(settings: Settings) -> Any:
     """One AwsClients for the process: boto3 clients are thread-safe, and every to_thread worker shares them."""
     from shared.aws import AwsClients
+    from shared.storage.stores import Stores
     from voice_worker.answers import ModelAnswerer
     from voice_worker.bot import VoiceBot
     from voice_worker.guild_settings import VoiceSettingsStore
@@ -42,7 +43,7 @@ def build_bot(settings: Settings) -> Any:
         ledger=RequestLedger(settings, aws, worker_id=f"voice-shard-{settings.voice_shard_id}"),
         transcriber=Transcriber(settings) if settings.voice_transcribe_messages else None,
         # Transcribed voice messages get the model's answer too, when a model provider is configured.
-        answerer=(ModelAnswerer(settings, aws=aws)
+        answerer=(ModelAnswerer(settings, stores=Stores(settings, aws))
                   if settings.voice_transcribe_messages and _can_answer(settings) else None),
         aws=aws,
     )

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from typing import Any
 
-from shared.aws import AwsClients
 from shared.config import Settings
 from shared.errors import BotError
+from shared.storage.stores import Stores
 
 log = logging.getLogger(__name__)
 
@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 class ModelAnswerer:
     """``await answerer(guild_id, user_id, transcript)`` → the answer, or None when the model cannot answer."""
 
-    def __init__(self, settings: Settings, *, aws: AwsClients | None = None, provider: Any = None) -> None:
+    def __init__(self, settings: Settings, *, stores: Stores | None = None, provider: Any = None) -> None:
         self._settings = settings
-        self._aws = aws or AwsClients(settings)
+        self._stores = stores or Stores(settings)
         self._provider = provider
 
     async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> str | None:
@@ -31,10 +31,8 @@ class ModelAnswerer:
 
     def answer(self, guild_id: str, transcript: str) -> str:
         from shared.finetune.providers import build_provider
-        from shared.storage.finetune_jobs import FineTuneJobStore
 
-        model = FineTuneJobStore(self._settings.data_table, self._aws.dynamodb).active_model(
-            guild_id, self._settings.base_model)
+        model = self._stores.finetune_jobs.active_model(guild_id, self._settings.base_model)
         if self._provider is None:
-            self._provider = build_provider(self._settings, aws_client=self._aws.client)
+            self._provider = build_provider(self._settings, aws_client=self._stores.aws.client)
         return str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()

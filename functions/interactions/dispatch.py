@@ -104,7 +104,7 @@ class InteractionEndpoint:
     def _route(self, kind: int, ctx: InteractionContext) -> dict[str, Any]:
         if kind == InteractionType.APPLICATION_COMMAND:
             command = self.registry.command(str(ctx.data["name"]), int(ctx.data.get("type") or 1))
-            if command is None or command.handler is None:
+            if command is None:
                 raise UnknownInteraction
             return command.handler(ctx)
         if kind == InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE:

@@ -135,18 +135,16 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
-    """One application command. ``ready=False`` declares it without registering it (its capability is not
-    built yet), so users never see a command that does nothing."""
+    """One application command: its registration payload and the handler that answers it."""
 
     name: str
     description: str
-    handler: Handler | None
+    handler: Handler
     type: CommandType = CommandType.CHAT_INPUT
     options: tuple[Option, ...] = ()
     autocomplete: Autocompleter | None = None
     trainer: bool = False
     contexts: tuple[InteractionContextType, ...] = EVERYWHERE
-    ready: bool = True
 
     def __post_init__(self) -> None:
         if self.type is CommandType.CHAT_INPUT:
@@ -168,11 +166,11 @@ class Command:
             seen_optional = seen_optional or not option.required
         if any(o.autocomplete for o in self.options) and self.autocomplete is None:
             raise CommandDeclarationError(f"command {self.name!r}: an option autocompletes but no handler does")
+        if not callable(self.handler):
+            raise CommandDeclarationError(f"command {self.name!r}: needs a handler")
         total = len(self.name) + len(self.description) + sum(o.characters() for o in self.options)
         if total > _MAX_TOTAL_CHARACTERS:
             raise CommandDeclarationError(f"command {self.name!r}: over {_MAX_TOTAL_CHARACTERS} characters")
-        if self.ready and self.handler is None:
-            raise CommandDeclarationError(f"command {self.name!r}: ready commands need a handler")
 
     @property
     def key(self) -> tuple[str, int]:
@@ -236,7 +234,7 @@ class CommandRegistry:
     def route(self, custom_id_value: str, *, modal: bool) -> Route | None:
         return self.routes.get((custom_id_value.split(":", 1)[0], modal))
 
-    def payload(self, *, include_unready: bool = False) -> list[dict[str, Any]]:
-        """The bulk-overwrite body: every ready command, sorted for a stable diff."""
-        chosen = [c for c in self.commands.values() if c.ready or include_unready]
+    def payload(self) -> list[dict[str, Any]]:
+        """The bulk-overwrite body: every command, sorted for a stable diff."""
+        chosen = list(self.commands.values())
         return [c.payload() for c in sorted(chosen, key=lambda c: (int(c.type), c.name))]

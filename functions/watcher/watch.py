@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.aws import AwsClients
 from shared.config import Settings
 from shared.discord.components import activate_model_button, row
 from shared.discord.rest import DiscordRest
@@ -29,6 +30,7 @@ from shared.finetune.planning import completion_for
 from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.webhooks import WebhookEvent
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
+from shared.storage.stores import Stores
 
 logger = logging.getLogger(__name__)
 
@@ -140,16 +142,16 @@ class JobWatcher:
         logger.info("posted completion of job %s to channel %s", record.job_id, record.channel_id)
 
 
-def build_watcher(settings: Settings, *, aws_client: Callable[[str], Any] | None = None,
-                  discord: DiscordRest | None = None, openai: Any = None) -> JobWatcher:
+def build_watcher(settings: Settings, *, aws: AwsClients | None = None, discord: DiscordRest | None = None,
+                  openai: Any = None) -> JobWatcher:
     """The watcher with clients built lazily from ``settings`` (tests pass their own)."""
-    from shared.aws import AwsClients
     from shared.finetune.providers import build_provider
 
-    client = aws_client or AwsClients(settings).client
+    stores = Stores(settings, aws)
     return JobWatcher(
         settings,
-        jobs=FineTuneJobStore(settings.data_table, client("dynamodb")),
-        provider_factory=lambda name: build_provider(settings, name=name, aws_client=client, openai=openai),
+        jobs=stores.finetune_jobs,
+        provider_factory=lambda name: build_provider(settings, name=name, aws_client=stores.aws.client,
+                                                     openai=openai),
         discord=discord or DiscordRest(settings),
     )

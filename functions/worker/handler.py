@@ -9,9 +9,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from functions.worker.context import WorkerContext
 from functions.worker.outcome import TaskFunction
 from functions.worker.processor import TaskProcessor
+from functions.worker.services import WorkerServices
 from functions.worker.tasks import TASKS
 from shared.config import Settings
 from shared.contracts.messages import TaskKind
@@ -24,9 +24,9 @@ _worker_lock = threading.Lock()
 
 
 def build_worker(settings: Settings, *, tasks: Mapping[TaskKind, TaskFunction] | None = None,
-                 ctx: WorkerContext | None = None) -> TaskProcessor:
+                 ctx: WorkerServices | None = None) -> TaskProcessor:
     """Compose the worker: the context (clients built lazily) and the processor over the task table."""
-    return TaskProcessor(ctx or WorkerContext(settings), TASKS if tasks is None else tasks)
+    return TaskProcessor(ctx or WorkerServices(settings), TASKS if tasks is None else tasks)
 
 
 def _cold_start() -> TaskProcessor:

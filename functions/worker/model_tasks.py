@@ -32,7 +32,7 @@ from shared.storage.exchanges import Exchange
 from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef, TaskRequest
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ START_LEASE_SECONDS = 600
 # --- what a job uses, built once per worker context ----------------------------------------------------------
 
 
-def provider_for(ctx: WorkerContext) -> FineTuneProvider:
+def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
 
@@ -59,15 +59,15 @@ def _require_guild(ref: InteractionRef) -> str:
     return str(ref.guild_id)
 
 
-def _require_trainer(ctx: WorkerContext, ref: InteractionRef) -> str:
+def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
     return require_trainer_for(ref, ctx.stores.datasets)[0]
 
 
-def active_model(ctx: WorkerContext, guild_id: str) -> str:
+def active_model(ctx: WorkerServices, guild_id: str) -> str:
     return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
 
 
-def _note(ctx: WorkerContext, text: str) -> str:
+def _note(ctx: WorkerServices, text: str) -> str:
     return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings) else text
 
 
@@ -80,13 +80,13 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
     return f"{guild_id}-{dataset}-{digest}"
 
 
-def _plan(ctx: WorkerContext, guild_id: str, dataset: str) -> JobPlan:
+def _plan(ctx: WorkerServices, guild_id: str, dataset: str) -> JobPlan:
     examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
                                  dataset)
     return plan_job(examples, ctx.settings)
 
 
-def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     store = ctx.stores.datasets
@@ -104,7 +104,7 @@ def start_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
-def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
+def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
     jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
@@ -143,7 +143,7 @@ def _start_confirmed(ctx: WorkerContext, ref: InteractionRef, guild_id: str, dat
     return TaskOutcome(content=_started_text(ctx, record))
 
 
-def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
+def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
     """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
     if not ctx.settings.bucket_name:
         return
@@ -157,7 +157,7 @@ def _save_export(ctx: WorkerContext, guild_id: str, dataset: str, digest: str, p
                           ContentType="application/jsonl")
 
 
-def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
+def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
     return _note(ctx, (
         f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
         f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
@@ -168,7 +168,7 @@ def _started_text(ctx: WorkerContext, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     jobs = ctx.stores.finetune_jobs
@@ -187,7 +187,7 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
 # --- ask ------------------------------------------------------------------------------------------------------
 
 
-def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, Any]) -> str:
+def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, Any]) -> str:
     """Fetch the attachment (Discord's CDN only, size-capped, into the bucket) and transcribe it with OpenAI's
     engine; Lambda has no ffmpeg for the offline engines."""
     from shared.discord.attachments import fetch_attachment_to_s3, upload_key
@@ -220,7 +220,7 @@ def transcribe(ctx: WorkerContext, ref: InteractionRef, attachment: dict[str, An
     return text
 
 
-def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_guild(ref)
     prompt = request.args.prompt.strip()
@@ -248,7 +248,7 @@ def ask(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
                       on_delivered=record_exchange)
 
 
-def _speak(ctx: WorkerContext, ref: InteractionRef, answer: str) -> None:
+def _speak(ctx: WorkerServices, ref: InteractionRef, answer: str) -> None:
     """Hand the answer to the voice worker; it speaks only if the author is in its voice channel."""
     if not ctx.settings.voice_queue_urls or not ref.guild_id:
         return
@@ -309,7 +309,7 @@ def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
     raise InvalidInput('each input needs a "prompt" (text) or "messages" ending with a user turn')
 
 
-def test_model(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     items = parse_test_items(request.args.data)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import TaskRequest
 
 
@@ -30,4 +30,4 @@ class TaskOutcome:
     on_delivered: Callable[[dict[str, Any]], None] | None = None
 
 
-TaskFunction = Callable[["TaskRequest", "WorkerContext"], TaskOutcome]
+TaskFunction = Callable[["TaskRequest", "WorkerServices"], TaskOutcome]

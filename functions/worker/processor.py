@@ -33,8 +33,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-from functions.worker.context import WorkerContext
 from functions.worker.outcome import TaskFunction, TaskOutcome
+from functions.worker.services import WorkerServices
 from shared.contracts.messages import InteractionRef, TaskKind, TaskRequest, UnknownKind
 from shared.discord.rest import DiscordHTTPError
 from shared.discord.text import MAX_CONTENT, clip
@@ -56,7 +56,7 @@ class PoisonMessage(Exception):
 class TaskProcessor:
     """Runs the records of an SQS batch through the registered jobs."""
 
-    def __init__(self, ctx: WorkerContext, tasks: Mapping[TaskKind, TaskFunction]) -> None:
+    def __init__(self, ctx: WorkerServices, tasks: Mapping[TaskKind, TaskFunction]) -> None:
         self.ctx = ctx
         self.tasks = tasks
         self.max_receive_count = max(1, ctx.settings.jobs_max_receive_count)

@@ -30,7 +30,7 @@ from shared.storage.datasets import DatasetStore, validate_dataset_name
 from shared.storage.files import FileRecord, FileStore
 
 if TYPE_CHECKING:
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ START_FAILED = ("I couldn't start the fine-tune job: {reason} Your examples are 
 # -- /train -------------------------------------------------------------------------------------------------
 
 
-def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def train(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     args = request.args
@@ -86,7 +86,7 @@ def train(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
                       components=[row(start_training_button(dataset))] if has_data else None)
 
 
-def _start_finetune_after(ctx: WorkerContext, request: TaskRequest, dataset: str) -> Callable[[Any], None]:
+def _start_finetune_after(ctx: WorkerServices, request: TaskRequest, dataset: str) -> Callable[[Any], None]:
     """The after-delivery step of ``/train start:true``: queue start_finetune on the same interaction.
 
     It answers in a follow-up below the /train reply; its idempotency key (interaction id, kind) absorbs a
@@ -107,7 +107,7 @@ def _start_finetune_after(ctx: WorkerContext, request: TaskRequest, dataset: str
     return start
 
 
-def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, dataset: str,
+def _train_file(ctx: WorkerServices, datasets: DatasetStore, guild_id: str, dataset: str,
                 attachment: dict[str, Any], *, upload_id: str, positive: bool, added_by: str) -> IngestReport:
     url = str(attachment.get("url") or "")
     filename = str(attachment.get("filename") or "upload")
@@ -131,7 +131,7 @@ def _train_file(ctx: WorkerContext, datasets: DatasetStore, guild_id: str, datas
 # -- /archive and /getfile ------------------------------------------------------------------------------
 
 
-def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def archive(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     datasets = ctx.stores.datasets
     guild_id, read = require_trainer_for(request.interaction, datasets)
     name = request.args.dataset or (read or datasets.guild_settings(guild_id)).selected_dataset
@@ -154,7 +154,7 @@ def archive(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
     return deliver_file(files, record, intro, upload_limit=upload_limit(ctx, request))
 
 
-def getfile(request: TaskRequest, ctx: WorkerContext) -> TaskOutcome:
+def getfile(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     datasets = ctx.stores.datasets
     guild_id, _ = require_trainer_for(request.interaction, datasets)
     files = ctx.stores.files

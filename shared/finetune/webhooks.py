@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,28 +87,47 @@ class WebhookVerifier:
         return event
 
 
-def remember_delivery(table_name: str, event: WebhookEvent, *, dynamodb_client: Any = None) -> bool:
-    """Record a delivery id in the idempotency table; True the first time, False for a repeat.
+class DeliveryLog:
+    """Each webhook delivery handled once, through Powertools idempotency keyed by ``webhook-id``.
 
-    The record uses the Powertools table's schema (``id``, TTL ``expiration``) under its own key prefix.
+    The record lives in the idempotency table under its own key prefix. A handler that raises leaves no record,
+    so the service's redelivery is handled again; a repeat of a handled delivery gets ``None``.
     """
-    if dynamodb_client is None:
-        import boto3
 
-        dynamodb_client = boto3.client("dynamodb")
-    try:
-        dynamodb_client.put_item(
-            TableName=table_name,
-            Item={
-                "id": {"S": f"openai-webhook#{event.delivery_id}"},
-                "expiration": {"N": str(int(time.time()) + DELIVERY_RECORD_TTL_SECONDS)},
-                "status": {"S": "COMPLETED"},
-                "event_type": {"S": event.type},
-                "job_id": {"S": event.job_id},
-            },
-            ConditionExpression="attribute_not_exists(id)",
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
         )
-    except dynamodb_client.exceptions.ConditionalCheckFailedException:
-        logger.info("webhook delivery %s already processed", event.delivery_id)
-        return False
-    return True
+
+        self._repeat = threading.local()
+
+        def on_repeat(response: Any, _record: Any) -> Any:
+            self._repeat.seen = True
+            return response
+
+        config = IdempotencyConfig(event_key_jmespath="delivery_id", raise_on_no_idempotency_key=True,
+                                   expires_after_seconds=DELIVERY_RECORD_TTL_SECONDS, response_hook=on_repeat)
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        self._config = config
+        self._once = idempotent_function(data_keyword_argument="delivery", persistence_store=persistence,
+                                         config=config, key_prefix="openai-webhook")(self._run)
+        self._handler: Callable[[WebhookEvent], str] | None = None
+
+    def _run(self, *, delivery: dict[str, Any], event: WebhookEvent) -> str:
+        assert self._handler is not None
+        return self._handler(event)
+
+    def handle_once(self, event: WebhookEvent, handler: Callable[[WebhookEvent], str], *,
+                    lambda_context: Any) -> str | None:
+        """``handler(event)``'s result the first time; ``None`` for a delivery handled before.
+
+        ``lambda_context`` (anything with ``get_remaining_time_in_millis``) bounds how long a delivery may stay
+        in progress: one that crashed mid-way is handled again after that.
+        """
+        self._config.register_lambda_context(lambda_context)
+        self._repeat.seen = False
+        self._handler = handler
+        result = self._once(delivery={"delivery_id": event.delivery_id}, event=event)
+        return None if self._repeat.seen else str(result)

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from infra.fakes.openai_server import new_webhook_secret, sign_webhook, webhook_delivery
 from shared.finetune.exceptions import WebhookRejected
-from shared.finetune.webhooks import WebhookVerifier, remember_delivery
+from shared.finetune.webhooks import DeliveryLog, WebhookVerifier
 
 SECRET = new_webhook_secret()
 
@@ -85,6 +85,13 @@ def test_signed_body_that_is_not_an_event_is_rejected():
         WebhookVerifier(SECRET).verify(body, headers)
 
 
+class LambdaContext:
+    """The part of Lambda's context Powertools reads: 30 s left, the webhook function's timeout."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
 def test_repeated_delivery_is_recognised(aws_env):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_rep")
     with mock_aws():
@@ -98,10 +105,39 @@ def test_repeated_delivery_is_recognised(aws_env):
         verifier = WebhookVerifier(SECRET)
         first = verifier.verify(body, headers)
         again = verifier.verify(body, headers)  # the service redelivers the same signed event
-        assert remember_delivery("idem", first, dynamodb_client=ddb) is True
-        assert remember_delivery("idem", again, dynamodb_client=ddb) is False
-        item = ddb.get_item(TableName="idem", Key={"id": {"S": "openai-webhook#evt_rep"}})["Item"]
-        assert item["job_id"]["S"] == "ftjob-abc" and int(item["expiration"]["N"]) > time.time()
+        log, handled = DeliveryLog("idem", ddb), []
+
+        def handle(event):
+            handled.append(event.job_id)
+            return "succeeded"
+
+        assert log.handle_once(first, handle, lambda_context=LambdaContext()) == "succeeded"
+        assert log.handle_once(again, handle, lambda_context=LambdaContext()) is None
+        assert handled == ["ftjob-abc"]
+        (item,) = ddb.scan(TableName="idem")["Items"]
+        assert item["id"]["S"].startswith("openai-webhook") and item["status"]["S"] == "COMPLETED"
+        assert int(item["expiration"]["N"]) > time.time()
+
+
+def test_a_delivery_whose_handling_failed_is_handled_again(aws_env):
+    body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_fail")
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="idem",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        )
+        event = WebhookVerifier(SECRET).verify(body, headers)
+        log = DeliveryLog("idem", ddb)
+
+        def fail(_event):
+            raise RuntimeError("provider down")
+
+        with pytest.raises(RuntimeError):
+            log.handle_once(event, fail, lambda_context=LambdaContext())
+        assert log.handle_once(event, lambda e: "succeeded", lambda_context=LambdaContext()) == "succeeded"
 
 
 def test_fake_server_delivers_signed_webhooks_to_a_receiver(fake_openai, openai_client):

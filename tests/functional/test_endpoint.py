@@ -101,20 +101,6 @@ def test_unknown_command_gets_ephemeral_reply(app_client):
     assert "don't know" in reply["data"]["content"]
 
 
-def test_declared_but_unbuilt_command_is_unknown_not_500(aws, stores):
-    from functions.interactions.dispatch import InteractionEndpoint
-    from functions.interactions.registry import Command, CommandRegistry
-    from functions.interactions.signature import InteractionVerifier
-
-    registry = CommandRegistry()
-    registry.add(Command("later", "Not built yet.", None, ready=False))
-    endpoint = InteractionEndpoint(InteractionVerifier(aws.settings.discord_public_key), registry, stores,
-                                   aws.settings)
-    reply = endpoint.dispatch(build.slash("later", **A))
-    assert reply["data"]["flags"] == 64
-    assert "don't know" in reply["data"]["content"]
-
-
 def test_unknown_component_and_modal_get_ephemeral_reply(app_client):
     message = build.bot_message(application_id=APPLICATION_ID, content="x")
     for interaction in (build.component("zzz:1", message=message, **A),

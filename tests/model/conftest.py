@@ -12,9 +12,9 @@ from openai import OpenAI
 
 from functions.interactions.app import create_app
 from functions.watcher.watch import JobWatcher
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
 from infra.fakes.openai_server import FakeOpenAI, SpecValidator, new_webhook_secret
@@ -93,8 +93,8 @@ def client(aws, settings, signer) -> InteractionClient:
 
 
 @pytest.fixture
-def worker_ctx(aws, settings, provider, openai_client) -> WorkerContext:
-    return WorkerContext(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=lambda _s: None),
+def worker_ctx(aws, settings, provider, openai_client) -> WorkerServices:
+    return WorkerServices(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=lambda _s: None),
                          openai=openai_client, finetune_provider=provider)
 
 

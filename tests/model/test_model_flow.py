@@ -287,9 +287,9 @@ def test_ask_transcribes_an_audio_attachment(client, runner, fake_openai, fake_d
 
 def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settings, worker_ctx, fake_openai,
                                                                      fake_discord, client):
-    from functions.worker.context import WorkerContext
     from functions.worker.handler import build_worker
     from functions.worker.local_runner import LocalRunner
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import VoiceRequest
     from shared.contracts.sharding import shard_for_guild
 
@@ -297,7 +297,7 @@ def test_an_answer_is_handed_to_the_voice_worker_of_the_guilds_shard(aws, settin
     urls = [sqs.create_queue(QueueName=f"voice-shard-{i}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
             for i in range(2)]
     sharded = dataclasses.replace(settings, voice_queue_url=",".join(urls))
-    ctx = WorkerContext(sharded, aws=aws.clients, discord=worker_ctx.discord, openai=worker_ctx.openai,
+    ctx = WorkerServices(sharded, aws=aws.clients, discord=worker_ctx.discord, openai=worker_ctx.openai,
                         finetune_provider=worker_ctx.finetune_provider)
     runner = LocalRunner(build_worker(sharded, ctx=ctx).handle_batch,
                          sqs, sharded.jobs_queue_url, wait_seconds=0, retry_visibility_timeout=0)

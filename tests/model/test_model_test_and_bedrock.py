@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from functions.worker import model_tasks
-from functions.worker.context import WorkerContext
+from functions.worker.services import WorkerServices
 from infra import interactions as build
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.errors import InvalidInput
@@ -98,7 +98,7 @@ def test_bedrock_is_one_setting(aws, settings, dataset):
     bsettings = dataclasses.replace(settings, finetune_provider="bedrock", base_model=NOVA,
                                         bedrock_role_arn="arn:aws:iam::123456789012:role/bedrock-customization")
     # No provider injected: the worker builds the Bedrock backend from the setting, with boto3 clients (moto).
-    ctx = WorkerContext(bsettings, aws=aws.clients)
+    ctx = WorkerServices(bsettings, aws=aws.clients)
     ref = InteractionRef(id="1300000000000000701", application_id=A["application_id"], token="itok-b",
                          guild_id=GUILD, channel_id=CHANNEL, user_id="9", member_permissions=1 << 5)
     estimate = model_tasks.start_finetune(TaskRequest("start_finetune", ref, {}), ctx)

@@ -159,7 +159,7 @@ def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provi
                                                            fake_discord, webhook_secret):
     """The deployment switched to Bedrock after an OpenAI job started: that job is still OpenAI's."""
     from functions.worker import model_tasks
-    from functions.worker.context import WorkerContext
+    from functions.worker.services import WorkerServices
     from shared.contracts.messages import InteractionRef
     from shared.contracts.messages import TaskRequest as QueuedJob
     from shared.finetune.webhooks import WebhookVerifier
@@ -171,7 +171,7 @@ def test_jobs_are_followed_on_the_provider_they_started_on(settings, jobs, provi
     body, headers = webhook_delivery("fine_tuning.job.succeeded", started.job_id, webhook_secret)
     assert watcher.on_event(WebhookVerifier(webhook_secret).verify(body, headers)) == ("running", False)
 
-    ctx = WorkerContext(switched, aws=aws.clients, openai=openai_client, finetune_provider=provider)
+    ctx = WorkerServices(switched, aws=aws.clients, openai=openai_client, finetune_provider=provider)
     ref = InteractionRef(id="1300000000000000901", application_id=switched.discord_application_id, token="t",
                          guild_id=GUILD, channel_id=CHANNEL, user_id="5", member_permissions=1 << 5)
     done = model_tasks.cancel_finetune(QueuedJob("cancel_finetune", ref, {"request_id": started.request_id}), ctx)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from functions.interactions.app import create_app
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from functions.worker.processor import TaskProcessor
+from functions.worker.services import WorkerServices
 from infra import interactions as build
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
@@ -110,7 +110,7 @@ def make_stack(aws: LocalAws, signer, fake_discord) -> Callable[..., Stack]:
         client = InteractionClient(create_app(settings, stores=stores).test_client(), signer)
         sleeps: list[float] = []
         # The Discord client's waits are recorded, not slept, so 429s and 404s stay instant.
-        ctx = WorkerContext(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=sleeps.append))
+        ctx = WorkerServices(settings, aws=aws.clients, discord=DiscordRest(settings, sleep=sleeps.append))
         worker = build_worker(settings, ctx=ctx)
         runner = LocalRunner(worker.handle_batch, aws.clients.sqs, settings.jobs_queue_url, wait_seconds=0,
                              retry_visibility_timeout=0)

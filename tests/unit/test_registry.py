@@ -25,17 +25,14 @@ def test_every_design_command_is_declared():
     assert registry.command("Correct this answer", CommandType.MESSAGE) is not None
 
 
-def test_only_ready_commands_are_registered():
+def test_every_declared_command_is_registered():
     registry = build_registry()
-    payload_names = {c["name"] for c in registry.payload()}
-    for command in registry.commands.values():
-        assert (command.name in payload_names) is command.ready
-    assert len(registry.payload(include_unready=True)) == len(registry.commands)
+    assert len(registry.payload()) == len(registry.commands)
 
 
 def test_trainer_commands_carry_manage_server_and_guild_only():
     registry = build_registry()
-    payloads = {c["name"]: c for c in registry.payload(include_unready=True)}
+    payloads = {c["name"]: c for c in registry.payload()}
     for name in ("train", "select_dataset", "archive", "getfile"):
         assert payloads[name]["default_member_permissions"] == str(1 << 5)
         assert payloads[name]["contexts"] == [0]
@@ -56,7 +53,7 @@ def test_attachment_option_declared():
         pytest.param(lambda: Command("bad name", "x", noop), id="space-in-name"),
         pytest.param(lambda: Command("ok", "", noop), id="empty-description"),
         pytest.param(lambda: Command("ok", "d" * 101, noop), id="long-description"),
-        pytest.param(lambda: Command("ok", "d", None), id="ready-without-handler"),
+        pytest.param(lambda: Command("ok", "d", None), id="without-handler"),
         pytest.param(
             lambda: Command("ok", "d", noop, options=(Option("a", "a", OptionType.STRING),
                                                       Option("b", "b", OptionType.STRING, required=True))),
@@ -111,6 +108,6 @@ def test_trainer_commands_are_ready_and_autocomplete_their_names():
     for name, option in (("train", "dataset"), ("select_dataset", "dataset"), ("archive", "dataset"),
                          ("getfile", "name")):
         command = registry.command(name, CommandType.CHAT_INPUT)
-        assert command.ready and command.trainer and command.autocomplete is not None
+        assert command.trainer and command.autocomplete is not None
         options = {o["name"]: o for o in registered[name]["options"]}
         assert options[option]["autocomplete"] is True

@@ -7,9 +7,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
+from functions.worker.services import WorkerServices
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
 from shared.contracts.messages import TaskKind
@@ -129,7 +129,7 @@ def task_table() -> TaskTable:
 @pytest.fixture
 def worker(settings, task_table, sleeps):
     # The Discord client's waits are recorded, not slept: the fake's faults stay instant.
-    ctx = WorkerContext(settings, discord=DiscordRest(settings, sleep=sleeps.append))
+    ctx = WorkerServices(settings, discord=DiscordRest(settings, sleep=sleeps.append))
     return build_worker(settings, tasks=task_table, ctx=ctx)
 
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from functions.worker.context import WorkerContext
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
 from functions.worker.outcome import TaskOutcome
+from functions.worker.services import WorkerServices
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
 from shared.contracts.enqueue import enqueue_task
@@ -72,7 +72,7 @@ def test_runner_loop_serves_jobs_until_stopped(moto_server):
             return TaskOutcome(content=request.args.data.upper())
 
         # No clients passed in: the context builds them from the settings' endpoint, as in the local stack.
-        worker = build_worker(settings, tasks={TaskKind.TEST: shout}, ctx=WorkerContext(settings))
+        worker = build_worker(settings, tasks={TaskKind.TEST: shout}, ctx=WorkerServices(settings))
         runner = LocalRunner(worker.handle_batch, sqs, queue, wait_seconds=1, retry_visibility_timeout=0)
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()

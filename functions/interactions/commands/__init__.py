@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..registry import CommandRegistry
-from . import basic, declared, feedback, model, server, training, voice
+from . import basic, feedback, model, server, training, voice
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for module in (basic, feedback, training, model, voice, server, declared):
+    for module in (basic, feedback, training, model, voice, server):
         registry.extend(module.DECLARATIONS)
     return registry

@@ -95,13 +95,9 @@ class BedrockProvider(FineTuneProvider):
         self._catalog = catalog or load_catalog(settings)
 
     def _client(self, service: str) -> Any:
-        import boto3
+        from shared.aws import AwsClients
 
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            region_name=self._settings.aws_region,
-            endpoint_url=self._settings.aws_endpoint_url or None,
-        )
+        return AwsClients(self._settings).client(service)
 
     @property
     def bedrock(self) -> Any:

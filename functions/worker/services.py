@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from shared.finetune.providers import FineTuneProvider
 
 
-class WorkerContext:
+class WorkerServices:
     """The worker's wiring: settings, the boto3 clients (``aws``), the stores, and the Discord, OpenAI and
     provider clients, each built on first use and then kept (one per cold start).
 
