@@ -166,7 +166,7 @@ def getfile(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
                         upload_limit=upload_limit(ctx, request))
 
 
-def upload_limit(ctx: WorkerContext, request: TaskRequest) -> int:
+def upload_limit(ctx: WorkerServices, request: TaskRequest) -> int:
     """The interaction's own attachment_size_limit, else the configured default (Discord's 10 MiB)."""
     return request.interaction.attachment_size_limit or ctx.settings.discord_upload_limit_bytes
 
