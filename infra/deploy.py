@@ -244,12 +244,15 @@ class Deployment:
                    or saved.get("default", {}).get("global", {}).get("parameters", {}).get("stack_name")
                    or "discord-bot-trainer")
 
+    def _regional_settings(self) -> Settings:
+        """The settings with the region the stack was deployed to (sam deploy --guided saves it)."""
+        region = deploy_parameters(read_samconfig(self.samconfig_path)).get("region")
+        return dataclasses.replace(self.settings, aws_region=region) if region else self.settings
+
     def _describe_stack(self) -> dict[str, Any]:
         from shared.aws import AwsClients
 
-        region = deploy_parameters(read_samconfig(self.samconfig_path)).get("region")
-        settings = dataclasses.replace(self.settings, aws_region=region) if region else self.settings
-        cloudformation = AwsClients(settings).client("cloudformation")
+        cloudformation = AwsClients(self._regional_settings()).client("cloudformation")
         try:
             return dict(cloudformation.describe_stacks(StackName=self._stack_name())["Stacks"][0])
         except Exception as exc:  # botocore's ClientError and connection errors alike
@@ -275,7 +278,7 @@ class Deployment:
         return application_id
 
     def _rest(self) -> DiscordRest:
-        settings = self.settings
+        settings = self._regional_settings()
         if not settings.discord_bot_token:
             secret = self._parameter("BotTokenSecretArn") or settings.discord_bot_token_secret
             if not secret:
@@ -310,6 +313,7 @@ def voice_image(settings: Settings, architecture: str, *, run: Callable[..., Any
     except StepFailed as exc:
         out(f"FAILED: {exc.what}\nwhat to do: {exc.todo} The stack must exist first: run make deploy.")
         return 1
+    settings = deployment._regional_settings()
     tag = run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     image = f"{repository}:{tag or 'latest'}"
     registry = repository.split("/", 1)[0]
