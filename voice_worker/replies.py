@@ -128,6 +128,5 @@ class RestReplier:
 
     async def edit_original(self, ref: InteractionRef, content: str) -> None:
         rest = self._client()
-        await asyncio.to_thread(rest.edit_original, ref.application_id, ref.token, content=content,
-                                allowed_mentions={"parse": []})
+        await asyncio.to_thread(rest.edit_original, ref.application_id, ref.token, content=content)
         log.debug("edited reply of interaction %s", ref.id)

@@ -10,11 +10,7 @@ from typing import Any
 
 from discord_interactions import InteractionResponseFlags, InteractionResponseType
 
-from shared.discord.text import MAX_CONTENT, clip
-
-__all__ = ["MAX_CONTENT", "NO_MENTIONS", "clip"]  # clip and MAX_CONTENT: their home is shared.discord.text
-
-NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+from shared.discord.text import NO_MENTIONS, clip
 
 
 def message_data(

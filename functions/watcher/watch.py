@@ -136,9 +136,7 @@ class JobWatcher:
         components = [row(activate_model_button(record.request_id))] if offer_activation else None
         files: list[tuple[str, bytes]] | None = [(CHART_FILENAME, chart)] if chart else None
         self.discord.create_message(record.channel_id, content=clip(content), files=files,
-                                    components=components,
-                                    # Name the starter without pinging anyone.
-                                    allowed_mentions={"parse": []})
+                                    components=components)
         logger.info("posted completion of job %s to channel %s", record.job_id, record.channel_id)
 
 

@@ -244,7 +244,7 @@ def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
         ))
 
     _speak(ctx, ref, answer)
-    return TaskOutcome(content=content, components=answer_buttons(), allowed_mentions={"parse": []},
+    return TaskOutcome(content=content, components=answer_buttons(),
                       on_delivered=record_exchange)
 
 
@@ -341,10 +341,9 @@ def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
         noted = _note(ctx, report)
-        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report,
-                          allowed_mentions={"parse": []})
+        return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
     return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
-                      files=[("test-report.md", report.encode("utf-8"))], allowed_mentions={"parse": []})
+                      files=[("test-report.md", report.encode("utf-8"))])
 
 
 __all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]

@@ -37,7 +37,7 @@ def row(*components: dict[str, Any]) -> dict[str, Any]:
 
 
 def answer_buttons() -> list[dict[str, Any]]:
-    """👍 / 👎 / Correct: the same row as ``functions.interactions.commands.feedback.answer_buttons``."""
+    """👍 / 👎 / Correct under an answer; the interactions function's feedback commands handle their presses."""
     return [row(button("vote:up", emoji="👍"), button("vote:down", emoji="👎"), button("fix", label="Correct"))]
 
 

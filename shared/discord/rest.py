@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from shared.discord.text import NO_MENTIONS
 from shared.errors import ConfigError, UpstreamError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ VERSION = "0.1.0"
 USER_AGENT = f"DiscordBot ({PROJECT_URL}, {VERSION})"
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
-DEFAULT_ALLOWED_MENTIONS: dict[str, Any] = {"parse": []}
 EPHEMERAL = 1 << 6
 
 # Discord error codes of the 404 it may answer just after a deferred response is acknowledged.
@@ -362,7 +362,7 @@ def _message_payload(*, content: str | None, embeds: Any, components: Any,
     if content is not None:
         payload["content"] = content
         # Nobody gets pinged by text the bot echoes unless the caller says so.
-        payload["allowed_mentions"] = (DEFAULT_ALLOWED_MENTIONS if allowed_mentions is None
+        payload["allowed_mentions"] = (NO_MENTIONS if allowed_mentions is None
                                        else allowed_mentions)
     elif allowed_mentions is not None:
         payload["allowed_mentions"] = allowed_mentions

@@ -7,6 +7,9 @@ the bot did not write itself is clipped before it is sent.
 from __future__ import annotations
 
 MAX_CONTENT = 2000
+# ``allowed_mentions`` that ping nobody: messages echo user and model text, and an echoed ``@everyone`` or
+# ``<@id>`` must never notify anyone. The REST client sends it unless told otherwise.
+NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 
 def clip(text: str, limit: int = MAX_CONTENT) -> str:

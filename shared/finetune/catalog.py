@@ -1,8 +1,7 @@
 """The model catalog: which models each provider can tune, their limits and prices. Data, not code.
 
-The bundled ``models.json`` is the default; ``Settings.finetune_models_file`` (``FINETUNE_MODELS_FILE``)
-points
-at a replacement so that a price change or a new model needs no release.
+The bundled ``models.json`` is the default; ``Settings.finetune_models_file`` (``FINETUNE_MODELS_FILE``) points at a
+replacement so that a price change or a new model needs no release.
 """
 
 from __future__ import annotations

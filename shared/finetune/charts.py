@@ -1,15 +1,10 @@
 """The completion post: a loss chart (PNG) and a short summary of a finished job.
 
-Metrics come from OpenAI's result file (CSV, ``step,train_loss,train_accuracy,valid_loss,...``; the service
-serves it base64-encoded) or checkpoint metrics, or from Bedrock's ``step_wise_training_metrics.csv`` and
-``validation_metrics.csv`` in the job's S3 output. Pillow draws the chart (imported lazily).
+The points come from :mod:`shared.finetune.metrics`. Pillow draws the chart (imported lazily).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
 import io
 import math
 from collections.abc import Sequence
@@ -18,65 +13,6 @@ from dataclasses import dataclass
 from shared.finetune.jobs import FineTuneJob, MetricPoint
 
 CHART_SIZE_PX = (960, 540)
-
-
-def _float(value: str | None) -> float | None:
-    if value is None or value.strip() == "":
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number == number else None  # NaN means "not measured at this step"
-
-
-def _decode_csv(content: bytes | str) -> str:
-    text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
-    if text.lstrip().startswith("step"):
-        return text
-    try:
-        return base64.b64decode(text.strip(), validate=True).decode("utf-8", errors="replace")
-    except (binascii.Error, ValueError):
-        return text
-
-
-def parse_openai_results(content: bytes | str) -> list[MetricPoint]:
-    """Per-step losses from an OpenAI result file (plain or base64 CSV)."""
-    rows = csv.DictReader(io.StringIO(_decode_csv(content)))
-    points = []
-    for row in rows:
-        step = _float(row.get("step"))
-        if step is None:
-            continue
-        valid = _float(row.get("valid_loss"))
-        if valid is None:
-            valid = _float(row.get("full_valid_loss"))
-        points.append(MetricPoint(int(step), _float(row.get("train_loss")), valid))
-    return points
-
-
-def parse_bedrock_metrics(
-    training_csv: bytes | str, validation_csv: bytes | str | None = None
-) -> list[MetricPoint]:
-    """Bedrock's CSVs: ``step_number,epoch_number,training_loss,perplexity`` and the validation file with
-    ``validation_loss`` in place of ``training_loss``; merged by step."""
-    by_step: dict[int, MetricPoint] = {}
-    for row in csv.DictReader(io.StringIO(_decode_csv_plain(training_csv))):
-        step = _float(row.get("step_number"))
-        if step is not None:
-            by_step[int(step)] = MetricPoint(int(step), _float(row.get("training_loss")), None)
-    if validation_csv:
-        for row in csv.DictReader(io.StringIO(_decode_csv_plain(validation_csv))):
-            step = _float(row.get("step_number"))
-            if step is None:
-                continue
-            old = by_step.get(int(step), MetricPoint(int(step)))
-            by_step[int(step)] = MetricPoint(int(step), old.train_loss, _float(row.get("validation_loss")))
-    return [by_step[s] for s in sorted(by_step)]
-
-
-def _decode_csv_plain(content: bytes | str) -> str:
-    return content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
 
 
 _TRAIN_COLOUR = (31, 119, 180)

@@ -1,7 +1,6 @@
 """Errors of the fine-tuning package, each rooted in :class:`shared.errors.BotError`.
 
-Each carries the short message a Discord user sees; ``retryable`` tells the worker whether another delivery
-of the
+Each carries the short message a Discord user sees; ``retryable`` tells the worker whether another delivery of the
 queued job may succeed.
 """
 

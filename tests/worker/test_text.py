@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
-from functions.interactions import responses
-from functions.worker import processor, training_tasks
 from shared.discord.text import MAX_CONTENT, clip, human_size
 
 
@@ -19,11 +15,3 @@ def test_clip_keeps_short_text_and_cuts_long_text_to_the_limit():
 
 def test_human_size():
     assert [human_size(n) for n in (0, 1023, 1024, 1536 * 1024)] == ["0 bytes", "1023 bytes", "1 KB", "1.5 MB"]
-
-
-def test_one_definition_everywhere():
-    # The worker artifact ships functions/worker and shared only, so the limit lives in shared.
-    assert responses.clip is clip
-    for module in (responses, processor, training_tasks):
-        source = inspect.getsource(module)
-        assert "2000" not in source and "def clip" not in source and "def _size" not in source, module

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from shared.finetune.exports import TrainingExport
-from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +38,6 @@ class FineTuneProvider(ABC):
 
     @abstractmethod
     def retrieve(self, job_id: str) -> FineTuneJob: ...
-
-    @abstractmethod
-    def list_events(self, job_id: str, limit: int = 50) -> list[JobEvent]: ...
 
     @abstractmethod
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]: ...

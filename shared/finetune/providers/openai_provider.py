@@ -11,7 +11,6 @@ from typing import Any
 
 from shared.config import Settings
 from shared.finetune.catalog import Catalog, load_catalog
-from shared.finetune.charts import parse_openai_results
 from shared.finetune.exceptions import (
     FineTuningUnavailable,
     InferenceFailed,
@@ -20,7 +19,8 @@ from shared.finetune.exceptions import (
     ProviderRejected,
 )
 from shared.finetune.exports import TrainingExport
-from shared.finetune.jobs import Checkpoint, FineTuneJob, JobEvent, JobRequest, MetricPoint
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint
+from shared.finetune.metrics import parse_openai_results
 from shared.finetune.providers.base import FineTuneProvider
 
 logger = logging.getLogger(__name__)
@@ -160,16 +160,6 @@ class OpenAIProvider(FineTuneProvider):
     def retrieve(self, job_id: str) -> FineTuneJob:
         with self._call("job retrieve"):
             return _job(self.client.fine_tuning.jobs.retrieve(job_id))
-
-    def list_events(self, job_id: str, limit: int = 50) -> list[JobEvent]:
-        with self._call("job events"):
-            page = self.client.fine_tuning.jobs.list_events(job_id, limit=limit)
-        return [
-            JobEvent(
-                e.created_at, e.level, e.message, getattr(e, "type", None) or "message", dict(e.data or {})
-            )
-            for e in page.data
-        ]
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         with self._call("job checkpoints"):
