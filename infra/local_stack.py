@@ -114,7 +114,7 @@ def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
                       validator=None if specs_available() else UncheckedRequests())
     fake.start()
     if not specs_available():
-        log.warning("OpenAI fake: ../shared/specs not found, so request bodies are not checked against the spec")
+        log.warning("OpenAI fake: infra/specs not found, so request bodies are not checked against the spec")
     stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
                                   OPENAI_WEBHOOK_SECRET=webhook_secret, FINETUNE_PROVIDER="openai")
     stack.settings = stack.settings_for("InteractionsFunction")

@@ -4,7 +4,7 @@ It speaks the real wire format (JSON and multipart bodies, list envelopes, OpenA
 Uploads, ``fine_tuning.jobs`` (create, retrieve, list with metadata filter, events, checkpoints, cancel,
 pause,
 resume), ``chat.completions`` and ``audio.transcriptions``. Request bodies are validated against
-``shared/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
+``infra/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
 are
 checked line by line against the training-line schemas while a job is ``validating_files``.
 
@@ -48,8 +48,9 @@ from infra.fakes.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
-# The reference material beside the repository (../shared/specs), unless SPECS_DIR names another folder.
-SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
+# Copies of OpenAI's spec kept in the repository (infra/specs: a clone has nothing beside it), unless SPECS_DIR
+# names another folder.
+SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[1] / "specs"))
 API_SPEC = SPECS_DIR / "openai-finetune-extract.yaml"
 LINE_SPEC = SPECS_DIR / "openai-training-line-schemas-2025-06.yaml"
 BASE_MODELS = (
