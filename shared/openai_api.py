@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import Settings, secret_value
+from shared.errors import InvalidInput, UpstreamError
 from shared.finetune.exceptions import NotConfigured
 
 
@@ -24,3 +25,21 @@ def openai_client(settings: Settings) -> Any:
     from openai import OpenAI
 
     return OpenAI(api_key=openai_api_key(settings), base_url=settings.openai_base_url or None)
+
+
+def transcribe(client: Any, *, model: str, filename: str, audio: bytes, content_type: str | None = None,
+               language: str | None = None) -> str:
+    """The words in ``audio``, through OpenAI's transcription endpoint; a refusal or an outage becomes a
+    :class:`~shared.errors.BotError` the user can act on."""
+    import openai
+
+    extra: dict[str, Any] = {"language": language} if language else {}
+    try:
+        result = client.audio.transcriptions.create(model=model, file=(filename, audio, content_type), **extra)
+    except openai.APIStatusError as exc:
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
+        raise InvalidInput("I couldn't transcribe that audio. Is it a supported audio file?") from exc
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
+    return str(getattr(result, "text", "") or "").strip()

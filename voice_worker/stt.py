@@ -1,5 +1,5 @@
-"""Speech to text for voice messages and audio attachments: fetch (allowed hosts only, capped, no redirects),
-decode to 16 kHz mono WAV with pydub/ffmpeg, recognise with SpeechRecognition."""
+"""Speech to text for voice messages and audio attachments: decode to 16 kHz mono WAV with pydub/ffmpeg,
+recognise with SpeechRecognition (the download is shared.discord.attachments' checked, capped fetch)."""
 
 from __future__ import annotations
 
@@ -8,49 +8,19 @@ import io
 import logging
 from typing import Any
 
+from shared import openai_api
 from shared.config import VOICE_STT_ENGINES, Settings
-from shared.discord import attachment_rules
+from shared.discord.attachment_rules import is_audio
 from shared.errors import InvalidInput
 from voice_worker.errors import TranscriptionFailed
 
 log = logging.getLogger(__name__)
 
-MAX_AUDIO_BYTES = 25 * 1024 * 1024  # Discord's own upload cap for most guilds, and OpenAI's transcription cap
 MAX_AUDIO_SECONDS = 120
-AUDIO_CONTENT_PREFIXES = ("audio/", "video/ogg")
 
 
 def is_audio_attachment(content_type: str | None, filename: str, flags_voice_message: bool) -> bool:
-    if flags_voice_message:
-        return True
-    if content_type and content_type.split(";")[0].strip().lower().startswith(AUDIO_CONTENT_PREFIXES):
-        return True
-    return filename.lower().endswith((".ogg", ".oga", ".opus", ".mp3", ".wav", ".m4a", ".flac", ".webm"))
-
-
-def download(url: str, settings: Settings, *, max_bytes: int = MAX_AUDIO_BYTES, session: Any = None,
-             timeout: float = 15.0) -> bytes:
-    import requests
-
-    # The same host rules as /train's attachments; AttachmentHostNotAllowed is an InvalidInput with its reply.
-    attachment_rules.check_attachment_url(url, settings)
-    http = session or requests
-    try:
-        with http.get(url, stream=True, allow_redirects=False, timeout=timeout) as response:
-            if response.is_redirect or response.status_code != 200:
-                raise TranscriptionFailed("I could not download that audio.",
-                                          detail=f"status {response.status_code}")
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > max_bytes:
-                raise InvalidInput(f"That audio is too large (over {max_bytes // (1024 * 1024)} MB).")
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise InvalidInput(f"That audio is too large (over {max_bytes // (1024 * 1024)} MB).")
-            return bytes(body)
-    except requests.RequestException as exc:
-        raise TranscriptionFailed("I could not download that audio.", detail=str(exc)) from exc
+    return flags_voice_message or is_audio(content_type, filename)
 
 
 def to_wav_16k(data: bytes, *, max_seconds: int = MAX_AUDIO_SECONDS) -> bytes:
@@ -105,15 +75,12 @@ class Transcriber:
             if self._openai is None:
                 # The key comes from OPENAI_API_KEY or the secret OPENAI_API_KEY_SECRET names; a missing one
                 # raises NotConfigured, which becomes the reply below like any other failure.
-                from shared.openai_api import openai_client
-
-                self._openai = openai_client(self._settings)
-            result = self._openai.audio.transcriptions.create(
-                model=self._settings.openai_transcription_model, file=("voice.wav", wav, "audio/wav"),
-                language=language.split("-")[0])
+                self._openai = openai_api.openai_client(self._settings)
+            return openai_api.transcribe(self._openai, model=self._settings.openai_transcription_model,
+                                         filename="voice.wav", audio=wav, content_type="audio/wav",
+                                         language=language.split("-")[0])
         except Exception as exc:
             raise TranscriptionFailed(detail=f"OpenAI transcription failed: {type(exc).__name__}") from exc
-        return str(getattr(result, "text", "") or "")
 
     async def transcribe(self, data: bytes, language: str) -> str:
         wav = await asyncio.to_thread(to_wav_16k, data)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.contracts.messages import InteractionRef
-from shared.errors import Forbidden
+from shared.discord.permissions import require_guild
 
 if TYPE_CHECKING:
     from shared.storage.stores import Stores
@@ -24,23 +25,28 @@ class InteractionContext:
         data = self.interaction.get("data")
         return data if isinstance(data, dict) else {}
 
+    @cached_property
+    def _ref(self) -> InteractionRef:
+        return InteractionRef.from_interaction(self.interaction)
+
+    def ref(self) -> InteractionRef:
+        """Who asked, where: what travels with queued work."""
+        return self._ref
+
     @property
     def id(self) -> str:
-        return str(self.interaction.get("id", ""))
+        return self._ref.id
 
     @property
     def application_id(self) -> str:
-        return str(self.interaction.get("application_id", ""))
+        return self._ref.application_id
 
     @property
     def guild_id(self) -> str | None:
-        guild_id = self.interaction.get("guild_id")
-        return str(guild_id) if guild_id else None
+        return self._ref.guild_id
 
     def require_guild(self) -> str:
-        if not self.guild_id:
-            raise Forbidden("This only works in a server.")
-        return self.guild_id
+        return require_guild(self._ref.guild_id)
 
     def require_trainer(self) -> str:
         """The guild id, if the caller may use trainer commands here; :class:`Forbidden` otherwise.
@@ -56,9 +62,7 @@ class InteractionContext:
 
     @property
     def channel_id(self) -> str:
-        channel = self.interaction.get("channel")
-        fallback = channel.get("id", "") if isinstance(channel, dict) else ""
-        return str(self.interaction.get("channel_id") or fallback)
+        return self._ref.channel_id or ""
 
     @property
     def member(self) -> dict[str, Any]:
@@ -72,14 +76,11 @@ class InteractionContext:
 
     @property
     def user_id(self) -> str:
-        return str(self.user.get("id", ""))
+        return self._ref.user_id
 
     @property
     def permissions(self) -> int:
-        try:
-            return int(self.member.get("permissions") or 0)
-        except (TypeError, ValueError):
-            return 0
+        return self._ref.member_permissions
 
     def options(self) -> dict[str, Any]:
         """Option values by name, flattened through sub-commands."""
@@ -128,6 +129,3 @@ class InteractionContext:
                 if isinstance(component, dict) and "custom_id" in component:
                     values[str(component["custom_id"])] = str(component.get("value") or "")
         return values
-
-    def ref(self) -> InteractionRef:
-        return InteractionRef.from_interaction(self.interaction)

@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import require_trainer_for
+from shared import openai_api
+from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import answer_buttons, confirm_start_button, row
+from shared.discord.permissions import require_guild
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
-from shared.errors import BotError, Forbidden, InvalidInput, NotFound, UpstreamError
+from shared.errors import BotError, InvalidInput, NotFound
 from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
@@ -39,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
-MAX_AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's transcription upload limit
 MAX_ANSWER = 1900
 # Longer than a worker's run (300 s), shorter than the jobs queue's visibility timeout (1800 s).
 START_LEASE_SECONDS = 600
@@ -51,12 +53,6 @@ START_LEASE_SECONDS = 600
 def provider_for(ctx: WorkerServices) -> FineTuneProvider:
     """The configured provider, kept on the context (tests pass their own as ``finetune_provider=``)."""
     return ctx.finetune_provider
-
-
-def _require_guild(ref: InteractionRef) -> str:
-    if not ref.guild_id:
-        raise Forbidden("This only works in a server.")
-    return str(ref.guild_id)
 
 
 def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
@@ -195,26 +191,15 @@ def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, A
     url = str(attachment.get("url") or "")
     filename = str(attachment.get("filename") or "audio")
     content_type = str(attachment.get("content_type") or "")
-    if content_type and not (content_type.startswith("audio/") or content_type.startswith("video/")):
+    if content_type and not is_audio(content_type, filename):
         raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
     bucket = ctx.settings.bucket_name
-    key = upload_key(_require_guild(ref), ref.id, filename)
+    key = upload_key(require_guild(ref.guild_id), ref.id, filename)
     fetch_attachment_to_s3(url, settings=ctx.settings, s3_client=ctx.aws.s3, bucket=bucket, key=key,
                            max_bytes=min(MAX_AUDIO_BYTES, ctx.settings.max_attachment_bytes))
     audio = ctx.aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    import openai
-
-    try:
-        result = ctx.openai.audio.transcriptions.create(
-            model=ctx.settings.openai_transcription_model, file=(filename, audio, content_type or None)
-        )
-    except openai.APIStatusError as exc:
-        if exc.status_code == 429 or exc.status_code >= 500:
-            raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
-        raise InvalidInput("I couldn't transcribe that audio. Is it a supported audio file?") from exc
-    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-        raise UpstreamError("Transcription is busy right now. Please try again in a minute.") from exc
-    text = str(getattr(result, "text", "") or "").strip()
+    text = openai_api.transcribe(ctx.openai, model=ctx.settings.openai_transcription_model, filename=filename,
+                                 audio=audio, content_type=content_type or None)
     if not text:
         raise InvalidInput("I couldn't hear any words in that recording.")
     return text
@@ -222,7 +207,7 @@ def transcribe(ctx: WorkerServices, ref: InteractionRef, attachment: dict[str, A
 
 def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
-    guild_id = _require_guild(ref)
+    guild_id = require_guild(ref.guild_id)
     prompt = request.args.prompt.strip()
     heard = ""
     attachment = request.args.attachment

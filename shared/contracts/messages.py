@@ -35,19 +35,31 @@ class InteractionRef:
 
     @classmethod
     def from_interaction(cls, interaction: dict[str, Any]) -> InteractionRef:
-        member = interaction.get("member") or {}
-        user = member.get("user") or interaction.get("user") or {}
-        channel = interaction.get("channel") or {}
+        """The one reading of an interaction payload's who and where. Signed payloads are trusted for their
+        meaning, not their shape: a field of the wrong type reads as absent."""
+
+        def obj(value: Any) -> dict[str, Any]:
+            return value if isinstance(value, dict) else {}
+
+        member = obj(interaction.get("member"))
+        user = obj(member.get("user")) or obj(interaction.get("user"))
+        try:
+            permissions = int(member.get("permissions") or 0)
+        except (TypeError, ValueError):
+            permissions = 0
+        roles = member.get("roles")
+        guild_id = interaction.get("guild_id")
+        channel_id = interaction.get("channel_id") or obj(interaction.get("channel")).get("id")
         return cls(
-            id=str(interaction["id"]),
-            application_id=str(interaction["application_id"]),
-            token=str(interaction["token"]),
-            guild_id=interaction.get("guild_id"),
-            channel_id=interaction.get("channel_id") or channel.get("id"),
+            id=str(interaction.get("id", "")),
+            application_id=str(interaction.get("application_id", "")),
+            token=str(interaction.get("token", "")),
+            guild_id=str(guild_id) if guild_id else None,
+            channel_id=str(channel_id) if channel_id else None,
             user_id=str(user.get("id", "")),
-            member_permissions=int(member.get("permissions") or 0),
-            member_roles=tuple(member.get("roles") or ()),
-            locale=interaction.get("locale") or "en-US",
+            member_permissions=permissions,
+            member_roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            locale=str(interaction.get("locale") or "en-US"),
             attachment_size_limit=_positive_int(interaction.get("attachment_size_limit")),
         )
 

@@ -48,6 +48,19 @@ def too_large(max_bytes: int) -> AttachmentTooLarge:
     return AttachmentTooLarge(f"That file is larger than {_format_mb(max_bytes)}.")
 
 
+# Audio that /ask and voice-message transcription accept: OpenAI's transcription upload cap.
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+AUDIO_EXTENSIONS = (".ogg", ".oga", ".opus", ".mp3", ".wav", ".m4a", ".flac", ".webm")
+
+
+def is_audio(content_type: str | None, filename: str = "") -> bool:
+    """An audio (or audio-in-video) attachment by its content type, else by its file name."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind.startswith(("audio/", "video/")):
+        return True
+    return filename.lower().endswith(AUDIO_EXTENSIONS)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

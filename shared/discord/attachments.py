@@ -126,16 +126,56 @@ def fetch_attachment_to_s3(
     check_attachment_url(url, settings)
     limit = settings.max_attachment_bytes if max_bytes is None else max_bytes
     http = session or requests.Session()
+    writer = _S3Writer(s3_client, bucket, key, content_type)
     try:
-        return _fetch(http, url, s3_client, bucket, key, limit, content_type,
-                      (connect_timeout, read_timeout), time.monotonic() + total_timeout)
+        size, sha256 = _fetch(http, url, limit, (connect_timeout, read_timeout),
+                              time.monotonic() + total_timeout, writer)
     finally:
         if session is None:
             http.close()
+    logger.info("stored attachment", extra={"key": key, "size": size})
+    return StoredObject(key=key, size=size, sha256=sha256, content_type=content_type)
 
 
-def _fetch(http: requests.Session, url: str, s3_client: Any, bucket: str, key: str, limit: int,
-           content_type: str, timeout: tuple[float, float], deadline: float) -> StoredObject:
+class _MemorySink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.data.clear()
+
+
+def fetch_attachment_bytes(
+    url: str,
+    *,
+    settings: Settings,
+    max_bytes: int,
+    session: requests.Session | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    total_timeout: float = TOTAL_TIMEOUT,
+) -> bytes:
+    """The same checked, capped, streamed download as :func:`fetch_attachment_to_s3`, into memory (for small
+    files such as voice messages, ``max_bytes`` bounds what is held)."""
+    check_attachment_url(url, settings)
+    http = session or requests.Session()
+    sink = _MemorySink()
+    try:
+        _fetch(http, url, max_bytes, (connect_timeout, read_timeout), time.monotonic() + total_timeout, sink)
+    finally:
+        if session is None:
+            http.close()
+    return bytes(sink.data)
+
+
+def _fetch(http: requests.Session, url: str, limit: int, timeout: tuple[float, float], deadline: float,
+           sink: Any) -> tuple[int, str]:
     # Errors are raised ``from None``: requests' texts hold the signed CDN URL, which must not reach a
     # traceback or a log; the detail names the URL without its query.
     where = _without_query(url)
@@ -168,7 +208,7 @@ def _fetch(http: requests.Session, url: str, s3_client: Any, bucket: str, key: s
         if response.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
             # Decoding would let a small body expand past the cap before we count it.
             raise AttachmentRejected(detail="attachment served with a content encoding")
-        return _stream_to_s3(response, s3_client, bucket, key, limit, deadline, content_type)
+        return _stream(response, limit, deadline, sink)
 
 
 def _without_query(url: str) -> str:
@@ -177,16 +217,8 @@ def _without_query(url: str) -> str:
     return f"{parts.netloc}{parts.path}"
 
 
-def _stream_to_s3(
-    response: requests.Response,
-    s3_client: Any,
-    bucket: str,
-    key: str,
-    limit: int,
-    deadline: float,
-    content_type: str,
-) -> StoredObject:
-    writer = _S3Writer(s3_client, bucket, key, content_type)
+def _stream(response: requests.Response, limit: int, deadline: float, writer: Any) -> tuple[int, str]:
+    """Copy the body into ``writer`` (an S3 upload or memory), counting and hashing; (size, sha256 hex)."""
     digest = hashlib.sha256()
     size = 0
     try:
@@ -208,8 +240,7 @@ def _stream_to_s3(
     except BaseException:
         writer.abort()
         raise
-    logger.info("stored attachment", extra={"key": key, "size": size})
-    return StoredObject(key=key, size=size, sha256=digest.hexdigest(), content_type=content_type)
+    return size, digest.hexdigest()
 
 
 def upload_key(guild_id: str, upload_id: str, filename: str) -> str:

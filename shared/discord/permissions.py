@@ -71,3 +71,10 @@ def authorize_trainer[SettingsT: _TrainerRoleSettings](guild_id: str | None, mem
     settings = guild_settings(str(guild_id)) if guild_id and isinstance(member, Mapping) else None
     role = settings.trainer_role_id if settings is not None else None
     return require_trainer(interaction, trainer_role_id=role), settings
+
+
+def require_guild(guild_id: str | None) -> str:
+    """The guild id, or :class:`Forbidden` with the reply for a command used outside a server."""
+    if not guild_id:
+        raise Forbidden("This only works in a server.")
+    return guild_id

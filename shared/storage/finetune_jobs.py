@@ -31,15 +31,8 @@ from shared.storage.table import ConditionFailed, DataTable
 
 logger = logging.getLogger(__name__)
 
-ACTIVE_INDEX = "gsi1"
-ACTIVE_PK = "FTJOB#ACTIVE"
-MODEL_PREFIX = "FTMODEL#"
 # Before the provider has answered, a recorded start is "starting": active, so the watcher can finish it.
 STARTING = "starting"
-
-
-def pointer_pk(provider: str, job_id: str) -> str:
-    return f"FTJOB#{provider}#{job_id}"
 
 
 @dataclass(frozen=True)
@@ -94,8 +87,8 @@ class FineTuneJobStore:
             "pk": keys.guild_pk(record.guild_id),
             "sk": keys.job_sk(record.request_id),
             "type": "finetune_job",
-            "gsi1pk": ACTIVE_PK,
-            "gsi1sk": f"{record.created_at}#{record.guild_id}#{record.request_id}",
+            "gsi1pk": keys.ACTIVE_JOBS_PK,
+            "gsi1sk": keys.active_job_sk(record.created_at, record.guild_id, record.request_id),
             **{k: v for k, v in asdict(record).items() if k != "posted_at"},
         }
         if self._table.put_new(item):
@@ -128,12 +121,12 @@ class FineTuneJobStore:
             changes["method"] = job.method
         self._update(record, changes, leave_index=job.is_terminal and not keep_active)
         if job.job_id and job.job_id != record.job_id:
-            self._table.put({"pk": pointer_pk(record.provider, job.job_id), "sk": "POINTER",
+            self._table.put({"pk": keys.provider_job_pk(record.provider, job.job_id), "sk": "POINTER",
                              "guild_id": record.guild_id, "request_id": record.request_id})
         if job.status == "succeeded" and job.fine_tuned_model:
             # The same key on every update: written again, never twice.
             self._table.put({"pk": keys.guild_pk(record.guild_id),
-                             "sk": f"{MODEL_PREFIX}{job.finished_at or 0:012d}#{record.request_id}",
+                             "sk": keys.model_sk(job.finished_at or 0, record.request_id),
                              "model": job.fine_tuned_model, "request_id": record.request_id})
         return replace(record, **changes)
 
@@ -184,18 +177,18 @@ class FineTuneJobStore:
 
     def active(self, limit: int = 200) -> list[FineTuneJobRecord]:
         """Jobs not yet terminal, oldest first, across guilds (the watcher's work list)."""
-        found = self._table.query_index(ACTIVE_INDEX, "gsi1pk", ACTIVE_PK)
+        found = self._table.query_index(keys.ACTIVE_JOBS_INDEX, "gsi1pk", keys.ACTIVE_JOBS_PK)
         return [FineTuneJobRecord.from_item(item) for item in itertools.islice(found, limit)]
 
     def find_by_provider_job(self, provider: str, job_id: str) -> FineTuneJobRecord | None:
-        pointer = self._table.get(pointer_pk(provider, job_id), "POINTER")
+        pointer = self._table.get(keys.provider_job_pk(provider, job_id), "POINTER")
         if pointer is None:
             return None
         return self.get(str(pointer["guild_id"]), str(pointer["request_id"]))
 
     def fine_tuned_models(self, guild_id: str, limit: int = 25) -> list[str]:
         """The models this guild's succeeded jobs made, newest first: one query reading ``limit`` items."""
-        items = self._table.query_prefix(keys.guild_pk(guild_id), MODEL_PREFIX, newest_first=True, limit=limit,
+        items = self._table.query_prefix(keys.guild_pk(guild_id), keys.MODEL_PREFIX, newest_first=True, limit=limit,
                                          attributes=("model",))
         return [str(item["model"]) for item in items if "model" in item]
 

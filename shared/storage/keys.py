@@ -95,3 +95,25 @@ def voice_request_sk() -> str:
 def archive_request_sk(interaction_id: str) -> str:
     """Which archive an /archive request made, so that a redelivery does not make a second version."""
     return f"REQUEST#ARCHIVE#{interaction_id}"
+
+
+# --- fine-tune jobs ------------------------------------------------------------------------------------------
+
+# The index the watcher reads active jobs from, across guilds, without a scan.
+ACTIVE_JOBS_INDEX = "gsi1"
+ACTIVE_JOBS_PK = "FTJOB#ACTIVE"
+MODEL_PREFIX = "FTMODEL#"
+
+
+def active_job_sk(created_at: str, guild_id: str, request_id: str) -> str:
+    return f"{created_at}#{guild_id}#{request_id}"
+
+
+def provider_job_pk(provider: str, job_id: str) -> str:
+    """The pointer from a provider's job id back to the guild's job record (webhooks name only the job)."""
+    return f"FTJOB#{provider}#{job_id}"
+
+
+def model_sk(finished_at: int, request_id: str) -> str:
+    """A guild's fine-tuned model, newest last by the job's finish time."""
+    return f"{MODEL_PREFIX}{finished_at:012d}#{request_id}"

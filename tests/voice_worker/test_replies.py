@@ -22,8 +22,9 @@ async def test_rest_replier_edits_the_original_off_the_loop():
 
     await RestReplier(Settings(), rest=Rest()).edit_original(ref("5"), "Joined #General")
     application_id, token, content, mentions, thread = calls[0]
+    # None: DiscordRest then sends allowed_mentions that ping nobody (tests/discord_api checks the wire).
     assert (application_id, token, content, mentions) == ("800000000000000001", "secret-token", "Joined #General",
-                                                          {"parse": []})
+                                                          None)
     assert thread != threading.main_thread().name
 
 

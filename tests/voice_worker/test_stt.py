@@ -11,12 +11,17 @@ import pytest
 
 from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests
 from shared.config import Settings
-from shared.discord.attachment_rules import check_attachment_url
+from shared.discord.attachment_rules import (
+    MAX_AUDIO_BYTES,
+    AttachmentRedirected,
+    AttachmentTooLarge,
+    check_attachment_url,
+)
+from shared.discord.attachments import fetch_attachment_bytes
 from shared.errors import BotError, InvalidInput
 from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway, make_service
 from voice_worker.cogs.transcription import Transcription
-from voice_worker.errors import TranscriptionFailed
-from voice_worker.stt import Transcriber, download, is_audio_attachment, to_wav_16k
+from voice_worker.stt import Transcriber, is_audio_attachment, to_wav_16k
 from voice_worker.tts import EspeakEngine
 
 SPOKEN = "hello world, the weather today is sunny and the computer is working"
@@ -82,13 +87,13 @@ def test_audio_attachments_are_recognised():
 
 def test_download_is_capped_and_refuses_redirects(cdn):
     settings = Settings(attachment_hosts=("127.0.0.1",))
-    assert len(download(f"{cdn}/big.bin", settings)) == 5000
-    with pytest.raises(InvalidInput, match="too large"):
-        download(f"{cdn}/big.bin", settings, max_bytes=1000)
-    with pytest.raises(TranscriptionFailed):
-        download(f"{cdn}/redirect.ogg", settings)
-    with pytest.raises(InvalidInput):
-        download(f"{cdn}/big.bin", Settings())  # loopback not in the default hosts
+    assert len(fetch_attachment_bytes(f"{cdn}/big.bin", settings=settings, max_bytes=MAX_AUDIO_BYTES)) == 5000
+    with pytest.raises(AttachmentTooLarge, match="larger than 1000 bytes"):
+        fetch_attachment_bytes(f"{cdn}/big.bin", settings=settings, max_bytes=1000)
+    with pytest.raises(AttachmentRedirected):
+        fetch_attachment_bytes(f"{cdn}/redirect.ogg", settings=settings, max_bytes=MAX_AUDIO_BYTES)
+    with pytest.raises(InvalidInput):  # loopback is not in the default hosts
+        fetch_attachment_bytes(f"{cdn}/big.bin", settings=Settings(), max_bytes=MAX_AUDIO_BYTES)
 
 
 def test_decode_to_16k_mono_wav(voice_message):
@@ -102,7 +107,7 @@ def test_decode_to_16k_mono_wav(voice_message):
 
 async def test_round_trip_voice_message_to_transcript_offline(cdn):
     settings = Settings(attachment_hosts=("127.0.0.1",), voice_stt_engine="sphinx")
-    data = download(f"{cdn}/voice-message.ogg", settings)
+    data = fetch_attachment_bytes(f"{cdn}/voice-message.ogg", settings=settings, max_bytes=MAX_AUDIO_BYTES)
     text = await Transcriber(settings).transcribe(data, "en-US")
     words = set(text.lower().split())
     assert {"hello", "world", "weather", "today"} <= words, text

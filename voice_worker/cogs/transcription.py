@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from shared.discord.attachment_rules import MAX_AUDIO_BYTES
+from shared.discord.attachments import fetch_attachment_bytes
 from shared.discord.text import clip
 from shared.errors import BotError
 from voice_worker import replies
-from voice_worker.stt import download, is_audio_attachment
+from voice_worker.stt import is_audio_attachment
 
 if TYPE_CHECKING:
     from voice_worker.bot import VoiceBot
@@ -43,7 +45,8 @@ class Transcription(commands.Cog):
     async def transcribe(self, message: discord.Message, url: str, language: str) -> None:
         assert self.bot.transcriber is not None and message.guild is not None
         try:
-            data = await asyncio.to_thread(download, url, self.bot.settings)
+            data = await asyncio.to_thread(fetch_attachment_bytes, url, settings=self.bot.settings,
+                                           max_bytes=MAX_AUDIO_BYTES)
             text = await self.bot.transcriber.transcribe(data, language)
         except BotError as exc:
             await message.reply(exc.user_message, mention_author=False, allowed_mentions=NO_MENTIONS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.contracts.messages import AskArgs, CancelFinetuneArgs, StartFinetuneArgs, TaskKind, TestArgs
+from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import FT_PREFIX, cancel_job_button, row
 from shared.domain.names import validate_dataset_name
 from shared.errors import InvalidInput, NotFound
@@ -22,7 +23,6 @@ from ..registry import GUILD_ONLY, Command, Option, OptionType, Route
 if TYPE_CHECKING:
     from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 
-MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_PROMPT = 4000
 MAX_TEST_DATA = 6000
 RECENT_JOBS = 10
@@ -47,7 +47,7 @@ def ask_command(ctx: InteractionContext) -> dict[str, Any]:
         if not isinstance(attachment, dict) or not attachment.get("url"):
             raise InvalidInput("I could not see that attachment. Please attach it again.")
         content_type = str(attachment.get("content_type") or "")
-        if content_type and not content_type.startswith(("audio/", "video/")):
+        if content_type and not is_audio(content_type, str(attachment.get("filename") or "")):
             raise InvalidInput("Attach an audio file (a voice message, .mp3, .ogg, .wav, .m4a) to ask by voice.")
         if int(attachment.get("size") or 0) > MAX_AUDIO_BYTES:
             raise InvalidInput("That recording is over 25 MB; send a shorter one.")
