@@ -103,8 +103,34 @@ def start_fake_discord(stack: LocalStack) -> Any:
     return fake
 
 
+LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/local-bedrock-customization"
+BEDROCK_ENDPOINTS = ("AWS_ENDPOINT_URL_BEDROCK", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+
+
+def start_fake_bedrock(stack: LocalStack, environ: Mapping[str, str]) -> Any:
+    """Without AWS_ENDPOINT_URL_BEDROCK / AWS_ENDPOINT_URL_BEDROCK_RUNTIME, Bedrock is a local fake on the
+    embedded S3 (replies say the provider is simulated); a variable that is set is used as it is. Without
+    BEDROCK_ROLE_ARN, a local role ARN stands in (the fake checks its form; nothing assumes it)."""
+    missing = [name for name in BEDROCK_ENDPOINTS if not environ.get(name)]
+    if not environ.get("BEDROCK_ROLE_ARN"):
+        stack.base_environment["BEDROCK_ROLE_ARN"] = LOCAL_BEDROCK_ROLE_ARN
+    fake = None
+    if missing:
+        import boto3
+
+        from infra.fakes.bedrock_server import FakeBedrock
+
+        region = stack.base_environment.get("AWS_DEFAULT_REGION", "us-east-1")
+        fake = FakeBedrock(s3_factory=lambda: boto3.client("s3", endpoint_url=stack.aws_endpoint,
+                                                           region_name=region)).start()
+        stack.base_environment.update({name: fake.url for name in missing})
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return fake
+
+
 def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
-    """Without OPENAI_API_KEY, fine-tuning and answers come from a local fake of OpenAI (replies say so)."""
+    """Without OPENAI_API_KEY, OpenAI (fine-tuning when FINETUNE_PROVIDER=openai, and the transcription of /ask
+    recordings) is a local fake (replies say so)."""
     import secrets as token_source
 
     from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests, specs_available
@@ -116,7 +142,7 @@ def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
     if not specs_available():
         log.warning("OpenAI fake: infra/specs not found, so request bodies are not checked against the spec")
     stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
-                                  OPENAI_WEBHOOK_SECRET=webhook_secret, FINETUNE_PROVIDER="openai")
+                                  OPENAI_WEBHOOK_SECRET=webhook_secret)
     stack.settings = stack.settings_for("InteractionsFunction")
     return fake
 
@@ -202,9 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
     fake_discord = None if real_bot else start_fake_discord(stack)
     webhook_port = args.port + 1
-    real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET")
-                       or os.environ.get("FINETUNE_PROVIDER", "openai") != "openai")
+    real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET"))
     fake_openai = None if real_openai else start_fake_openai(stack, webhook_port)
+    fake_bedrock = start_fake_bedrock(stack, os.environ)
+    from shared.finetune.catalog import load_catalog
+    from shared.finetune.readiness import startup_report
+
+    for problem in startup_report(stack.settings, load_catalog(stack.settings)):
+        log.warning("fine-tuning: %s", problem)
     stop = threading.Event()
     runner = start_worker(stack)
     webhook_server = start_watcher(stack, args.host, webhook_port, stop)
@@ -230,8 +261,14 @@ def main(argv: list[str] | None = None) -> int:
                     else stack.settings.discord_api_base)
     voice_note = ("running (python -m voice_worker)" if voice else
                   "not started: it needs a real bot token (DISCORD_BOT_TOKEN) and Discord's gateway")
-    openai_note = (f"local fake at {fake_openai.url} (no OPENAI_API_KEY; replies say the provider is simulated)"
-                   if fake_openai else f"{stack.settings.finetune_provider} ({stack.settings.base_model})")
+    provider = stack.settings.finetune_provider
+    if provider == "bedrock" and fake_bedrock:
+        where = f"local fake of Bedrock at {fake_bedrock.url} (replies say the provider is simulated)"
+    elif provider == "openai" and fake_openai:
+        where = f"local fake of OpenAI at {fake_openai.url} (no OPENAI_API_KEY; replies say the provider is simulated)"
+    else:
+        where = "the real service"
+    openai_note = f"{provider} ({stack.settings.base_model}): {where}"
     print(f"Interactions endpoint: {url}\n"
           f"Embedded AWS (moto):   {aws_endpoint}\n"
           f"Signing key:           {key_note}\n"
@@ -251,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             webhook_server.shutdown()
         if fake_openai:
             fake_openai.stop()
+        if fake_bedrock:
+            fake_bedrock.stop()
         if voice:
             voice.terminate()
             voice.wait(timeout=30)

@@ -30,12 +30,17 @@ class AwsClients:
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` (e.g. ``"bedrock-runtime"``), honouring AWS_ENDPOINT_URL and region."""
+        """A boto3 client for ``service`` (e.g. ``"bedrock-runtime"``) in the configured region.
+
+        The endpoint is the service's own setting (``AWS_ENDPOINT_URL_BEDROCK``, ...) before
+        ``AWS_ENDPOINT_URL``, the precedence botocore itself applies: one endpoint for every client would send
+        Bedrock's calls to the embedded S3/DynamoDB."""
         with self._lock:
             if service not in self._clients:
                 kwargs: dict[str, Any] = {"region_name": self.settings.aws_region}
-                if self.settings.aws_endpoint_url:
-                    kwargs["endpoint_url"] = self.settings.aws_endpoint_url
+                endpoint = self.settings.endpoint_url_for(service)
+                if endpoint:
+                    kwargs["endpoint_url"] = endpoint
                 if service in self._botocore_services and self._session is None:
                     if self._botocore_session is None:
                         import botocore.session

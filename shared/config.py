@@ -23,8 +23,11 @@ from shared.errors import ConfigError
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
 DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
-DEFAULT_BASE_MODEL = "gpt-4.1-mini-2025-04-14"
-PROVIDERS = ("openai", "bedrock")
+PROVIDERS = ("bedrock", "openai")
+# The model each provider tunes when BASE_MODEL is not set.
+DEFAULT_BASE_MODELS = {"bedrock": "amazon.nova-micro-v1:0:128k", "openai": "gpt-4.1-mini-2025-04-14"}
+DEFAULT_PROVIDER = "bedrock"
+DEFAULT_BASE_MODEL = DEFAULT_BASE_MODELS[DEFAULT_PROVIDER]
 
 # Environment variable names. The README's configuration table documents each one.
 ENV = {
@@ -45,6 +48,8 @@ ENV = {
     "finetune_models_file": "FINETUNE_MODELS_FILE",
     "bedrock_role_arn": "BEDROCK_ROLE_ARN",
     "aws_endpoint_url": "AWS_ENDPOINT_URL",
+    "aws_endpoint_url_bedrock": "AWS_ENDPOINT_URL_BEDROCK",
+    "aws_endpoint_url_bedrock_runtime": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
     "aws_region": "AWS_DEFAULT_REGION",
     "data_table": "DATA_TABLE",
     "idempotency_table": "IDEMPOTENCY_TABLE",
@@ -91,13 +96,17 @@ class Settings:
     openai_webhook_secret_secret: str = ""
     # The model that transcribes /ask audio attachments in the worker (no ffmpeg in Lambda: OpenAI's engine).
     openai_transcription_model: str = "gpt-4o-mini-transcribe"
-    finetune_provider: str = "openai"
-    base_model: str = DEFAULT_BASE_MODEL
+    finetune_provider: str = DEFAULT_PROVIDER
+    # Empty means the provider's default model (DEFAULT_BASE_MODELS), filled in at construction.
+    base_model: str = ""
     # A JSON model catalog (names, limits, prices) to use instead of the bundled shared/finetune/models.json.
     finetune_models_file: str = ""
     # The IAM role Bedrock assumes to read the training export from the bucket and write its output there.
     bedrock_role_arn: str = ""
     aws_endpoint_url: str = ""
+    # boto3's own service-specific endpoints: they win over AWS_ENDPOINT_URL for their service, as in botocore.
+    aws_endpoint_url_bedrock: str = ""
+    aws_endpoint_url_bedrock_runtime: str = ""
     aws_region: str = "us-east-1"
     data_table: str = ""
     idempotency_table: str = ""
@@ -122,6 +131,26 @@ class Settings:
     voice_health_port: int = 8081
     voice_shard_id: int = 0
     voice_shard_count: int = 1
+
+    # Whether base_model is the provider default (not chosen): dataclasses.replace() with another provider
+    # then gives that provider's default rather than keeping a model the new provider cannot tune.
+    base_model_is_default: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        default = DEFAULT_BASE_MODELS.get(self.finetune_provider, "")
+        carried = self.base_model_is_default and self.base_model in DEFAULT_BASE_MODELS.values()
+        if not self.base_model or carried:
+            object.__setattr__(self, "base_model", default)
+            object.__setattr__(self, "base_model_is_default", True)
+        else:
+            object.__setattr__(self, "base_model_is_default", False)
+
+    def endpoint_url_for(self, service: str) -> str:
+        """The endpoint a boto3 client for ``service`` should use, empty for AWS's own: the service-specific
+        setting (``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` for ``bedrock-runtime``) before ``AWS_ENDPOINT_URL``."""
+        specific = {"bedrock": self.aws_endpoint_url_bedrock,
+                    "bedrock-runtime": self.aws_endpoint_url_bedrock_runtime}.get(service, "")
+        return specific or self.aws_endpoint_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -31,8 +31,10 @@ class ModelAnswerer:
 
     def answer(self, guild_id: str, transcript: str) -> str:
         from shared.finetune.providers import build_provider
+        from shared.finetune.serving import active_serving
 
-        model = self._stores.finetune_jobs.active_model(guild_id, self._settings.base_model)
+        # A Bedrock custom model answers through its deployment: serving_id is the id inference calls use.
+        serving = active_serving(self._stores.finetune_jobs, guild_id, self._settings)
         if self._provider is None:
-            self._provider = build_provider(self._settings, aws_client=self._stores.aws.client)
-        return str(self._provider.complete([{"role": "user", "content": transcript}], model)).strip()
+            self._provider = build_provider(self._settings, name=serving.provider, aws_client=self._stores.aws.client)
+        return str(self._provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()

@@ -9,7 +9,13 @@ job a delivery names. Both go through :meth:`JobWatcher.check`, so they agree on
   "Make active" button. ``claim_post`` makes that happen once even when the schedule and a webhook race; a
   failed post is released and the record stays active, so the next tick tries again. The post is claimed
   before its chart is drawn, so a racing check draws nothing;
-- each job is checked with the provider it was started on (``record.provider``), whatever is configured now.
+- each job is checked with the provider it was started on (``record.provider``), whatever is configured now;
+- before the completion post of a succeeded job, the new model and the guild's active model answer the job's
+  held-out validation examples (:mod:`shared.finetune.evaluation`). A Bedrock custom model answers only through
+  a deployment, so one is created first (on demand: billed per token, nothing while idle) and the post waits
+  until it is active or has failed;
+- a record whose "Make active" waits for its deployment is back on the list: when the deployment is active the
+  guild switches to it (and deployments nothing uses are deleted); either way the channel is told.
 """
 
 from __future__ import annotations
@@ -26,9 +32,14 @@ from shared.discord.components import activate_model_button, row
 from shared.discord.rest import DiscordRest
 from shared.discord.text import clip
 from shared.errors import BotError
+from shared.finetune.catalog import load_catalog
+from shared.finetune.evaluation import compare_models, held_out_examples
+from shared.finetune.jobs import FineTuneJob, ModelDeployment
 from shared.finetune.planning import completion_for
 from shared.finetune.providers import FineTuneProvider, is_simulated
+from shared.finetune.serving import Serving, active_serving, make_active
 from shared.finetune.webhooks import WebhookEvent
+from shared.storage import keys
 from shared.storage.finetune_jobs import FineTuneJobRecord, FineTuneJobStore
 from shared.storage.stores import Stores
 
@@ -50,8 +61,10 @@ class TickReport:
 class JobWatcher:
     def __init__(self, settings: Settings, *, jobs: FineTuneJobStore,
                  provider_factory: Callable[[str], FineTuneProvider], discord: DiscordRest,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), s3: Any = None) -> None:
         self.settings = settings
+        self.s3 = s3
+        self.catalog = load_catalog(settings)
         self.jobs = jobs
         self._provider_factory = provider_factory
         self._providers: dict[str, FineTuneProvider] = {}
@@ -101,13 +114,30 @@ class JobWatcher:
                 return (recovered or record).status, False
             record = recovered  # found: from here it is checked (and posted) like any other
         provider = self.provider(record.provider)
+        if record.is_terminal and record.posted_at:
+            # Posted already: on the list again only to follow a deployment.
+            return record.status, self._follow_deployment(record, provider)
         job = provider.retrieve(record.job_id)
+        deployment = None
+        if job.status == "succeeded" and job.fine_tuned_model and provider.needs_deployment(job.fine_tuned_model):
+            record, deployment = self._deploy_for_check(record, provider, job)
+            if deployment is not None and not deployment.is_settled:
+                self.jobs.update_from_provider(record, job, keep_active=True)
+                return job.status, False
         posted = False
         if job.is_terminal and record.channel_id and self.jobs.claim_post(record):
             try:
-                # Metrics and the chart only for the one check that will post.
-                post = completion_for(provider, job, simulated=is_simulated(self.settings))
-                self._post(record, post.text, post.chart_png, post.offer_activation)
+                # Metrics, the chart and the held-out check only for the one check that will post.
+                post = completion_for(provider, job, simulated=is_simulated(self.settings, record.provider))
+                text = post.text
+                if job.status == "succeeded":
+                    try:
+                        check = self._held_out_check(record, provider, job, deployment)
+                    except Exception as exc:  # the evidence is a bonus: the post goes out without it
+                        logger.warning("held-out check of %s failed: %r", record.request_id, exc)
+                        check = "No held-out check: the models could not be asked this time."
+                    text = f"{text}\n{check}"
+                self._post(record, text, post.chart_png, post.offer_activation)
             except Exception:
                 # Stay active and unposted: the next tick posts it.
                 self.jobs.release_post(record)
@@ -115,6 +145,101 @@ class JobWatcher:
             posted = True
         self.jobs.update_from_provider(record, job)
         return job.status, posted
+
+    # --- deployments and the held-out check --------------------------------------------------------------
+
+    def _deploy_for_check(self, record: FineTuneJobRecord, provider: FineTuneProvider,
+                          job: FineTuneJob) -> tuple[FineTuneJobRecord, ModelDeployment | None]:
+        """The deployment a new Bedrock model answers through; None where it cannot be served on demand."""
+        spec = self.catalog.models.get((record.provider, record.base_model))
+        if spec is not None and not spec.on_demand_in(self.settings.aws_region):
+            return record, None
+        if record.deployment_arn and record.deployment_status in ("active", "failed"):
+            return record, ModelDeployment(record.deployment_arn, record.deployment_status)
+        try:
+            if record.deployment_arn:
+                deployment = provider.deployment(record.deployment_arn)
+            else:
+                deployment = provider.deploy(str(job.fine_tuned_model), record.request_id)
+        except BotError as exc:
+            if exc.retryable:
+                raise  # busy: the next tick tries again
+            # Refused (quota, access): the post goes out without the check rather than never.
+            logger.warning("no deployment for the held-out check of %s: %s", record.request_id, exc)
+            return record, ModelDeployment("", "failed", failure=exc.user_message)
+        if deployment.status != record.deployment_status or deployment.arn != record.deployment_arn:
+            record = self.jobs.set_deployment(record, deployment.arn, deployment.status)
+        return record, deployment
+
+    def _held_out_check(self, record: FineTuneJobRecord, provider: FineTuneProvider, job: FineTuneJob,
+                        deployment: ModelDeployment | None) -> str:
+        """The comparison text for the completion post; a sentence saying why when there is none."""
+        model = str(job.fine_tuned_model)
+        if provider.needs_deployment(model):
+            spec = self.catalog.models.get((record.provider, record.base_model))
+            if deployment is None:
+                title = spec.title if spec else record.base_model
+                return (f"⚠️ {title} custom models cannot be served on demand in {self.settings.aws_region}, so "
+                        "there is no held-out check, and serving this model needs Provisioned Throughput (billed "
+                        "by the hour, bought in the Bedrock console). Nova Micro, Lite and Pro are served per token.")
+            if deployment.status != "active":
+                reason = deployment.failure or "no reason given"
+                return (f"⚠️ No held-out check: the on-demand deployment failed ({reason}). **Make active** "
+                        "tries to deploy it again.")
+            new_id = deployment.arn
+        else:
+            new_id = model
+        examples = self._validation_examples(record)
+        if not examples:
+            return "No held-out check: this job had no validation examples (10 or more examples make a split)."
+        active = active_serving(self.jobs, record.guild_id, self.settings)
+        comparison = compare_models(
+            examples, new_model=model, new=lambda m: provider.complete(m, new_id),
+            active_model=active.model, active=lambda m: self._answer(active, m))
+        return comparison.text()
+
+    def _answer(self, serving: Serving, messages: list[dict[str, str]]) -> str:
+        return self.provider(serving.provider).complete(messages, serving.serving_id)
+
+    def _validation_examples(self, record: FineTuneJobRecord) -> list[tuple[list[dict[str, str]], str]]:
+        """The held-out lines this job was given, as the worker kept them in the bucket."""
+        if self.s3 is None or not self.settings.bucket_name or not record.snapshot:
+            return []
+        key = keys.export_key(record.guild_id, f"finetune-{record.dataset}-{record.snapshot}", "validation",
+                              ".jsonl")
+        try:
+            body = self.s3.get_object(Bucket=self.settings.bucket_name, Key=key)["Body"].read()
+        except Exception as exc:  # no file means no check, never no post
+            logger.info("no validation file for %s: %s", record.request_id, exc)
+            return []
+        return held_out_examples(body)
+
+    def _follow_deployment(self, record: FineTuneJobRecord, provider: FineTuneProvider) -> bool:
+        """A "Make active" waiting for its deployment: switch when it is active, tell the channel either way."""
+        if not record.deployment_arn:
+            self.jobs.set_deployment(record, "", "", watch=False, activate_by="")
+            return False
+        deployment = provider.deployment(record.deployment_arn)
+        if not deployment.is_settled:
+            return False
+        model = record.fine_tuned_model
+        if deployment.status == "active" and record.activate_by:
+            before = active_serving(self.jobs, record.guild_id, self.settings)
+            record = self.jobs.set_deployment(record, deployment.arn, "active", watch=False, activate_by="")
+            make_active(self.jobs, record.guild_id, Serving(model, record.provider, deployment.arn),
+                        set_by=record.activate_by or "watcher", provider_for=self.provider)
+            text = (f"✅ `{model}` is deployed and is now this server's active model: `/ask` and `/test` use it "
+                    f"(before: `{before.model}`).")
+        else:
+            reason = deployment.failure or deployment.status
+            self.jobs.set_deployment(record, deployment.arn, deployment.status, watch=False, activate_by="")
+            current = active_serving(self.jobs, record.guild_id, self.settings).model
+            text = f"❌ The deployment of `{model}` did not become active ({reason}). `/ask` keeps using `{current}`."
+        if is_simulated(self.settings, record.provider):
+            text += "\n_(The provider is simulated: this is the local fake, not a real model.)_"
+        if record.channel_id:
+            self.discord.create_message(record.channel_id, content=clip(text))
+        return True
 
     def _recover_start(self, record: FineTuneJobRecord) -> FineTuneJobRecord | None:
         """A start was recorded but the worker never saw the provider's answer: find the job by request id.
@@ -152,4 +277,5 @@ def build_watcher(settings: Settings, *, aws: AwsClients | None = None, discord:
         provider_factory=lambda name: build_provider(settings, name=name, aws_client=stores.aws.client,
                                                      openai=openai),
         discord=discord or DiscordRest(settings),
+        s3=stores.aws.s3,
     )

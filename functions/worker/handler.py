@@ -5,6 +5,7 @@ Configuration is read once per cold start in :func:`build_worker`, on the first 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from shared.contracts.messages import TaskKind
 from shared.logs import configure_logging
 
 SERVICE = "worker"
+logger = logging.getLogger(__name__)
 
 _worker: TaskProcessor | None = None
 _worker_lock = threading.Lock()
@@ -36,7 +38,21 @@ def _cold_start() -> TaskProcessor:
             settings = Settings.from_env()
             configure_logging(settings, service=SERVICE)
             _worker = build_worker(settings)
+            _report_prerequisites(settings)
         return _worker
+
+
+def _report_prerequisites(settings: Settings) -> None:
+    """What the configured fine-tuning provider lacks, once per cold start (the estimate says it again)."""
+    from shared.errors import BotError
+    from shared.finetune.catalog import load_catalog
+    from shared.finetune.readiness import startup_report
+
+    try:
+        for problem in startup_report(settings, load_catalog(settings)):
+            logger.warning("fine-tuning prerequisite: %s", problem)
+    except BotError as exc:
+        logger.error("fine-tuning catalog: %s", exc)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -25,10 +25,13 @@ from shared.discord.permissions import require_guild
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
 from shared.errors import BotError, InvalidInput, NotFound
-from shared.finetune.exceptions import FineTuningUnavailable, NotConfigured, ProviderRejected
+from shared.finetune.catalog import load_catalog
+from shared.finetune.exceptions import FineTuningUnavailable, JobNotFound, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
 from shared.finetune.providers import FineTuneProvider, is_simulated
+from shared.finetune.readiness import Readiness, readiness, today
+from shared.finetune.serving import Serving, active_serving, base_serving, make_active
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
 from shared.storage.exchanges import Exchange
@@ -60,11 +63,36 @@ def _require_trainer(ctx: WorkerServices, ref: InteractionRef) -> str:
 
 
 def active_model(ctx: WorkerServices, guild_id: str) -> str:
-    return ctx.stores.finetune_jobs.active_model(guild_id, ctx.settings.base_model)
+    return active_serving(ctx.stores.finetune_jobs, guild_id, ctx.settings).model
 
 
-def _note(ctx: WorkerServices, text: str) -> str:
-    return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings) else text
+def _note(ctx: WorkerServices, text: str, provider: str | None = None) -> str:
+    return f"{text}\n{SIMULATED_NOTE}" if is_simulated(ctx.settings, provider) else text
+
+
+def answer_with(ctx: WorkerServices, serving: Serving, messages: list[dict[str, str]]) -> tuple[str, Serving, str]:
+    """(answer, the model that gave it, a note) from the guild's model; when an active model no longer answers
+    (shut down, deleted, its deployment gone) the base model answers instead and the note says so."""
+    try:
+        return ctx.provider_named(serving.provider).complete(messages, serving.serving_id), serving, ""
+    except (ProviderRejected, JobNotFound) as exc:
+        if serving.is_base:
+            raise
+        base = base_serving(ctx.settings)
+        logger.warning("active model %s did not answer (%s); falling back to %s", serving.model, exc, base.model)
+        answer = ctx.provider_named(base.provider).complete(messages, base.serving_id)
+        return answer, base, (f"_(The active model `{serving.model[-80:]}` did not answer, so the base model "
+                              f"`{base.model}` did. A trainer can choose another with `/model`.)_")
+
+
+def _readiness(ctx: WorkerServices, plan: JobPlan) -> Readiness:
+    client = None
+    if plan.spec.provider == "openai":
+        try:
+            client = ctx.openai
+        except BotError:
+            client = None
+    return readiness(ctx.settings, plan.spec, load_catalog(ctx.settings), on=today(), openai_client=client)
 
 
 # --- start_finetune -------------------------------------------------------------------------------------------
@@ -91,12 +119,19 @@ def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     plan = _plan(ctx, guild_id, info.name)
     digest = plan.export.digest
     confirm = request.args.confirm
+    ready = _readiness(ctx, plan)
     if confirm != digest:
         lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
-        text = (f"{lead}{plan.summary()}\nNothing is spent until you press **Start**. "
+        checks = "\n".join(ready.lines())
+        if not ready.ok:
+            text = f"{lead}{plan.summary()}\n{checks}\nStart is not offered until that is fixed."
+            return TaskOutcome(content=_note(ctx, text))
+        text = (f"{lead}{plan.summary()}\n{checks}\nNothing is spent until you press **Start**. "
                 f"Examples from `{info.name}` plus this server's corrections.")
         button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
         return TaskOutcome(content=_note(ctx, text), components=[row(button)])
+    if not ready.ok:
+        raise FineTuningUnavailable(" ".join(ready.problems)[:1500], detail="start refused: " + ready.problems[0])
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
@@ -216,9 +251,12 @@ def ask(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     question = "\n\n".join(part for part in (prompt, heard) if part)
     if not question:
         raise InvalidInput("Ask a question (or attach a recording of one).")
-    model = active_model(ctx, guild_id)
-    answer = provider_for(ctx).complete([{"role": "user", "content": question}], model).strip()
-    content = _note(ctx, (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER])
+    serving = active_serving(ctx.stores.finetune_jobs, guild_id, ctx.settings)
+    answer, used, fallback = answer_with(ctx, serving, [{"role": "user", "content": question}])
+    answer = answer.strip()
+    model = used.model
+    body = (f"> 🎤 {heard[:300]}\n\n" if heard else "") + answer[:MAX_ANSWER]
+    content = _note(ctx, f"{body}\n{fallback}" if fallback else body, used.provider)
 
     def record_exchange(message: dict[str, Any]) -> None:
         # The message id exists only once the reply does: the exchange is keyed by it, so 👍 / 👎 and
@@ -298,9 +336,10 @@ def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     ref = request.interaction
     guild_id = _require_trainer(ctx, ref)
     items = parse_test_items(request.args.data)
-    model = active_model(ctx, guild_id)
-    provider = provider_for(ctx)
+    serving = active_serving(ctx.stores.finetune_jobs, guild_id, ctx.settings)
+    model = serving.model
     lines = [f"Testing `{model}` on {len(items)} input(s):"]
+    notes: list[str] = []
     passed = failed = errors = 0
     for number, item in enumerate(items, start=1):
         try:
@@ -311,7 +350,10 @@ def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
             continue
         shown = messages[-1]["content"][:120]
         try:
-            prediction = provider.complete(messages, model).strip()
+            prediction, _used, fallback = answer_with(ctx, serving, messages)
+            prediction = prediction.strip()
+            if fallback and fallback not in notes:
+                notes.append(fallback)
         except BotError as exc:
             errors += 1
             lines.append(f"**{number}.** `{shown}` → ⚠️ error: {exc.user_message}")
@@ -323,12 +365,72 @@ def test_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
             verdict = " ✅" if ok else f" ❌ (expected: {expected[:200]})"
         lines.append(f"**{number}.** `{shown}` → {prediction[:400]}{verdict}")
     lines.append(f"Matched {passed}, differed {failed}, errors {errors}.")
+    lines.extend(notes)
     report = "\n".join(lines)
     if len(report) <= MAX_CONTENT:
-        noted = _note(ctx, report)
+        noted = _note(ctx, report, serving.provider)
         return TaskOutcome(content=noted if len(noted) <= MAX_CONTENT else report)
     return TaskOutcome(content=report[:1800] + "\n… the full report is attached.",
                       files=[("test-report.md", report.encode("utf-8"))])
 
 
-__all__ = ["ask", "cancel_finetune", "start_finetune", "test_model"]
+# --- activate_model -----------------------------------------------------------------------------------------
+
+
+def activate_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    """Make a model the guild's active one: ``{"request_id"}`` (the Make active button) or ``{"model"}`` (/model).
+
+    A Bedrock custom model answers only through an on-demand deployment: an active one is used at once; else
+    one is created and the watcher switches the guild when it is active (and says so in the channel). The
+    deployments nothing uses any more are deleted on every switch."""
+    ref = request.interaction
+    guild_id = _require_trainer(ctx, ref)
+    jobs = ctx.stores.finetune_jobs
+    wanted = request.args.model
+    record = None
+    if request.args.request_id:
+        record = jobs.get(guild_id, request.args.request_id)
+    elif wanted and wanted != ctx.settings.base_model:
+        record = jobs.find_by_model(guild_id, wanted)
+    if record is None and wanted == ctx.settings.base_model:
+        base = base_serving(ctx.settings)
+        deleted = make_active(jobs, guild_id, base, set_by=ref.user_id, provider_for=ctx.provider_named)
+        return TaskOutcome(content=_note(ctx, _switched_text(base.model, deleted), base.provider))
+    if record is None or record.status != "succeeded" or not record.fine_tuned_model:
+        raise NotFound("That job has no finished model to use.")
+    model = record.fine_tuned_model
+    provider = ctx.provider_named(record.provider)
+    if not provider.needs_deployment(model):
+        deleted = make_active(jobs, guild_id, Serving(model, record.provider, model), set_by=ref.user_id,
+                              provider_for=ctx.provider_named)
+        return TaskOutcome(content=_note(ctx, _switched_text(model, deleted), record.provider))
+    spec = load_catalog(ctx.settings).models.get((record.provider, record.base_model))
+    region = ctx.settings.aws_region
+    if spec is not None and not spec.on_demand_in(region):
+        raise InvalidInput(f"{spec.title} custom models cannot be served on demand in {region}: serving this one "
+                           "needs Provisioned Throughput (billed by the hour, bought in the Bedrock console). "
+                           "Nova Micro, Lite and Pro custom models are served per token.")
+    deployment = provider.deployment(record.deployment_arn) if record.deployment_arn else None
+    if deployment is None or deployment.status in ("deleted", "failed"):
+        attempt = record.request_id if deployment is None else f"{record.request_id}-{utc_now()[:19]}"
+        deployment = provider.deploy(model, attempt)
+        logger.info("created deployment %s for %s", deployment.arn, model)
+    if deployment.status == "active":
+        jobs.set_deployment(record, deployment.arn, "active", activate_by="")
+        deleted = make_active(jobs, guild_id, Serving(model, record.provider, deployment.arn), set_by=ref.user_id,
+                              provider_for=ctx.provider_named)
+        return TaskOutcome(content=_note(ctx, _switched_text(model, deleted), record.provider))
+    # The watcher follows it and posts in the channel where the job was started.
+    jobs.set_deployment(record, deployment.arn, deployment.status, watch=True, activate_by=ref.user_id)
+    current = active_serving(jobs, guild_id, ctx.settings).model
+    return TaskOutcome(content=_note(ctx, (
+        f"🚀 Deploying `{model}` for on-demand use (billed per token, nothing while idle). I'll post in this "
+        f"channel when it is active; until then `/ask` keeps using `{current}`."), record.provider))
+
+
+def _switched_text(model: str, deleted: list[str]) -> str:
+    tidy = f" Deleted {len(deleted)} deployment(s) nothing uses any more." if deleted else ""
+    return f"Active model is now `{model}`. `/ask` uses it from now on.{tidy}"
+
+
+__all__ = ["activate_model", "ask", "cancel_finetune", "start_finetune", "test_model"]

@@ -20,4 +20,5 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.CANCEL_FINETUNE: model_tasks.cancel_finetune,
     TaskKind.ASK: model_tasks.ask,
     TaskKind.TEST: model_tasks.test_model,
+    TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
 }

@@ -317,6 +317,8 @@ class FakeOpenAI:
         self.auto_advance = auto_advance
         self.refuse_fine_tuning = False
         self.transcription_text = "hello from the fake transcriber"
+        # What GET /models/{id} reports as ``shutdown_date`` (Unix seconds), per model; absent: no field.
+        self.shutdown_dates: dict[str, int] = {}
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_deliveries: list[tuple[str, int]] = []
@@ -487,6 +489,7 @@ class FakeOpenAI:
             ("GET", r"/fine_tuning/jobs/(?P<jid>[^/]+)/events", self._job_events),
             ("GET", r"/fine_tuning/jobs/(?P<jid>[^/]+)/checkpoints", self._job_checkpoints),
             ("POST", r"/chat/completions", self._chat),
+            ("GET", r"/models/(?P<model>[^/]+)", self._get_model),
             ("POST", r"/audio/transcriptions", self._transcribe),
         ]
         for verb, pattern, fn in routes:
@@ -1039,6 +1042,19 @@ class FakeOpenAI:
             ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
         }
+
+    def _get_model(self, model: str, **_: Any) -> Any:
+        model = urllib.parse.unquote(model)
+        with self._lock:
+            known = model in self.base_models or model in self.models
+            shutdown = self.shutdown_dates.get(model)
+        if not known:
+            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                           code="model_not_found")
+        data: dict[str, Any] = {"id": model, "object": "model", "created": 1744588800, "owned_by": "system"}
+        if shutdown is not None:
+            data["shutdown_date"] = shutdown
+        return data
 
     def _learned_answer(self, model: str, prompt: Any) -> str | None:
         """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked."""

@@ -11,9 +11,10 @@ to edit the deferred reply) but is kept out of ``repr`` and must never be logged
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class TaskKind(StrEnum):
     CANCEL_FINETUNE = "cancel_finetune"
     ASK = "ask"
     TEST = "test"
+    ACTIVATE_MODEL = "activate_model"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,14 @@ class TestArgs:
     data: str = ""
 
 
+@dataclass(frozen=True)
+class ActivateModelArgs:
+    """Make active: the job whose model it is (the button), or a model by name (``/model name:``)."""
+
+    request_id: str = ""
+    model: str = ""
+
+
 TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.TRAIN: TrainArgs,
     TaskKind.ARCHIVE: DatasetArgs,
@@ -146,6 +156,7 @@ TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.CANCEL_FINETUNE: CancelFinetuneArgs,
     TaskKind.ASK: AskArgs,
     TaskKind.TEST: TestArgs,
+    TaskKind.ACTIVATE_MODEL: ActivateModelArgs,
 }
 
 
@@ -210,69 +221,72 @@ def _args_from(args_type: type, data: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class TaskRequest:
-    """A slow command for the worker function (JobsQueue). ``args`` is the kind's dataclass; a dict is read
-    into it (unknown names are refused)."""
+class _QueuedRequest:
+    """What both queues carry: a kind, the interaction, and the kind's arguments (its dataclass; a dict is
+    read into it, unknown names refused)."""
 
-    kind: TaskKind
+    kind: Any
     interaction: InteractionRef
     args: Any = None
+
+    KINDS: ClassVar[type[StrEnum]]
+    ARGS: ClassVar[Mapping[Any, type]]
+
+    def __post_init__(self) -> None:
+        kind = self.KINDS(self.kind)
+        object.__setattr__(self, "kind", kind)
+        expected = self.ARGS[kind]
+        if self.args is None or isinstance(self.args, dict):
+            object.__setattr__(self, "args", _args_from(expected, self.args or {}))
+        elif not isinstance(self.args, expected):
+            raise TypeError(f"{kind} takes {expected.__name__}, not {type(self.args).__name__}")
+
+    def _body(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "interaction": asdict(self.interaction), "args": asdict(self.args)}
+
+    def to_json(self) -> str:
+        return json.dumps(self._body())
+
+    @classmethod
+    def _read(cls, body: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The parsed body and the constructor's arguments; :class:`UnknownKind` for a kind this reader lacks."""
+        data = json.loads(body)
+        interaction = InteractionRef.from_dict(data["interaction"])
+        try:
+            kind = cls.KINDS(data["kind"])
+        except ValueError:
+            raise UnknownKind(data["kind"], interaction) from None
+        return data, {"kind": kind, "interaction": interaction,
+                      "args": _args_from(cls.ARGS[kind], data.get("args") or {})}
+
+
+@dataclass(frozen=True)
+class TaskRequest(_QueuedRequest):
+    """A slow command for the worker function (JobsQueue)."""
+
     # A task chained from another on the same interaction (``/train start:true``) answers in a follow-up,
     # leaving the first task's reply in place.
     reply_as_followup: bool = False
 
-    def __post_init__(self) -> None:
-        kind = TaskKind(self.kind)
-        object.__setattr__(self, "kind", kind)
-        expected = TASK_ARGS[kind]
-        if self.args is None or isinstance(self.args, dict):
-            object.__setattr__(self, "args", _args_from(expected, self.args or {}))
-        elif not isinstance(self.args, expected):
-            raise TypeError(f"{kind} takes {expected.__name__}, not {type(self.args).__name__}")
+    KINDS: ClassVar[type[StrEnum]] = TaskKind
+    ARGS: ClassVar[Mapping[Any, type]] = TASK_ARGS
 
-    def to_json(self) -> str:
-        return json.dumps({"kind": str(self.kind), "interaction": asdict(self.interaction),
-                           "args": asdict(self.args), "reply_as_followup": self.reply_as_followup})
+    def _body(self) -> dict[str, Any]:
+        return {**super()._body(), "reply_as_followup": self.reply_as_followup}
 
     @classmethod
     def from_json(cls, body: str) -> TaskRequest:
-        data = json.loads(body)
-        interaction = InteractionRef.from_dict(data["interaction"])
-        try:
-            kind = TaskKind(data["kind"])
-        except ValueError:
-            raise UnknownKind(data["kind"], interaction) from None
-        return cls(kind=kind, interaction=interaction, args=_args_from(TASK_ARGS[kind], data.get("args") or {}),
-                   reply_as_followup=data.get("reply_as_followup") is True)
+        data, fields_ = cls._read(body)
+        return cls(**fields_, reply_as_followup=data.get("reply_as_followup") is True)
 
 
 @dataclass(frozen=True)
-class VoiceRequest:
+class VoiceRequest(_QueuedRequest):
     """A voice action for the voice worker (VoiceQueue, FIFO: group = guild, deduplication = interaction id)."""
 
-    kind: VoiceKind
-    interaction: InteractionRef
-    args: Any = None
-
-    def __post_init__(self) -> None:
-        kind = VoiceKind(self.kind)
-        object.__setattr__(self, "kind", kind)
-        expected = VOICE_ARGS[kind]
-        if self.args is None or isinstance(self.args, dict):
-            object.__setattr__(self, "args", _args_from(expected, self.args or {}))
-        elif not isinstance(self.args, expected):
-            raise TypeError(f"{kind} takes {expected.__name__}, not {type(self.args).__name__}")
-
-    def to_json(self) -> str:
-        return json.dumps({"kind": str(self.kind), "interaction": asdict(self.interaction),
-                           "args": asdict(self.args)})
+    KINDS: ClassVar[type[StrEnum]] = VoiceKind
+    ARGS: ClassVar[Mapping[Any, type]] = VOICE_ARGS
 
     @classmethod
     def from_json(cls, body: str) -> VoiceRequest:
-        data = json.loads(body)
-        interaction = InteractionRef.from_dict(data["interaction"])
-        try:
-            kind = VoiceKind(data["kind"])
-        except ValueError:
-            raise UnknownKind(data["kind"], interaction) from None
-        return cls(kind=kind, interaction=interaction, args=_args_from(VOICE_ARGS[kind], data.get("args") or {}))
+        return cls(**cls._read(body)[1])

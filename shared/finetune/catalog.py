@@ -61,9 +61,31 @@ class ModelSpec:
     # The id inference calls use for the base model, when it is not ``name`` (Bedrock's customization ids,
     # such as ``amazon.nova-micro-v1:0:128k``, are not model ids Converse accepts).
     inference_id: str = ""
+    # What people call the model ("Amazon Nova Micro").
+    label: str = ""
+    # AWS regions where the provider tunes this model; empty means anywhere the provider runs.
+    regions: tuple[str, ...] = ()
+    # The provider refuses a training file with fewer / more examples than these.
+    min_examples: int | None = None
+    max_examples: int | None = None
+    # Bedrock: regions where a custom model of this base can be served on demand (a custom model deployment,
+    # billed per token). Empty: serving it needs Provisioned Throughput, billed by the hour.
+    on_demand_regions: tuple[str, ...] = ()
+    # When the provider stops answering with this model and its fine-tunes (ISO date), if announced.
+    shutdown_date: str = ""
 
     def supports(self, method: str) -> bool:
         return method in self.methods
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def tunable_in(self, region: str) -> bool:
+        return not self.regions or region in self.regions
+
+    def on_demand_in(self, region: str) -> bool:
+        return region in self.on_demand_regions
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,16 @@ class Catalog:
 
     def option(self, provider: str, key: str, default: Any = None) -> Any:
         return self.provider_options.get(provider, {}).get(key, default)
+
+    def provider_models(self, provider: str) -> list[ModelSpec]:
+        return [spec for (p, _), spec in self.models.items() if p == provider]
+
+    def for_inference_id(self, provider: str, model: str) -> ModelSpec | None:
+        """The catalog entry a model id belongs to: its own, or the base whose ``inference_id`` it is."""
+        found = self.models.get((provider, model))
+        if found is not None:
+            return found
+        return next((s for s in self.provider_models(provider) if s.inference_id == model), None)
 
 
 def parse_catalog(data: dict[str, Any]) -> Catalog:
@@ -123,6 +155,12 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
                     hyperparameters=dict(m.get("hyperparameters", {})),
                     supports_validation=bool(m.get("supports_validation", True)),
                     inference_id=str(m.get("inference_id", "")),
+                    label=str(m.get("label", "")),
+                    regions=tuple(m.get("regions", ())),
+                    min_examples=int(m["min_examples"]) if m.get("min_examples") is not None else None,
+                    max_examples=int(m["max_examples"]) if m.get("max_examples") is not None else None,
+                    on_demand_regions=tuple(m.get("on_demand_regions", ())),
+                    shutdown_date=str(m.get("shutdown_date", "")),
                 )
                 if spec.format not in FORMATS:
                     raise ValueError(f"{provider}/{name}: unknown format {spec.format!r}")

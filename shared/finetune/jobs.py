@@ -74,3 +74,21 @@ class MetricPoint:
     step: int
     train_loss: float | None = None
     valid_loss: float | None = None
+
+
+# Neutral deployment states; Bedrock's Creating/Active/Failed map onto the first three.
+DEPLOYMENT_STATES = ("creating", "active", "failed", "deleted")
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    """What serves a custom model on demand: inference calls use ``arn`` as the model id once ``active``."""
+
+    arn: str
+    status: str
+    model: str = ""
+    failure: str = ""
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status != "creating"

@@ -12,7 +12,10 @@ Records (keys from :mod:`shared.storage.keys`):
 - model: ``pk=GUILD#{guild}``, ``sk=FTMODEL#{finished_at:012d}#{request_id}``: a model a succeeded job made,
   so /model's choices (read on every autocomplete keystroke) are one short newest-first query.
 - active model: the ``active_model`` attribute of the guild settings record (``sk=SETTINGS``), updated on its
-  own so that the other attributes there (selected dataset, trainer role) are kept.
+  own so that the other attributes there (selected dataset, trainer role) are kept; with it ``active_provider``
+  and ``active_serving_id`` (what inference calls use: a Bedrock deployment's ARN, or the model itself).
+- deployment: a Bedrock custom model's on-demand deployment lives on its job record (``deployment_arn``,
+  ``deployment_status``). While the watcher has to follow one, the record is back on the active index.
 """
 
 from __future__ import annotations
@@ -57,10 +60,19 @@ class FineTuneJobRecord:
     updated_at: str = ""
     # When the completion post went out; set once, with a condition, so only one watcher posts.
     posted_at: str = ""
+    # The on-demand deployment of a Bedrock custom model: creating, active, failed or deleted.
+    deployment_arn: str = ""
+    deployment_status: str = ""
+    # Who pressed "Make active" while the deployment was being created: it becomes active when ready.
+    activate_by: str = ""
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def deployment_live(self) -> bool:
+        return bool(self.deployment_arn) and self.deployment_status in ("creating", "active")
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> FineTuneJobRecord:
@@ -192,6 +204,31 @@ class FineTuneJobStore:
                                          attributes=("model",))
         return [str(item["model"]) for item in items if "model" in item]
 
+    def find_by_model(self, guild_id: str, model: str, limit: int = 100) -> FineTuneJobRecord | None:
+        return next((r for r in self.recent(guild_id, limit=limit) if r.fine_tuned_model == model), None)
+
+    # --- deployments ----------------------------------------------------------------------------------------
+
+    def set_deployment(self, record: FineTuneJobRecord, arn: str, status: str, *, watch: bool | None = None,
+                       activate_by: str | None = None) -> FineTuneJobRecord:
+        """Store a deployment's state; ``watch`` puts the record back on (True) or takes it off (False) the
+        watcher's list; ``activate_by`` records (or, with "", clears) a pending "Make active"."""
+        changes: dict[str, Any] = {"deployment_arn": arn, "deployment_status": status, "updated_at": utc_now()}
+        if activate_by is not None:
+            changes["activate_by"] = activate_by
+        if watch:
+            changes.update(gsi1pk=keys.ACTIVE_JOBS_PK,
+                           gsi1sk=keys.active_job_sk(utc_now(), record.guild_id, record.request_id))
+        self._table.update(*self._key(record), set=changes, remove=("gsi1pk", "gsi1sk") if watch is False else (),
+                           condition="attribute_exists(pk)")
+        changes.pop("gsi1pk", None)
+        changes.pop("gsi1sk", None)
+        return replace(record, **changes)
+
+    def live_deployments(self, guild_id: str, limit: int = 100) -> list[FineTuneJobRecord]:
+        """This guild's job records whose deployment exists (creating or active)."""
+        return [r for r in self.recent(guild_id, limit=limit) if r.deployment_live]
+
     # --- the guild's active model -------------------------------------------------------------------------
 
     def active_model(self, guild_id: str, base_model: str) -> str:
@@ -199,11 +236,23 @@ class FineTuneJobStore:
         item = self._table.get(keys.guild_pk(guild_id), keys.settings_sk(), attributes=("active_model",))
         return str(item["active_model"]) if item and item.get("active_model") else base_model
 
-    def set_active_model(self, guild_id: str, model: str, *, set_by: str) -> None:
+    def active_serving(self, guild_id: str) -> tuple[str, str, str] | None:
+        """(model, provider, serving id) of the guild's active model, or None when none was chosen. Records
+        written before the provider was stored give "" for both."""
+        item = self._table.get(keys.guild_pk(guild_id), keys.settings_sk(),
+                               attributes=("active_model", "active_provider", "active_serving_id"))
+        if not item or not item.get("active_model"):
+            return None
+        return (str(item["active_model"]), str(item.get("active_provider") or ""),
+                str(item.get("active_serving_id") or ""))
+
+    def set_active_model(self, guild_id: str, model: str, *, set_by: str, provider: str = "",
+                         serving_id: str = "") -> None:
         # Only these attributes: the guild's other settings on the same record are kept.
         self._table.update(keys.guild_pk(guild_id), keys.settings_sk(),
                            set={"active_model": model, "active_model_set_by": set_by,
-                                "active_model_set_at": utc_now()})
+                                "active_model_set_at": utc_now(), "active_provider": provider,
+                                "active_serving_id": serving_id or model})
 
     # --- internals ------------------------------------------------------------------------------------------
 

@@ -85,6 +85,15 @@ def test_signed_body_that_is_not_an_event_is_rejected():
         WebhookVerifier(SECRET).verify(body, headers)
 
 
+def idempotency_table(name: str):
+    """The idempotency table's key schema, as template.yaml declares it (Powertools' ``id``)."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    return ddb
+
+
 class LambdaContext:
     """The part of Lambda's context Powertools reads: 30 s left, the webhook function's timeout."""
 
@@ -95,13 +104,7 @@ class LambdaContext:
 def test_repeated_delivery_is_recognised(aws_env):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_rep")
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="idem",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        ddb = idempotency_table("idem")
         verifier = WebhookVerifier(SECRET)
         first = verifier.verify(body, headers)
         again = verifier.verify(body, headers)  # the service redelivers the same signed event
@@ -122,13 +125,7 @@ def test_repeated_delivery_is_recognised(aws_env):
 def test_a_delivery_whose_handling_failed_is_handled_again(aws_env):
     body, headers = webhook_delivery("fine_tuning.job.succeeded", "ftjob-abc", SECRET, event_id="evt_fail")
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="idem",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        ddb = idempotency_table("idem")
         event = WebhookVerifier(SECRET).verify(body, headers)
         log = DeliveryLog("idem", ddb)
 

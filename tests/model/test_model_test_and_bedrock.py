@@ -75,11 +75,14 @@ def test_ask_failure_tells_the_user_after_the_last_try(client, runner, fake_disc
         "Sorry, that didn't work: The model did not answer. Please try again in a minute.")
 
 
-def test_ask_with_an_inactive_model_says_how_to_fix_it(client, runner, fake_discord, jobs):
-    jobs.set_active_model(GUILD, "ft:gone:model", set_by="1")
+def test_an_active_model_that_no_longer_answers_falls_back_to_the_base_model(client, runner, fake_discord, jobs):
+    jobs.set_active_model(GUILD, "ft:gone:model", set_by="1", provider="openai")
     asked = send(client, build.slash("ask", options={"prompt": "Hi"}, **A))
-    runner.poll_once()
-    assert "Pick another one with /model" in fake_discord.original(asked.token)["content"]
+    assert runner.poll_once()["failed"] == 0  # answered, not retried
+    content = fake_discord.original(asked.token)["content"]
+    assert content.startswith("(simulated gpt-4.1-mini-2025-04-14) You said: Hi")
+    assert "The active model `ft:gone:model` did not answer, so the base model `gpt-4.1-mini-2025-04-14` did" \
+        in content
 
 
 def test_ask_refuses_a_non_audio_attachment(client):

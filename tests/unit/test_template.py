@@ -130,3 +130,35 @@ def test_the_users_subnets_replace_the_stacks_own_network():
     assert conditions["HasVoiceWorker"] and not conditions["HasOwnVoiceNetwork"]
     created = _voice_resources(template, conditions)
     assert "VoiceService" in created and "VoiceVpc" not in created and "VoiceSubnet" not in created
+
+
+def _allowed(function: str) -> dict[str, list]:
+    """Action → the Resource values of the statements that allow it, for one function's inline policies."""
+    found: dict[str, list] = {}
+    for policy in load_template()["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for action in statement.get("Action", []):
+                found.setdefault(action, []).append(statement.get("Resource"))
+    return found
+
+
+def test_the_watcher_may_list_the_bucket_to_find_bedrocks_metrics():
+    # Bedrock writes the metrics CSVs under a folder named after the job: the watcher finds them by listing.
+    watcher = _allowed("WatcherFunction")
+    assert watcher["s3:ListBucket"] == [{"Fn::GetAtt": ["Bucket", "Arn"]}]
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in watcher, action  # the held-out check deploys and asks both models
+
+
+def test_the_worker_may_deploy_and_delete_custom_models():
+    worker = _allowed("WorkerFunction")
+    for action in ("bedrock:CreateCustomModelDeployment", "bedrock:GetCustomModelDeployment",
+                   "bedrock:DeleteCustomModelDeployment", "bedrock:InvokeModel"):
+        assert action in worker, action
+
+
+def test_bedrock_is_the_default_provider_and_the_model_follows_it():
+    parameters = load_template()["Parameters"]
+    assert parameters["FineTuneProvider"]["Default"] == "bedrock"
+    assert parameters["BaseModel"]["Default"] == ""  # the provider's default (shared.config.DEFAULT_BASE_MODELS)

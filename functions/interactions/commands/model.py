@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.contracts.messages import AskArgs, CancelFinetuneArgs, StartFinetuneArgs, TaskKind, TestArgs
+from shared.contracts.messages import (
+    ActivateModelArgs,
+    AskArgs,
+    CancelFinetuneArgs,
+    StartFinetuneArgs,
+    TaskKind,
+    TestArgs,
+)
 from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import FT_PREFIX, cancel_job_button, row
 from shared.domain.names import validate_dataset_name
@@ -94,6 +101,20 @@ def jobs_command(ctx: InteractionContext) -> dict[str, Any]:
 # --- /model --------------------------------------------------------------------------------------------------
 
 
+DEPLOYMENT_WORDS = {"creating": "deploying", "active": "deployed (on demand)", "failed": "deployment failed",
+                    "deleted": "not deployed (Make active deploys it)"}
+
+
+def _needs_worker(ctx: InteractionContext, jobs: FineTuneJobStore, guild_id: str, model: str) -> bool:
+    """Switching to or away from a Bedrock custom model calls Bedrock (deploy, delete): the worker does it."""
+    found = jobs.active_serving(guild_id)
+    return ":custom-model/" in model or bool(found and "custom-model-deployment" in found[2])
+
+
+def _set_inline(ctx: InteractionContext, jobs: FineTuneJobStore, guild_id: str, model: str, provider: str) -> None:
+    jobs.set_active_model(guild_id, model, set_by=ctx.user_id, provider=provider, serving_id=model)
+
+
 def model_choices(ctx: InteractionContext, guild_id: str) -> list[str]:
     """The base model, then this guild's fine-tuned models (newest first)."""
     names = [ctx.settings.base_model]
@@ -109,16 +130,41 @@ def model_command(ctx: InteractionContext) -> dict[str, Any]:
     wanted = str(ctx.options().get("name") or "").strip()
     choices = model_choices(ctx, guild_id)
     if not wanted:
-
-        active = jobs.active_model(guild_id, ctx.settings.base_model)
-        listed = "\n".join(f"{'▶' if c == active else '•'} `{c}`" for c in choices)
-        return responses.reply(f"Active model: `{active}`\nChoices:\n{listed}\nSet one with `/model name:`.",
-                               ephemeral=True)
+        return responses.reply(_model_overview(ctx, jobs, guild_id, choices), ephemeral=True)
     if wanted not in choices:
         raise InvalidInput(f"`{wanted[:100]}` is not a model of this server. Pick the base model or one that a "
                            "succeeded job here produced (see `/model`).")
-    jobs.set_active_model(guild_id, wanted, set_by=ctx.user_id)
+    if _needs_worker(ctx, jobs, guild_id, wanted):
+        return defer_task(ctx, TaskKind.ACTIVATE_MODEL, ActivateModelArgs(model=wanted))
+    record = jobs.find_by_model(guild_id, wanted) if wanted != ctx.settings.base_model else None
+    _set_inline(ctx, jobs, guild_id, wanted, record.provider if record else ctx.settings.finetune_provider)
     return responses.reply(f"Active model is now `{wanted}`. `/ask` uses it from now on.")
+
+
+def _model_overview(ctx: InteractionContext, jobs: FineTuneJobStore, guild_id: str, choices: list[str]) -> str:
+    """The active model, each choice with its deployment state, and shutdown warnings within 30 days."""
+    from shared.finetune.catalog import load_catalog
+    from shared.finetune.readiness import openai_shutdown_date, retirement_warning, today
+    from shared.finetune.serving import active_serving
+
+    active = active_serving(jobs, guild_id, ctx.settings)
+    records = {r.fine_tuned_model: r for r in jobs.recent(guild_id, limit=50) if r.fine_tuned_model}
+    catalog = load_catalog(ctx.settings)
+    lines = [f"Active model: `{active.model}` ({active.provider})"]
+    warnings = []
+    for choice in choices:
+        record = records.get(choice)
+        provider = record.provider if record else ctx.settings.finetune_provider
+        state = ""
+        if record is not None and ":custom-model/" in choice:
+            state = " · " + DEPLOYMENT_WORDS.get(record.deployment_status, "not deployed (Make active deploys it)")
+        lines.append(f"{'▶' if choice == active.model else '•'} `{choice}`{state}")
+        if provider == "openai":
+            warning = retirement_warning(choice, openai_shutdown_date(choice, catalog), on=today())
+            if warning:
+                warnings.append(f"⚠️ {warning}")
+    lines.append("Set one with `/model name:`.")
+    return "\n".join(lines + warnings)
 
 
 def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list[tuple[str, str]]:
@@ -150,7 +196,9 @@ def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
         record = jobs.get(guild_id, parts[2])
         if record is None or record.status != "succeeded" or not record.fine_tuned_model:
             raise NotFound("That job has no finished model to use.")
-        jobs.set_active_model(guild_id, record.fine_tuned_model, set_by=ctx.user_id)
+        if _needs_worker(ctx, jobs, guild_id, record.fine_tuned_model):
+            return defer_task(ctx, TaskKind.ACTIVATE_MODEL, ActivateModelArgs(request_id=record.request_id))
+        _set_inline(ctx, jobs, guild_id, record.fine_tuned_model, record.provider)
         return responses.reply(f"Active model is now `{record.fine_tuned_model}`. `/ask` uses it from now on.")
     raise InvalidInput("That button is not one I know.")
 

@@ -40,7 +40,14 @@ def build_provider(settings: Settings, *, name: str | None = None, aws_client: C
     raise NotConfigured(detail=f"unknown fine-tuning provider {name!r}")
 
 
-def is_simulated(settings: Settings) -> bool:
-    """The local stack points OPENAI_BASE_URL at the fake server on loopback; replies then say so."""
-    base = settings.openai_base_url
-    return settings.finetune_provider == "openai" and ("127.0.0.1" in base or "localhost" in base)
+def _loopback(url: str) -> bool:
+    return "127.0.0.1" in url or "localhost" in url
+
+
+def is_simulated(settings: Settings, provider: str | None = None) -> bool:
+    """The local stack points the provider's endpoint (OPENAI_BASE_URL, or AWS_ENDPOINT_URL_BEDROCK[_RUNTIME]) at
+    a fake server on loopback; replies then say so."""
+    provider = provider or settings.finetune_provider
+    if provider == "openai":
+        return _loopback(settings.openai_base_url)
+    return _loopback(settings.endpoint_url_for("bedrock-runtime")) or _loopback(settings.endpoint_url_for("bedrock"))

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from shared.finetune.exports import TrainingExport
-from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint, ModelDeployment
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +52,18 @@ class FineTuneProvider(ABC):
     @abstractmethod
     def complete(self, messages: Sequence[dict[str, str]], model: str) -> str:
         """One chat answer from ``model`` (a base model or a fine-tuned one)."""
+
+    # --- serving ------------------------------------------------------------------------------------------
+
+    def needs_deployment(self, model: str) -> bool:
+        """Whether ``model`` answers only through a deployment (a Bedrock custom model); OpenAI's do not."""
+        return False
+
+    def deploy(self, model: str, request_id: str) -> ModelDeployment:
+        raise NotImplementedError(f"{self.name} models need no deployment")
+
+    def deployment(self, arn: str) -> ModelDeployment:
+        raise NotImplementedError(f"{self.name} models need no deployment")
+
+    def delete_deployment(self, arn: str) -> None:
+        raise NotImplementedError(f"{self.name} models need no deployment")

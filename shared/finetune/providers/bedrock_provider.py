@@ -31,7 +31,7 @@ from shared.finetune.exceptions import (
     ProviderRejected,
 )
 from shared.finetune.exports import TrainingExport
-from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint
+from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint, ModelDeployment
 from shared.finetune.metrics import parse_bedrock_metrics
 from shared.finetune.providers.base import FineTuneProvider
 
@@ -53,6 +53,7 @@ BUSY_CODES = {
     "TooManyRequestsException",
 }
 REFUSAL_CODES = {"AccessDeniedException"}
+DEPLOYMENT_STATUS = {"Creating": "creating", "Active": "active", "Failed": "failed"}
 TRAINING_METRICS = "step_wise_training_metrics.csv"
 VALIDATION_METRICS = "validation_metrics.csv"
 
@@ -68,6 +69,14 @@ def job_name_for(request_id: str, *readable: str) -> str:
     so cutting the readable tail (``readable`` parts, then the id) never makes two requests share a name."""
     unique = hashlib.sha256(request_id.encode()).hexdigest()[:16]
     return _name("-".join(("dbt", unique, *readable, request_id)))
+
+
+def _readable(message: str) -> str:
+    """A provider message fit for a user: an HTML error page (a proxy's, a gateway's) says so instead."""
+    text = message.strip()
+    if text[:200].lower().lstrip().startswith(("<!doctype", "<html")) or "</html>" in text.lower():
+        return "the endpoint answered with an HTML error page"
+    return text
 
 
 def _ts(value: Any) -> int | None:
@@ -126,9 +135,10 @@ class BedrockProvider(FineTuneProvider):
             raise cls(detail=f"bedrock {action}: {exc}") from exc
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            message = exc.response.get("Error", {}).get("Message", "")
-            logger.warning("bedrock %s failed: %s %s", action, code, message)
-            if code in BUSY_CODES:
+            message = _readable(exc.response.get("Error", {}).get("Message", ""))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            logger.warning("bedrock %s failed: %s %s %s", action, status, code, message)
+            if code in BUSY_CODES or status >= 500 or status == 429:
                 cls = InferenceFailed if inference else ProviderBusy
                 raise cls(detail=f"bedrock {action}: {code} {message}") from exc
             if code in REFUSAL_CODES and not inference:
@@ -136,7 +146,7 @@ class BedrockProvider(FineTuneProvider):
                     "This AWS account may not customize that model on Bedrock (access denied).",
                     detail=f"bedrock {action}: {code} {message}",
                 ) from exc
-            if code == "ResourceNotFoundException" and action.startswith("job"):
+            if code == "ResourceNotFoundException" and action.startswith(("job", "deployment")):
                 raise JobNotFound(detail=f"bedrock {action}: {message}") from exc
             raise ProviderRejected(
                 f"Bedrock rejected the request: {message[:300]}" if message else None,
@@ -253,6 +263,40 @@ class BedrockProvider(FineTuneProvider):
         if TRAINING_METRICS not in found:
             return []
         return parse_bedrock_metrics(found[TRAINING_METRICS], found.get(VALIDATION_METRICS))
+
+    # --- serving: on-demand custom model deployments --------------------------------------------------------
+
+    def needs_deployment(self, model: str) -> bool:
+        return ":custom-model/" in model
+
+    def deploy(self, model: str, request_id: str) -> ModelDeployment:
+        """Create (or find, by the same request token) the on-demand deployment of custom model ``model``."""
+        with self._call("deployment create"):
+            created = self.bedrock.create_custom_model_deployment(
+                modelDeploymentName=job_name_for(request_id, "serve"),
+                modelArn=model,
+                description=f"Discord Bot Trainer: {request_id}"[:200],
+                clientRequestToken=_name(f"deploy-{request_id}", 256),
+            )
+        return self.deployment(created["customModelDeploymentArn"])
+
+    def deployment(self, arn: str) -> ModelDeployment:
+        try:
+            with self._call("deployment get"):
+                data = self.bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+        except JobNotFound:
+            return ModelDeployment(arn=arn, status="deleted")
+        return ModelDeployment(arn=data["customModelDeploymentArn"],
+                               status=DEPLOYMENT_STATUS.get(data.get("status", ""), "creating"),
+                               model=data.get("modelArn", ""), failure=data.get("failureMessage", "") or "")
+
+    def delete_deployment(self, arn: str) -> None:
+        try:
+            with self._call("deployment delete"):
+                self.bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=arn)
+        except JobNotFound:
+            pass  # already gone: the goal is reached
+        logger.info("deleted deployment %s", arn)
 
     # --- inference ------------------------------------------------------------------------------------------
 
