@@ -173,7 +173,7 @@ def cold_feedback(runs: int = 9) -> dict[str, float]:
         aws_env = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
                    "AWS_SECRET_ACCESS_KEY": "x"}
         os.environ.update(aws_env)
-        provisioned = provision(AwsClients(Settings(aws_endpoint_url=endpoint)), prefix="bench",
+        provisioned = provision(AwsClients(Settings(aws_endpoint_url=endpoint)), prefix=f"bench{time.time_ns()}",
                                 parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APP})
         # Both read compiled bytecode, as the Lambda artifact ships it (infra/package_lambda.py compiles the
         # project's code; pip compiled the dependencies): a first, unmeasured round writes it.
