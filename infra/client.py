@@ -16,6 +16,8 @@
     python -m infra.client --manager press ft:use:<request id>      # the Make active button
     python -m infra.client ask "What is the capital of France?"
     python -m infra.client --manager jobs
+    python -m infra.client join && python -m infra.client say "hello"
+    python -m infra.client voice --save ./voice-out  # what the bot said in the local voice channel, as WAV
     python -m infra.client send '{"type": 2, "data": {"name": "hi", "type": 1}}'
 
 Deferred commands (type 5) are followed: the client shows the reply as the worker edits it, and follow-ups.
@@ -206,6 +208,23 @@ def _parser() -> argparse.ArgumentParser:
     menu = commands.add_parser("correct-menu", help="use 'Correct this answer' on a bot message, then submit")
     menu.add_argument("--content", required=True, help="the bot answer being corrected")
     menu.add_argument("--correction", help="submit the modal with this text")
+    join = commands.add_parser("join", help="ask the bot to join your voice channel (or --channel)")
+    join.add_argument("--channel", help="id of a voice channel")
+    commands.add_parser("leave", help="ask the bot to leave voice")
+    say = commands.add_parser("say", help="have the bot say something in voice")
+    say.add_argument("text")
+    commands.add_parser("skip", help="skip what the bot is saying")
+    commands.add_parser("clear", help="drop what the bot was going to say")
+    voice_settings = commands.add_parser("voice-settings", help="show or change the server's voice settings")
+    voice_settings.add_argument("--engine", choices=("default", "espeak", "gtts", "polly"))
+    voice_settings.add_argument("--language")
+    voice_settings.add_argument("--idle-minutes", type=int)
+    voice_settings.add_argument("--transcribe-add", metavar="CHANNEL_ID")
+    voice_settings.add_argument("--transcribe-remove", metavar="CHANNEL_ID")
+    voice = commands.add_parser("voice", help="what the bot said in the local voice channel (and its audio)")
+    voice.add_argument("--save", type=Path, help="save each utterance as a WAV file in this folder")
+    voice.add_argument("--move", metavar="CHANNEL_ID|none",
+                       help="move you (--user) to a voice channel of the local guild, or out of voice")
     raw = commands.add_parser("send", help="send any interaction JSON (id, token, application_id filled in)")
     raw.add_argument("interaction")
     return parser
@@ -263,6 +282,18 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return [send(url, app, build.slash("jobs", **base))]
     if args.command == "model":
         return [send(url, app, build.slash("model", options={"name": args.name} if args.name else {}, **base))]
+    if args.command == "join":
+        return [send(url, app, build.slash("join", options={"channel": args.channel} if args.channel else {},
+                                           **base))]
+    if args.command == "say":
+        return [send(url, app, build.slash("say", options={"text": args.text}, **base))]
+    if args.command == "voice-settings":
+        chosen = {"engine": args.engine, "language": args.language, "idle_minutes": args.idle_minutes,
+                  "transcribe_add": args.transcribe_add, "transcribe_remove": args.transcribe_remove}
+        return [send(url, app, build.slash("voice_settings", options={k: v for k, v in chosen.items()
+                                                                       if v is not None}, **base))]
+    if args.command in ("leave", "skip", "clear"):
+        return [send(url, app, build.slash(args.command, **base))]
     if args.command == "press":
         message = build.bot_message(application_id=app.application_id, content=args.content)
         return [send(url, app, build.component(args.custom_id, message=message, **base))]
@@ -293,9 +324,55 @@ def save_attachments(messages: list[dict[str, Any]], folder: Path) -> None:
             print(f"saved {target}")
 
 
+def _local_gateway() -> str:
+    state = _state()
+    gateway = state.get("local_gateway_url")
+    if not gateway:
+        raise ClientError("The local stack is not running its own voice gateway (a bot token is set, or `make run` "
+                          "is not running): listen in Discord instead.")
+    return str(gateway)
+
+
+def show_voice(args: argparse.Namespace, *, wait_seconds: float = 30.0) -> None:
+    """Print what the bot said (utterances as the local voice server heard them) and save the audio."""
+    gateway = _local_gateway()
+    if args.move:
+        channel = None if args.move.lower() == "none" else args.move
+        answer = requests.post(f"{gateway}/move", json={"user_id": args.user, "channel_id": channel}, timeout=5)
+        if answer.status_code != 200:
+            raise ClientError(answer.json().get("message", "the move was refused"))
+    deadline = time.monotonic() + wait_seconds
+    while True:  # an utterance still playing is waited for, briefly
+        status = requests.get(gateway, timeout=5).json()
+        if all(u["complete"] for u in status["utterances"]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    names = status["channels"]
+    where = names.get(status["bot_channel"] or "", "not in voice")
+    dave = ("DAVE on" + (", group ready" if status["dave_ready"] else "")) if status["dave"] else "DAVE off"
+    print(f"Bot: {where} ({dave})")
+    for member_id, member in status["members"].items():
+        if member["channel_id"]:
+            print(f"  in #{names.get(member['channel_id'], member['channel_id'])}: {member['name']} ({member_id})")
+    if not status["utterances"]:
+        print("(the bot has not said anything yet)")
+    for u in status["utterances"]:
+        e2ee = f", {u['e2ee_frames']} end-to-end encrypted" if u["dave"] else ""
+        print(f"#{u['index']}: {u['seconds']:.1f} s, {u['frames']} frames{e2ee}, {u['undecodable']} undecodable"
+              + ("" if u["complete"] else " (still speaking)"))
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            target = args.save / f"utterance-{u['index']}.wav"
+            target.write_bytes(requests.get(f"{gateway}/{u['index']}.wav", timeout=10).content)
+            print(f"  saved {target}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "voice":
+            show_voice(args)
+            return 0
         if args.command == "channel":
             fake = _fake_discord()
             found = requests.get(f"{fake}/_fake/messages", params={"channel_id": build.DEFAULT_CHANNEL},

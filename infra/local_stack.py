@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from infra.signing import DEV_KEY_DIR, DevApplication
@@ -188,13 +189,59 @@ def start_worker(stack: LocalStack) -> Any:
     return runner
 
 
-def start_voice_worker(stack: LocalStack) -> subprocess.Popen[bytes] | None:
-    """The voice worker needs a real gateway connection: it runs only when a bot token is configured."""
+def start_local_gateway(stack: LocalStack, fake_discord: Any, *, dave: bool) -> Any:
+    """Without a bot token, the voice worker connects to a local gateway and voice server (TLS with a CA made
+    now, DAVE unless --no-dave), and speaks with espeak-ng, which needs no network."""
+    from infra.fakes.discord_gateway import LocalDiscordGateway
+
+    gateway = LocalDiscordGateway(bot_token=fake_discord.bot_token, bot_user_id=fake_discord.application_id,
+                                  dave=dave, tls_dir=DEV_KEY_DIR / "gateway-tls").start()
+    stack.base_environment.update(DISCORD_GATEWAY_URL=gateway.url, DISCORD_CA_FILE=str(gateway.ca_file))
+    stack.base_environment.setdefault("VOICE_TTS_ENGINE", "espeak")
+    stack.base_environment.setdefault("VOICE_HEALTH_PORT", "0")
+    stack.settings = stack.settings_for("InteractionsFunction")
+    return gateway
+
+
+def start_voice_worker(stack: LocalStack) -> subprocess.Popen[bytes]:
     environment = {**os.environ, **stack.environment("InteractionsFunction")}
     return subprocess.Popen([sys.executable, "-m", "voice_worker"], env=environment)
 
 
-def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = None) -> None:
+def watch_voice_worker(process: subprocess.Popen[bytes], stopping: threading.Event, stack: LocalStack, *,
+                       state_file: Path = STATE_FILE) -> threading.Thread:
+    """Say so when the voice worker exits on its own (it has logged why), and make sure voice commands then
+    answer that voice is off (the worker records its reason itself unless it died without a chance to)."""
+    from shared.storage.stores import Stores
+
+    def watch() -> None:
+        code = process.wait()
+        if stopping.is_set():
+            return
+        settings = stack.settings_for("InteractionsFunction")
+        presence = Stores(settings).voice_presence
+        try:
+            if presence.status(0).running:
+                presence.stopped(0, f"the voice worker exited (code {code})")
+        except Exception:
+            log.warning("could not record that the voice worker stopped", exc_info=True)
+        print(f"Voice worker:          stopped (exit code {code}); voice commands now answer that voice is off. "
+              "Its last log line says why.", flush=True)
+        update_state(state_file, voice_worker={"running": False, "exit_code": code})
+
+    thread = threading.Thread(target=watch, name="voice-worker-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def update_state(state_file: Path, **changes: Any) -> None:
+    state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
+    state.update(changes)
+    state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = None,
+                local_gateway_url: str | None = None, voice_running: bool = False) -> None:
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps({
         "interactions_url": url,
@@ -204,6 +251,8 @@ def write_state(stack: LocalStack, url: str, *, fake_discord_url: str | None = N
         "dev_key": stack.dev_application is not None,
         "discord_api_base": stack.settings.discord_api_base,
         "fake_discord_url": fake_discord_url,
+        "local_gateway_url": local_gateway_url,
+        "voice_worker": {"running": voice_running},
         "resources": stack.provisioned.refs,
     }, indent=2), encoding="utf-8")
 
@@ -215,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "5000")))
     parser.add_argument("--aws-host", default="127.0.0.1",
                         help="where the embedded AWS listens (0.0.0.0 lets `sam local` containers reach it)")
+    parser.add_argument("--no-dave", action="store_true",
+                        help="the local voice server offers transport encryption only (DAVE protocol version 0)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -227,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = build_stack(os.environ, aws_endpoint)
     real_bot = bool(os.environ.get("DISCORD_BOT_TOKEN") or os.environ.get("DISCORD_BOT_TOKEN_SECRET"))
     fake_discord = None if real_bot else start_fake_discord(stack)
+    gateway = start_local_gateway(stack, fake_discord, dave=not args.no_dave) if fake_discord else None
     webhook_port = args.port + 1
     real_openai = bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY_SECRET"))
     fake_openai = None if real_openai else start_fake_openai(stack, webhook_port)
@@ -239,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     runner = start_worker(stack)
     webhook_server = start_watcher(stack, args.host, webhook_port, stop)
-    voice = start_voice_worker(stack) if real_bot else None
+    voice = start_voice_worker(stack)
 
     from werkzeug.serving import make_server
 
@@ -247,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
 
     server = make_server(args.host, args.port, create_app(stack.settings), threaded=True)
     url = f"http://{args.host}:{server.server_port}/interactions"
-    write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None)
+    write_state(stack, url, fake_discord_url=fake_discord.url if fake_discord else None,
+                local_gateway_url=gateway.control_url if gateway else None, voice_running=True)
+    watch_voice_worker(voice, stop, stack)
 
     def _shutdown(*_: object) -> None:
         stop.set()
@@ -259,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                 if stack.dev_application else "DISCORD_PUBLIC_KEY from the environment")
     discord_note = (f"local fake at {fake_discord.api_base} (no DISCORD_BOT_TOKEN)" if fake_discord
                     else stack.settings.discord_api_base)
-    voice_note = ("running (python -m voice_worker)" if voice else
-                  "not started: it needs a real bot token (DISCORD_BOT_TOKEN) and Discord's gateway")
+    voice_note = (f"starting (python -m voice_worker) against the local gateway {gateway.url} "
+                  f"({'DAVE on' if gateway.dave else 'DAVE off'}, espeak-ng); a stop is reported here" if gateway
+                  else f"starting (python -m voice_worker) against {stack.settings.discord_gateway_url}")
     provider = stack.settings.finetune_provider
     if provider == "bedrock" and fake_bedrock:
         where = f"local fake of Bedrock at {fake_bedrock.url} (replies say the provider is simulated)"
@@ -278,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
           f"Watcher:               every {WATCH_INTERVAL_SECONDS:.0f} s"
           + (f"; OpenAI webhook at http://{args.host}:{webhook_port}/openai/webhook\n" if webhook_server else "\n") +
           f"Voice worker:          {voice_note}\n"
-          f"Try:  .venv/bin/python -m infra.client hi", flush=True)
+          f"Try:  .venv/bin/python -m infra.client hi"
+          + ("   (voice: join, say hello, voice --save DIR)" if gateway else ""), flush=True)
     try:
         server.serve_forever()
     finally:
@@ -293,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         if voice:
             voice.terminate()
             voice.wait(timeout=30)
+        if gateway:
+            gateway.stop()
         if fake_discord:
             fake_discord.stop()
         moto_server.stop()

@@ -22,6 +22,7 @@ from typing import Any
 from shared.errors import ConfigError
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_ATTACHMENT_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
 PROVIDERS = ("bedrock", "openai")
 # The model each provider tunes when BASE_MODEL is not set.
@@ -36,6 +37,8 @@ ENV = {
     "discord_bot_token": "DISCORD_BOT_TOKEN",
     "discord_bot_token_secret": "DISCORD_BOT_TOKEN_SECRET",
     "discord_api_base": "DISCORD_API_BASE",
+    "discord_gateway_url": "DISCORD_GATEWAY_URL",
+    "discord_ca_file": "DISCORD_CA_FILE",
     "attachment_hosts": "ATTACHMENT_HOSTS",
     "openai_api_key": "OPENAI_API_KEY",
     "openai_api_key_secret": "OPENAI_API_KEY_SECRET",
@@ -87,6 +90,10 @@ class Settings:
     discord_bot_token: str = field(default="", repr=False)
     discord_bot_token_secret: str = ""
     discord_api_base: str = DEFAULT_DISCORD_API_BASE
+    # The main gateway the voice worker dials, and a PEM file of extra CAs it trusts (beside the system's) for
+    # the gateway and voice servers: the local stack points both at its local gateway.
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    discord_ca_file: str = ""
     attachment_hosts: tuple[str, ...] = DEFAULT_ATTACHMENT_HOSTS
     openai_api_key: str = field(default="", repr=False)
     openai_api_key_secret: str = ""

@@ -78,10 +78,63 @@ async def run(settings: Settings) -> None:
         await health.start()
     try:
         async with bot:
-            await bot.start(token)
+            await bot.login(token)
+            await probe_gateway(bot)
+            await bot.connect(reconnect=True)
     finally:
         if health:
             await health.stop()
+
+
+async def probe_gateway(bot: Any) -> None:
+    """Open and close the main gateway once: discord.py retries an unreachable gateway forever, but at
+    start-up that is a configuration problem to report."""
+    import discord.gateway
+
+    url = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY.with_query(v=10, encoding="json")
+    socket = await asyncio.wait_for(bot.http.ws_connect(str(url)), 30)
+    await socket.close()
+
+
+def explain_start_failure(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a failure to reach or be accepted by Discord; None for anything unexpected."""
+    import ssl
+
+    import aiohttp
+    import discord
+
+    if isinstance(exc, discord.LoginFailure):
+        return f"Discord refused the bot token (DISCORD_BOT_TOKEN) at {settings.discord_api_base}"
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return ("Discord refused the privileged intents this worker asks for (message content, needed by "
+                "VOICE_TRANSCRIBE_MESSAGES): enable them for the application or turn transcription off")
+    if isinstance(exc, discord.ConnectionClosed):
+        meaning = {4004: "authentication failed (bad token)", 4010: "invalid shard", 4011: "sharding required",
+                   4012: "invalid API version", 4013: "invalid intents", 4014: "disallowed intents"}
+        what = meaning.get(exc.code or 0, exc.reason or "no reason given")
+        return f"Discord closed the gateway connection at {settings.discord_gateway_url} (code {exc.code}: {what})"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+        return (f"the TLS certificate of Discord's servers was not trusted ({exc}); for a local gateway set "
+                "DISCORD_CA_FILE to its CA")
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord's API at {settings.discord_api_base} answered {exc.status} while logging in"
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        return f"the gateway at {settings.discord_gateway_url} refused the websocket ({exc.status})"
+    if isinstance(exc, aiohttp.ClientError | OSError | asyncio.TimeoutError):
+        return (f"cannot reach Discord (API {settings.discord_api_base}, gateway {settings.discord_gateway_url}): "
+                f"{exc or type(exc).__name__}")
+    return None
+
+
+def record_stopped(settings: Settings, reason: str) -> None:
+    """Voice commands then answer at once that voice is off, with this reason."""
+    from shared.storage.stores import Stores
+    from voice_worker.bot import presence_index
+
+    try:
+        Stores(settings).voice_presence.stopped(presence_index(settings), reason)
+    except Exception:
+        log.debug("could not record that voice is off", exc_info=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("cannot start: %s", exc)
         return 2
+    except Exception as exc:
+        reason = explain_start_failure(exc, settings)
+        if reason is None:
+            raise
+        log.error("stopped: %s", reason)
+        record_stopped(settings, reason)
+        return 1
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Settings
@@ -11,6 +12,12 @@ from shared.errors import BotError
 from shared.storage.stores import Stores
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    text: str
+    model: str  # recorded with the exchange, as /ask records it
 
 
 class ModelAnswerer:
@@ -21,7 +28,7 @@ class ModelAnswerer:
         self._stores = stores or Stores(settings)
         self._provider = provider
 
-    async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> str | None:
+    async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> ModelAnswer | None:
         try:
             return await asyncio.to_thread(self.answer, str(guild_id), transcript)
         except BotError as exc:
@@ -29,7 +36,7 @@ class ModelAnswerer:
             log.warning("no model answer for a voice message in guild %s: %s", guild_id, type(exc).__name__)
             return None
 
-    def answer(self, guild_id: str, transcript: str) -> str:
+    def answer(self, guild_id: str, transcript: str) -> ModelAnswer:
         from shared.finetune.providers import build_provider
         from shared.finetune.serving import active_serving
 
@@ -37,4 +44,5 @@ class ModelAnswerer:
         serving = active_serving(self._stores.finetune_jobs, guild_id, self._settings)
         if self._provider is None:
             self._provider = build_provider(self._settings, name=serving.provider, aws_client=self._stores.aws.client)
-        return str(self._provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
+        text = str(self._provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
+        return ModelAnswer(text, serving.model)

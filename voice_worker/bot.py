@@ -19,8 +19,13 @@ from discord.ext import commands
 
 from shared.aws import AwsClients
 from shared.config import Settings
+from shared.storage.exchanges import ExchangeStore
+from shared.storage.stores import Stores
+from shared.storage.voice_presence import VoicePresence
+from voice_worker.answers import ModelAnswer
 from voice_worker.consumer import VoiceQueueConsumer
 from voice_worker.discord_gateway import DiscordVoiceGateway
+from voice_worker.endpoints import apply_endpoints, client_options
 from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.ledger import RequestLedger
 from voice_worker.replies import Replier
@@ -30,8 +35,8 @@ from voice_worker.tts import Synthesizer
 
 log = logging.getLogger(__name__)
 
-# The model's answer to a transcribed voice message: (guild_id, user_id, transcript) → answer text or None.
-Answerer = Callable[[int, int, str], Awaitable[str | None]]
+# The model's answer to a transcribed voice message: (guild_id, user_id, transcript) → the answer or None.
+Answerer = Callable[[int, int, str], Awaitable[ModelAnswer | None]]
 
 EXTENSIONS = ("voice_worker.cogs.voice_requests",)
 TRANSCRIPTION_EXTENSION = "voice_worker.cogs.transcription"
@@ -65,6 +70,11 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
+def presence_index(settings: Settings) -> int:
+    """The voice queue this worker polls (the only one, or its shard's): its presence is recorded under it."""
+    return 0 if len(settings.voice_queue_urls) <= 1 else settings.voice_shard_id
+
+
 class VoiceBot(commands.Bot):
     def __init__(self, settings: Settings, *, synthesizer: Synthesizer, settings_store: VoiceSettingsStore,
                  replier: Replier, ledger: RequestLedger, transcriber: Transcriber | None = None,
@@ -74,6 +84,8 @@ class VoiceBot(commands.Bot):
                  shutdown_grace_seconds: float = 5.0, **options: Any) -> None:
         if settings.voice_shard_count > 1:
             options.update(shard_id=settings.voice_shard_id, shard_count=settings.voice_shard_count)
+        apply_endpoints(settings)
+        options = {**client_options(settings), **options}
         super().__init__(command_prefix=commands.when_mentioned, intents=intents_for(settings),
                          tree_cls=NoSyncCommandTree, help_command=None, **options)
         self.settings = settings
@@ -90,6 +102,10 @@ class VoiceBot(commands.Bot):
         self.consumer = VoiceQueueConsumer(settings, self.service.handle, ledger, replier, aws=aws)
         self._shutdown_started = False
         self.consumer_task: asyncio.Task[None] | None = None  # started by the voice_requests cog
+        stores = Stores(settings, aws) if settings.data_table else None
+        self.presence: VoicePresence | None = stores.voice_presence if stores else None
+        # Answers to voice messages are exchanges, like /ask's, so 👍 / 👎 / Correct work on them.
+        self.exchanges: ExchangeStore | None = stores.exchanges if stores else None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -100,6 +116,18 @@ class VoiceBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         # No prefix commands either: every command enters through the HTTP endpoint.
         return
+
+    async def report_alive(self) -> None:
+        if self.presence is not None and not self._shutdown_started:
+            await asyncio.to_thread(self.presence.beat, presence_index(self.settings))
+
+    async def report_stopped(self, reason: str) -> None:
+        if self.presence is None:
+            return
+        try:
+            await asyncio.to_thread(self.presence.stopped, presence_index(self.settings), reason)
+        except Exception:  # the table may be as unreachable as Discord was; the log line says why anyway
+            log.warning("could not record that voice is off", exc_info=True)
 
     def health(self) -> dict[str, object]:
         consumer_running = self.consumer_task is not None and not self.consumer_task.done()
@@ -120,5 +148,6 @@ class VoiceBot(commands.Bot):
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         await self.service.shutdown(finish_current=self.shutdown_grace_seconds)
+        await self.report_stopped("the voice worker was stopped")
         await self.close()
         log.info("voice worker stopped")

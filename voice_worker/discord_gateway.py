@@ -4,9 +4,11 @@ voice client."""
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
@@ -93,6 +95,8 @@ class DiscordVoiceGateway:
         if channel.user_limit and len(channel.voice_states) >= channel.user_limit and not perms.move_members:
             raise VoiceConnectRefused("the channel is full.")
         vc = self._voice_client(guild_id)
+        if vc is None:
+            await self._settle_leave(guild, timeout)
         try:
             if vc is not None:
                 await vc.move_to(channel, timeout=timeout)
@@ -109,6 +113,26 @@ class DiscordVoiceGateway:
             raise VoiceConnectTimeout(detail=f"voice websocket closed with {exc.code}") from exc
         except discord.ClientException as exc:
             raise VoiceConnectRefused(f"{exc}.") from exc
+        except (aiohttp.ClientConnectorCertificateError, ssl.SSLError) as exc:
+            # A certificate the worker does not trust will not become trusted on the next attempt.
+            raise VoiceConnectRefused("the voice server's TLS certificate is not trusted.", detail=str(exc)) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise VoiceConnectTimeout(detail=f"voice server unreachable: {exc}") from exc
+
+    async def _settle_leave(self, guild: discord.Guild, timeout: float) -> None:
+        """After discord.py drops a connection on its own (close code 4021, for one) it asks to leave without
+        waiting for Discord's answer; a join sent before that answer arrives would be torn down by it."""
+        me = guild.me
+        if me is None or me.voice is None or me.voice.channel is None:
+            return
+
+        def left(member: discord.Member, _before: discord.VoiceState, after: discord.VoiceState) -> bool:
+            return member.id == me.id and after.channel is None
+
+        try:
+            await self._client.wait_for("voice_state_update", check=left, timeout=min(timeout, 5.0))
+        except TimeoutError:
+            log.info("no confirmation of the last leave in guild %s; joining anyway", guild.id)
 
     async def disconnect(self, guild_id: int) -> None:
         vc = self._voice_client(guild_id)

@@ -21,9 +21,10 @@ from typing import Protocol
 from shared.contracts.messages import InteractionRef, VoiceKind, VoiceRequest
 from shared.discord.permissions import is_trainer
 from shared.errors import BotError
+from shared.storage.voice_settings import VoiceSettings
 from voice_worker import replies
 from voice_worker.errors import VoiceConnectRefused, VoiceConnectTimeout
-from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
+from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.speech_text import SpeechText, prepare
 from voice_worker.tts import Synthesizer
 
@@ -102,6 +103,7 @@ class VoiceService:
         self._owns_work_dir = work_dir is None  # a directory of its own is removed at shutdown
         self._work_dir = work_dir or Path(tempfile.mkdtemp(prefix="voice-clips-"))
         self._guilds: dict[int, GuildVoice] = {}
+        self._leaving: set[int] = set()
         self.accepting = True
 
     # -- requests ---------------------------------------------------------------------------------------------
@@ -219,7 +221,8 @@ class VoiceService:
         if not self.accepting or current is None or self._gateway.member_channel(guild_id, user_id) != current:
             return False
         voice = await self._store.get(str(guild_id))
-        speech = prepare(text, max_chars=voice.max_clip_chars)
+        speech = prepare(text, max_chars=voice.max_clip_chars,
+                         name_of=lambda uid: self._gateway.display_name(guild_id, int(uid)))
         if not speech.chunks:
             return False
         return self._enqueue(guild_id, SpeechItem(None, speech, voice.language, voice.engine,
@@ -298,16 +301,26 @@ class VoiceService:
     # -- leaving ----------------------------------------------------------------------------------------------
 
     async def leave_guild(self, guild_id: int, *, reason: str) -> None:
-        self._drain(guild_id)
-        gv = self._guilds.get(guild_id)
-        if gv is not None and gv.playing is not None:
-            gv.skip_requested = True
-            self._gateway.stop_playing(guild_id)
-        log.info("leaving voice in guild %s: %s", guild_id, reason)
-        await self._gateway.disconnect(guild_id)
+        # The bot's own voice-state update arrives while the disconnect is still under way; without this
+        # guard it would look like an empty channel and start a second leave.
+        if guild_id in self._leaving:
+            return
+        self._leaving.add(guild_id)
+        try:
+            self._drain(guild_id)
+            gv = self._guilds.get(guild_id)
+            if gv is not None and gv.playing is not None:
+                gv.skip_requested = True
+                self._gateway.stop_playing(guild_id)
+            log.info("leaving voice in guild %s: %s", guild_id, reason)
+            await self._gateway.disconnect(guild_id)
+        finally:
+            self._leaving.discard(guild_id)
 
     async def on_voice_state_change(self, guild_id: int) -> None:
         """Leave as soon as no human is left in the bot's channel."""
+        if guild_id in self._leaving:
+            return
         current = self._gateway.bot_channel(guild_id)
         if current is None:
             self._drain(guild_id)

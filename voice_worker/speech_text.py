@@ -1,19 +1,23 @@
-"""Turning a Discord message into text a speech engine can read: mentions, links and custom emoji become short
-phrases, markdown goes, and long text is split at sentence boundaries and capped."""
+"""Turning a Discord message into text a speech engine can read: mentions become display names, links and emoji
+are skipped (what users of TTS bots ask for most: no spelled-out URLs, no "grinning face"), markdown goes, and
+long text is split at sentence boundaries and capped."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&\d+>")
 CHANNEL_MENTION = re.compile(r"<#\d+>")
 CUSTOM_EMOJI = re.compile(r"<a?:([A-Za-z0-9_~]+):\d+>")
 TIMESTAMP = re.compile(r"<t:-?\d+(?::[tTdDfFR])?>")
-LINK = re.compile(r"https?://[^\s<>]+")
+LINK = re.compile(r"<?https?://[^\s<>]+>?")
+# Pictographs, symbols, flags, keycaps, skin tones and the joiners and selectors that build emoji sequences.
+UNICODE_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF"
+                           "\U0001F1E6-\U0001F1FF\u200D\uFE0E\uFE0F\u20E3]+")
+SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([,.!?;:])")
 MARKDOWN = re.compile(r"(\*\*|__|~~|\|\||`{1,3}|^>+ ?|^#+ )", re.MULTILINE)
 SENTENCE_END = re.compile(r"(?<=[.!?…。])\s+")
 WHITESPACE = re.compile(r"\s+")
@@ -31,27 +35,23 @@ class SpeechText:
         return " ".join(self.chunks)
 
 
-def _link_phrase(match: re.Match[str]) -> str:
-    host = urlsplit(match.group(0)).hostname or ""
-    host = host.removeprefix("www.")
-    return f" a link to {host} " if host else " a link "
-
-
 def readable(text: str, name_of: Callable[[str], str | None] | None = None) -> str:
     """Replace what a voice should not spell out; ``name_of`` maps a user id to a display name."""
 
     def user_phrase(match: re.Match[str]) -> str:
         name = name_of(match.group(1)) if name_of else None
-        return f" at {name} " if name else " someone "
+        return f" {name} " if name else " someone "
 
-    text = LINK.sub(_link_phrase, text)
+    text = LINK.sub(" ", text)
     text = USER_MENTION.sub(user_phrase, text)
     text = ROLE_MENTION.sub(" a role ", text)
     text = CHANNEL_MENTION.sub(" a channel ", text)
-    text = CUSTOM_EMOJI.sub(lambda m: f" emoji {m.group(1).replace('_', ' ')} ", text)
+    text = CUSTOM_EMOJI.sub(" ", text)
+    text = UNICODE_EMOJI.sub(" ", text)
     text = TIMESTAMP.sub(" a time ", text)
     text = MARKDOWN.sub("", text)
-    return WHITESPACE.sub(" ", text).strip()
+    text = WHITESPACE.sub(" ", text).strip()
+    return SPACE_BEFORE_PUNCTUATION.sub(r"\1", text)
 
 
 def _split_long(sentence: str, limit: int) -> list[str]:

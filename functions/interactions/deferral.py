@@ -33,5 +33,8 @@ def defer_voice(ctx: InteractionContext, kind: VoiceKind, args: Any = None, *,
     ref = ctx.ref()
     # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
     queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)
+    status = ctx.stores.voice_presence.status(ctx.settings.voice_queue_urls.index(queue_url))
+    if not status.running:
+        return responses.reply(f"Voice is off: {status.reason.rstrip('.')}.", ephemeral=True)
     enqueue_voice(ctx.stores.aws.sqs, queue_url, VoiceRequest(kind, ref, args))
     return responses.deferred(ephemeral=ephemeral)

@@ -457,11 +457,26 @@ def _make_handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
                 if self._authorized():
                     status, data = fake.application.handle(method, body)
                     self._send_json(status, data, extra)
+            elif parts in (["users", "@me"], ["oauth2", "applications", "@me"]):
+                if self._authorized():
+                    self._login(parts[0], extra)
             elif parts[0] == "applications" and "commands" in parts:
                 if self._authorized():
                     self._commands(parts, body, extra)
             else:
                 self._error(404, "404: Not Found")
+
+        def _login(self, what: str, extra: dict[str, str]) -> None:
+            # What discord.py's login reads; the bot user's id is the application's, as on Discord.
+            bot = {"id": fake.application_id, "username": "trainer_bot", "discriminator": "0",
+                   "global_name": "Trainer Bot", "avatar": None, "bot": True, "flags": 0}
+            if what == "users":
+                self._send_json(200, {**bot, "verified": True, "mfa_enabled": False}, extra)
+            else:
+                self._send_json(200, {"id": fake.application_id, "name": "Trainer Bot", "icon": None,
+                                      "description": "", "bot_public": False, "bot_require_code_grant": False,
+                                      "verify_key": "00" * 32, "flags": 0, "bot": bot, "team": None,
+                                      "owner": {**bot, "bot": False, "id": "400000000000000001"}}, extra)
 
         def _fault(self, fault: Fault) -> None:
             if fault.status == 429:

@@ -117,3 +117,12 @@ def provider_job_pk(provider: str, job_id: str) -> str:
 def model_sk(finished_at: int, request_id: str) -> str:
     """A guild's fine-tuned model, newest last by the job's finish time."""
     return f"{MODEL_PREFIX}{finished_at:012d}#{request_id}"
+
+
+def voice_worker_pk() -> str:
+    return "VOICE_WORKER"
+
+
+def voice_worker_sk(queue_index: int) -> str:
+    """One presence record per voice queue (shard): the worker polling that queue keeps it fresh."""
+    return f"QUEUE#{queue_index}"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.storage.finetune_jobs import FineTuneJobStore
     from shared.storage.instructions import InstructionStore
     from shared.storage.table import DataTable
+    from shared.storage.voice_presence import VoicePresence
 
 
 class Stores:
@@ -71,3 +72,9 @@ class Stores:
         from shared.storage.finetune_jobs import FineTuneJobStore
 
         return FineTuneJobStore(self.settings.data_table, self.aws.dynamodb)
+
+    @cached_property
+    def voice_presence(self) -> VoicePresence:
+        from shared.storage.voice_presence import VoicePresence
+
+        return VoicePresence(self.table)

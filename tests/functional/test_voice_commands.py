@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import time
 
 import pytest
 
@@ -9,9 +10,24 @@ from functions.interactions.app import create_app
 from infra import interactions as build
 from shared.contracts.messages import VOICE_ARGS, VoiceKind, VoiceRequest
 from shared.storage.stores import Stores
+from shared.storage.table import DataTable
+from shared.storage.voice_presence import STALE_AFTER_SECONDS, VoicePresence
 from tests.conftest import APPLICATION_ID, InteractionClient
 
 A = {"application_id": APPLICATION_ID}
+
+
+def presence(aws, clock=None) -> VoicePresence:
+    table = DataTable(aws.settings.data_table, aws.clients.dynamodb)
+    return VoicePresence(table, clock=clock) if clock else VoicePresence(table)
+
+
+@pytest.fixture(autouse=True)
+def voice_worker_running(request, aws):
+    """Voice requests are queued only while a voice worker reports itself; tests of that opt out."""
+    if "no_voice_worker" not in request.keywords:
+        for index in (0, 1):
+            presence(aws).beat(index)
 
 
 def voice_messages(aws, queue=None):
@@ -94,3 +110,45 @@ def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, stores, s
         assert reply["data"]["content"].startswith("Voice is not deployed")
         assert "make voice-image" in reply["data"]["content"]
     assert voice_messages(aws) == []
+
+
+@pytest.mark.no_voice_worker
+def test_voice_is_off_at_once_when_no_voice_worker_runs(app_client, aws):
+    reply = app_client.send(build.slash("join", **A))
+    assert (reply["type"], reply["data"]["flags"]) == (4, 64)
+    assert reply["data"]["content"] == "Voice is off: no voice worker has connected to Discord."
+    presence(aws).stopped(0, "Discord refused the bot token (DISCORD_BOT_TOKEN) at https://discord.com/api/v10")
+    reply = app_client.send(build.slash("say", options={"text": "hello"}, **A))
+    assert reply["data"]["content"] == ("Voice is off: Discord refused the bot token (DISCORD_BOT_TOKEN) at "
+                                        "https://discord.com/api/v10.")
+    # A worker that stopped reporting (killed without a word) counts as off too.
+    long_ago = presence(aws, clock=lambda: time.time() - STALE_AFTER_SECONDS - 5)
+    long_ago.beat(0)
+    assert app_client.send(build.slash("leave", **A))["data"]["content"].startswith(
+        "Voice is off: the voice worker has not been heard from for")
+    presence(aws).beat(0)
+    assert app_client.send(build.slash("leave", **A)) == {"type": 5, "data": {"flags": 64}}
+    assert len(voice_messages(aws)) == 1
+
+
+def test_trainers_set_the_voice_settings_the_worker_reads(app_client, aws):
+    from voice_worker.guild_settings import VoiceSettingsStore
+
+    def settings_reply(permissions=build.MANAGE_GUILD, **options):
+        reply = app_client.send(build.slash("voice_settings", options=options, permissions=permissions, **A))
+        assert reply["type"] == 4 and reply["data"]["flags"] == 64
+        return reply["data"]["content"]
+
+    assert "permission" in settings_reply(permissions=0, engine="espeak").lower()
+    assert settings_reply().startswith("Voice settings here:")
+    saved = settings_reply(engine="espeak", language="fr-FR", idle_minutes=10, transcribe_add="300000000000000001")
+    assert saved.startswith("Voice settings saved") and "<#300000000000000001>" in saved
+    worker_view = VoiceSettingsStore(aws.settings, table=DataTable(aws.settings.data_table, aws.clients.dynamodb))
+    voice = worker_view.get_sync(build.DEFAULT_GUILD)
+    assert (voice.engine, voice.language, voice.idle_timeout_seconds, voice.transcribe_channels) == \
+        ("espeak", "fr-FR", 600, ("300000000000000001",))
+    assert settings_reply(language="not a language!") == "Give the language as a tag like en-US, fr or pt-BR."
+    settings_reply(transcribe_remove="300000000000000001", engine="default")
+    voice = VoiceSettingsStore(aws.settings, table=DataTable(aws.settings.data_table, aws.clients.dynamodb)
+                               ).get_sync(build.DEFAULT_GUILD)
+    assert (voice.engine, voice.language, voice.transcribe_channels) == (None, "fr-FR", ())

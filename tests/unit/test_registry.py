@@ -21,7 +21,7 @@ def test_every_design_command_is_declared():
     slash = {name for (name, kind) in registry.commands if kind == CommandType.CHAT_INPUT}
     assert slash == {"hi", "instruction", "ask", "test", "train", "select_dataset", "archive", "getfile",
                      "correct", "feedback", "jobs", "model", "join", "leave", "say", "skip", "clear",
-                     "set_instruction", "trainer_role"}
+                     "set_instruction", "trainer_role", "voice_settings"}
     assert registry.command("Correct this answer", CommandType.MESSAGE) is not None
 
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from shared.discord.permissions import MANAGE_GUILD
+from shared.storage.voice_settings import VoiceSettings
 from tests.voice_worker.fakes import (
     ALICE,
     BOB,
@@ -22,7 +23,6 @@ from tests.voice_worker.fakes import (
 from tests.voice_worker.test_consumer import make_consumer, poll_once, queue_depth, send
 from voice_worker import replies
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
-from voice_worker.guild_settings import VoiceSettings
 from voice_worker.tts import EspeakEngine, Synthesizer
 
 

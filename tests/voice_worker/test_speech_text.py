@@ -1,12 +1,14 @@
 from voice_worker.speech_text import prepare, readable, split_sentences
 
 
-def test_mentions_links_and_custom_emoji_become_short_phrases():
+def test_names_are_read_and_links_and_emoji_skipped():
     names = {"111": "Alice"}
     text = readable("hey <@111> and <@!222>, see https://www.example.com/a/b?c=1 <:party_parrot:123> "
-                    "<a:wave:456> in <#789> for <@&55> at <t:1700000000:R> **now**", names.get)
-    assert text == ("hey at Alice and someone , see a link to example.com emoji party parrot emoji wave in "
-                    "a channel for a role at a time now")
+                    "<a:wave:456> in <#789> for <@&55> at <t:1700000000:R> **now** 🎉👍🏽 🇫🇷 ❤️ "
+                    "<https://discord.com/x>", names.get)
+    assert text == "hey Alice and someone, see in a channel for a role at a time now"
+    assert "111" not in text and "http" not in text
+    assert prepare("https://example.com 😀", max_chars=100).chunks == ()
 
 
 def test_split_at_sentence_boundaries_within_limit():

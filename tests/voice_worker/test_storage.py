@@ -7,8 +7,9 @@ import pytest
 from shared.config import Settings
 from shared.errors import InvalidInput
 from shared.storage import keys
+from shared.storage.voice_settings import VoiceSettings
 from tests.voice_worker.fakes import FakeClock
-from voice_worker.guild_settings import VoiceSettings, VoiceSettingsStore
+from voice_worker.guild_settings import VoiceSettingsStore
 from voice_worker.ledger import RequestLedger
 
 

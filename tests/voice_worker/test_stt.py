@@ -19,7 +19,8 @@ from shared.discord.attachment_rules import (
 )
 from shared.discord.attachments import fetch_attachment_bytes
 from shared.errors import BotError, InvalidInput
-from tests.voice_worker.fakes import ALICE, GUILD_ID, VOICE_ID, FakeGateway, make_service
+from tests.voice_worker.fakes import ALICE, GUILD_ID, TEXT_ID, VOICE_ID, FakeGateway, make_service
+from voice_worker.answers import ModelAnswer
 from voice_worker.cogs.transcription import Transcription
 from voice_worker.stt import Transcriber, is_audio_attachment, to_wav_16k
 from voice_worker.tts import EspeakEngine
@@ -121,21 +122,32 @@ async def test_the_cog_replies_with_the_transcript_and_speaks_the_answer(cdn, tm
 
     async def answerer(guild_id, user_id, transcript):
         asked.append((guild_id, user_id, transcript))
-        return "It is sunny."
+        return ModelAnswer("It is sunny.", "ft:weather")
 
+    exchanges = []
     bot = SimpleNamespace(settings=settings, transcriber=Transcriber(settings), answerer=answerer,
-                          service=service)
+                          service=service, exchanges=SimpleNamespace(add=exchanges.append))
     replies_sent = []
+    views = []
 
     async def reply(content, **kwargs):
         assert kwargs["allowed_mentions"].everyone is False
         replies_sent.append(content)
+        views.append(kwargs.get("view"))
+        return SimpleNamespace(id=1300000000000000000 + len(replies_sent))
 
-    message = SimpleNamespace(guild=SimpleNamespace(id=GUILD_ID), author=SimpleNamespace(id=ALICE), reply=reply)
+    message = SimpleNamespace(guild=SimpleNamespace(id=GUILD_ID), author=SimpleNamespace(id=ALICE), reply=reply,
+                              channel=SimpleNamespace(id=TEXT_ID))
     await Transcription(bot).transcribe(message, f"{cdn}/voice-message.ogg", "en-US")
     assert replies_sent[0].startswith("Transcript: hello world")
     assert replies_sent[1] == "It is sunny."
     assert asked and asked[0][:2] == (GUILD_ID, ALICE)
+    # The answer carries /ask's 👍 / 👎 / Correct and is recorded as an exchange under its message id.
+    assert [item.custom_id for item in views[1].children] == ["vote:up", "vote:down", "fix"]
+    [exchange] = exchanges
+    assert (exchange.message_id, exchange.channel_id, exchange.user_id, exchange.answer, exchange.model) == \
+        ("1300000000000000002", str(TEXT_ID), str(ALICE), "It is sunny.", "ft:weather")
+    assert exchange.prompt == asked[0][2]
     await service._guilds[GUILD_ID].queue.join()
     assert len(gateway.played) == 1  # the answer was spoken in the author's voice channel
 

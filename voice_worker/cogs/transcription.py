@@ -15,12 +15,16 @@ from discord.ext import commands
 
 from shared.discord.attachment_rules import MAX_AUDIO_BYTES
 from shared.discord.attachments import fetch_attachment_bytes
+from shared.discord.components import answer_buttons
 from shared.discord.text import clip
+from shared.domain.time import utc_now
 from shared.errors import BotError
+from shared.storage.exchanges import Exchange
 from voice_worker import replies
 from voice_worker.stt import is_audio_attachment
 
 if TYPE_CHECKING:
+    from voice_worker.answers import ModelAnswer
     from voice_worker.bot import VoiceBot
 
 log = logging.getLogger(__name__)
@@ -58,9 +62,37 @@ class Transcription(commands.Cog):
         if self.bot.answerer is None:
             return
         answer = await self.bot.answerer(message.guild.id, message.author.id, text)
-        if answer:
-            await message.reply(clip(answer), mention_author=False, allowed_mentions=NO_MENTIONS)
-            await self.bot.service.speak_for(message.guild.id, message.author.id, answer)
+        if answer is None or not answer.text:
+            return
+        sent = await message.reply(clip(answer.text), view=answer_view(), mention_author=False,
+                                   allowed_mentions=NO_MENTIONS)
+        await self.record_exchange(message, sent, text, answer)
+        await self.bot.service.speak_for(message.guild.id, message.author.id, answer.text)
+
+    async def record_exchange(self, message: discord.Message, sent: discord.Message, transcript: str,
+                              answer: ModelAnswer) -> None:
+        """Keyed by the answer's message id, as /ask's: 👍 / 👎 and corrections find the prompt and model."""
+        if self.bot.exchanges is None or message.guild is None:
+            return
+        exchange = Exchange(guild_id=str(message.guild.id), message_id=str(sent.id),
+                            channel_id=str(message.channel.id), user_id=str(message.author.id), prompt=transcript,
+                            answer=clip(answer.text), model=answer.model, created_at=utc_now())
+        try:
+            await asyncio.to_thread(self.bot.exchanges.add, exchange)
+        except BotError:
+            log.warning("the answer to a voice message in guild %s was not recorded", message.guild.id)
+
+
+def answer_view() -> discord.ui.View:
+    """👍 / 👎 / Correct under the answer: the custom ids of ``shared.discord.components.answer_buttons``,
+    handled by the interactions endpoint (interactions never reach this gateway connection)."""
+    view = discord.ui.View(timeout=None)
+    for row in answer_buttons():
+        for button in row["components"]:
+            emoji = (button.get("emoji") or {}).get("name")
+            view.add_item(discord.ui.Button(style=discord.ButtonStyle(button["style"]), label=button.get("label"),
+                                            emoji=emoji, custom_id=button["custom_id"]))
+    return view
 
 
 async def setup(bot: VoiceBot) -> None:

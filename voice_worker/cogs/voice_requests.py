@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from shared.storage.voice_presence import HEARTBEAT_SECONDS
+
 if TYPE_CHECKING:
     from voice_worker.bot import VoiceBot
 
@@ -24,7 +26,8 @@ class VoiceRequests(commands.Cog):
     async def cog_load(self) -> None:
         consumer = asyncio.create_task(self._consume(), name="voice-queue-consumer")
         self.bot.consumer_task = consumer
-        self._tasks = [consumer, asyncio.create_task(self._sweep(), name="voice-idle-sweep")]
+        self._tasks = [consumer, asyncio.create_task(self._sweep(), name="voice-idle-sweep"),
+                       asyncio.create_task(self._heartbeat(), name="voice-presence")]
 
     async def cog_unload(self) -> None:
         self.bot.consumer.stop()
@@ -37,6 +40,17 @@ class VoiceRequests(commands.Cog):
         # The voice-state cache must be filled (GUILD_CREATE) before requests can be resolved.
         await self.bot.wait_until_ready()
         await self.bot.consumer.run()
+
+    async def _heartbeat(self) -> None:
+        """Tell the interactions side that voice is on while the gateway connection is ready."""
+        await self.bot.wait_until_ready()
+        while not self.bot.is_closed():
+            if self.bot.is_ready():
+                try:
+                    await self.bot.report_alive()
+                except Exception:
+                    log.warning("could not record the voice worker's heartbeat", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _sweep(self) -> None:
         await self.bot.wait_until_ready()
