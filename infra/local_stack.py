@@ -132,16 +132,12 @@ def start_fake_bedrock(stack: LocalStack, environ: Mapping[str, str]) -> Any:
 def start_fake_openai(stack: LocalStack, webhook_port: int) -> Any:
     """Without OPENAI_API_KEY, OpenAI (fine-tuning when FINETUNE_PROVIDER=openai, and the transcription of /ask
     recordings) is a local fake (replies say so)."""
-    import secrets as token_source
+    from infra.fakes.openai_server import FakeOpenAI, new_webhook_secret
 
-    from infra.fakes.openai_server import FakeOpenAI, UncheckedRequests, specs_available
-
-    webhook_secret = "whsec_" + token_source.token_urlsafe(24)
-    fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret,
-                      validator=None if specs_available() else UncheckedRequests())
+    # Standard Webhooks secrets are whsec_ + standard base64: a URL-safe token cannot be decoded to sign with.
+    webhook_secret = new_webhook_secret()
+    fake = FakeOpenAI(webhook_url=f"http://127.0.0.1:{webhook_port}/openai/webhook", webhook_secret=webhook_secret)
     fake.start()
-    if not specs_available():
-        log.warning("OpenAI fake: infra/specs not found, so request bodies are not checked against the spec")
     stack.base_environment.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="sk-local-fake",
                                   OPENAI_WEBHOOK_SECRET=webhook_secret)
     stack.settings = stack.settings_for("InteractionsFunction")

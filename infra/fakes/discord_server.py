@@ -1,29 +1,22 @@
-"""A local fake of Discord's REST API and CDN, for tests and the local stack.
+"""A local fake of Discord's REST API and CDN, for tests and the local stack: a small Flask app on loopback.
 
-It speaks Discord's wire format on 127.0.0.1 (a random port): interaction webhooks (edit/get/delete the
-original response, follow-ups, JSON or ``multipart/form-data`` with ``payload_json`` + ``files[n]``), the
-interaction callback endpoint, channel messages (bot token required), and application commands (GET, PUT bulk
-overwrite, POST, global and per guild). What the bot sent is kept per interaction token and per channel, so a
-test or the local command-line client can read it back, in Python or over HTTP::
+It fakes what the product calls, in Discord's wire format (JSON, or ``multipart/form-data`` with
+``payload_json`` + ``files[n]``; errors as ``{"message", "code"}``):
 
-    GET  /_fake/messages?token=T          the original response and the follow-ups of one interaction
-    GET  /_fake/messages?channel_id=C     the bot's messages in a channel
-    GET  /_fake/commands[?guild_id=G]     registered application commands
-    GET  /_fake/requests                  method, path (tokens redacted) and user agent of every API call
-    GET  /_fake/attachments/{id}          the bytes of an uploaded file
-    POST /_fake/faults                    {"status": 429|404|5xx, "times": n, "method", "path_contains",
-                                           "retry_after", "global", "code"}: answer the next n matching
-                                           calls so
-    POST /_fake/defer_404                 {"times": n}: each new token's first n webhook calls get 404 10015
-    POST /_fake/cdn                       {"path", "size" | "data_b64", "content_type", "redirect_to"}
-    POST /_fake/reset                     forget everything
+    PATCH /api/v10/webhooks/{application}/{token}/messages/@original   the worker edits its deferred reply
+    POST  /api/v10/webhooks/{application}/{token}[?wait=true]          a follow-up
+    POST  /api/v10/channels/{channel}/messages                         a post as the bot (bot token)
+    GET   /api/v10/applications/{application}[/guilds/{guild}]/commands, and PUT (bulk overwrite; bot token)
+    GET   /attachments/{path}                                          the CDN (the signed query is ignored)
 
-The CDN serves files registered with :meth:`FakeDiscord.add_cdn_file` under ``/attachments/...`` (the query
-string is ignored, like Discord's signed ``ex``/``is``/``hm`` parameters): bytes, or a generated stream of a
-given size written in chunks so that a 200 MB file never sits in memory; optionally a redirect, or no
-Content-Length (chunked).
+What the bot sent is kept per interaction token and per channel; tests read it back through the methods of
+:class:`FakeDiscord`, the local command-line client over HTTP::
 
-Use it as a context manager::
+    GET  /_fake/messages?token=T | ?channel_id=C   the replies to one interaction, or a channel's messages
+    GET  /_fake/attachments/{id}                   the bytes of an uploaded file (attachment URLs point here)
+    POST /_fake/cdn      {"path", "data_b64" | "size", "content_type", "redirect_to", "send_length"}
+    POST /_fake/faults   {"status", "times", "method", "path_contains", "retry_after", "global", "code"}
+    POST /_fake/reset    forget everything
 
     with FakeDiscord() as discord:
         settings = Settings(discord_api_base=discord.api_base, discord_bot_token=discord.bot_token)
@@ -32,8 +25,6 @@ Use it as a context manager::
 from __future__ import annotations
 
 import base64
-import email.parser
-import email.policy
 import hashlib
 import itertools
 import json
@@ -41,9 +32,10 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from flask import Blueprint, Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from infra.fakes.discord_application import FakeApplication
 from infra.fakes.loopback import LoopbackServer
@@ -51,15 +43,16 @@ from infra.fakes.loopback import LoopbackServer
 API_PREFIX = "/api/v10"
 MAX_CONTENT = 2000  # Discord answers 400 Invalid Form Body beyond this
 UNKNOWN_WEBHOOK = 10015
+INVALID_FORM_BODY = 50035
 CHUNK = 64 * 1024
 
 _TOKEN_PATH = re.compile(r"(/(?:webhooks|interactions)/[^/?#]+/)([^/?#]+)")
+_FILE_PART = re.compile(r"files\[\d+\]")
 
 
 def generated_chunks(size: int, seed: str = "cdn", chunk: int = CHUNK) -> Iterator[bytes]:
     """Deterministic bytes of a given size, produced a chunk at a time (the CDN's generated files)."""
-    block = hashlib.sha256(seed.encode()).digest() * (chunk // 32 + 1)
-    block = block[:chunk]
+    block = (hashlib.sha256(seed.encode()).digest() * (chunk // 32 + 1))[:chunk]
     remaining = size
     while remaining > 0:
         piece = block[: min(chunk, remaining)]
@@ -91,6 +84,24 @@ class Fault:
             return False
         return not (self.path_contains and self.path_contains not in path)
 
+    def response(self) -> Response:
+        if self.status >= 500:
+            return Response(self.message or "upstream connect error", self.status, content_type="text/plain")
+        if self.status != 429:
+            return _error(self.status, self.message or f"{self.status}: error", self.code or 0)
+        retry_after = 0.05 if self.retry_after is None else self.retry_after
+        headers = {"X-RateLimit-Scope": "global" if self.is_global else "user"}
+        if self.retry_after_header:
+            headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
+        if self.is_global:
+            headers["X-RateLimit-Global"] = "true"
+        else:
+            headers.update({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                            "X-RateLimit-Reset-After": f"{retry_after:.3f}"})
+        body = {"message": self.message or "You are being rate limited.", "retry_after": retry_after,
+                "global": self.is_global, **({"code": self.code} if self.code is not None else {})}
+        return _json(429, body, headers)
+
 
 @dataclass
 class CdnFile:
@@ -115,7 +126,6 @@ class _State:
     originals: dict[str, dict[str, Any]] = field(default_factory=dict)
     edits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     followups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    callbacks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # "" = global
     files: dict[str, bytes] = field(default_factory=dict)
@@ -134,17 +144,18 @@ class FakeDiscord:
                  application_id: str = "100000000000000001", host: str = "127.0.0.1", port: int = 0) -> None:
         self.bot_token = bot_token
         self.application_id = application_id
+        # GET/PATCH /applications/@me, as make deploy uses them (infra/fakes/discord_application.py).
+        self.application = FakeApplication(application_id)
+        self.app = create_app(self)
         self._http = LoopbackServer("fake-discord", host=host, port=port)
         self._lock = threading.RLock()
         self._state = _State()
         self._ids = itertools.count(1)
-        # GET/PATCH /applications/@me (infra/fakes/discord_application.py).
-        self.application = FakeApplication(application_id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> FakeDiscord:
-        self._http.start(_make_handler(self))
+        self._http.start(self.app)
         return self
 
     def stop(self) -> None:
@@ -179,11 +190,8 @@ class FakeDiscord:
     def messages(self, token: str) -> list[dict[str, Any]]:
         """The original response (if any), then the follow-ups of one interaction, in order."""
         with self._lock:
-            result = []
-            if token in self._state.originals:
-                result.append(_copy(self._state.originals[token]))
-            result.extend(_copy(m) for m in self._state.followups.get(token, []))
-            return result
+            original = self._state.originals.get(token)
+            return _copy(([original] if original else []) + self._state.followups.get(token, []))
 
     def original(self, token: str) -> dict[str, Any] | None:
         with self._lock:
@@ -199,10 +207,6 @@ class FakeDiscord:
         with self._lock:
             return _copy(self._state.followups.get(token, []))
 
-    def callbacks(self, token: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return _copy(self._state.callbacks.get(token, []))
-
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         with self._lock:
             return _copy(self._state.channels.get(channel_id, []))
@@ -216,6 +220,7 @@ class FakeDiscord:
             return self._state.files[str(attachment_id)]
 
     def request_log(self) -> list[dict[str, Any]]:
+        """Method, path (tokens redacted), user agent and whether an Authorization header came, per API call."""
         with self._lock:
             return _copy(self._state.requests)
 
@@ -241,15 +246,13 @@ class FakeDiscord:
             self._state.rate_limit_headers.extend([(0, reset_after)] * times)
 
     def add_cdn_file(self, path: str, data: bytes | None = None, *, size: int | None = None,
-                     seed: str = "cdn",
-                     chunks: Callable[[], Iterable[bytes]] | None = None,
+                     seed: str = "cdn", chunks: Callable[[], Iterable[bytes]] | None = None,
                      content_type: str = "application/octet-stream", redirect_to: str | None = None,
                      send_length: bool = True) -> str:
         """Serve a file at ``/attachments/{path}``; return its URL.
 
-        ``data``: the bytes. ``size`` alone: generated bytes (:func:`generated_chunks`).
-        ``chunks`` + ``size``: a factory of chunks (called per request). ``redirect_to``: answer 302 to
-        that URL instead.
+        ``data``: the bytes. ``size`` alone: generated bytes (:func:`generated_chunks`). ``chunks`` + ``size``:
+        a factory of chunks (called per request). ``redirect_to``: answer 302 to that URL instead.
         ``send_length=False``: no Content-Length (chunked transfer), so a client must count bytes itself.
         """
         path = path.lstrip("/")
@@ -266,7 +269,7 @@ class FakeDiscord:
         with self._lock:
             self._state = _State()
 
-    # -- request handling (called from server threads) ------------------------------------------------
+    # -- state changes behind the routes --------------------------------------------------------------------
 
     def _next_id(self) -> str:
         return str(1_300_000_000_000_000_000 + next(self._ids))
@@ -297,11 +300,10 @@ class FakeDiscord:
         return {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset-After": f"{reset_after:.3f}", "X-RateLimit-Bucket": "fakebucket"}
 
-    def _store_message(self, payload: dict[str, Any], files: list[tuple[str, str, bytes]], *,
-                       channel_id: str, message_id: str | None = None,
-                       previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _message(self, payload: dict[str, Any], files: list[tuple[str, str, bytes]], *, channel_id: str,
+                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
         message: dict[str, Any] = dict(previous or {})
-        message.setdefault("id", message_id or self._next_id())
+        message.setdefault("id", self._next_id())
         message["channel_id"] = channel_id
         for key in ("content", "embeds", "components", "flags", "allowed_mentions", "tts", "poll"):
             if key in payload:
@@ -310,15 +312,11 @@ class FakeDiscord:
         message.setdefault("embeds", [])
         message.setdefault("components", [])
         if files or "attachments" in payload:
-            kept = []
             declared = {str(a.get("id")): a for a in payload.get("attachments") or []}
             # Existing attachments listed by their snowflake id are kept, as Discord does on edit.
-            for old in message.get("attachments", []):
-                if old["id"] in declared:
-                    kept.append(old)
+            kept = [old for old in message.get("attachments", []) if old["id"] in declared]
             for index, (part_name, filename, data) in enumerate(files):
-                part_index = part_name[len("files["):-1]
-                meta = declared.get(part_index, {})
+                meta = declared.get(part_name[len("files["):-1], {})
                 attachment_id = self._next_id()
                 with self._lock:
                     self._state.files[attachment_id] = data
@@ -335,6 +333,231 @@ class FakeDiscord:
         return message
 
 
+# --- the app ---------------------------------------------------------------------------------------------
+
+
+def create_app(fake: FakeDiscord) -> Flask:
+    app = Flask("fake_discord")
+    api = Blueprint("api", __name__, url_prefix=API_PREFIX)
+
+    @api.before_request
+    def log_and_inject_faults() -> Response | None:
+        request.get_data()  # read the body even when a fault answers, so the connection stays in step
+        path = request.path.removeprefix(API_PREFIX)
+        with fake._lock:
+            fake._state.requests.append({"method": request.method, "path": _redact(path),
+                                         "user_agent": request.headers.get("User-Agent", ""),
+                                         "authorization": bool(request.headers.get("Authorization"))})
+        fault = fake._take_fault(request.method, path)
+        g.faulted = fault is not None
+        return fault.response() if fault is not None else None
+
+    @api.after_request
+    def rate_limit_headers(response: Response) -> Response:
+        if not g.get("faulted"):
+            response.headers.update(fake._take_rate_limit_headers())
+        return response
+
+    def webhook_gate(application_id: str, token: str) -> Response | None:
+        if application_id != fake.application_id or fake._take_defer_404(token):
+            return _error(404, "Unknown Webhook", UNKNOWN_WEBHOOK)
+        return None
+
+    def bot_gate(application_id: str | None = None) -> Response | None:
+        if request.headers.get("Authorization") != f"Bot {fake.bot_token}":
+            return _error(401, "401: Unauthorized")
+        if application_id is not None and application_id != fake.application_id:
+            return _error(403, "Missing Access", 50001)
+        return None
+
+    @api.patch("/webhooks/<application_id>/<token>/messages/@original")
+    def edit_original(application_id: str, token: str) -> Response:
+        if (refused := webhook_gate(application_id, token)) is not None:
+            return refused
+        payload, files = _message_payload()
+        with fake._lock:
+            message = fake._message(payload, files, channel_id="fake-channel",
+                                    previous=fake._state.originals.get(token))
+            fake._state.originals[token] = message
+            fake._state.edits.setdefault(token, []).append(
+                {**payload, "files": [{"filename": name, "size": len(data)} for _, name, data in files]})
+        return _json(200, message)
+
+    @api.post("/webhooks/<application_id>/<token>")
+    def followup(application_id: str, token: str) -> Response:
+        if (refused := webhook_gate(application_id, token)) is not None:
+            return refused
+        payload, files = _message_payload()
+        message = fake._message(payload, files, channel_id="fake-channel")
+        with fake._lock:
+            fake._state.followups.setdefault(token, []).append(message)
+        # Without wait=true Discord answers 204 and no message.
+        return _json(200, message) if request.args.get("wait", "").lower() == "true" else Response(status=204)
+
+    @api.post("/channels/<channel_id>/messages")
+    def create_message(channel_id: str) -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        payload, files = _message_payload()
+        message = fake._message(payload, files, channel_id=channel_id)
+        with fake._lock:
+            fake._state.channels.setdefault(channel_id, []).append(message)
+        return _json(200, message)
+
+    # What discord.py's login reads (the voice worker); the bot user's id is the application's, as on Discord.
+    # Content-Type is exactly application/json: with a charset discord.py reads the body as text.
+    def bot_user() -> dict[str, Any]:
+        return {"id": fake.application_id, "username": "trainer_bot", "discriminator": "0",
+                "global_name": "Trainer Bot", "avatar": None, "bot": True, "flags": 0}
+
+    @api.get("/users/@me")
+    def current_user() -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        return _json(200, {**bot_user(), "verified": True, "mfa_enabled": False})
+
+    @api.get("/oauth2/applications/@me")
+    def current_application() -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        bot = bot_user()
+        return _json(200, {"id": fake.application_id, "name": "Trainer Bot", "icon": None, "description": "",
+                           "bot_public": False, "bot_require_code_grant": False, "verify_key": "00" * 32,
+                           "flags": 0, "bot": bot, "team": None,
+                           "owner": {**bot, "bot": False, "id": "400000000000000001"}})
+
+    @api.route("/applications/@me", methods=["GET", "PATCH"])
+    def edit_application() -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        status, data = fake.application.handle(request.method, request.get_data())
+        return _json(status, data)
+
+    @api.route("/applications/<application_id>/commands", methods=["GET", "PUT"])
+    @api.route("/applications/<application_id>/guilds/<guild_id>/commands", methods=["GET", "PUT"])
+    def commands(application_id: str, guild_id: str = "") -> Response:
+        if (refused := bot_gate(application_id)) is not None:
+            return refused
+        with fake._lock:
+            current = fake._state.commands.setdefault(guild_id, [])
+            if request.method == "GET":
+                return _json(200, current)
+            wanted = json.loads(request.get_data() or b"[]")
+            if not isinstance(wanted, list):
+                raise ValueError("bulk overwrite takes a list")
+            by_name = {c["name"]: c for c in current}
+            fresh = [_command(fake, c, guild_id, by_name.get(c.get("name", ""))) for c in wanted]
+            fake._state.commands[guild_id] = fresh
+            return _json(200, fresh)
+
+    app.register_blueprint(api)
+
+    @app.get("/attachments/<path:path>")
+    def cdn(path: str) -> Response:
+        with fake._lock:
+            entry = fake._state.cdn.get(path)
+        if entry is None:
+            return _error(404, "404: Not Found")
+        if entry.redirect_to:
+            target = fake.url + entry.redirect_to if entry.redirect_to.startswith("/") else entry.redirect_to
+            return Response(status=302, headers={"Location": target})
+        response = Response(entry.body(), content_type=entry.content_type, direct_passthrough=True)
+        if entry.send_length:
+            response.content_length = entry.size
+        return response
+
+    # -- control API for tests and the local command-line client --
+
+    @app.get("/_fake/messages")
+    def read_messages() -> Response:
+        if "token" in request.args:
+            token = request.args["token"]
+            return _json(200, {"messages": fake.messages(token), "edits": fake.edits(token)})
+        if "channel_id" in request.args:
+            return _json(200, {"messages": fake.channel_messages(request.args["channel_id"])})
+        return _error(400, "give token or channel_id")
+
+    @app.get("/_fake/attachments/<attachment_id>")
+    def read_attachment(attachment_id: str) -> Response:
+        try:
+            return Response(fake.attachment_bytes(attachment_id), content_type="application/octet-stream")
+        except KeyError:
+            return _error(404, "404: Not Found")
+
+    @app.post("/_fake/cdn")
+    def put_cdn_file() -> Response:
+        spec = json.loads(request.get_data())
+        data = base64.b64decode(spec["data_b64"]) if "data_b64" in spec else None
+        url = fake.add_cdn_file(spec["path"], data, size=spec.get("size"),
+                                content_type=spec.get("content_type", "application/octet-stream"),
+                                redirect_to=spec.get("redirect_to"), send_length=spec.get("send_length", True))
+        return _json(200, {"url": url})
+
+    @app.post("/_fake/faults")
+    def add_fault() -> Response:
+        spec = json.loads(request.get_data())
+        fake.fail_next(int(spec["status"]), times=int(spec.get("times", 1)), method=spec.get("method"),
+                       path_contains=spec.get("path_contains"), retry_after=spec.get("retry_after"),
+                       is_global=bool(spec.get("global")), code=spec.get("code"))
+        return Response(status=204)
+
+    @app.post("/_fake/reset")
+    def reset() -> Response:
+        fake.reset()
+        return Response(status=204)
+
+    @app.errorhandler(ValueError)
+    @app.errorhandler(KeyError)
+    @app.errorhandler(TypeError)
+    def invalid_form_body(exc: Exception) -> Response:
+        return _error(400, f"Invalid Form Body: {type(exc).__name__}", INVALID_FORM_BODY)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        return _error(status, f"{status}: {exc.name}")
+
+    return app
+
+
+def _message_payload() -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+    """The message object of a JSON body, or of a multipart body's ``payload_json``, and its ``files[n]``."""
+    if request.mimetype == "multipart/form-data":
+        unexpected = [name for name in request.form if name != "payload_json"]
+        unexpected += [name for name in request.files if not _FILE_PART.fullmatch(name)]
+        if unexpected:
+            raise ValueError(f"unexpected form field {unexpected[0]!r}")
+        payload = json.loads(request.form.get("payload_json", "{}"))
+        files = [(name, part.filename or "", part.read()) for name, part in request.files.items(multi=True)]
+    else:
+        payload, files = json.loads(request.get_data() or b"{}"), []
+    if not isinstance(payload, dict):
+        raise ValueError("body is not an object")
+    content = payload.get("content")
+    if content is not None and (not isinstance(content, str) or len(content) > MAX_CONTENT):
+        raise ValueError("content: Must be 2000 or fewer in length.")
+    return payload, files
+
+
+def _command(fake: FakeDiscord, data: Any, guild_id: str, old: dict[str, Any] | None) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ValueError("command without a name")
+    command = {**data, "id": old["id"] if old else fake._next_id(), "application_id": fake.application_id,
+               "version": fake._next_id()}
+    command.setdefault("type", 1)
+    if guild_id:
+        command["guild_id"] = guild_id
+    return command
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(data), status, headers=headers, content_type="application/json")
+
+
+def _error(status: int, message: str, code: int = 0) -> Response:
+    return _json(status, {"message": message, "code": code})
+
+
 def _copy(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
@@ -343,421 +566,9 @@ def _redact(path: str) -> str:
     return _TOKEN_PATH.sub(r"\1{token}", path)
 
 
-def _check_limits(payload: dict[str, Any]) -> None:
-    content = payload.get("content")
-    if content is not None and (not isinstance(content, str) or len(content) > MAX_CONTENT):
-        raise ValueError("content: Must be 2000 or fewer in length.")
-
-
-def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
-    """``payload_json`` and ``files[n]`` parts of a multipart/form-data body."""
-    raw = b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
-    if not message.is_multipart():
-        raise ValueError("not multipart")
-    payload: dict[str, Any] = {}
-    files: list[tuple[str, str, bytes]] = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        raw_data = part.get_payload(decode=True)
-        data = raw_data if isinstance(raw_data, bytes) else b""
-        if name == "payload_json":
-            payload = json.loads(data)
-        elif isinstance(name, str) and re.fullmatch(r"files\[\d+\]", name):
-            files.append((name, part.get_filename() or "", data))
-        else:
-            raise ValueError(f"unexpected form field {name!r}")
-    return payload, files
-
-
-def _make_handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "FakeDiscord/1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # the request line holds tokens: stay quiet
-            return
-
-        # -- plumbing --
-
-        def _read_body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-            body = b"" if data is None else json.dumps(data).encode()
-            self.send_response(status)
-            if data is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _error(self, status: int, message: str, code: int = 0,
-                   headers: dict[str, str] | None = None) -> None:
-            self._send_json(status, {"message": message, "code": code}, headers)
-
-        def do_GET(self) -> None:
-            self._dispatch()
-
-        def do_POST(self) -> None:
-            self._dispatch()
-
-        def do_PUT(self) -> None:
-            self._dispatch()
-
-        def do_PATCH(self) -> None:
-            self._dispatch()
-
-        def do_DELETE(self) -> None:
-            self._dispatch()
-
-        def _dispatch(self) -> None:
-            split = urlsplit(self.path)
-            path, query = split.path, parse_qs(split.query)
-            body = self._read_body()
-            try:
-                if path.startswith("/_fake/"):
-                    self._control(path, query, body)
-                elif path.startswith("/attachments/"):
-                    self._cdn(path[len("/attachments/"):])
-                elif path.startswith(API_PREFIX + "/"):
-                    self._api(path[len(API_PREFIX):], query, body)
-                else:
-                    self._error(404, "404: Not Found")
-            except (ValueError, KeyError, TypeError) as exc:
-                self._error(400, f"Invalid Form Body: {type(exc).__name__}", 50035)
-
-        # -- Discord API --
-
-        def _api(self, path: str, query: dict[str, list[str]], body: bytes) -> None:
-            method = self.command
-            with fake._lock:
-                fake._state.requests.append({"method": method, "path": _redact(path),
-                                             "user_agent": self.headers.get("User-Agent", ""),
-                                             "authorization": bool(self.headers.get("Authorization"))})
-            fault = fake._take_fault(method, path)
-            if fault is not None:
-                self._fault(fault)
-                return
-            extra = fake._take_rate_limit_headers()
-
-            parts = path.strip("/").split("/")
-            if parts[0] == "webhooks" and len(parts) >= 3:
-                self._webhook(parts[1], parts[2], parts[3:], query, body, extra)
-            elif parts[0] == "interactions" and len(parts) == 4 and parts[3] == "callback":
-                self._callback(parts[1], parts[2], body, extra)
-            elif parts[0] == "channels" and len(parts) == 3 and parts[2] == "messages":
-                if self._authorized():
-                    self._channel_message(parts[1], body, extra)
-            elif parts == ["applications", "@me"]:
-                if self._authorized():
-                    status, data = fake.application.handle(method, body)
-                    self._send_json(status, data, extra)
-            elif parts in (["users", "@me"], ["oauth2", "applications", "@me"]):
-                if self._authorized():
-                    self._login(parts[0], extra)
-            elif parts[0] == "applications" and "commands" in parts:
-                if self._authorized():
-                    self._commands(parts, body, extra)
-            else:
-                self._error(404, "404: Not Found")
-
-        def _login(self, what: str, extra: dict[str, str]) -> None:
-            # What discord.py's login reads; the bot user's id is the application's, as on Discord.
-            bot = {"id": fake.application_id, "username": "trainer_bot", "discriminator": "0",
-                   "global_name": "Trainer Bot", "avatar": None, "bot": True, "flags": 0}
-            if what == "users":
-                self._send_json(200, {**bot, "verified": True, "mfa_enabled": False}, extra)
-            else:
-                self._send_json(200, {"id": fake.application_id, "name": "Trainer Bot", "icon": None,
-                                      "description": "", "bot_public": False, "bot_require_code_grant": False,
-                                      "verify_key": "00" * 32, "flags": 0, "bot": bot, "team": None,
-                                      "owner": {**bot, "bot": False, "id": "400000000000000001"}}, extra)
-
-        def _fault(self, fault: Fault) -> None:
-            if fault.status == 429:
-                retry_after = 0.05 if fault.retry_after is None else fault.retry_after
-                headers = {"X-RateLimit-Scope": "global" if fault.is_global else "user"}
-                if fault.retry_after_header:
-                    headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
-                if fault.is_global:
-                    headers["X-RateLimit-Global"] = "true"
-                else:
-                    headers.update({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                                    "X-RateLimit-Reset-After": f"{retry_after:.3f}"})
-                self._send_json(429, {"message": fault.message or "You are being rate limited.",
-                                      "retry_after": retry_after, "global": fault.is_global,
-                                      **({"code": fault.code} if fault.code is not None else {})}, headers)
-            elif fault.status >= 500:
-                body = (fault.message or "upstream connect error").encode()
-                self.send_response(fault.status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            else:
-                self._error(fault.status, fault.message or f"{fault.status}: error", fault.code or 0)
-
-        def _authorized(self) -> bool:
-            if self.headers.get("Authorization") != f"Bot {fake.bot_token}":
-                self._error(401, "401: Unauthorized", 0)
-                return False
-            return True
-
-        def _payload(self, body: bytes) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
-            content_type = self.headers.get("Content-Type", "")
-            if content_type.startswith("multipart/form-data"):
-                payload, files = _parse_multipart(content_type, body)
-                _check_limits(payload)
-                return payload, files
-            if not body:
-                return {}, []
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise ValueError("body is not an object")
-            _check_limits(data)
-            return data, []
-
-        def _webhook(self, application_id: str, token: str, rest: list[str], query: dict[str, list[str]],
-                     body: bytes, extra: dict[str, str]) -> None:
-            if application_id != fake.application_id:
-                self._error(404, "Unknown Webhook", UNKNOWN_WEBHOOK)
-                return
-            if fake._take_defer_404(token):
-                self._error(404, "Unknown Webhook", UNKNOWN_WEBHOOK, extra)
-                return
-            method = self.command
-            if not rest and method == "POST":
-                payload, files = self._payload(body)
-                message = fake._store_message(payload, files, channel_id="fake-channel")
-                with fake._lock:
-                    fake._state.followups.setdefault(token, []).append(message)
-                wait = query.get("wait", ["false"])[0].lower() == "true"
-                if wait:
-                    self._send_json(200, message, extra)
-                else:
-                    self._send_json(204, None, extra)
-                return
-            if len(rest) == 2 and rest[0] == "messages":
-                target = rest[1]
-                with fake._lock:
-                    if target == "@original":
-                        current = fake._state.originals.get(token)
-                    else:
-                        current = next((m for m in fake._state.followups.get(token, []) if m["id"] == target),
-                                       None)
-                if method == "GET":
-                    if current is None:
-                        self._error(404, "Unknown Message", 10008, extra)
-                    else:
-                        self._send_json(200, _copy(current), extra)
-                    return
-                if method == "DELETE":
-                    with fake._lock:
-                        if target == "@original":
-                            fake._state.originals.pop(token, None)
-                    self._send_json(204, None, extra)
-                    return
-                if method == "PATCH":
-                    payload, files = self._payload(body)
-                    message = fake._store_message(payload, files, channel_id="fake-channel", previous=current)
-                    with fake._lock:
-                        if target == "@original":
-                            fake._state.originals[token] = message
-                            fake._state.edits.setdefault(token, []).append(
-                                {**payload, "files": [{"filename": f, "size": len(d)} for _, f, d in files]})
-                        elif current is not None:
-                            current.clear()
-                            current.update(message)
-                        else:
-                            self._error(404, "Unknown Message", 10008, extra)
-                            return
-                    self._send_json(200, message, extra)
-                    return
-            self._error(405, "405: Method Not Allowed", 0, extra)
-
-        def _callback(self, interaction_id: str, token: str, body: bytes, extra: dict[str, str]) -> None:
-            payload, files = self._payload(body)
-            kind = int(payload["type"])
-            data = payload.get("data") or {}
-            with fake._lock:
-                entry = {"interaction_id": interaction_id, **payload}
-                fake._state.callbacks.setdefault(token, []).append(entry)
-            if kind in (4, 5):  # channel message, deferred channel message
-                message = fake._store_message(data if kind == 4 else {"flags": data.get("flags", 0)}, files,
-                                              channel_id="fake-channel")
-                if kind == 5:
-                    message["deferred"] = True
-                with fake._lock:
-                    fake._state.originals[token] = message
-            self._send_json(204, None, extra)
-
-        def _channel_message(self, channel_id: str, body: bytes, extra: dict[str, str]) -> None:
-            if self.command != "POST":
-                self._error(405, "405: Method Not Allowed", 0, extra)
-                return
-            payload, files = self._payload(body)
-            message = fake._store_message(payload, files, channel_id=channel_id)
-            with fake._lock:
-                fake._state.channels.setdefault(channel_id, []).append(message)
-            self._send_json(200, message, extra)
-
-        def _commands(self, parts: list[str], body: bytes, extra: dict[str, str]) -> None:
-            # /applications/{app}/commands[/{id}] or /applications/{app}/guilds/{guild}/commands[/{id}]
-            if parts[1] != fake.application_id:
-                self._error(403, "Missing Access", 50001, extra)
-                return
-            guild = parts[3] if len(parts) >= 5 and parts[2] == "guilds" else ""
-            tail = parts[parts.index("commands") + 1:]
-            method = self.command
-            with fake._lock:
-                current = fake._state.commands.setdefault(guild, [])
-                if method == "GET" and not tail:
-                    self._send_json(200, _copy(current), extra)
-                elif method == "PUT" and not tail:
-                    data = json.loads(body or b"[]")
-                    if not isinstance(data, list):
-                        raise ValueError("bulk overwrite takes a list")
-                    by_name = {c["name"]: c for c in current}
-                    fresh = [self._command(c, guild, by_name.get(c.get("name", ""))) for c in data]
-                    fake._state.commands[guild] = fresh
-                    self._send_json(200, _copy(fresh), extra)
-                elif method == "POST" and not tail:
-                    data = json.loads(body)
-                    old = next((c for c in current if c["name"] == data.get("name")), None)
-                    command = self._command(data, guild, old)
-                    if old is not None:
-                        current.remove(old)
-                    current.append(command)
-                    self._send_json(201 if old is None else 200, _copy(command), extra)
-                elif method == "DELETE" and len(tail) == 1:
-                    fake._state.commands[guild] = [c for c in current if c["id"] != tail[0]]
-                    self._send_json(204, None, extra)
-                elif method == "GET" and len(tail) == 1:
-                    found = next((c for c in current if c["id"] == tail[0]), None)
-                    if found is None:
-                        self._error(404, "Unknown application command", 10063, extra)
-                    else:
-                        self._send_json(200, _copy(found), extra)
-                else:
-                    self._error(405, "405: Method Not Allowed", 0, extra)
-
-        def _command(self, data: dict[str, Any], guild: str, old: dict[str, Any] | None) -> dict[str, Any]:
-            if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-                raise ValueError("command without a name")
-            command = dict(data)
-            command["id"] = old["id"] if old else fake._next_id()
-            command["application_id"] = fake.application_id
-            command.setdefault("type", 1)
-            command["version"] = fake._next_id()
-            if guild:
-                command["guild_id"] = guild
-            return command
-
-        # -- CDN --
-
-        def _cdn(self, path: str) -> None:
-            with fake._lock:
-                entry = fake._state.cdn.get(path)
-            if entry is None or self.command not in ("GET", "HEAD"):
-                self._error(404, "404: Not Found")
-                return
-            if entry.redirect_to:
-                target = entry.redirect_to
-                if target.startswith("/"):
-                    target = fake.url + target
-                self.send_response(302)
-                self.send_header("Location", target)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", entry.content_type)
-            if entry.send_length:
-                self.send_header("Content-Length", str(entry.size))
-            else:
-                self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            if self.command == "HEAD":
-                return
-            try:
-                for piece in entry.body():
-                    if not piece:
-                        continue
-                    if entry.send_length:
-                        self.wfile.write(piece)
-                    else:
-                        self.wfile.write(f"{len(piece):X}\r\n".encode() + piece + b"\r\n")
-                if not entry.send_length:
-                    self.wfile.write(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                # The client stopped reading (a byte cap did its job).
-                self.close_connection = True
-
-        # -- control API --
-
-        def _control(self, path: str, query: dict[str, list[str]], body: bytes) -> None:
-            name = path[len("/_fake/"):]
-            first = {k: v[0] for k, v in query.items()}
-            if name == "messages" and self.command == "GET":
-                if "token" in first:
-                    self._send_json(200, {"messages": fake.messages(first["token"]),
-                                          "edits": fake.edits(first["token"]),
-                                          "callbacks": fake.callbacks(first["token"])})
-                elif "channel_id" in first:
-                    self._send_json(200, {"messages": fake.channel_messages(first["channel_id"])})
-                else:
-                    self._error(400, "give token or channel_id")
-            elif name == "commands" and self.command == "GET":
-                self._send_json(200, {"commands": fake.commands(first.get("guild_id"))})
-            elif name == "requests" and self.command == "GET":
-                self._send_json(200, {"requests": fake.request_log()})
-            elif name.startswith("attachments/") and self.command == "GET":
-                try:
-                    data = fake.attachment_bytes(name[len("attachments/"):])
-                except KeyError:
-                    self._error(404, "404: Not Found")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            elif name == "faults" and self.command == "POST":
-                spec = json.loads(body)
-                fake.fail_next(int(spec["status"]), times=int(spec.get("times", 1)),
-                               method=spec.get("method"),
-                               path_contains=spec.get("path_contains"), retry_after=spec.get("retry_after"),
-                               is_global=bool(spec.get("global")), code=spec.get("code"))
-                self._send_json(204, None)
-            elif name == "defer_404" and self.command == "POST":
-                fake.not_found_after_defer(int(json.loads(body).get("times", 0)))
-                self._send_json(204, None)
-            elif name == "cdn" and self.command == "POST":
-                spec = json.loads(body)
-                cdn_data = base64.b64decode(spec["data_b64"]) if "data_b64" in spec else None
-                url = fake.add_cdn_file(spec["path"], cdn_data, size=spec.get("size"),
-                                        content_type=spec.get("content_type", "application/octet-stream"),
-                                        redirect_to=spec.get("redirect_to"),
-                                        send_length=spec.get("send_length", True))
-                self._send_json(200, {"url": url})
-            elif name == "reset" and self.command == "POST":
-                fake.reset()
-                self._send_json(204, None)
-            else:
-                self._error(404, "404: Not Found")
-
-    return Handler
-
-
 def main(argv: list[str] | None = None) -> None:
     """``python -m infra.fakes.discord_server [--port N]``: run the fake until interrupted (local stack)."""
     import argparse
-    import time
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
@@ -767,8 +578,7 @@ def main(argv: list[str] | None = None) -> None:
     with FakeDiscord(bot_token=args.bot_token, application_id=args.application_id, port=args.port) as fake:
         print(json.dumps({"api_base": fake.api_base, "cdn_host": fake.cdn_host, "url": fake.url}), flush=True)
         try:
-            while True:
-                time.sleep(3600)
+            threading.Event().wait()
         except KeyboardInterrupt:
             pass
 

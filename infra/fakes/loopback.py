@@ -1,9 +1,20 @@
-"""A threaded HTTP server on loopback, run from a daemon thread: the shared lifecycle of the local fakes."""
+"""A WSGI app served on loopback from a daemon thread: the shared lifecycle of the local fakes."""
 
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Request lines carry interaction tokens: they never reach a log.
+        return
 
 
 class LoopbackServer:
@@ -11,12 +22,12 @@ class LoopbackServer:
         self._name = name
         self._host = host
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
-        self._server.daemon_threads = True
+    def start(self, app: WSGIApplication) -> None:
+        self._server = make_server(self._host, self._port, app, threaded=True,
+                                   request_handler=_QuietRequestHandler)
         # A short poll interval keeps stop() (and so each test's teardown) quick.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=self._name, daemon=True)

@@ -1,19 +1,17 @@
-"""A local fake of the OpenAI API for the local stack and the tests: a threaded HTTP server on 127.0.0.1.
+"""A local fake of the OpenAI API for the local stack and the tests: a small Flask app on loopback.
 
-It speaks the real wire format (JSON and multipart bodies, list envelopes, OpenAI's error shape) for Files,
-Uploads, ``fine_tuning.jobs`` (create, retrieve, list with metadata filter, events, checkpoints, cancel,
-pause,
-resume), ``chat.completions`` and ``audio.transcriptions``. Request bodies are validated against
-``infra/specs/openai-finetune-extract.yaml``; a mismatch gets a 400 in OpenAI's error shape. Training files
-are
-checked line by line against the training-line schemas while a job is ``validating_files``.
+It fakes what the product calls, in OpenAI's wire format (JSON and multipart bodies, list envelopes, its error
+shape): Files (create, content), Uploads (create, parts, complete), ``fine_tuning.jobs`` (create, retrieve,
+list with a metadata filter, events, checkpoints, cancel), ``chat.completions``, ``models.retrieve`` (with a
+model's ``shutdown_date`` when a test sets one) and ``audio.transcriptions``.
+Request bodies are validated against ``infra/specs/openai-finetune-extract.yaml``; a mismatch gets a 400.
+Training files are checked line by line against the training-line schemas while a job is ``validating_files``.
 
-A job moves one status per retrieve (``validating_files → queued → running → succeeded``, or ``failed``), can
-be
-paused and resumed, and on success gets a result file with per-step metrics (base64 CSV, as the service serves
-it), checkpoints and a model name. The server can be told to answer 429, 500, to stall (a timeout), or to
-refuse
-fine-tuning, and it can send signed webhook deliveries (Standard Webhooks, as OpenAI signs them).
+A job moves one status per retrieve (``validating_files → queued → running → succeeded``, or ``failed``); a
+test may set any status the service reports (``paused`` included). On success a job gets a result file with
+per-step metrics (base64 CSV, as the service serves it), checkpoints and a model name. The fake can be told to
+answer 429 or 500, to stall (a timeout), or to refuse fine-tuning, and it sends signed webhook deliveries
+(Standard Webhooks, as OpenAI signs them).
 
     with FakeOpenAI() as fake:
         client = OpenAI(api_key="test", base_url=fake.url)
@@ -23,8 +21,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import email.parser
-import email.policy
+import functools
 import hashlib
 import hmac
 import json
@@ -35,21 +32,19 @@ import re
 import secrets
 import threading
 import time
-import urllib.parse
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from infra.fakes.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
-# Copies of OpenAI's spec kept in the repository (infra/specs: a clone has nothing beside it), unless SPECS_DIR
-# names another folder.
+# The specs copied into the repository (infra/specs), unless SPECS_DIR names another folder.
 SPECS_DIR = Path(os.environ.get("SPECS_DIR", Path(__file__).resolve().parents[1] / "specs"))
 API_SPEC = SPECS_DIR / "openai-finetune-extract.yaml"
 LINE_SPEC = SPECS_DIR / "openai-training-line-schemas-2025-06.yaml"
@@ -150,17 +145,6 @@ def _nullable_to_type(node: Any) -> Any:
     return node
 
 
-class UncheckedRequests:
-    """For the local stack on a machine without the spec files: the fake answers without checking bodies."""
-
-    def errors(self, schema_name: str, instance: Any) -> list[str]:
-        return []
-
-
-def specs_available() -> bool:
-    return API_SPEC.exists() and LINE_SPEC.exists()
-
-
 class SpecValidator:
     """Validates request bodies and training lines against the spec extract (JSON Schema 2020-12)."""
 
@@ -176,15 +160,13 @@ class SpecValidator:
             schemas.setdefault(name, schema)
         for name, schema in _MISSING_SCHEMAS.items():
             schemas.setdefault(name, schema)
-        # Training lines: each example must carry its messages (the guide's rule; the schema leaves it
-        # optional).
+        # Training lines: each example must carry its messages (the guide's rule; the schema leaves it optional).
         schemas["FineTuneChatRequestInput"] = {
             **schemas["FineTuneChatRequestInput"],
             "required": ["messages"],
         }
         # OpenAI's DPO guide names the outputs preferred_output / non_preferred_output; the 2025-06 reference
-        # schema called them *_completion. Validate the documented training-file keys with the schema's
-        # shapes.
+        # schema called them *_completion. Validate the documented training-file keys with the schema's shapes.
         pref = copy.deepcopy(schemas["FineTunePreferenceRequestInput"])
         props = pref["properties"]
         props["preferred_output"] = props.pop("preferred_completion")
@@ -215,12 +197,17 @@ class SpecValidator:
         return out
 
 
+@functools.cache
+def shared_validator() -> SpecValidator:
+    """One validator per process: loading the specs takes a while, and they never change under a test run."""
+    return SpecValidator()
+
+
 # --- webhooks -----------------------------------------------------------------------------------------------
 
 
 def sign_webhook(body: bytes, secret: str, *, webhook_id: str, timestamp: int) -> dict[str, str]:
-    """Standard Webhooks headers as OpenAI sends them: HMAC-SHA256 over ``id.timestamp.body``, base64,
-    ``v1,``."""
+    """Standard Webhooks headers as OpenAI sends them: HMAC-SHA256 over ``id.timestamp.body``, base64, ``v1,``."""
     key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
     signed = f"{webhook_id}.{timestamp}.".encode() + body
     signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
@@ -254,16 +241,8 @@ def webhook_delivery(
 
 
 class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        type_: str = "invalid_request_error",
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None,
+                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -302,27 +281,21 @@ def _new_id(prefix: str) -> str:
 class FakeOpenAI:
     """The fake server. Start and stop it as a context manager; ``url`` is the client's ``base_url``."""
 
-    def __init__(
-        self,
-        *,
-        base_models: tuple[str, ...] = BASE_MODELS,
-        job_outcome: str = "succeeded",
-        auto_advance: bool = True,
-        webhook_url: str | None = None,
-        webhook_secret: str | None = None,
-        validator: SpecValidator | UncheckedRequests | None = None,
-    ) -> None:
+    def __init__(self, *, base_models: tuple[str, ...] = BASE_MODELS, job_outcome: str = "succeeded",
+                 auto_advance: bool = True, webhook_url: str | None = None, webhook_secret: str | None = None,
+                 validator: SpecValidator | None = None) -> None:
         self.base_models = set(base_models)
         self.job_outcome = job_outcome
         self.auto_advance = auto_advance
         self.refuse_fine_tuning = False
         self.transcription_text = "hello from the fake transcriber"
+        self.transcriptions: list[dict[str, str]] = []  # the form fields of each transcription request
         # What GET /models/{id} reports as ``shutdown_date`` (Unix seconds), per model; absent: no field.
         self.shutdown_dates: dict[str, int] = {}
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_deliveries: list[tuple[str, int]] = []
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # "METHOD /route/{id} STATUS"
         self.requests: list[tuple[str, str]] = []
         self.files: dict[str, dict[str, Any]] = {}
         self.file_content: dict[str, bytes] = {}
@@ -330,6 +303,7 @@ class FakeOpenAI:
         self.parts: dict[str, bytes] = {}
         self.jobs: dict[str, FakeJob] = {}
         self.models: set[str] = set()
+        self.app = create_app(self)
         self._rules: list[Rule] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -339,9 +313,9 @@ class FakeOpenAI:
     # --- lifecycle of the server itself ---
 
     @property
-    def validator(self) -> SpecValidator | UncheckedRequests:
+    def validator(self) -> SpecValidator:
         if self._validator is None:
-            self._validator = SpecValidator()
+            self._validator = shared_validator()
         return self._validator
 
     @property
@@ -351,7 +325,7 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         _ = self.validator  # load the spec before the first request, not inside it
         self._stopping.clear()
-        self._http.start(_make_handler(self))
+        self._http.start(self.app)
         return self
 
     def stop(self) -> None:
@@ -370,16 +344,16 @@ class FakeOpenAI:
                   method: str | None = None) -> None:
         """Answer the next ``times`` requests to ``method`` ``path`` with ``status`` (429, 500, ...).
 
-        ``path`` is the exact path without ``/v1``, or its route with ids as ``{id}``
-        (``/fine_tuning/jobs/{id}``); None matches any path, as ``method`` None matches any method."""
+        ``path`` is the exact path without ``/v1``, or its route with ids as ``{id}`` (``/fine_tuning/jobs/{id}``);
+        None matches any path, as ``method`` None matches any method."""
         with self._lock:
             self._rules.append(Rule("status", status, times, path, method))
 
     def delay_next(self, seconds: float, *, times: int = 1, path: str | None = None, method: str | None = None,
                    after: bool = False) -> None:
-        """Stall the next ``times`` matching requests for ``seconds``: the client sees a timeout. With
-        ``after`` the request is carried out first and only the answer is late (a create that happened
-        although the client gave up)."""
+        """Stall the next ``times`` matching requests for ``seconds``: the client sees a timeout. With ``after``
+        the request is carried out first and only the answer is late (a create that happened although the
+        client gave up)."""
         with self._lock:
             self._rules.append(Rule("late" if after else "delay", seconds, times, path, method))
 
@@ -387,16 +361,27 @@ class FakeOpenAI:
         with self._lock:
             self._transition(self.jobs[job_id], status)
 
-    def advance(self, job_id: str) -> str:
-        with self._lock:
-            job = self.jobs[job_id]
-            self._advance(job)
-            return job.data["status"]
-
     def jobs_created(self) -> int:
         return self.counts["POST /fine_tuning/jobs 200"]
 
-    # --- request handling ---
+    def send_webhook(self, url: str, event_type: str, job_id: str, secret: str | None = None, *,
+                     timestamp: int | None = None, event_id: str | None = None) -> int:
+        """POST one signed delivery to ``url``; returns the receiver's HTTP status."""
+        import requests
+
+        body, headers = webhook_delivery(
+            event_type, job_id, secret or self.webhook_secret or "", timestamp=timestamp, event_id=event_id
+        )
+        try:
+            status = requests.post(url, data=body, headers=headers, timeout=10).status_code
+        except requests.RequestException as exc:
+            logger.warning("webhook delivery to %s failed: %s", url, exc)
+            status = 0
+        with self._lock:
+            self.webhook_deliveries.append((event_type, status))
+        return status
+
+    # --- what the routes share ---
 
     def _take_rule(self, method: str, path: str, route: str) -> Rule | None:
         with self._lock:
@@ -406,431 +391,45 @@ class FakeOpenAI:
                     return rule
         return None
 
-    def handle(
-        self, method: str, raw_path: str, headers: Any, body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        parsed = urllib.parse.urlsplit(raw_path)
-        path = parsed.path.removeprefix("/v1")
-        query = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
-        route = re.sub(r"/(file|upload|part|ftjob|ftckpt)[-_][A-Za-z0-9]+", r"/{id}", path)
-        with self._lock:
-            self.requests.append((method, path))
-        try:
-            rule = self._take_rule(method, path, route)
-            if rule is not None and rule.kind == "delay":
-                self._stopping.wait(rule.value)
-            elif rule is not None and rule.kind == "status":
-                status = int(rule.value)
-                if status == 429:
-                    raise ApiError(
-                        429,
-                        "Rate limit reached for requests (simulated).",
-                        code="rate_limit_exceeded",
-                        type_="requests",
-                        headers={"retry-after-ms": "10"},
-                    )
-                raise ApiError(
-                    status,
-                    "The server had an error while processing your request (simulated).",
-                    type_="server_error",
-                )
-            auth = headers.get("Authorization", "")
-            if not auth.startswith("Bearer ") or not auth[7:].strip():
-                raise ApiError(
-                    401,
-                    "You didn't provide an API key.",
-                    type_="invalid_request_error",
-                    code="invalid_api_key",
-                )
-            if self.refuse_fine_tuning and path.startswith("/fine_tuning"):
-                raise ApiError(
-                    403,
-                    "Fine-tuning is not available for your organization: OpenAI no longer accepts new "
-                    "fine-tuning customers (simulated).",
-                    code="fine_tuning_unavailable",
-                )
-            result = self._dispatch(method, path, query, headers, body)
-            status, payload = (200, result) if not isinstance(result, tuple) else result
-            with self._lock:
-                self.counts[f"{method} {route} {status}"] += 1
-            if rule is not None and rule.kind == "late":
-                self._stopping.wait(rule.value)
-            if isinstance(payload, bytes):
-                return status, {"content-type": "application/octet-stream"}, payload
-            return status, {"content-type": "application/json"}, json.dumps(payload).encode()
-        except ApiError as err:
-            with self._lock:
-                self.counts[f"{method} {route} {err.status}"] += 1
-            return (
-                err.status,
-                {"content-type": "application/json", **err.headers},
-                json.dumps(err.body).encode(),
-            )
-
-    def _dispatch(
-        self, method: str, path: str, query: list[tuple[str, str]], headers: Any, body: bytes
-    ) -> Any:
-        routes: list[tuple[str, str, Callable[..., Any]]] = [
-            ("POST", r"/files", self._create_file),
-            ("GET", r"/files", self._list_files),
-            ("GET", r"/files/(?P<fid>[^/]+)", self._get_file),
-            ("DELETE", r"/files/(?P<fid>[^/]+)", self._delete_file),
-            ("GET", r"/files/(?P<fid>[^/]+)/content", self._file_content),
-            ("POST", r"/uploads", self._create_upload),
-            ("POST", r"/uploads/(?P<uid>[^/]+)/parts", self._add_part),
-            ("POST", r"/uploads/(?P<uid>[^/]+)/complete", self._complete_upload),
-            ("POST", r"/uploads/(?P<uid>[^/]+)/cancel", self._cancel_upload),
-            ("POST", r"/fine_tuning/jobs", self._create_job),
-            ("GET", r"/fine_tuning/jobs", self._list_jobs),
-            ("GET", r"/fine_tuning/jobs/(?P<jid>[^/]+)", self._get_job),
-            ("POST", r"/fine_tuning/jobs/(?P<jid>[^/]+)/cancel", self._cancel_job),
-            ("POST", r"/fine_tuning/jobs/(?P<jid>[^/]+)/pause", self._pause_job),
-            ("POST", r"/fine_tuning/jobs/(?P<jid>[^/]+)/resume", self._resume_job),
-            ("GET", r"/fine_tuning/jobs/(?P<jid>[^/]+)/events", self._job_events),
-            ("GET", r"/fine_tuning/jobs/(?P<jid>[^/]+)/checkpoints", self._job_checkpoints),
-            ("POST", r"/chat/completions", self._chat),
-            ("GET", r"/models/(?P<model>[^/]+)", self._get_model),
-            ("POST", r"/audio/transcriptions", self._transcribe),
-        ]
-        for verb, pattern, fn in routes:
-            match = re.fullmatch(pattern, path)
-            if match and verb == method:
-                return fn(query=dict(query), raw_query=query, headers=headers, body=body, **match.groupdict())
-        raise ApiError(404, f"Invalid URL ({method} {path})")
-
-    # --- body helpers ---
-
-    def _json(self, headers: Any, body: bytes, schema: str | None) -> dict[str, Any]:
-        if "application/json" not in headers.get("Content-Type", ""):
-            raise ApiError(400, "Expected a JSON body (Content-Type: application/json).")
-        try:
-            data = json.loads(body or b"{}")
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, f"We could not parse the JSON body of your request: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ApiError(400, "The body of your request must be a JSON object.")
-        if schema:
-            errors = self.validator.errors(schema, data)
-            if errors:
-                raise ApiError(400, f"Invalid request: {errors[0]}", param=errors[0].split(":")[0])
-        return data
-
-    def _multipart(
-        self, headers: Any, body: bytes, schema: str | None
-    ) -> tuple[dict[str, str], dict[str, Any]]:
-        ctype = headers.get("Content-Type", "")
-        if not ctype.startswith("multipart/form-data"):
-            raise ApiError(400, "Expected a multipart/form-data body.")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + body
-        )
-        fields: dict[str, str] = {}
-        files: dict[str, Any] = {}
-        for part in message.iter_parts():
-            name = str(part.get_param("name", header="content-disposition"))
-            filename = part.get_filename()
-            raw = part.get_payload(decode=True)
-            payload = raw if isinstance(raw, bytes) else b""
-            if filename is not None:
-                files[name] = {
-                    "filename": filename,
-                    "content": payload,
-                    "content_type": part.get_content_type(),
-                }
-            else:
-                fields[name] = payload.decode("utf-8")
-        if schema:
-            instance: dict[str, Any] = dict(fields)
-            for name in files:
-                instance[name] = "<binary>"
-            if "expires_after" in instance:
-                instance.pop("expires_after")
-            errors = self.validator.errors(schema, instance)
-            if errors:
-                raise ApiError(400, f"Invalid request: {errors[0]}", param=errors[0].split(":")[0])
-        return fields, files
-
-    # --- files ---
+    def _checked(self, schema: str, instance: dict[str, Any]) -> None:
+        errors = self.validator.errors(schema, instance)
+        if errors:
+            raise ApiError(400, f"Invalid request: {errors[0]}", param=errors[0].split(":")[0])
 
     def _store_file(self, filename: str, purpose: str, content: bytes) -> dict[str, Any]:
         file_id = _new_id("file-")
-        obj = {
-            "id": file_id,
-            "object": "file",
-            "bytes": len(content),
-            "created_at": _now(),
-            "expires_at": None,
-            "filename": filename,
-            "purpose": purpose,
-            "status": "processed",
-            "status_details": None,
-        }
+        obj = {"id": file_id, "object": "file", "bytes": len(content), "created_at": _now(),
+               "expires_at": None, "filename": filename, "purpose": purpose, "status": "processed",
+               "status_details": None}
         with self._lock:
             self.files[file_id] = obj
             self.file_content[file_id] = content
         return obj
 
-    def _create_file(self, headers: Any, body: bytes, **_: Any) -> Any:
-        fields, files = self._multipart(headers, body, "CreateFileRequest")
-        upload = files.get("file")
-        if upload is None:
-            raise ApiError(400, "Missing file.", param="file")
-        return self._store_file(upload["filename"], fields["purpose"], upload["content"])
-
-    def _list_files(self, query: dict[str, str], **_: Any) -> Any:
+    def _upload(self, upload_id: str) -> dict[str, Any]:
         with self._lock:
-            data = [
-                f for f in self.files.values() if not query.get("purpose") or f["purpose"] == query["purpose"]
-            ]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": False,
-        }
+            if upload_id not in self.uploads:
+                raise ApiError(404, f"No such Upload: {upload_id}", param="upload_id")
+            return self.uploads[upload_id]
 
-    def _file(self, fid: str) -> dict[str, Any]:
+    def _job(self, job_id: str) -> FakeJob:
         with self._lock:
-            if fid not in self.files:
-                raise ApiError(404, f"No such File object: {fid}", param="id")
-            return self.files[fid]
-
-    def _get_file(self, fid: str, **_: Any) -> Any:
-        return self._file(fid)
-
-    def _delete_file(self, fid: str, **_: Any) -> Any:
-        self._file(fid)
-        with self._lock:
-            self.files.pop(fid)
-            self.file_content.pop(fid, None)
-        return {"id": fid, "object": "file", "deleted": True}
-
-    def _file_content(self, fid: str, **_: Any) -> Any:
-        self._file(fid)
-        return 200, self.file_content[fid]
-
-    # --- uploads ---
-
-    def _create_upload(self, headers: Any, body: bytes, **_: Any) -> Any:
-        data = self._json(headers, body, "CreateUploadRequest")
-        upload_id = _new_id("upload_")
-        obj = {
-            "id": upload_id,
-            "object": "upload",
-            "bytes": data["bytes"],
-            "created_at": _now(),
-            "expires_at": _now() + 3600,
-            "filename": data["filename"],
-            "purpose": data["purpose"],
-            "status": "pending",
-            "file": None,
-        }
-        with self._lock:
-            self.uploads[upload_id] = {"obj": obj, "parts": []}
-        return obj
-
-    def _upload(self, uid: str) -> dict[str, Any]:
-        with self._lock:
-            if uid not in self.uploads:
-                raise ApiError(404, f"No such Upload: {uid}", param="upload_id")
-            return self.uploads[uid]
-
-    def _add_part(self, uid: str, headers: Any, body: bytes, **_: Any) -> Any:
-        upload = self._upload(uid)
-        _, files = self._multipart(headers, body, "AddUploadPartRequest")
-        if upload["obj"]["status"] != "pending":
-            raise ApiError(400, f"Upload {uid} is {upload['obj']['status']}.")
-        part_id = _new_id("part_")
-        with self._lock:
-            self.parts[part_id] = files["data"]["content"]
-            upload["parts"].append(part_id)
-        return {"id": part_id, "object": "upload.part", "created_at": _now(), "upload_id": uid}
-
-    def _complete_upload(self, uid: str, headers: Any, body: bytes, **_: Any) -> Any:
-        upload = self._upload(uid)
-        data = self._json(headers, body, "CompleteUploadRequest")
-        if any(p not in upload["parts"] for p in data["part_ids"]):
-            raise ApiError(400, "Unknown part id for this upload.", param="part_ids")
-        content = b"".join(self.parts[p] for p in data["part_ids"])
-        obj = upload["obj"]
-        if len(content) != obj["bytes"]:
-            raise ApiError(
-                400, f"Upload has {len(content)} bytes, {obj['bytes']} were declared.", param="bytes"
-            )
-        if data.get("md5") and hashlib.md5(content, usedforsecurity=False).hexdigest() != data["md5"]:
-            raise ApiError(400, "The md5 checksum does not match the uploaded bytes.", param="md5")
-        obj["file"] = self._store_file(obj["filename"], obj["purpose"], content)
-        obj["status"] = "completed"
-        return obj
-
-    def _cancel_upload(self, uid: str, **_: Any) -> Any:
-        upload = self._upload(uid)
-        upload["obj"]["status"] = "cancelled"
-        return upload["obj"]
-
-    # --- fine-tuning jobs ---
-
-    def _create_job(self, headers: Any, body: bytes, **_: Any) -> Any:
-        data = self._json(headers, body, "CreateFineTuningJobRequest")
-        if data["model"] not in self.base_models:
-            raise ApiError(
-                400,
-                f"Model {data['model']} is not available for fine-tuning.",
-                param="model",
-                code="model_not_available",
-            )
-        for key in ("training_file", "validation_file"):
-            fid = data.get(key)
-            if fid is None:
-                continue
-            with self._lock:
-                f = self.files.get(fid)
-            if f is None:
-                raise ApiError(400, f"invalid {key}: {fid}", param=key, code="invalid_file")
-            if f["purpose"] != "fine-tune":
-                raise ApiError(400, f"{key} {fid} must be uploaded with purpose 'fine-tune'.", param=key)
-        method = data.get("method") or {"type": "supervised", "supervised": {}}
-        mtype = method["type"]
-        hyper = dict((method.get(mtype) or {}).get("hyperparameters") or {})
-        epochs = hyper.get("n_epochs", "auto")
-        hyper_out = {
-            "n_epochs": epochs if epochs != "auto" else 3,
-            "batch_size": hyper.get("batch_size", 1),
-            "learning_rate_multiplier": hyper.get("learning_rate_multiplier", 1.8),
-        }
-        if mtype == "dpo":
-            hyper_out["beta"] = hyper.get("beta", 0.1)
-        job_id = _new_id("ftjob-")
-        job = {
-            "object": "fine_tuning.job",
-            "id": job_id,
-            "model": data["model"],
-            "created_at": _now(),
-            "finished_at": None,
-            "fine_tuned_model": None,
-            "organization_id": "org-fake",
-            "result_files": [],
-            "status": "validating_files",
-            "validation_file": data.get("validation_file"),
-            "training_file": data["training_file"],
-            "hyperparameters": {k: v for k, v in hyper_out.items() if k != "beta"},
-            "trained_tokens": None,
-            "error": None,
-            "integrations": [],
-            "seed": data.get("seed") if data.get("seed") is not None else 42,
-            "estimated_finish": None,
-            "method": {"type": mtype, mtype: {"hyperparameters": hyper_out}},
-            "metadata": data.get("metadata"),
-            "user_provided_suffix": data.get("suffix"),
-        }
-        fake_job = FakeJob(job)
-        self._event(fake_job, "Created fine-tuning job")
-        with self._lock:
-            self.jobs[job_id] = fake_job
-        return job
-
-    def _job(self, jid: str) -> FakeJob:
-        with self._lock:
-            if jid not in self.jobs:
-                raise ApiError(404, f"Could not find fine-tune: {jid}", param="fine_tuning_job_id")
-            return self.jobs[jid]
-
-    def _list_jobs(self, raw_query: list[tuple[str, str]], query: dict[str, str], **_: Any) -> Any:
-        wanted = {}
-        for key, value in raw_query:
-            m = re.fullmatch(r"metadata\[(.+)\]", key)
-            if m:
-                wanted[m.group(1)] = value
-        with self._lock:
-            jobs = sorted((j.data for j in self.jobs.values()), key=lambda j: j["created_at"], reverse=True)
-        jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
-        if "after" in query:
-            ids = [j["id"] for j in jobs]
-            jobs = jobs[ids.index(query["after"]) + 1 :] if query["after"] in ids else []
-        limit = int(query.get("limit", 20))
-        return {"object": "list", "data": jobs[:limit], "has_more": len(jobs) > limit}
-
-    def _get_job(self, jid: str, **_: Any) -> Any:
-        job = self._job(jid)
-        with self._lock:
-            if self.auto_advance:
-                self._advance(job)
-            return job.data
-
-    def _cancel_job(self, jid: str, **_: Any) -> Any:
-        job = self._job(jid)
-        with self._lock:
-            if job.data["status"] in TERMINAL:
-                raise ApiError(400, f"Job {jid} is already {job.data['status']} and cannot be cancelled.")
-            self._transition(job, "cancelled")
-            return job.data
-
-    def _pause_job(self, jid: str, **_: Any) -> Any:
-        job = self._job(jid)
-        with self._lock:
-            if job.data["status"] != "running":
-                raise ApiError(400, f"Only a running job can be paused; {jid} is {job.data['status']}.")
-            self._transition(job, "paused")
-            return job.data
-
-    def _resume_job(self, jid: str, **_: Any) -> Any:
-        job = self._job(jid)
-        with self._lock:
-            if job.data["status"] != "paused":
-                raise ApiError(400, f"Only a paused job can be resumed; {jid} is {job.data['status']}.")
-            self._transition(job, "running")
-            return job.data
-
-    def _job_events(self, jid: str, query: dict[str, str], **_: Any) -> Any:
-        job = self._job(jid)
-        limit = int(query.get("limit", 20))
-        with self._lock:
-            events = list(reversed(job.events))  # newest first, as the service lists them
-        return {"object": "list", "data": events[:limit], "has_more": len(events) > limit}
-
-    def _job_checkpoints(self, jid: str, query: dict[str, str], **_: Any) -> Any:
-        job = self._job(jid)
-        limit = int(query.get("limit", 10))
-        with self._lock:
-            data = list(reversed(job.checkpoints))
-        return {
-            "object": "list",
-            "data": data[:limit],
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[min(limit, len(data)) - 1]["id"] if data else None,
-            "has_more": len(data) > limit,
-        }
+            if job_id not in self.jobs:
+                raise ApiError(404, f"Could not find fine-tune: {job_id}", param="fine_tuning_job_id")
+            return self.jobs[job_id]
 
     # --- the simulated lifecycle (called with the lock held) ---
 
-    def _event(
-        self,
-        job: FakeJob,
-        message: str,
-        *,
-        level: str = "info",
-        type_: str = "message",
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        job.events.append(
-            {
-                "object": "fine_tuning.job.event",
-                "id": _new_id("ftevent-"),
-                "created_at": _now(),
-                "level": level,
-                "message": message,
-                "type": type_,
-                "data": data or {},
-            }
-        )
+    def _event(self, job: FakeJob, message: str, *, level: str = "info", type_: str = "message",
+               data: dict[str, Any] | None = None) -> None:
+        job.events.append({"object": "fine_tuning.job.event", "id": _new_id("ftevent-"), "created_at": _now(),
+                           "level": level, "message": message, "type": type_, "data": data or {}})
 
     def _advance(self, job: FakeJob) -> None:
         status = job.data["status"]
         if status in TERMINAL or status == "paused":
             return
-        nxt = LIFECYCLE[LIFECYCLE.index(status) + 1] if status != LIFECYCLE[-1] else self.job_outcome
-        self._transition(job, nxt)
+        self._transition(job, LIFECYCLE[LIFECYCLE.index(status) + 1] if status != LIFECYCLE[-1] else self.job_outcome)
 
     def _transition(self, job: FakeJob, status: str) -> None:
         data = job.data
@@ -838,33 +437,22 @@ class FakeOpenAI:
         if status == "queued" and old == "validating_files":
             problem = self._check_training_file(job)
             if problem:
-                data["status"] = "failed"
-                data["error"] = {
-                    "code": "invalid_training_file",
-                    "message": problem,
-                    "param": "training_file",
-                }
-                data["finished_at"] = data["created_at"] + 30
+                data.update(status="failed", finished_at=data["created_at"] + 30,
+                            error={"code": "invalid_training_file", "message": problem, "param": "training_file"})
                 self._event(job, f"Training file validation failed: {problem}", level="error")
                 self._notify(job)
                 return
             self._event(job, "Files validated, moving job to queued state")
         data["status"] = status
-        if status == "running" and old == "paused":
-            self._event(job, "Fine-tuning job resumed")
-        elif status == "running":
-            self._event(job, "Fine-tuning job started")
+        if status == "running":
+            self._event(job, "Fine-tuning job resumed" if old == "paused" else "Fine-tuning job started")
         elif status == "paused":
             self._event(job, "Fine-tuning job paused")
         elif status == "succeeded":
             self._succeed(job)
         elif status == "failed":
-            data["error"] = {
-                "code": "training_failed",
-                "message": "The job failed (simulated).",
-                "param": None,
-            }
-            data["finished_at"] = data["created_at"] + 120
+            data.update(finished_at=data["created_at"] + 120,
+                        error={"code": "training_failed", "message": "The job failed (simulated).", "param": None})
             self._event(job, "The job failed (simulated).", level="error")
         elif status == "cancelled":
             data["finished_at"] = data["created_at"] + 60
@@ -872,16 +460,13 @@ class FakeOpenAI:
         if status in TERMINAL:
             self._notify(job)
 
-    def _training_lines(self, job: FakeJob) -> list[Any]:
+    def _training_lines(self, job: FakeJob) -> list[str]:
         content = self.file_content.get(job.data["training_file"], b"")
         return [line for line in content.decode("utf-8", errors="replace").splitlines() if line.strip()]
 
     def _check_training_file(self, job: FakeJob) -> str | None:
-        schema = (
-            "FineTunePreferenceTrainingLine"
-            if job.data["method"]["type"] == "dpo"
-            else "FineTuneChatRequestInput"
-        )
+        dpo = job.data["method"]["type"] == "dpo"
+        schema = "FineTunePreferenceTrainingLine" if dpo else "FineTuneChatRequestInput"
         lines = self._training_lines(job)
         if not lines:
             return "The training file is empty."
@@ -933,9 +518,7 @@ class FakeOpenAI:
                     data={"step": step, "train_loss": train, "total_steps": steps},
                 )
         csv_text = "\n".join(rows) + "\n"
-        result = self._store_file(
-            "step_metrics.csv", "fine-tune-results", base64.b64encode(csv_text.encode())
-        )
+        result = self._store_file("step_metrics.csv", "fine-tune-results", base64.b64encode(csv_text.encode()))
         suffix = data.get("user_provided_suffix") or ""
         model = f"ft:{data['model']}:fake-org:{suffix}:{data['id'][-8:]}"
         per_epoch = max(1, steps // epochs)
@@ -968,93 +551,9 @@ class FakeOpenAI:
         if not (self.webhook_url and self.webhook_secret):
             return
         event_type = f"fine_tuning.job.{job.data['status']}"
-        url, secret, job_id = self.webhook_url, self.webhook_secret, job.data["id"]
         # Off the request thread, as the service delivers asynchronously.
-        threading.Thread(
-            target=self.send_webhook, args=(url, event_type, job_id, secret), daemon=True
-        ).start()
-
-    def send_webhook(
-        self,
-        url: str,
-        event_type: str,
-        job_id: str,
-        secret: str | None = None,
-        *,
-        timestamp: int | None = None,
-        event_id: str | None = None,
-    ) -> int:
-        """POST one signed delivery to ``url``; returns the receiver's HTTP status."""
-        import requests
-
-        body, headers = webhook_delivery(
-            event_type, job_id, secret or self.webhook_secret or "", timestamp=timestamp, event_id=event_id
-        )
-        try:
-            status = requests.post(url, data=body, headers=headers, timeout=10).status_code
-        except requests.RequestException as exc:
-            logger.warning("webhook delivery to %s failed: %s", url, exc)
-            status = 0
-        with self._lock:
-            self.webhook_deliveries.append((event_type, status))
-        return status
-
-    # --- inference ---
-
-    def _chat(self, headers: Any, body: bytes, **_: Any) -> Any:
-        data = self._json(headers, body, None)
-        model, messages = data.get("model"), data.get("messages")
-        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-            raise ApiError(
-                400, "'model' (string) and 'messages' (non-empty array) are required.", param="messages"
-            )
-        for i, m in enumerate(messages):
-            if not isinstance(m, dict) or m.get("role") not in (
-                "system",
-                "developer",
-                "user",
-                "assistant",
-                "tool",
-            ):
-                raise ApiError(400, f"Invalid value for messages[{i}].role.", param=f"messages[{i}].role")
-        with self._lock:
-            known = model in self.base_models or model in self.models
-        if not known:
-            raise ApiError(
-                404,
-                f"The model `{model}` does not exist or you do not have access to it.",
-                code="model_not_found",
-            )
-        prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
-        answer = self._learned_answer(model, prompt) or f"(simulated {model}) You said: {prompt}"
-        return {
-            "id": _new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": _now(),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-        }
-
-    def _get_model(self, model: str, **_: Any) -> Any:
-        model = urllib.parse.unquote(model)
-        with self._lock:
-            known = model in self.base_models or model in self.models
-            shutdown = self.shutdown_dates.get(model)
-        if not known:
-            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
-                           code="model_not_found")
-        data: dict[str, Any] = {"id": model, "object": "model", "created": 1744588800, "owned_by": "system"}
-        if shutdown is not None:
-            data["shutdown_date"] = shutdown
-        return data
+        threading.Thread(target=self.send_webhook, daemon=True,
+                         args=(self.webhook_url, event_type, job.data["id"], self.webhook_secret)).start()
 
     def _learned_answer(self, model: str, prompt: Any) -> str | None:
         """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked."""
@@ -1068,46 +567,285 @@ class FakeOpenAI:
                 users = [m.get("content") for m in msgs if m.get("role") == "user"]
                 if users and users[-1] == prompt:
                     if "preferred_output" in line:
-                        return line["preferred_output"][0]["content"]
-                    return msgs[-1]["content"]
+                        return str(line["preferred_output"][0]["content"])
+                    return str(msgs[-1]["content"])
         return None
 
-    def _transcribe(self, headers: Any, body: bytes, **_: Any) -> Any:
-        fields, files = self._multipart(headers, body, None)
+
+# --- the app -------------------------------------------------------------------------------------------------
+
+
+def create_app(fake: FakeOpenAI) -> Flask:
+    app = Flask("fake_openai")
+
+    @app.before_request
+    def faults_and_auth() -> None:
+        request.get_data()  # read the body even when an error answers, so the connection stays in step
+        path = request.path.removeprefix("/v1")
+        g.route = _route(path)
+        with fake._lock:
+            fake.requests.append((request.method, path))
+        rule = fake._take_rule(request.method, path, g.route)
+        g.late = rule.value if rule is not None and rule.kind == "late" else 0.0
+        if rule is not None and rule.kind == "delay":
+            fake._stopping.wait(rule.value)
+        elif rule is not None and rule.kind == "status":
+            if int(rule.value) == 429:
+                raise ApiError(429, "Rate limit reached for requests (simulated).", code="rate_limit_exceeded",
+                               type_="requests", headers={"retry-after-ms": "10"})
+            raise ApiError(int(rule.value), "The server had an error while processing your request (simulated).",
+                           type_="server_error")
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not auth[7:].strip():
+            raise ApiError(401, "You didn't provide an API key.", code="invalid_api_key")
+        if fake.refuse_fine_tuning and path.startswith("/fine_tuning"):
+            raise ApiError(403, "Fine-tuning is not available for your organization: OpenAI no longer accepts "
+                                "new fine-tuning customers (simulated).", code="fine_tuning_unavailable")
+
+    @app.after_request
+    def count(response: Response) -> Response:
+        with fake._lock:
+            fake.counts[f"{request.method} {g.get('route', request.path)} {response.status_code}"] += 1
+        if response.status_code < 400 and g.get("late"):
+            fake._stopping.wait(g.late)
+        response.headers["x-request-id"] = _new_id("req_")
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(err: ApiError) -> Response:
+        return _json(err.body, err.status, err.headers)
+
+    @app.errorhandler(HTTPException)
+    def unknown_route(exc: HTTPException) -> Response:
+        return _json(ApiError(exc.code or 404, f"Invalid URL ({request.method} {request.path})").body, exc.code or 404)
+
+    # --- files and uploads ---
+
+    @app.post("/v1/files")
+    def create_file() -> Response:
+        fields, files = _form(fake, "CreateFileRequest")
+        if "file" not in files:
+            raise ApiError(400, "Missing file.", param="file")
+        return _json(fake._store_file(files["file"][0], fields["purpose"], files["file"][1]))
+
+    @app.get("/v1/files/<file_id>/content")
+    def file_content(file_id: str) -> Response:
+        with fake._lock:
+            if file_id not in fake.file_content:
+                raise ApiError(404, f"No such File object: {file_id}", param="id")
+            return Response(fake.file_content[file_id], content_type="application/octet-stream")
+
+    @app.post("/v1/uploads")
+    def create_upload() -> Response:
+        data = _json_body(fake, "CreateUploadRequest")
+        obj = {"id": _new_id("upload_"), "object": "upload", "bytes": data["bytes"], "created_at": _now(),
+               "expires_at": _now() + 3600, "filename": data["filename"], "purpose": data["purpose"],
+               "status": "pending", "file": None}
+        with fake._lock:
+            fake.uploads[obj["id"]] = {"obj": obj, "parts": []}
+        return _json(obj)
+
+    @app.post("/v1/uploads/<upload_id>/parts")
+    def add_part(upload_id: str) -> Response:
+        upload = fake._upload(upload_id)
+        _, files = _form(fake, "AddUploadPartRequest")
+        if upload["obj"]["status"] != "pending":
+            raise ApiError(400, f"Upload {upload_id} is {upload['obj']['status']}.")
+        part_id = _new_id("part_")
+        with fake._lock:
+            fake.parts[part_id] = files["data"][1]
+            upload["parts"].append(part_id)
+        return _json({"id": part_id, "object": "upload.part", "created_at": _now(), "upload_id": upload_id})
+
+    @app.post("/v1/uploads/<upload_id>/complete")
+    def complete_upload(upload_id: str) -> Response:
+        upload = fake._upload(upload_id)
+        data = _json_body(fake, "CompleteUploadRequest")
+        if any(p not in upload["parts"] for p in data["part_ids"]):
+            raise ApiError(400, "Unknown part id for this upload.", param="part_ids")
+        content = b"".join(fake.parts[p] for p in data["part_ids"])
+        obj = upload["obj"]
+        if len(content) != obj["bytes"]:
+            raise ApiError(400, f"Upload has {len(content)} bytes, {obj['bytes']} were declared.", param="bytes")
+        if data.get("md5") and hashlib.md5(content, usedforsecurity=False).hexdigest() != data["md5"]:
+            raise ApiError(400, "The md5 checksum does not match the uploaded bytes.", param="md5")
+        obj.update(file=fake._store_file(obj["filename"], obj["purpose"], content), status="completed")
+        return _json(obj)
+
+    # --- fine-tuning jobs ---
+
+    @app.post("/v1/fine_tuning/jobs")
+    def create_job() -> Response:
+        data = _json_body(fake, "CreateFineTuningJobRequest")
+        if data["model"] not in fake.base_models:
+            raise ApiError(400, f"Model {data['model']} is not available for fine-tuning.", param="model",
+                           code="model_not_available")
+        for key in ("training_file", "validation_file"):
+            if data.get(key) is None:
+                continue
+            with fake._lock:
+                known = fake.files.get(data[key])
+            if known is None:
+                raise ApiError(400, f"invalid {key}: {data[key]}", param=key, code="invalid_file")
+            if known["purpose"] != "fine-tune":
+                raise ApiError(400, f"{key} {data[key]} must be uploaded with purpose 'fine-tune'.", param=key)
+        method = data.get("method") or {"type": "supervised", "supervised": {}}
+        kind = method["type"]
+        asked = dict((method.get(kind) or {}).get("hyperparameters") or {})
+        epochs = asked.get("n_epochs", "auto")
+        hyper = {"n_epochs": epochs if epochs != "auto" else 3, "batch_size": asked.get("batch_size", 1),
+                 "learning_rate_multiplier": asked.get("learning_rate_multiplier", 1.8)}
+        if kind == "dpo":
+            hyper["beta"] = asked.get("beta", 0.1)
+        job = FakeJob({
+            "object": "fine_tuning.job", "id": _new_id("ftjob-"), "model": data["model"], "created_at": _now(),
+            "finished_at": None, "fine_tuned_model": None, "organization_id": "org-fake", "result_files": [],
+            "status": "validating_files", "validation_file": data.get("validation_file"),
+            "training_file": data["training_file"],
+            "hyperparameters": {k: v for k, v in hyper.items() if k != "beta"}, "trained_tokens": None,
+            "error": None, "integrations": [], "seed": data["seed"] if data.get("seed") is not None else 42,
+            "estimated_finish": None, "method": {"type": kind, kind: {"hyperparameters": hyper}},
+            "metadata": data.get("metadata"), "user_provided_suffix": data.get("suffix"),
+        })
+        fake._event(job, "Created fine-tuning job")
+        with fake._lock:
+            fake.jobs[job.data["id"]] = job
+        return _json(job.data)
+
+    @app.get("/v1/fine_tuning/jobs")
+    def list_jobs() -> Response:
+        wanted = {m.group(1): value for key, value in request.args.items(multi=True)
+                  if (m := re.fullmatch(r"metadata\[(.+)\]", key))}
+        with fake._lock:
+            jobs = sorted((j.data for j in fake.jobs.values()), key=lambda j: j["created_at"], reverse=True)
+        jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in wanted.items())]
+        if "after" in request.args:
+            ids = [j["id"] for j in jobs]
+            after = request.args["after"]
+            jobs = jobs[ids.index(after) + 1:] if after in ids else []
+        limit = request.args.get("limit", 20, type=int)
+        return _json({"object": "list", "data": jobs[:limit], "has_more": len(jobs) > limit})
+
+    @app.get("/v1/fine_tuning/jobs/<job_id>")
+    def get_job(job_id: str) -> Response:
+        job = fake._job(job_id)
+        with fake._lock:
+            if fake.auto_advance:
+                fake._advance(job)
+            return _json(job.data)
+
+    @app.post("/v1/fine_tuning/jobs/<job_id>/cancel")
+    def cancel_job(job_id: str) -> Response:
+        job = fake._job(job_id)
+        with fake._lock:
+            if job.data["status"] in TERMINAL:
+                raise ApiError(400, f"Job {job_id} is already {job.data['status']} and cannot be cancelled.")
+            fake._transition(job, "cancelled")
+            return _json(job.data)
+
+    @app.get("/v1/fine_tuning/jobs/<job_id>/events")
+    def job_events(job_id: str) -> Response:
+        job = fake._job(job_id)
+        limit = request.args.get("limit", 20, type=int)
+        with fake._lock:
+            events = list(reversed(job.events))  # newest first, as the service lists them
+        return _json({"object": "list", "data": events[:limit], "has_more": len(events) > limit})
+
+    @app.get("/v1/fine_tuning/jobs/<job_id>/checkpoints")
+    def job_checkpoints(job_id: str) -> Response:
+        job = fake._job(job_id)
+        limit = request.args.get("limit", 10, type=int)
+        with fake._lock:
+            data = list(reversed(job.checkpoints))[:limit]
+        return _json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                      "last_id": data[-1]["id"] if data else None, "has_more": len(job.checkpoints) > limit})
+
+    # --- inference ---
+
+    @app.post("/v1/chat/completions")
+    def chat() -> Response:
+        data = _json_body(fake, None)
+        model, messages = data.get("model"), data.get("messages")
+        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
+            raise ApiError(400, "'model' (string) and 'messages' (non-empty array) are required.", param="messages")
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool"):
+                raise ApiError(400, f"Invalid value for messages[{i}].role.", param=f"messages[{i}].role")
+        with fake._lock:
+            known = model in fake.base_models or model in fake.models
+        if not known:
+            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                           code="model_not_found")
+        prompt = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "")
+        answer = fake._learned_answer(model, prompt) or f"(simulated {model}) You said: {prompt}"
+        return _json({
+            "id": _new_id("chatcmpl-"), "object": "chat.completion", "created": _now(), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer, "refusal": None},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        })
+
+    @app.get("/v1/models/<model>")
+    def get_model(model: str) -> Response:
+        with fake._lock:
+            known = model in fake.base_models or model in fake.models
+            shutdown = fake.shutdown_dates.get(model)
+        if not known:
+            raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                           code="model_not_found")
+        data: dict[str, Any] = {"id": model, "object": "model", "created": 1744588800, "owned_by": "system"}
+        if shutdown is not None:
+            data["shutdown_date"] = shutdown
+        return _json(data)
+
+    @app.post("/v1/audio/transcriptions")
+    def transcribe() -> Response:
+        fields, files = _form(fake, None)
         if "file" not in files or not fields.get("model"):
             raise ApiError(400, "'file' and 'model' are required.", param="file")
-        if not files["file"]["content"]:
+        if not files["file"][1]:
             raise ApiError(400, "The audio file is empty.", param="file")
-        return {"text": self.transcription_text}
+        with fake._lock:
+            fake.transcriptions.append(fields)
+        return _json({"text": fake.transcription_text})
+
+    return app
 
 
-def _make_handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _route(path: str) -> str:
+    """The path with its ids as ``{id}``: how counts and fault rules name a route."""
+    return re.sub(r"/(file|upload|part|ftjob|ftckpt)[-_][A-Za-z0-9]+", r"/{id}", path)
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            status, headers, payload = fake.handle(self.command, self.path, self.headers, body)
-            try:
-                self.send_response(
-                    status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-                )
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("x-request-id", _new_id("req_"))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a simulated timeout)
 
-        do_GET = do_POST = do_DELETE = _serve
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(data), status, headers=headers, content_type="application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("fake openai: " + format, *args)
 
-    return Handler
+def _json_body(fake: FakeOpenAI, schema: str | None) -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise ApiError(400, "Expected a JSON body (Content-Type: application/json).")
+    try:
+        data = json.loads(request.get_data() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"We could not parse the JSON body of your request: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body of your request must be a JSON object.")
+    if schema:
+        fake._checked(schema, data)
+    return data
+
+
+def _form(fake: FakeOpenAI, schema: str | None) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """A multipart body's fields, and its files as (filename, bytes)."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(400, "Expected a multipart/form-data body.")
+    fields = request.form.to_dict()
+    files = {name: (part.filename or "", part.read()) for name, part in request.files.items()}
+    if schema:
+        instance: dict[str, Any] = {**fields, **dict.fromkeys(files, "<binary>")}
+        instance.pop("expires_after", None)
+        fake._checked(schema, instance)
+    return fields, files
 
 
 def main() -> None:  # pragma: no cover - manual use: python -m infra.fakes.openai_server

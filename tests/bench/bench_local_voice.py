@@ -22,7 +22,7 @@ from infra.fakes.discord_gateway import LocalDiscordGateway  # noqa: E402
 from infra.fakes.discord_server import FakeDiscord  # noqa: E402
 from infra.interactions import DEFAULT_GUILD  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from tests.voice_worker.test_local_voice import running_bot, voice_request  # noqa: E402
+from tests.functional.voice_worker.test_local_voice import running_bot, voice_request  # noqa: E402
 
 TEN_WORDS = "Please remember to label every example before training the model."
 RUNS = 5

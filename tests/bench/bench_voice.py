@@ -6,7 +6,7 @@
    (target ≤ 5 % of one core for the worker process).
 3. Offline transcription (pocketsphinx) of a 10-second voice message, decode included (target ≤ 5 s).
 
-Runs offline: the voice client is discord.py's own with only the UDP socket replaced (tests/voice_worker/fakes.py).
+Runs offline: the voice client is discord.py's own with only the UDP socket replaced (tests/support/voice.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 import discord  # noqa: E402
 
 from shared.config import Settings  # noqa: E402
-from tests.voice_worker.fakes import (  # noqa: E402
+from tests.support.voice import (  # noqa: E402
     ALICE,
     GUILD_ID,
     VOICE_ID,

@@ -24,11 +24,6 @@ APP = "100000000000000077"
 
 
 @pytest.fixture(scope="module")
-def signer():
-    return InteractionSigner.generate()
-
-
-@pytest.fixture(scope="module")
 def moto_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
