@@ -16,6 +16,16 @@
     python -m infra.client --manager press ft:use:<request id>      # the Make active button
     python -m infra.client ask "What is the capital of France?"
     python -m infra.client --manager jobs
+    python -m infra.client --manager review --dataset faq             # corrections waiting for review
+    python -m infra.client --manager press review:a:c:<message>:<user>:faq   # Approve (ids as listed)
+    python -m infra.client --manager press review:e:c:<message>:<user>:faq   # Edit: opens a form
+    python -m infra.client --manager submit reviewedit:c:<message>:<user>:faq --field correction="Paris."
+    python -m infra.client press fix --message-id <answer id>        # Correct under an /ask answer
+    python -m infra.client --manager datasets
+    python -m infra.client --manager dataset-show faq --page 2
+    python -m infra.client --manager dataset-remove faq <example id>
+    python -m infra.client --manager dataset-rename faq support
+    python -m infra.client --manager dataset-delete support            # then press dsdel:support
     python -m infra.client join && python -m infra.client say "hello"
     python -m infra.client voice --save ./voice-out  # what the bot said in the local voice channel, as WAV
     python -m infra.client send '{"type": 2, "data": {"name": "hi", "type": 1}}'
@@ -68,10 +78,22 @@ def _fake_discord() -> str:
     return str(fake)
 
 
-def follow(token: str, *, timeout: float = 60.0, settle: float = 2.0) -> list[dict[str, Any]]:
-    """The deferred reply as the worker edits it, and follow-ups, read back from the local fake Discord."""
+FOLLOW_TIMEOUT_SECONDS = 900.0  # the worker's own limit for one job, and then some
+PROGRESS_EVERY_SECONDS = 15.0
+
+
+def follow(token: str, *, timeout: float = FOLLOW_TIMEOUT_SECONDS, settle: float = 2.0,
+           progress: Any = None) -> list[dict[str, Any]]:
+    """The deferred reply as the worker edits it, and follow-ups, read back from the local fake Discord.
+
+    A slow reply is normal (a large upload, a long job): ``progress`` (stderr by default) hears "still working"
+    every so often until the reply comes or ``timeout`` passes.
+    """
     fake = _fake_discord()
-    deadline = time.monotonic() + timeout
+    progress = progress or sys.stderr
+    started = time.monotonic()
+    deadline = started + timeout
+    next_note = started + PROGRESS_EVERY_SECONDS
     seen: list[dict[str, Any]] = []
     settled_at = None
     while time.monotonic() < deadline:
@@ -80,9 +102,14 @@ def follow(token: str, *, timeout: float = 60.0, settle: float = 2.0) -> list[di
             seen, settled_at = messages, time.monotonic()
         elif seen and settled_at is not None and time.monotonic() - settled_at >= settle:
             return seen
+        if not seen and time.monotonic() >= next_note:
+            print(f"(still working… {time.monotonic() - started:.0f} s so far)", file=progress, flush=True)
+            next_note += PROGRESS_EVERY_SECONDS
         time.sleep(0.25)
     if not seen:
-        raise ClientError(f"No reply after {timeout:.0f} s. Is the worker (or the voice worker) running?")
+        raise ClientError(f"Still no reply after {timeout:.0f} s: the bot may still be working on it. "
+                          "The reply will replace the thinking message in Discord; locally, "
+                          "`make run`'s log shows the worker's progress.")
     return seen
 
 
@@ -138,6 +165,8 @@ def render(reply: dict[str, Any]) -> str:
         lines += [f"  field {c['component']['custom_id']!r}: {c.get('label')} "
                   f"(prefilled: {c['component'].get('value', '')!r})" for c in labels]
         return "\n".join(lines)
+    if kind == 7:
+        return "(the message was updated)\n" + render({"type": 4, "data": data})
     prefix = "[only you can see this] " if (data.get("flags", 0) & FLAG_EPHEMERAL) else ""
     text = prefix + str(data.get("content", ""))
     if data.get("components"):
@@ -200,11 +229,31 @@ def _parser() -> argparse.ArgumentParser:
     test = commands.add_parser("test", help="run JSON test inputs through the model")
     test.add_argument("data")
     commands.add_parser("jobs", help="recent fine-tune jobs")
+    review = commands.add_parser("review", help="corrections and 👎 votes waiting for a trainer")
+    review.add_argument("--dataset", help="dataset approved items go into (default: the selected one)")
+    review.add_argument("--page", type=int)
+    commands.add_parser("datasets", help="the server's datasets with their counts")
+    show = commands.add_parser("dataset-show", help="a dataset's examples, a page at a time")
+    show.add_argument("dataset")
+    show.add_argument("--page", type=int)
+    remove = commands.add_parser("dataset-remove", help="remove one example (its id from dataset-show)")
+    remove.add_argument("dataset")
+    remove.add_argument("example")
+    rename = commands.add_parser("dataset-rename", help="rename a dataset")
+    rename.add_argument("dataset")
+    rename.add_argument("new_name")
+    delete = commands.add_parser("dataset-delete", help="delete a dataset (asks first; archives are kept)")
+    delete.add_argument("dataset")
     model = commands.add_parser("model", help="show, or set, the active model")
     model.add_argument("name", nargs="?")
     press = commands.add_parser("press", help="press a button the bot showed (its custom id)")
     press.add_argument("custom_id")
     press.add_argument("--content", default="", help="the text of the message the button is on")
+    press.add_argument("--message-id", help="the id of the message the button is on (e.g. an /ask answer)")
+    submit = commands.add_parser("submit", help="submit a form (modal) the bot opened")
+    submit.add_argument("custom_id")
+    submit.add_argument("--field", action="append", default=[], metavar="NAME=TEXT",
+                        help="a field's value, e.g. correction='It is Paris.'")
     menu = commands.add_parser("correct-menu", help="use 'Correct this answer' on a bot message, then submit")
     menu.add_argument("--content", required=True, help="the bot answer being corrected")
     menu.add_argument("--correction", help="submit the modal with this text")
@@ -280,6 +329,22 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return [send(url, app, build.slash("test", options={"data": args.data}, **base))]
     if args.command == "jobs":
         return [send(url, app, build.slash("jobs", **base))]
+    if args.command == "review":
+        options = {k: v for k, v in (("dataset", args.dataset), ("page", args.page)) if v}
+        return [send(url, app, build.slash("review", options=options, **base))]
+    if args.command == "datasets":
+        return [send(url, app, build.slash("datasets", **base))]
+    if args.command == "dataset-show":
+        options = {"dataset": args.dataset, **({"page": args.page} if args.page else {})}
+        return [send(url, app, build.slash("dataset_show", options=options, **base))]
+    if args.command == "dataset-remove":
+        options = {"dataset": args.dataset, "example": args.example}
+        return [send(url, app, build.slash("dataset_remove", options=options, **base))]
+    if args.command == "dataset-rename":
+        options = {"dataset": args.dataset, "new_name": args.new_name}
+        return [send(url, app, build.slash("dataset_rename", options=options, **base))]
+    if args.command == "dataset-delete":
+        return [send(url, app, build.slash("dataset_delete", options={"dataset": args.dataset}, **base))]
     if args.command == "model":
         return [send(url, app, build.slash("model", options={"name": args.name} if args.name else {}, **base))]
     if args.command == "join":
@@ -295,8 +360,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.command in ("leave", "skip", "clear"):
         return [send(url, app, build.slash(args.command, **base))]
     if args.command == "press":
-        message = build.bot_message(application_id=app.application_id, content=args.content)
+        message = build.bot_message(application_id=app.application_id, content=args.content,
+                                    message_id=args.message_id)
         return [send(url, app, build.component(args.custom_id, message=message, **base))]
+    if args.command == "submit":
+        values = {}
+        for field in args.field:
+            name, sep, value = field.partition("=")
+            if not sep:
+                raise ClientError(f"--field takes NAME=TEXT, not {field!r}")
+            values[name] = value
+        return [send(url, app, build.modal_submit(args.custom_id, values=values, **base))]
     if args.command == "correct-menu":
         message = build.bot_message(application_id=app.application_id, content=args.content)
         replies = [send(url, app, build.message_command("Correct this answer", target=message, **base))]

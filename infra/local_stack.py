@@ -29,6 +29,7 @@ from shared.config import ENV, Settings
 log = logging.getLogger("local_stack")
 STATE_FILE = DEV_KEY_DIR / "stack.json"
 WATCH_INTERVAL_SECONDS = 5.0
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @dataclass
@@ -55,6 +56,10 @@ class LocalStack:
 def _start_moto(host: str, port: int) -> tuple[Any, str]:
     from moto.server import ThreadedMotoServer
 
+    from infra import moto_transactions
+
+    # moto copies whole tables for every action of a transaction; this process's moto keeps an undo log instead.
+    moto_transactions.apply()
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     actual_port = server._server.server_port  # type: ignore[union-attr]  # port 0 picks a free one
@@ -300,8 +305,15 @@ def main(argv: list[str] | None = None) -> int:
     watch_voice_worker(voice, stop, stack)
 
     def _shutdown(*_: object) -> None:
+        if stop.is_set():  # a second Ctrl-C or SIGTERM: do not wait any longer
+            os._exit(1)
         stop.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
+        # A job the worker is running is left to SQS's redelivery, as Lambda would on a timeout. If anything still
+        # holds the process after the grace period, SIGALRM's default action ends it: the kernel does that, so no
+        # busy thread holding the GIL can delay it.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(int(SHUTDOWN_GRACE_SECONDS))
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
@@ -344,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             fake_bedrock.stop()
         if voice:
             voice.terminate()
-            voice.wait(timeout=30)
+            try:
+                voice.wait(timeout=SHUTDOWN_GRACE_SECONDS / 2)
+            except subprocess.TimeoutExpired:
+                voice.kill()
         if gateway:
             gateway.stop()
         if fake_discord:

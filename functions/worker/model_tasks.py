@@ -12,6 +12,7 @@ Nothing here imports the chart code (Pillow): the worker artifact does not ship 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from shared.finetune.serving import Serving, active_serving, base_serving, make_
 from shared.finetune.training_data import training_examples
 from shared.storage import keys
 from shared.storage.exchanges import Exchange
+from shared.storage.files import FileRecord
 from shared.storage.finetune_jobs import FineTuneJobRecord
 
 if TYPE_CHECKING:
@@ -105,8 +107,7 @@ def start_request_id(guild_id: str, dataset: str, digest: str) -> str:
 
 
 def _plan(ctx: WorkerServices, guild_id: str, dataset: str) -> JobPlan:
-    examples = training_examples(ctx.stores.datasets, ctx.stores.table, guild_id,
-                                 dataset)
+    examples = training_examples(ctx.stores.datasets, guild_id, dataset)
     return plan_job(examples, ctx.settings)
 
 
@@ -120,14 +121,18 @@ def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     digest = plan.export.digest
     confirm = request.args.confirm
     ready = _readiness(ctx, plan)
-    if confirm != digest:
-        lead = "" if not confirm else "⚠️ The data changed since that estimate; here is the new one.\n"
+    shortfall = plan.export.report.shortfall
+    if confirm != digest or shortfall:
+        changed = confirm and confirm != digest
+        lead = "⚠️ The data changed since that estimate; here is the new one.\n" if changed else ""
         checks = "\n".join(ready.lines())
+        text = f"{lead}{_dataset_line(info.name, plan)}\n{plan.summary()}\n{checks}"
+        if shortfall:
+            # No Start button: the provider would refuse the file after the trainer was shown a price.
+            return TaskOutcome(content=_note(ctx, f"{text}\n⚠️ Not enough to start a job: {shortfall}"))
         if not ready.ok:
-            text = f"{lead}{plan.summary()}\n{checks}\nStart is not offered until that is fixed."
-            return TaskOutcome(content=_note(ctx, text))
-        text = (f"{lead}{plan.summary()}\n{checks}\nNothing is spent until you press **Start**. "
-                f"Examples from `{info.name}` plus this server's corrections.")
+            return TaskOutcome(content=_note(ctx, f"{text}\nStart is not offered until that is fixed."))
+        text += "\nNothing is spent until you press **Start**."
         button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
         return TaskOutcome(content=_note(ctx, text), components=[row(button)])
     if not ready.ok:
@@ -135,11 +140,33 @@ def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     return _start_confirmed(ctx, ref, guild_id, info.name, plan, digest)
 
 
+def _dataset_line(dataset: str, plan: JobPlan) -> str:
+    report = plan.export.report
+    return (f"Dataset **{dataset}**: {report.n_supervised} examples, {report.n_preference} preference pairs "
+            "(only this dataset's examples train; approve members' corrections into it with `/review`).")
+
+
+# A cancelled or failed job's estimate can be started again, each time as a new attempt with its own id.
+MAX_ATTEMPTS = 50
+RESTARTABLE = ("cancelled", "failed")
+
+
+def _attempt(jobs: Any, guild_id: str, dataset: str, digest: str) -> str:
+    """The request id this Start click works on: the first attempt that is not cancelled or failed."""
+    base = start_request_id(guild_id, dataset, digest)
+    for n in range(1, MAX_ATTEMPTS + 1):
+        request_id = base if n == 1 else f"{base}-{n}"
+        record = jobs.get(guild_id, request_id)
+        if record is None or record.status not in RESTARTABLE:
+            return request_id
+    raise InvalidInput("This estimate was started too many times; change the dataset or ask for a new estimate.")
+
+
 def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, dataset: str, plan: JobPlan,
                      digest: str) -> TaskOutcome:
     jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
-    request_id = start_request_id(guild_id, dataset, digest)
+    request_id = _attempt(jobs, guild_id, dataset, digest)
     record, created = jobs.record_start(FineTuneJobRecord(
         guild_id=guild_id, request_id=request_id, dataset=dataset, provider=ctx.settings.finetune_provider,
         base_model=plan.spec.name, requested_by=ref.user_id, channel_id=str(ref.channel_id or ""),
@@ -150,8 +177,6 @@ def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, da
         logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
         return TaskOutcome(content=_note(ctx, f"Already started: job `{record.job_id}` ({record.status}) from "
                                              "this estimate. /jobs shows its status."))
-    if record.status == "failed":
-        raise ProviderRejected(f"That start was refused earlier: {record.error}")
     if not jobs.claim_start(record, lease_seconds=START_LEASE_SECONDS):
         # Another click on this estimate is creating the job right now.
         return TaskOutcome(content=_note(ctx, "Already starting: this estimate's job is being created. "
@@ -164,7 +189,8 @@ def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, da
             requested_by=record.requested_by,
         ), epochs=estimate.epochs)
     except (FineTuningUnavailable, ProviderRejected, NotConfigured) as exc:
-        # A refusal is final and nothing was spent: the record says so, the reply says why.
+        # A refusal is final for this attempt and nothing was spent: the record says so, the reply says why
+        # (Start again makes a new attempt once the cause is fixed).
         jobs.mark_failed_to_start(record, exc.user_message)
         raise
     finally:
@@ -175,17 +201,27 @@ def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, da
 
 
 def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, plan: JobPlan) -> None:
-    """The exact lines sent to the provider, kept in the bucket (the job's snapshot; /getfile can serve it)."""
+    """The exact lines sent to the provider, kept in the bucket (the job's snapshot) and listed by /getfile."""
     if not ctx.settings.bucket_name:
         return
     name = f"finetune-{dataset}-{digest}"
-    ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=keys.export_key(guild_id, name, "train", ".jsonl"),
-                      Body=plan.export.train_jsonl(), ContentType="application/jsonl")
-    validation = plan.export.validation_jsonl()
-    if validation:
-        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name,
-                          Key=keys.export_key(guild_id, name, "validation", ".jsonl"), Body=validation,
-                          ContentType="application/jsonl")
+    files = [("train", plan.export.train_jsonl()), ("validation", plan.export.validation_jsonl())]
+    for part, data in files:
+        if not data:
+            continue
+        key = keys.export_key(guild_id, name, part, ".jsonl")
+        ctx.aws.s3.put_object(Bucket=ctx.settings.bucket_name, Key=key, Body=data, ContentType="application/jsonl")
+        # The same estimate started again writes the same bytes: its record stays as it is.
+        ctx.stores.files.register(FileRecord(
+            file_id=export_file_id(dataset, digest, part), guild_id=guild_id, key=key,
+            filename=f"{name}-{part}.jsonl", kind="training file", size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), content_type="application/jsonl",
+            created_by="", created_at=utc_now()), overwrite=True)
+
+
+def export_file_id(dataset: str, digest: str, part: str) -> str:
+    """``/getfile`` name of a file sent to a provider: ``sent-{dataset}-{digest}-{train|validation}``."""
+    return f"sent-{dataset}-{digest[:12]}-{'train' if part == 'train' else 'valid'}"
 
 
 def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:

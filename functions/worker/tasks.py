@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from functions.worker import model_tasks, training_tasks
+from functions.worker import dataset_tasks, model_tasks, training_tasks
 from functions.worker.outcome import TaskFunction
 from shared.contracts.messages import TaskKind
 
@@ -20,5 +20,7 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.CANCEL_FINETUNE: model_tasks.cancel_finetune,
     TaskKind.ASK: model_tasks.ask,
     TaskKind.TEST: model_tasks.test_model,
+    TaskKind.DATASET_RENAME: dataset_tasks.rename,
+    TaskKind.DATASET_DELETE: dataset_tasks.delete,
     TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
 }

@@ -71,6 +71,14 @@ def train(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
             # The text example is stored already: say so, and why the file was not used.
             file_refused = f"The file was not added: {exc.user_message}"
     parts = [report.summary() for report in reports]
+    kind = "positive examples (to imitate)" if positive else "negative examples (to avoid)"
+    if any(report.from_archive for report in reports):
+        parts.append(f"Stored in **{dataset}**; the archive's examples kept their own positive/negative flags "
+                     "(`/dataset_show` lists them).")
+    else:
+        other = str(not positive).lower()
+        parts.append(f"Stored as {kind} in **{dataset}**. To change that: `/train positive:{other}` "
+                     f"for one upload, `/select_dataset {dataset} positive:…` for the default, or `/train dataset:…`.")
     if file_refused:
         parts.append(file_refused)
     if args.start:

@@ -90,6 +90,8 @@ class TaskKind(StrEnum):
     CANCEL_FINETUNE = "cancel_finetune"
     ASK = "ask"
     TEST = "test"
+    DATASET_RENAME = "dataset_rename"
+    DATASET_DELETE = "dataset_delete"
     ACTIVATE_MODEL = "activate_model"
 
 
@@ -110,6 +112,12 @@ class DatasetArgs:
     """``/archive [dataset]`` and the fine-tune estimate: empty means the guild's selected dataset."""
 
     dataset: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetRenameArgs:
+    dataset: str = ""
+    new_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,8 @@ TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.CANCEL_FINETUNE: CancelFinetuneArgs,
     TaskKind.ASK: AskArgs,
     TaskKind.TEST: TestArgs,
+    TaskKind.DATASET_RENAME: DatasetRenameArgs,
+    TaskKind.DATASET_DELETE: DatasetArgs,
     TaskKind.ACTIVATE_MODEL: ActivateModelArgs,
 }
 

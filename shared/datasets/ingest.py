@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from shared.datasets.archive_load import ArchivedExample
 from shared.datasets.chat_format import LineRejected
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.parse import parse_upload
@@ -67,6 +68,8 @@ def ingest_examples(
             if isinstance(item, Rejection):
                 report.reject(item)
                 continue
+            if isinstance(item, ArchivedExample):
+                report.from_archive += 1
             marker = int(item.fingerprint()[:16], 16)
             if marker in seen:
                 report.duplicates_in_file += 1

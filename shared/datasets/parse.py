@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import IO, Any
 
+from shared.datasets.archive_load import is_archive, read_archive
 from shared.datasets.chat_format import LineRejected, example_from_json
 from shared.datasets.csv_format import check_csv_header, iter_csv
 from shared.datasets.limits import DatasetFileRejected, DatasetLimits
 from shared.datasets.lines import buffered, iter_lines
 from shared.datasets.report import Rejection
-from shared.datasets.zips import iter_zip_members, member_label
+from shared.datasets.zips import check_zip_bounds, iter_zip_members, member_label, seekable
 from shared.domain.examples import Example
 
 SUPPORTED = (
@@ -60,6 +62,31 @@ def parse_upload(
         yield from _parse_plain(source, kind, filename, None, limits, meta)
         return
     member_limits = replace(limits, max_file_bytes=limits.max_zip_member_bytes)
+    fp = seekable(source, limits)
+    try:
+        yield from _parse_zip(fp, limits, member_limits, meta)
+    finally:
+        if fp is not source:
+            fp.close()  # the spool seekable() made
+
+
+def _parse_zip(fp: IO[bytes], limits: DatasetLimits, member_limits: DatasetLimits,
+               meta: dict[str, Any]) -> Iterator[Example | Rejection]:
+    try:
+        opened: zipfile.ZipFile | None = zipfile.ZipFile(fp)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        opened = None  # iter_zip_members says what is wrong with it
+    if opened is not None:
+        with opened:
+            archived = is_archive(opened)
+        fp.seek(0)
+        if archived:
+            # An /archive zip: its own examples, flags and authors, checked against its manifest.
+            check_zip_bounds(fp, limits)
+            fp.seek(0)
+            yield from read_archive(fp, member_limits)
+            return
+        fp.seek(0)
 
     def inspect(name: str, member: IO[bytes]) -> None:
         # Every member's start is checked before any member is read in full: a zip is used whole or not at all.
@@ -74,7 +101,7 @@ def parse_upload(
             _refuse_json_array(line, _shown(name))
             return
 
-    for name, member in iter_zip_members(source, limits, inspect=inspect):
+    for name, member in iter_zip_members(fp, limits, inspect=inspect):
         label = member_label(name)
         try:
             member_kind = file_kind(name)

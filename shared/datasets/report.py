@@ -30,6 +30,8 @@ class IngestReport:
     # Set when the file was refused part way (the size cap): where, and why. What came before is kept.
     stopped_at: str = ""
     stopped_reason: str = ""
+    # Examples read back from an /archive zip keep their own positive/negative flags.
+    from_archive: int = 0
 
     def reject(self, rejection: Rejection) -> None:
         self.rejected += 1

@@ -29,7 +29,8 @@ def member_label(name: str) -> str:
     return cleaned if len(cleaned) <= 60 else "…" + cleaned[-59:]
 
 
-def _seekable(stream: Any, limits: DatasetLimits) -> IO[bytes]:
+def seekable(stream: Any, limits: DatasetLimits) -> IO[bytes]:
+    """``stream`` itself if it can seek, else a spooled copy (refused beyond ``limits.max_file_bytes``)."""
     try:
         if stream.seekable():
             return stream
@@ -76,7 +77,7 @@ def iter_zip_members(
     ``inspect`` (when given) sees every member first, before anything is yielded: it may raise
     :class:`DatasetFileRejected` on a member whose start is unusable, so that no part of the zip is used.
     """
-    fp = _seekable(stream, limits)
+    fp = seekable(stream, limits)
     try:
         yield from _iter_members(fp, limits, inspect)
     finally:
@@ -120,6 +121,14 @@ def _open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
         member.close()
         raise DatasetFileRejected("Zip files inside the zip are not accepted.")
     return member
+
+
+def check_zip_bounds(fp: IO[bytes], limits: DatasetLimits) -> None:
+    """The zip-bomb checks of :func:`iter_zip_members` (member count, sizes, ratio), for a reader of its own."""
+    if _declared_entry_count(fp) > limits.max_zip_members:
+        raise DatasetFileRejected(f"That zip has too many files (the limit is {limits.max_zip_members}).")
+    with zipfile.ZipFile(fp) as archive:
+        _check_archive([i for i in archive.infolist() if not i.is_dir()], limits)
 
 
 def _check_archive(infos: list[zipfile.ZipInfo], limits: DatasetLimits) -> None:

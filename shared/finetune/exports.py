@@ -10,9 +10,12 @@ How each kind of example is used:
   negative answer becomes the rejected side of a preference pair with it; otherwise it is left out and counted in
   the report (``negatives_excluded``), so the user sees why it did not train.
 
-The method is ``dpo`` when the dataset has preference pairs and the model supports DPO (unless the caller asks for
-``supervised``); a DPO job trains on the pairs only, and the report counts the supervised examples it leaves out.
-The split into training and validation is seeded and independent of input order.
+A job always trains the dataset's supervised examples (``auto`` is ``supervised``). Preference pairs are part of
+them as supervised examples with the corrected answer; the report says so, and why no preference stage runs
+(the model cannot, too few pairs for the provider's minimum, or a preference stage on the supervised result is
+not run by this bot). A ``dpo`` export (pairs only) is made only when a caller asks for it. The split into
+training and validation is seeded and independent of input order, and never leaves the training file below the
+model's ``min_examples``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ class ExportReport:
     invalid_for_format: int
     duplicates_dropped: int
     supervised_left_out: int
+    # Supervised examples whose answer is the preferred side of a pair (a correction, a preference line).
+    n_from_pairs: int = 0
+    preference_note: str = ""
+    min_examples: int = 1
+    max_examples: int | None = None
+
+    @property
+    def shortfall(self) -> str:
+        """Why the provider would refuse this training file for its size; empty when it would not."""
+        if self.n_train < self.min_examples:
+            missing = self.min_examples - self.n_train
+            return (f"`{self.model}` needs at least {self.min_examples} training examples; this dataset gives "
+                    f"{self.n_train}. Add {missing} more (`/train`), or approve corrections into it (`/review`).")
+        if self.max_examples is not None and self.n_train > self.max_examples:
+            return (f"`{self.model}` takes at most {self.max_examples} training examples; this dataset gives "
+                    f"{self.n_train}. Train a smaller dataset (`/dataset` shows and removes examples).")
+        return ""
 
     def lines(self) -> list[str]:
         out = [
@@ -78,6 +98,14 @@ class ExportReport:
             f"From the dataset: {self.n_supervised} supervised examples, "
             f"{self.n_preference} preference pairs.",
         ]
+        if self.method == "supervised":
+            out.append(
+                f"Stages: supervised only, on all {self.n_supervised} examples"
+                + (f" ({self.n_from_pairs} of them the corrected answers of preference pairs)"
+                   if self.n_from_pairs else "") + "."
+            )
+            if self.preference_note:
+                out.append(self.preference_note)
         if self.negatives_as_rejected:
             out.append(f"{self.negatives_as_rejected} negative examples used as rejected answers.")
         if self.negatives_excluded:
@@ -206,23 +234,47 @@ def build_training_set(examples: Iterable[Example]) -> TrainingSet:
 
 
 def choose_method(training: TrainingSet, spec: ModelSpec, requested: str = "auto") -> str:
+    """``auto`` is ``supervised``: the trainers' curated examples always train (pairs among them)."""
     if requested not in (*METHODS, "auto"):
         raise ValueError(f"unknown method {requested!r}")
     if requested == "auto":
-        return "dpo" if training.preference and spec.supports("dpo") else "supervised"
+        return "supervised"
     if not spec.supports(requested):
         raise NothingToTrain(f"`{spec.name}` cannot be trained with {requested}.")
     return requested
 
 
-def split(items: Sequence[Any], *, fraction: float, min_for_validation: int, seed: int) -> tuple[list, list]:
-    """Seeded split; items arrive in a canonical order, so the same dataset always splits the same way."""
+def split(items: Sequence[Any], *, fraction: float, min_for_validation: int, seed: int,
+          min_train: int = 1) -> tuple[list, list]:
+    """Seeded split; items arrive in a canonical order, so the same dataset always splits the same way.
+    No validation set when it would leave fewer than ``min_train`` lines to train on."""
     shuffled = list(items)
     random.Random(seed).shuffle(shuffled)  # noqa: S311 - a reproducible split, not a secret
     if len(shuffled) < min_for_validation or fraction <= 0:
         return shuffled, []
     n_valid = max(1, round(len(shuffled) * fraction))
+    if len(shuffled) - n_valid < min_train:
+        return shuffled, []
     return shuffled[n_valid:], shuffled[:n_valid]
+
+
+def preference_note(training: TrainingSet, spec: ModelSpec) -> str:
+    """Why the pairs train as supervised examples rather than in a preference stage."""
+    pairs = len(training.preference)
+    if not pairs:
+        return ""
+    if not spec.supports("dpo"):
+        why = f"`{spec.name}` has no preference training"
+    elif pairs < (spec.min_examples or 1):
+        why = f"{pairs} pairs, and {spec.provider} needs at least {spec.min_examples} for a preference stage"
+    else:
+        why = "a preference stage on the supervised result is not run by this bot"
+    return f"No preference stage: {why}; each pair trains as its corrected answer."
+
+
+def _from_pairs(training: TrainingSet) -> int:
+    preferred = {(p.prompt, p.preferred) for p in training.preference}
+    return sum(1 for conv in training.supervised if (conv[:-1], conv[-1].content) in preferred)
 
 
 # --- line formats -------------------------------------------------------------------------------------------
@@ -330,7 +382,8 @@ def export_training(
 
     fraction = catalog.split.validation_fraction if spec.supports_validation else 0.0
     train, valid = split(
-        items, fraction=fraction, min_for_validation=catalog.split.min_examples_for_validation, seed=seed
+        items, fraction=fraction, min_for_validation=catalog.split.min_examples_for_validation, seed=seed,
+        min_train=spec.min_examples or 1,
     )
     report = ExportReport(
         provider=spec.provider,
@@ -348,6 +401,10 @@ def export_training(
         invalid_for_format=invalid_for_format,
         duplicates_dropped=training.duplicates_dropped,
         supervised_left_out=_left_out_of_dpo(training) if chosen == "dpo" else 0,
+        n_from_pairs=_from_pairs(training) if chosen == "supervised" else 0,
+        preference_note=preference_note(training, spec) if chosen == "supervised" else "",
+        min_examples=spec.min_examples or 1,
+        max_examples=spec.max_examples,
     )
     return TrainingExport(
         provider=spec.provider,

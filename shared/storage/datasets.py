@@ -40,6 +40,8 @@ DEFAULT_DATASET = "default"
 MAX_EXAMPLES_PER_TRANSACTION = 99
 TRANSACTION_BYTES = 3 * 1024 * 1024
 AUTOCOMPLETE_LIMIT = 25
+# How much of an example's fingerprint /dataset_show prints as its id (and /dataset_remove takes).
+EXAMPLE_ID_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -311,3 +313,117 @@ class DatasetStore:
         if not str(role_id).isdigit():
             raise InvalidInput("That is not a role id.")
         self._table.update(keys.guild_pk(guild_id), keys.settings_sk(), set={"trainer_role_id": str(role_id)})
+
+    # --- managing datasets (/datasets, /dataset_*) ---------------------------------------------------------
+
+    def page_of_examples(self, guild_id: str, name: str, page: int, *, page_size: int = 10
+                         ) -> list[tuple[str, Example]]:
+        """Page ``page`` (from 1) of the dataset's examples, each with its id (the first characters of its
+        fingerprint, which :meth:`remove_example` takes)."""
+        pk = keys.examples_pk(guild_id, validate_dataset_name(name))
+        items = self._table.query_prefix(pk, keys.example_sk(""), attributes=("sk", "data"),
+                                         limit=page * page_size, page_size=page_size * page)
+        found = list(items)[(page - 1) * page_size :]
+        return [(str(i["sk"]).removeprefix(keys.example_sk(""))[:EXAMPLE_ID_LENGTH],
+                 Example.from_dict(json.loads(i["data"]))) for i in found]
+
+    def remove_example(self, guild_id: str, name: str, example_id: str) -> Example:
+        """Remove the one example whose id starts with ``example_id``, and count it out, in one transaction."""
+        name = validate_dataset_name(name)
+        example_id = example_id.strip().lower()
+        if len(example_id) < 6 or not all(c in "0123456789abcdef" for c in example_id):
+            raise InvalidInput("Give the example's id as `/dataset_show` lists it (at least 6 characters).")
+        pk = keys.examples_pk(guild_id, name)
+        matches = list(self._table.query_prefix(pk, keys.example_sk(example_id), limit=2, attributes=("sk", "data")))
+        if not matches:
+            raise NotFound(f"Dataset `{name}` has no example `{example_id}`.")
+        if len(matches) > 1:
+            raise InvalidInput(f"More than one example starts with `{example_id}`: give more of its id.")
+        item = matches[0]
+        example = Example.from_dict(json.loads(item["data"]))
+        try:
+            self._table.client.transact_write_items(TransactItems=[
+                {"Delete": {"TableName": self._table.name, "Key": self._table.encode({"pk": pk, "sk": item["sk"]}),
+                            "ConditionExpression": "attribute_exists(pk)"}},
+                {"Update": {"TableName": self._table.name,
+                            "Key": self._table.encode({"pk": keys.guild_pk(guild_id), "sk": keys.dataset_sk(name)}),
+                            "UpdateExpression": "ADD example_count :n, positive_count :p, negative_count :q "
+                                                "SET updated_at = :now",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": self._table.encode(
+                                {":n": -1, ":p": -int(example.positive), ":q": -int(not example.positive),
+                                 ":now": utc_now()})}},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise NotFound(f"Dataset `{name}` has no example `{example_id}` any more.") from exc
+            raise NotSaved(detail=f"transact_write_items: {exc.response['Error']['Code']}") from exc
+        return example
+
+    def _delete_examples(self, guild_id: str, name: str) -> int:
+        """Delete every example of a dataset, 25 a request (BatchWriteItem); how many."""
+        pk = keys.examples_pk(guild_id, name)
+        deleted = 0
+        while True:
+            batch = list(self._table.query_prefix(pk, keys.example_sk(""), limit=25, attributes=("sk",)))
+            if not batch:
+                return deleted
+            request = {self._table.name: [{"DeleteRequest": {"Key": self._table.encode({"pk": pk, "sk": i["sk"]})}}
+                                          for i in batch]}
+            for attempt in range(8):
+                response = self._table.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * (2**attempt))
+            else:
+                raise NotSaved(detail="batch_write_item left items unprocessed")
+            deleted += len(batch)
+
+    def _unselect(self, guild_id: str, name: str, replacement: str = DEFAULT_DATASET) -> None:
+        try:
+            self._table.update(keys.guild_pk(guild_id), keys.settings_sk(), set={"selected_dataset": replacement},
+                               condition="selected_dataset = :old", values={":old": name})
+        except ConditionFailed:
+            pass  # another dataset is selected: nothing to change
+
+    def delete_dataset(self, guild_id: str, name: str) -> int:
+        """Delete the dataset and its examples (archives in the bucket are kept); how many examples went.
+        Safe to repeat: a redelivered delete finds less, or nothing, left."""
+        name = validate_dataset_name(name)
+        if self.get_dataset(guild_id, name) is None:
+            raise NotFound(f"There is no dataset called `{name}` in this server.")
+        deleted = self._delete_examples(guild_id, name)
+        self._table.client.delete_item(TableName=self._table.name, Key=self._table.encode(
+            {"pk": keys.guild_pk(guild_id), "sk": keys.dataset_sk(name)}))
+        self._unselect(guild_id, name)
+        return deleted
+
+    def rename_dataset(self, guild_id: str, old: str, new: str, *, created_by: str = "") -> DatasetInfo:
+        """Move every example to a dataset called ``new`` (which must not exist yet), then delete ``old``.
+        A redelivered rename carries on where it stopped: the examples are keyed by content."""
+        old, new = validate_dataset_name(old), validate_dataset_name(new)
+        if old == new:
+            raise InvalidInput("That is already its name.")
+        source = self.get_dataset(guild_id, old)
+        target = self.get_dataset(guild_id, new)
+        if source is None:
+            if target is not None:
+                return target  # done already
+            raise NotFound(f"There is no dataset called `{old}` in this server.")
+        if target is not None and target.created_by != f"rename:{old}":
+            raise InvalidInput(f"There is already a dataset called `{new}`. Pick another name, or delete it first.")
+        self.ensure_dataset(guild_id, new, created_by=f"rename:{old}")
+        batch: list[Example] = []
+        for example in self.iter_examples(guild_id, old):
+            batch.append(example)
+            if len(batch) >= MAX_EXAMPLES_PER_TRANSACTION:
+                self.add_examples(guild_id, new, batch, upload_id=f"rename-{old}")
+                batch = []
+        if batch:
+            self.add_examples(guild_id, new, batch, upload_id=f"rename-{old}")
+        selected = self.guild_settings(guild_id).selected_dataset == old
+        self.delete_dataset(guild_id, old)
+        if selected:
+            self._unselect(guild_id, DEFAULT_DATASET, new)  # the renamed dataset stays the selected one
+        return self.require_dataset(guild_id, new)

@@ -24,6 +24,16 @@ def correction_sk(interaction_id: str) -> str:
     return f"CORRECTION#{interaction_id}"
 
 
+def correction_by_sk(message_id: str, user_id: str) -> str:
+    """One person's correction of one bot answer: a new one replaces the old (under the corrections prefix)."""
+    return f"CORRECTION#{message_id}#{user_id}"
+
+
+def review_index_pk(guild_id: str) -> str:
+    """``gsi1pk`` of what waits for a trainer's review in a guild (a sparse index: decided items leave it)."""
+    return f"REVIEW#{guild_id}"
+
+
 def correction_draft_sk(message_id: str) -> str:
     return f"DRAFT#CORRECTION#{message_id}"
 

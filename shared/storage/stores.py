@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shared.storage.files import FileStore
     from shared.storage.finetune_jobs import FineTuneJobStore
     from shared.storage.instructions import InstructionStore
+    from shared.storage.reviews import ReviewStore
     from shared.storage.table import DataTable
     from shared.storage.voice_presence import VoicePresence
 
@@ -42,6 +43,12 @@ class Stores:
         from shared.storage.feedback import FeedbackStore
 
         return FeedbackStore(self.table)
+
+    @cached_property
+    def reviews(self) -> ReviewStore:
+        from shared.storage.reviews import ReviewStore
+
+        return ReviewStore(self.table)
 
     @cached_property
     def exchanges(self) -> ExchangeStore:

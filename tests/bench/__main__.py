@@ -5,7 +5,8 @@ import importlib
 import inspect
 import sys
 
-BENCHMARKS = ("bench_interactions", "bench_datasets", "bench_finetune_tokens", "bench_voice", "bench_local_voice")
+BENCHMARKS = ("bench_interactions", "bench_datasets", "bench_ingest", "bench_finetune_tokens", "bench_voice",
+              "bench_local_voice")
 
 
 def main(names: list[str]) -> None:

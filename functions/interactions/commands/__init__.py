@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..registry import CommandRegistry
-from . import basic, feedback, model, server, training, voice
+from . import basic, datasets, feedback, model, review, server, training, voice
 
 
 def build_registry() -> CommandRegistry:
     registry = CommandRegistry()
-    for module in (basic, feedback, training, model, voice, server):
+    for module in (basic, feedback, review, training, datasets, model, voice, server):
         registry.extend(module.DECLARATIONS)
     return registry

@@ -12,7 +12,8 @@ from typing import Any
 from shared.discord.components import custom_id
 from shared.domain.feedback import Correction, Feedback
 from shared.domain.time import utc_now
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Forbidden, InvalidInput
+from shared.storage.reviews import ReviewItem
 
 from .. import responses
 from ..context import InteractionContext
@@ -22,6 +23,8 @@ MAX_FEEDBACK = 2000
 MAX_CORRECTION = 4000
 _MESSAGE_LINK = re.compile(r"^https://(?:\w+\.)?discord(?:app)?\.com/channels/(\d+|@me)/(\d+)/(\d+)/?$")
 _SNOWFLAKE = re.compile(r"^\d{15,21}$")
+NO_RECORD = ("I have no record of the question behind that message, so it cannot become training data; "
+             "the trainers can read it as feedback.")
 
 
 def parse_message_reference(value: str) -> str:
@@ -50,20 +53,50 @@ def feedback_command(ctx: InteractionContext) -> dict[str, Any]:
     return responses.reply("Thanks, your feedback is saved.", ephemeral=True)
 
 
+def _is_trainer(ctx: InteractionContext) -> bool:
+    try:
+        ctx.require_trainer()
+    except Forbidden:
+        return False
+    return True
+
+
 def vote(ctx: InteractionContext) -> dict[str, Any]:
     guild_id = ctx.require_guild()
     parts = ctx.custom_id_parts
     rating = parts[1] if len(parts) > 1 else ""
     if rating not in ("up", "down"):
         raise InvalidInput("That button is not a vote.")
+    message_id = str(ctx.message.get("id", ""))
+    now = utc_now()
+    # A 👍 after a 👎 replaces the vote record, and so takes it out of the review queue.
     ctx.stores.feedback.set_vote(
         Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind=rating,
-                 message_id=str(ctx.message.get("id", "")), channel_id=ctx.channel_id, created_at=utc_now())
+                 message_id=message_id, channel_id=ctx.channel_id, created_at=now)
     )
-    thanks = "Thanks! Marked as a good answer." if rating == "up" else (
-        "Thanks! Marked as a poor answer. Press **Correct** to say what it should have been."
-    )
-    return responses.reply(thanks, ephemeral=True)
+    if rating == "up":
+        return responses.reply("Thanks! Marked as a good answer.", ephemeral=True)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
+    if exchange is None:
+        return responses.reply(f"Thanks! Marked as a poor answer. {NO_RECORD}", ephemeral=True)
+    if _is_trainer(ctx):
+        from .review import add_to_dataset
+
+        dataset = ctx.stores.datasets.guild_settings(guild_id).selected_dataset
+        item = ReviewItem(guild_id, "downvote", message_id, ctx.user_id, exchange.prompt, exchange.answer,
+                          created_at=now)
+        name = add_to_dataset(ctx, guild_id, dataset, item.example(), upload_id=f"review-{item.ref}")
+        ctx.stores.reviews.mark_vote_approved(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
+                                                answer=exchange.answer, dataset=name, reviewer=ctx.user_id)
+        return responses.reply(
+            f"Thanks! Marked as a poor answer and added to dataset **{name}** as a negative example (you are a "
+            "trainer, so it counts as approved). Press **Correct** to say what it should have been.",
+            ephemeral=True)
+    ctx.stores.reviews.queue_vote(guild_id, message_id, ctx.user_id, prompt=exchange.prompt,
+                                    answer=exchange.answer, created_at=now)
+    return responses.reply(
+        "Thanks! Marked as a poor answer; a trainer will review it. Press **Correct** to say what it should "
+        "have been.", ephemeral=True)
 
 
 def _correction_modal(message_id: str, original: str) -> dict[str, Any]:
@@ -81,9 +114,9 @@ def _open_correction(ctx: InteractionContext, message: dict[str, Any]) -> dict[s
     if str(author.get("id", "")) != ctx.application_id:
         raise InvalidInput("I can only take corrections of my own answers.")
     message_id = str(message.get("id", ""))
-    original = str(message.get("content") or "")
-    ctx.stores.feedback.save_draft(guild_id, message_id, original_text=original, channel_id=ctx.channel_id)
-    return _correction_modal(message_id, original)
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
+    # The answer text only: the message around it may quote a transcript or say the provider is simulated.
+    return _correction_modal(message_id, exchange.answer if exchange is not None else "")
 
 
 def fix_button(ctx: InteractionContext) -> dict[str, Any]:
@@ -98,19 +131,6 @@ def correct_menu(ctx: InteractionContext) -> dict[str, Any]:
     return _open_correction(ctx, message)
 
 
-def _original_answer(ctx: InteractionContext, guild_id: str, message_id: str) -> tuple[str, str]:
-    """(original text, prompt) of a bot answer, from the recorded exchange or the correction draft."""
-    exchange = ctx.stores.exchanges.get(guild_id, message_id)
-    if exchange is not None:
-        return exchange.answer, exchange.prompt
-    draft = ctx.stores.feedback.draft(guild_id, message_id)
-    if draft is not None:
-        return str(draft.get("original_text", "")), ""
-    raise NotFound(
-        "I can't find that answer of mine. Right-click it and use **Apps → Correct this answer** instead."
-    )
-
-
 def _store_correction(ctx: InteractionContext, message_id: str, correction: str) -> dict[str, Any]:
     guild_id = ctx.require_guild()
     correction = correction.strip()
@@ -118,16 +138,35 @@ def _store_correction(ctx: InteractionContext, message_id: str, correction: str)
         raise InvalidInput("The correction is empty.")
     if len(correction) > MAX_CORRECTION:
         raise InvalidInput(f"Keep the correction under {MAX_CORRECTION} characters.")
-    original, prompt = _original_answer(ctx, guild_id, message_id)
-    if correction == original.strip():
+    exchange = ctx.stores.exchanges.get(guild_id, message_id)
+    now = utc_now()
+    if exchange is None:
+        # No question to pair it with: it cannot train a model, but the trainers can read it.
+        ctx.stores.feedback.add_feedback(
+            Feedback(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, kind="text",
+                     text=f"Correction: {correction}"[:MAX_FEEDBACK], message_id=message_id,
+                     channel_id=ctx.channel_id, created_at=now))
+        return responses.reply(f"Saved as feedback. {NO_RECORD}", ephemeral=True)
+    if correction == exchange.answer.strip():
         raise InvalidInput("That is the same as the original answer; change it to correct it.")
-    ctx.stores.feedback.add_correction(
-        Correction(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, message_id=message_id,
-                   original_text=original, correction=correction, channel_id=ctx.channel_id, prompt=prompt,
-                   created_at=utc_now())
-    )
+    record = Correction(guild_id=guild_id, interaction_id=ctx.id, user_id=ctx.user_id, message_id=message_id,
+                        original_text=exchange.answer, correction=correction, channel_id=ctx.channel_id,
+                        prompt=exchange.prompt, created_at=now)
+    if _is_trainer(ctx):
+        from .review import add_to_dataset
+
+        dataset = ctx.stores.datasets.guild_settings(guild_id).selected_dataset
+        item = ReviewItem(guild_id, "correction", message_id, ctx.user_id, exchange.prompt, exchange.answer,
+                          correction=correction, created_at=now)
+        name = add_to_dataset(ctx, guild_id, dataset, item.example(), upload_id=f"review-{item.ref}-{ctx.id}")
+        ctx.stores.reviews.save_correction(record, approved_into=name, reviewer=ctx.user_id)
+        return responses.reply(
+            f"Correction saved and added to dataset **{name}** as a preference pair: you are a trainer, so it "
+            "counts as approved.", ephemeral=True)
+    ctx.stores.reviews.save_correction(record)
     return responses.reply(
-        "Correction saved. The next training export uses it as the preferred answer.", ephemeral=True
+        "Correction saved. A trainer will review it before it becomes training data; "
+        "correcting this answer again replaces it.", ephemeral=True
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.contracts.messages import DatasetArgs, GetfileArgs, TaskKind, TrainArgs
 from shared.discord.attachment_rules import check_attachment_url, too_large
+from shared.discord.components import row
 from shared.discord.text import human_size
 from shared.domain.names import validate_dataset_name, validate_file_id
 from shared.errors import InvalidInput
@@ -78,16 +79,25 @@ def select_dataset(ctx: InteractionContext) -> dict[str, Any]:
     options = ctx.options()
     name = validate_dataset_name(str(options.get("dataset") or ""))
     store = ctx.stores.datasets
-    chosen = store.select_dataset(guild_id, name, positive=_optional_bool(options.get("positive")),
-                                  created_by=ctx.user_id)
-    info = store.require_dataset(guild_id, chosen.selected_dataset)
+    positive = _optional_bool(options.get("positive"))
+    if store.get_dataset(guild_id, name) is None:
+        # A typo must not leave an empty dataset behind: ask first.
+        from .datasets import create_button
+
+        return responses.reply(f"There is no dataset called **{name}** yet. Create it and select it?",
+                               ephemeral=True, components=[row(create_button(name, positive))])
+    chosen = store.select_dataset(guild_id, name, positive=positive, created_by=ctx.user_id)
+    return responses.reply(selected_reply(ctx, guild_id, chosen), ephemeral=True)
+
+
+def selected_reply(ctx: InteractionContext, guild_id: str, chosen: Any, *, created: bool = False) -> str:
+    info = ctx.stores.datasets.require_dataset(guild_id, chosen.selected_dataset)
     kind = "positive (to imitate)" if chosen.default_positive else "negative (to avoid)"
     plural = "s" if info.example_count != 1 else ""
-    return responses.reply(
-        f"Selected dataset **{info.name}** ({info.example_count} example{plural}). "
-        f"`/train` adds {kind} examples to it unless you say otherwise.",
-        ephemeral=True,
-    )
+    verb = "Created and selected" if created else "Selected"
+    return (f"{verb} dataset **{info.name}** ({info.example_count} example{plural}). "
+            f"`/train` adds {kind} examples to it unless you say otherwise "
+            f"(`positive:` on `/train` for one upload, or `/select_dataset {info.name} positive:…` to change it).")
 
 
 def archive(ctx: InteractionContext) -> dict[str, Any]:

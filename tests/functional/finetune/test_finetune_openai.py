@@ -99,9 +99,9 @@ def test_find_job_by_request(provider, export):
     assert provider.find_job_by_request("abc").job_id == job.job_id
 
 
-def test_dpo_when_the_dataset_has_preference_pairs(provider, catalog, fake_openai):
+def test_a_dpo_export_starts_a_dpo_job(provider, catalog, fake_openai):
     examples = [chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(4)]
-    export = export_training(examples, catalog.model("openai", MODEL), catalog)
+    export = export_training(examples, catalog.model("openai", MODEL), catalog, method="dpo")
     job = provider.start_job(export, request(), epochs=EPOCHS)
     assert job.method == "dpo" and fake_openai.jobs[job.job_id].data["method"]["type"] == "dpo"
     finished, _ = poll(provider, job.job_id)

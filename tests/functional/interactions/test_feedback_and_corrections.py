@@ -77,7 +77,10 @@ def test_changing_a_vote_keeps_one_record(app_client, stores):
 
 
 def test_correction_modal_from_the_message_menu(app_client, stores):
-    answer = build.bot_message(application_id=APPLICATION_ID, content="The capital of France is Lyon.")
+    stores.exchanges.add(Exchange(guild_id=GUILD, message_id="123456789012345678", channel_id="1", user_id="2",
+                                    prompt="Capital of France?", answer="The capital of France is Lyon.", model="m"))
+    answer = build.bot_message(application_id=APPLICATION_ID, content="The capital of France is Lyon.",
+                               message_id="123456789012345678")
     opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
     assert opened["type"] == 9
     assert opened["data"]["custom_id"] == f"correct:{answer['id']}"
@@ -91,6 +94,7 @@ def test_correction_modal_from_the_message_menu(app_client, stores):
     assert stored["original_text"] == "The capital of France is Lyon."
     assert stored["correction"] == "The capital of France is Paris."
     assert stored["message_id"] == answer["id"]
+    assert stored["status"] == "pending"
 
 
 def test_correct_button_on_an_answer_opens_the_modal(app_client):
@@ -120,12 +124,16 @@ def test_correct_command_uses_the_recorded_exchange(app_client, stores):
 def test_correct_command_on_an_unknown_message_says_what_to_do(app_client, stores):
     reply = app_client.send(build.slash("correct", options={"message": "123456789012345678",
                                                             "correction": "4"}, **A))
-    assert "Correct this answer" in reply["data"]["content"]
+    assert "no record of the question behind that message" in reply["data"]["content"]
     assert records(stores, "CORRECTION#") == []
+    [feedback] = records(stores, "FEEDBACK#")
+    assert feedback["text"] == "Correction: 4"
 
 
 def test_unchanged_or_empty_correction_is_refused(app_client, stores):
-    answer = build.bot_message(application_id=APPLICATION_ID, content="same")
+    stores.exchanges.add(Exchange(guild_id=GUILD, message_id="123456789012345678", channel_id="1", user_id="2",
+                                    prompt="q", answer="same", model="m"))
+    answer = build.bot_message(application_id=APPLICATION_ID, content="same", message_id="123456789012345678")
     opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
     for text in ("same", "   "):
         reply = app_client.send(build.modal_submit(opened["data"]["custom_id"], values={"correction": text}, **A))
@@ -179,6 +187,7 @@ def test_manage_server_chooses_the_trainer_role_and_it_then_trains(app_client, s
     assert "<@&700000000000000001>" in chosen["data"]["content"]
     assert chosen["data"]["allowed_mentions"] == {"parse": []}
 
+    stores.datasets.ensure_dataset(GUILD, "faq")
     allowed = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
     assert allowed["data"]["content"].startswith("Selected dataset **faq**")
 

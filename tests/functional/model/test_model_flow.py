@@ -17,7 +17,7 @@ from shared.storage import keys
 from shared.storage.datasets import DatasetStore
 from shared.storage.exchanges import ExchangeStore
 from shared.storage.table import DataTable
-from tests.functional.model.conftest import CHANNEL, GUILD, TRAINER, A, send
+from tests.functional.model.conftest import CHANNEL, GUILD, TRAINER, A, qa, send
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,6 +70,14 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     export_key = keys.export_key(GUILD, f"finetune-faq-{record.snapshot}", "train", ".jsonl")
     sent = aws.clients.s3.get_object(Bucket=settings.bucket_name, Key=export_key)["Body"].read()
     assert sent == fake_openai.file_content[fake_job["training_file"]]
+    # /getfile lists the files sent to the provider, and serves them.
+    listed = send(client, build.autocomplete("getfile", focused="name", value="sent", **TRAINER, **A)).reply
+    sent_ids = [c["value"] for c in listed["data"]["choices"]]
+    assert sorted(sent_ids) == [f"sent-faq-{record.snapshot[:12]}-train", f"sent-faq-{record.snapshot[:12]}-valid"]
+    fetched = send(client, build.slash("getfile", options={"name": sorted(sent_ids)[0]}, **TRAINER, **A))
+    run_one(runner)
+    [attachment] = fake_discord.original(fetched.token)["attachments"]
+    assert fake_discord.attachment_bytes(attachment["id"]) == sent
 
     # 3. The watcher follows every status, paused included, and posts once on success.
     seen = [watcher.tick().statuses[record.request_id] for _ in range(2)]
@@ -118,28 +126,95 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     exchange = ExchangeStore(DataTable(settings.data_table, aws.clients.dynamodb)).get(GUILD, reply["id"])
     assert (exchange.prompt, exchange.answer, exchange.model) == (question, answer, done.fine_tuned_model)
 
-    # 6. A correction through the app's button and modal...
+    # 6. A member's correction through the app's button and modal (prefilled with the answer only) waits for
+    # review; the trainer approves it into the dataset...
     answer_message = build.bot_message(content=reply["content"], message_id=reply["id"], **A)
     modal = send(client, build.component("fix", message=answer_message, **A)).reply
     assert modal["data"]["custom_id"] == f"correct:{reply['id']}"
+    assert modal["data"]["components"][0]["components"][0]["value"] == answer
     saved = send(client, build.modal_submit(f"correct:{reply['id']}", values={"correction": "Fact 0 is proven."},
                                             **A))
-    assert "Correction saved" in saved.reply["data"]["content"]
+    assert "A trainer will review it" in saved.reply["data"]["content"]
+    # Until a trainer approves it, the correction changes no estimate.
+    waiting = send(client, build.component("ft:start:faq", message=build.bot_message(content="report", **A),
+                                           **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(waiting.token)["components"] == estimate["components"]
+    assert fake_discord.original(waiting.token)["content"].startswith("Dataset **faq**: 12 examples, 0 preference")
+    page = send(client, build.slash("review", **TRAINER, **A)).reply
+    approve = page["data"]["components"][0]["components"][0]["custom_id"]
+    approved = send(client, build.component(approve, message=build.bot_message(content="page", **A), **TRAINER,
+                                            **A)).reply
+    assert "Approved: added to **faq** as a preference pair" in approved["data"]["content"]
 
-    # 7. ...is a preference pair in the next export (DPO: the pair is what trains).
+    # 7. ...and the next job trains the curated examples with the corrected answer among them (one pair is
+    # under OpenAI's minimum of 10 for a preference stage, and the estimate says so).
     estimate2, _confirm2 = estimate_and_confirm(client, runner, fake_discord, dataset)
-    assert "dpo" in estimate2["content"] and "1 preference pairs" in estimate2["content"]
+    content = estimate2["content"]
+    assert content.startswith("Dataset **faq**: 13 examples, 1 preference pairs")
+    assert "Stages: supervised only, on all 13 examples (1 of them the corrected answers of preference pairs)" in \
+        content
+    assert "No preference stage: 1 pairs, and openai needs at least 10" in content
     run_one(runner)
     second = jobs.get(GUILD, start_id(estimate2))
     key = keys.export_key(GUILD, f"finetune-faq-{second.snapshot}", "train", ".jsonl")
     lines = [json.loads(x) for x in aws.clients.s3.get_object(Bucket=settings.bucket_name, Key=key)["Body"]
              .read().decode().splitlines()]
-    assert lines == [{
-        "input": {"messages": [{"role": "user", "content": question}]},
-        "preferred_output": [{"role": "assistant", "content": "Fact 0 is proven."}],
-        "non_preferred_output": [{"role": "assistant", "content": answer}],
-    }]
-    assert fake_openai.jobs[second.job_id].data["method"]["type"] == "dpo"
+    key = keys.export_key(GUILD, f"finetune-faq-{second.snapshot}", "validation", ".jsonl")
+    lines += [json.loads(x) for x in aws.clients.s3.get_object(Bucket=settings.bucket_name, Key=key)["Body"]
+              .read().decode().splitlines()]
+    assert len(lines) == 13 and all("messages" in line for line in lines)
+    assert {"messages": [{"role": "user", "content": question},
+                         {"role": "assistant", "content": "Fact 0 is proven."}]} in lines
+    assert fake_openai.jobs[second.job_id].data["method"]["type"] == "supervised"
+
+
+def test_below_the_minimum_the_estimate_says_what_is_missing_and_offers_no_start(client, runner, fake_discord,
+                                                                                  aws, settings, fake_openai):
+    store = DatasetStore(settings, dynamodb_client=aws.clients.dynamodb)
+    store.add_examples(GUILD, store.ensure_dataset(GUILD, "tiny").name,
+                       [qa(f"What is {i}?", f"It is {i}.") for i in range(9)], upload_id="seed")
+    button = send(client, build.component("ft:start:tiny", message=build.bot_message(content="report", **A),
+                                          **TRAINER, **A))
+    run_one(runner)
+    estimate = fake_discord.original(button.token)
+    assert estimate["content"].startswith("Dataset **tiny**: 9 examples, 0 preference pairs")
+    assert "Not enough to start a job: `gpt-4.1-mini-2025-04-14` needs at least 10 training examples; this " \
+           "dataset gives 9. Add 1 more" in estimate["content"]
+    assert not estimate.get("components")
+    assert fake_openai.jobs_created() == 0
+
+
+def test_start_again_after_cancel_and_after_failure(client, runner, watcher, jobs, fake_openai, fake_discord,
+                                                    dataset):
+    estimate, _confirm = estimate_and_confirm(client, runner, fake_discord, dataset)
+    run_one(runner)
+    first = jobs.get(GUILD, start_id(estimate))
+    [start] = estimate["components"][0]["components"]
+    # While it runs, another click starts nothing.
+    busy = send(client, build.component(start["custom_id"], message=estimate, **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(busy.token)["content"].startswith(f"Already started: job `{first.job_id}`")
+    assert fake_openai.jobs_created() == 1
+
+    cancel = send(client, build.component(f"ft:cancel:{first.request_id}", message=estimate, **TRAINER, **A))
+    run_one(runner)
+    assert "cancelled" in fake_discord.original(cancel.token)["content"]
+    again = send(client, build.component(start["custom_id"], message=estimate, **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(again.token)["content"].startswith("🚀 Fine-tuning job `ftjob-")
+    assert fake_openai.jobs_created() == 2
+    second = jobs.get(GUILD, f"{start_id(estimate)}-2")
+    assert second.job_id and second.job_id != first.job_id
+
+    # The provider fails the second one: Start makes a third attempt.
+    fake_openai.set_status(second.job_id, "failed")
+    assert watcher.tick().statuses[second.request_id] == "failed"
+    third = send(client, build.component(start["custom_id"], message=estimate, **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(third.token)["content"].startswith("🚀 Fine-tuning job `ftjob-")
+    assert fake_openai.jobs_created() == 3
+    assert jobs.get(GUILD, f"{start_id(estimate)}-3").job_id
 
 
 def test_a_redelivered_start_finds_its_job_and_never_pays_twice(client, runner, worker_ctx, jobs, fake_openai,

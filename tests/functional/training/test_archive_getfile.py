@@ -10,6 +10,7 @@ import zipfile
 import requests
 
 from infra import interactions as build
+from shared.storage.exchanges import Exchange
 from tests.conftest import APPLICATION_ID
 from tests.functional.training.conftest import GUILD, TRAINER, chat_line
 
@@ -67,12 +68,14 @@ def test_archive_over_the_interactions_upload_limit_is_a_presigned_link(stack):
 def test_archive_of_an_empty_or_unknown_dataset_says_so(stack):
     assert stack.run(stack.command("archive", {"dataset": "nothing"}))["content"] == (
         "There is no dataset called `nothing` in this server.")
-    stack.inline(stack.command("select_dataset", {"dataset": "fresh"}))
+    stack.stores.datasets.select_dataset(GUILD, "fresh")
     assert "is empty" in stack.run(stack.command("archive"))["content"]
 
 
 def test_getfile_corrections_log_holds_a_correction_from_the_modal(stack):
     answer = build.bot_message(application_id=APPLICATION_ID, content="The capital of France is Lyon.")
+    stack.stores.exchanges.add(Exchange(guild_id=GUILD, message_id=answer["id"], channel_id="1", user_id="2",
+                                          prompt="Capital of France?", answer=answer["content"], model="m"))
     base = {"application_id": APPLICATION_ID}
     opened = stack.client.send(build.message_command("Correct this answer", target=answer, **base))
     saved = stack.client.send(build.modal_submit(opened["data"]["custom_id"],
@@ -91,6 +94,7 @@ def test_getfile_corrections_log_holds_a_correction_from_the_modal(stack):
     assert (correction["original_text"], correction["correction"]) == ("The capital of France is Lyon.",
                                                                        "It is Paris.")
     assert correction["message_id"] == answer["id"]
+    assert (correction["prompt"], correction["status"]) == ("Capital of France?", "pending")
     assert [r["text"] for r in rows if r["type"] == "feedback"] == ["Answers are too long"]
 
 

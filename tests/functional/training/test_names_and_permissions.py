@@ -134,7 +134,7 @@ def test_authorize_trainer_reads_the_settings_only_when_needed():
 
 def test_dataset_autocomplete(stack):
     for name in ("support-faq", "support-tone", "jokes"):
-        stack.inline(stack.command("select_dataset", {"dataset": name}))
+        stack.stores.datasets.ensure_dataset(GUILD, name)
     stack.run(stack.command("train", {"text": "Q: a A: b", "dataset": "jokes"}))
 
     def choices(command, value, **base):

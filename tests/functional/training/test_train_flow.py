@@ -11,6 +11,7 @@ from infra import interactions as build
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import InteractionRef, TaskRequest
 from shared.discord.attachment_rules import AttachmentHostNotAllowed, AttachmentRedirected
+from shared.finetune.catalog import load_catalog
 from tests.conftest import APPLICATION_ID
 from tests.functional.training.conftest import GUILD, TRAINER, chat_line
 
@@ -42,13 +43,18 @@ def test_train_with_a_jsonl_attachment_end_to_end(stack):
 
 
 def test_text_train_uses_the_selected_dataset_and_its_default(stack):
-    selected = stack.inline(stack.command("select_dataset", {"dataset": "Tone", "positive": False}))
-    assert selected.startswith("Selected dataset **tone** (0 examples).")
+    asked = stack.client.send(stack.command("select_dataset", {"dataset": "Tone", "positive": False}))
+    [create] = asked["data"]["components"][0]["components"]
+    message = build.bot_message(application_id=APPLICATION_ID, content=asked["data"]["content"])
+    selected = stack.client.send(build.component(create["custom_id"], message=message, **TRAINER))["data"]["content"]
+    assert selected.startswith("Created and selected dataset **tone** (0 examples).")
     assert "negative (to avoid)" in selected
 
     reply = stack.run(stack.command("train", {"text": "Q: Are you a robot? A: Beep. Obviously, human."}))
     assert reply["content"] == (
-        "Dataset **tone**: added 1 example.\nThe dataset now holds 1 example (0 positive, 1 negative)."
+        "Dataset **tone**: added 1 example.\nThe dataset now holds 1 example (0 positive, 1 negative).\n\n"
+        "Stored as negative examples (to avoid) in **tone**. To change that: `/train positive:true` for one upload, "
+        "`/select_dataset tone positive:…` for the default, or `/train dataset:…`."
     )
     (example,) = stack.stores.datasets.iter_examples(GUILD, "tone")
     assert example.answer == "Beep. Obviously, human." and example.positive is False
@@ -70,6 +76,8 @@ def test_text_and_a_refused_file_in_one_command_reports_both(stack):
     reply = stack.run(stack.command("train", {"dataset": "faq", "text": "Q: a A: b"}, file=attachment))
     assert reply["content"] == (
         "Dataset **faq**: added 1 example.\nThe dataset now holds 1 example (1 positive, 0 negative).\n\n"
+        "Stored as positive examples (to imitate) in **faq**. To change that: `/train positive:false` for one "
+        "upload, `/select_dataset faq positive:…` for the default, or `/train dataset:…`.\n\n"
         f"The file was not added: {AttachmentRedirected.user_message}"
     )
 
@@ -107,7 +115,12 @@ def test_start_flag_queues_a_fine_tune_job_for_the_same_interaction(stack):
     original = stack.fake.original(interaction["token"])
     assert "Dataset **faq**: added 1 example." in original["content"]
     (followup,) = stack.fake.followups(interaction["token"])
-    assert followup["content"].startswith("**Estimate for ")
+    # One example is under the provider's minimum: the estimate says what is missing.
+    assert followup["content"].startswith("Dataset **faq**: 1 examples, 0 preference pairs")
+    minimum = load_catalog(stack.settings).model(stack.settings.finetune_provider, stack.settings.base_model)
+    assert minimum.min_examples and minimum.min_examples > 1
+    assert "**Estimate for " in followup["content"]
+    assert f"Add {minimum.min_examples - 1} more" in followup["content"]
 
 
 def test_start_flag_queues_the_fine_tune_only_once_the_train_reply_is_delivered(stack):

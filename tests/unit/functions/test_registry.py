@@ -21,7 +21,8 @@ def test_every_design_command_is_declared():
     slash = {name for (name, kind) in registry.commands if kind == CommandType.CHAT_INPUT}
     assert slash == {"hi", "instruction", "ask", "test", "train", "select_dataset", "archive", "getfile",
                      "correct", "feedback", "jobs", "model", "join", "leave", "say", "skip", "clear",
-                     "set_instruction", "trainer_role", "voice_settings"}
+                     "set_instruction", "trainer_role", "voice_settings", "review", "datasets", "dataset_show",
+                     "dataset_remove", "dataset_rename", "dataset_delete"}
     assert registry.command("Correct this answer", CommandType.MESSAGE) is not None
 
 
@@ -33,7 +34,7 @@ def test_every_declared_command_is_registered():
 def test_trainer_commands_carry_manage_server_and_guild_only():
     registry = build_registry()
     payloads = {c["name"]: c for c in registry.payload()}
-    for name in ("train", "select_dataset", "archive", "getfile"):
+    for name in ("train", "select_dataset", "archive", "getfile", "review"):
         assert payloads[name]["default_member_permissions"] == str(1 << 5)
         assert payloads[name]["contexts"] == [0]
     assert "default_member_permissions" not in payloads["hi"]

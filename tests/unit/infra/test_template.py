@@ -132,6 +132,30 @@ def test_the_users_subnets_replace_the_stacks_own_network():
     assert "VoiceService" in created and "VoiceVpc" not in created and "VoiceSubnet" not in created
 
 
+def _data_table_grants(logical_id: str) -> tuple[set[str], bool]:
+    """DynamoDB actions a function may use on the data table, and whether on its indexes too."""
+    statements = load_template()["Resources"][logical_id]["Properties"]["Policies"][0]["Statement"]
+    actions: set[str] = set()
+    indexes = False
+    for statement in statements:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if any("DataTable" in str(r) for r in resources):
+            actions.update(statement["Action"])
+            indexes = indexes or any("/index/" in str(r) for r in resources)
+    return actions, indexes
+
+
+def test_functions_may_make_the_data_table_calls_their_code_makes():
+    # Interactions: /review approvals and a trainer's correction add an example (BatchGetItem finds duplicates,
+    # TransactWriteItems needs Put/Update), /dataset_remove deletes one, the review queue queries gsi1.
+    actions, indexes = _data_table_grants("InteractionsFunction")
+    assert {"dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= actions
+    assert indexes
+    # Worker: /dataset_delete and /dataset_rename remove examples with BatchWriteItem.
+    actions, indexes = _data_table_grants("WorkerFunction")
+    assert {"dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"} <= actions
+
+
 def _allowed(function: str) -> dict[str, list]:
     """Action → the Resource values of the statements that allow it, for one function's inline policies."""
     found: dict[str, list] = {}

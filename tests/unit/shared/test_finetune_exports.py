@@ -36,10 +36,33 @@ def test_supervised_openai_chat_lines(catalog):
     assert export.validation_jsonl() is None  # fewer than min_examples_for_validation
 
 
-def test_correction_becomes_preference_pair_and_dpo(catalog):
+def test_a_correction_never_replaces_the_curated_examples(catalog):
     spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
     correction = chat("Capital of France?", "Paris.", rejected="Lyon.", source="correction")
     export = export_training([correction, chat("Hi?", "Hello!")], spec, catalog)
+    assert export.method == "supervised" and export.format == "openai-chat"
+    assert sorted(line["messages"][-1]["content"] for line in lines(export.train_jsonl())) == ["Hello!", "Paris."]
+    report = export.report
+    assert (report.n_supervised, report.n_preference, report.n_from_pairs) == (2, 1, 1)
+    text = "\n".join(report.lines())
+    assert "Stages: supervised only, on all 2 examples (1 of them the corrected answers of preference pairs)" in text
+    assert "No preference stage: 1 pairs, and openai needs at least 10 for a preference stage" in text
+    assert "not part of a DPO job" not in text
+
+
+def test_preference_note_says_why_no_preference_stage(catalog):
+    openai = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
+    nova = catalog.model("bedrock", "amazon.nova-micro-v1:0:128k")
+    pairs = [chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(12)]
+    assert "not run by this bot" in export_training(pairs, openai, catalog).report.preference_note
+    assert "has no preference training" in export_training(pairs, nova, catalog).report.preference_note
+    assert export_training(many(12), openai, catalog).report.preference_note == ""
+
+
+def test_dpo_export_only_when_asked(catalog):
+    spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
+    correction = chat("Capital of France?", "Paris.", rejected="Lyon.", source="correction")
+    export = export_training([correction, chat("Hi?", "Hello!")], spec, catalog, method="dpo")
     assert export.method == "dpo" and export.format == "openai-preference"
     assert lines(export.train_jsonl()) == [
         {
@@ -49,6 +72,26 @@ def test_correction_becomes_preference_pair_and_dpo(catalog):
         }
     ]
     assert export.report.supervised_left_out == 1  # "Hi?" has no pair
+
+
+@pytest.mark.parametrize(("count", "short", "n_train"), [(9, True, 9), (10, False, 10), (11, False, 10)])
+def test_below_the_providers_minimum_the_export_says_what_is_missing(catalog, count, short, n_train):
+    spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
+    report = export_training(many(count), spec, catalog).report
+    # The validation split never takes the training file under the minimum (10 examples: no validation).
+    assert report.n_train == n_train
+    assert bool(report.shortfall) is short
+    if short:
+        assert report.shortfall.startswith("`gpt-4.1-mini-2025-04-14` needs at least 10 training examples; "
+                                           "this dataset gives 9. Add 1 more")
+
+
+def test_above_the_providers_maximum_the_export_says_so(catalog):
+    from dataclasses import replace
+
+    spec = replace(catalog.model("bedrock", "amazon.nova-micro-v1:0:128k"), max_examples=5, min_examples=1)
+    assert "takes at most 5 training examples; this dataset gives 6" in export_training(
+        many(6), spec, catalog).report.shortfall
 
 
 def test_correction_is_prompt_to_corrected_answer_when_supervised(catalog):
@@ -167,7 +210,8 @@ def test_openai_lines_match_the_training_line_schemas(catalog):
     spec_validator = shared_validator()
     spec = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
     sft = export_training(many(12), spec, catalog)
-    dpo = export_training([chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(3)], spec, catalog)
+    dpo = export_training([chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(3)], spec, catalog,
+                          method="dpo")
     for line in sft.train_lines + sft.validation_lines:
         assert spec_validator.errors("FineTuneChatRequestInput", line) == []
     for line in dpo.train_lines:
