@@ -102,7 +102,7 @@ def test_correct_button_on_an_answer_opens_the_modal(app_client):
     opened = app_client.send(build.component("fix", message=answer, **A))
     assert opened["type"] == 9
     [field] = assert_label_modal(opened)
-    assert field["value"] == "2+2=5"
+    assert field["custom_id"] == "correction"
 
 
 def test_only_the_bots_own_messages_can_be_corrected(app_client, stores):
