@@ -2,15 +2,23 @@
 # Both set themselves up on a fresh machine: system packages (apt), a virtual environment, pinned dependencies.
 
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The functions run on AWS Lambda's python3.13 (Amazon Linux 2023); everything local runs on the same version.
+PYTHON_VERSION := 3.13
+ifndef PYTHON
+PYTHON := $(shell bash $(dir $(abspath $(lastword $(MAKEFILE_LIST))))infra/find_python.sh $(PYTHON_VERSION) 2>/dev/null)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# The stamp names the version, so a venv of another Python is rebuilt rather than reused.
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
+# Lambda architecture of `sam build`/`make deploy`: arm64 (the template's default) or x86_64.
+ARCH ?= arm64
+export LAMBDA_ARCHITECTURE ?= $(ARCH)
 SYSTEM_PACKAGES := ffmpeg espeak-ng libopus0 sox
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench lint register system-deps venv clean build-InteractionsFunction build-WorkerFunction \
+.PHONY: run test bench lint register build deploy voice-image system-deps venv clean build-InteractionsFunction build-WorkerFunction \
 	build-WatcherFunction build-OpenAIWebhookFunction
 
 run: system-deps venv
@@ -28,6 +36,18 @@ bench: system-deps venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The cloud: sam build + sam deploy (guided the first time), commands, endpoint URL, invite link, endpoint check
+# (README, "Deploying"). ARCH=x86_64 for Intel/AMD functions; VOICE_IMAGE=<uri> (from make voice-image) adds voice.
+build: venv
+	$(VENV)/bin/sam build --parameter-overrides Architecture=$(ARCH)
+
+deploy: venv
+	$(PY) -m infra.deploy --arch $(ARCH) $(if $(VOICE_IMAGE),--voice-image $(VOICE_IMAGE)) $(ARGS)
+
+# Build the voice worker's image for ARCH and push it to the stack's ECR repository (needs docker).
+voice-image: venv
+	$(PY) -m infra.deploy voice-image --arch $(ARCH)
 
 # Bulk-overwrite the application's commands (see README, "Registering commands").
 register: venv
@@ -49,17 +69,23 @@ system-deps:
 venv: $(STAMP)
 
 $(STAMP): requirements-dev.txt functions/*/requirements.txt voice_worker/requirements.txt
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (the Lambda runtime is Python 3.11)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	@[ -n "$(PYTHON)" ] || { bash infra/find_python.sh $(PYTHON_VERSION) >/dev/null; exit 1; }
+	@echo "Creating $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
 	$(PY) -m pip install -q -r requirements-dev.txt
 	$(PY) -m pip check
 	touch $(STAMP)
 
 # `sam build` runs these (template Metadata: BuildMethod makefile; samconfig.toml builds in source). Each function
-# gets only its own code and dependencies, as manylinux2014 wheels for the python3.11 runtime (Amazon Linux 2).
+# gets only its own code and dependencies, as wheels for the python3.13 runtime on Amazon Linux 2023 (glibc 2.34)
+# and the chosen architecture. sam passes only ARTIFACTS_DIR to make, so the architecture comes from the
+# environment: LAMBDA_ARCHITECTURE, which `make build`/`make deploy` set from ARCH (default arm64, as the template).
+LAMBDA_MACHINE = $(if $(filter x86_64,$(LAMBDA_ARCHITECTURE)),x86_64,$(if $(filter arm64,$(LAMBDA_ARCHITECTURE)),aarch64,$(error LAMBDA_ARCHITECTURE must be arm64 or x86_64, not '$(LAMBDA_ARCHITECTURE)')))
 LAMBDA_PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
-	--platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --target "$(ARTIFACTS_DIR)"
+	--platform manylinux_2_34_$(LAMBDA_MACHINE) --platform manylinux_2_28_$(LAMBDA_MACHINE) \
+	--platform manylinux2014_$(LAMBDA_MACHINE) --implementation cp --python-version $(PYTHON_VERSION) \
+	--target "$(ARTIFACTS_DIR)"
 LAMBDA_COPY = $(PYTHON) infra/package_lambda.py "$(ARTIFACTS_DIR)"
 
 build-InteractionsFunction:

@@ -160,9 +160,10 @@ def render(reply: dict[str, Any]) -> str:
         return "choices: " + ", ".join(c["name"] for c in data.get("choices", [])) if data.get("choices") else \
             "choices: (none)"
     if kind == 9:
-        fields = [c for row in data.get("components", []) for c in row.get("components", [])]
+        labels = [c for c in data.get("components", []) if c.get("type") == 18]
         lines = [f"[modal {data.get('custom_id')}] {data.get('title')}"]
-        lines += [f"  field {f['custom_id']!r}: {f.get('label')} (prefilled: {f.get('value', '')!r})" for f in fields]
+        lines += [f"  field {c['component']['custom_id']!r}: {c.get('label')} "
+                  f"(prefilled: {c['component'].get('value', '')!r})" for c in labels]
         return "\n".join(lines)
     if kind == 7:
         return "(the message was updated)\n" + render({"type": 4, "data": data})

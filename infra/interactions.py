@@ -33,6 +33,7 @@ def _base(
     permissions: int = 0,
     roles: tuple[str, ...] = (),
     interaction_id: str | None = None,
+    attachment_size_limit: int | None = 10 * 1024 * 1024,
 ) -> dict[str, Any]:
     user = {"id": user_id, "username": f"user{user_id[-4:]}", "discriminator": "0", "global_name": "Tester"}
     interaction: dict[str, Any] = {
@@ -48,6 +49,9 @@ def _base(
         "authorizing_integration_owners": {"0": guild_id or user_id},
         "context": 0 if guild_id else 1,
     }
+    # Discord sends the upload limit of the interaction's responses (10 MiB, more in boosted servers).
+    if attachment_size_limit is not None:
+        interaction["attachment_size_limit"] = attachment_size_limit
     if guild_id:
         interaction["guild_id"] = guild_id
         interaction["guild_locale"] = "en-US"
@@ -115,10 +119,12 @@ def component(custom_id: str, *, application_id: str, message: dict[str, Any], *
 
 def modal_submit(custom_id: str, *, application_id: str, values: dict[str, str], **base: Any) -> dict[str, Any]:
     interaction = _base(5, application_id=application_id, **base)
+    # As Discord sends a submitted modal of Label components: each Label holds its one input, ids numbered in order.
     interaction["data"] = {
         "custom_id": custom_id,
-        "components": [{"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}
-                       for k, v in values.items()],
+        "components": [{"type": 18, "id": 2 * i + 1, "component": {"type": 4, "id": 2 * i + 2, "custom_id": k,
+                                                                    "value": v}}
+                       for i, (k, v) in enumerate(values.items())],
     }
     return interaction
 

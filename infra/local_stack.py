@@ -83,7 +83,8 @@ def build_stack(environ: Mapping[str, str], aws_endpoint: str) -> LocalStack:
     clients = AwsClients(Settings(aws_endpoint_url=aws_endpoint, aws_region=region))
     provisioned = provision(
         clients,
-        parameters={"DiscordPublicKey": public_key, "DiscordApplicationId": application_id,
+        # The local stack runs the voice worker itself (python -m voice_worker): the template's voice wiring is on.
+        parameters={"DiscordPublicKey": public_key, "DiscordApplicationId": application_id, "VoiceImageUri": "local",
                     **({"FineTuneProvider": environ["FINETUNE_PROVIDER"]} if environ.get("FINETUNE_PROVIDER") else {}),
                     **({"BaseModel": environ["BASE_MODEL"]} if environ.get("BASE_MODEL") else {})},
     )

@@ -49,8 +49,13 @@ class Provisioned:
     refs: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
+    # The template's Conditions, evaluated with ``parameters`` (empty: every Fn::If is unknown locally).
+    conditions: dict[str, bool] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and "Fn::If" in value:
+            name, when_true, when_false = value["Fn::If"]
+            return self.resolve(when_true if self.conditions[name] else when_false)
         if isinstance(value, dict) and "Ref" in value:
             name = value["Ref"]
             if name in self.parameters:
@@ -113,7 +118,8 @@ def provision(
 ) -> Provisioned:
     """Create every DynamoDB table, S3 bucket and SQS queue of the template. ``clients`` has .dynamodb/.s3/.sqs."""
     template = template or load_template()
-    provisioned = Provisioned(parameters=_parameter_values(template, parameters or {}))
+    values = _parameter_values(template, parameters or {})
+    provisioned = Provisioned(parameters=values, conditions=evaluate_conditions(template, values))
     resources: dict[str, Any] = template["Resources"]
     # Queues others point at (dead-letter queues) first.
     order = sorted(resources, key=lambda lid: "RedrivePolicy" in (resources[lid].get("Properties") or {}))
@@ -121,6 +127,8 @@ def provision(
         resource = resources[logical_id]
         props = resource.get("Properties") or {}
         kind = resource["Type"]
+        if "Condition" in resource and not provisioned.conditions[resource["Condition"]]:
+            continue
         name = f"{prefix}-{logical_id}".lower()
         if kind == "AWS::DynamoDB::Table":
             provisioned.arns[logical_id] = _create_table(clients.dynamodb, name, props)
@@ -139,6 +147,42 @@ def provision(
                 QueueUrl=url, AttributeNames=["QueueArn"]
             )["Attributes"]["QueueArn"]
     return provisioned
+
+
+def evaluate_conditions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    """The template's Conditions for these parameter values (the intrinsic functions conditions may use)."""
+    definitions: dict[str, Any] = template.get("Conditions") or {}
+    done: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return parameters[node["Ref"]]
+        if isinstance(node, dict) and "Fn::Join" in node:
+            separator, items = node["Fn::Join"]
+            items = value(items)
+            return separator.join(items.split(",") if isinstance(items, str) else [value(i) for i in items])
+        return node
+
+    def truth(node: Any) -> bool:
+        if isinstance(node, dict) and ("Condition" in node or "Fn::Condition" in node):
+            return condition(node.get("Condition") or node["Fn::Condition"])
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = node["Fn::Equals"]
+            return str(value(left)) == str(value(right))
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not truth(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Fn::And" in node:
+            return all(truth(item) for item in node["Fn::And"])
+        if isinstance(node, dict) and "Fn::Or" in node:
+            return any(truth(item) for item in node["Fn::Or"])
+        raise ValueError(f"condition not understood locally: {node!r}")
+
+    def condition(name: str) -> bool:
+        if name not in done:
+            done[name] = truth(definitions[name])
+        return done[name]
+
+    return {name: condition(name) for name in definitions}
 
 
 def _parameter_values(template: dict[str, Any], given: dict[str, str]) -> dict[str, str]:

@@ -1,6 +1,8 @@
 # The voice worker: python -m voice_worker, for ECS/Fargate or any container host.
 # Build from the repository root:  docker build -f infra/voice_worker.Dockerfile -t bot-trainer-voice .
-FROM python:3.11-slim
+# (make voice-image builds it for the stack's architecture and pushes it to the stack's ECR repository.)
+# Python 3.13 as the functions; discord.py and pydub get audioop from audioop-lts, which pip installs with them.
+FROM python:3.13-slim
 
 # ffmpeg decodes and encodes every clip; libopus0 is what discord.opus loads; espeak-ng is the offline voice.
 RUN apt-get update \

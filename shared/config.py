@@ -126,7 +126,9 @@ class Settings:
     # Largest attachment /train downloads, and the size above which files go out as a presigned link
     # instead of an upload (Discord's attachment limit for bots).
     max_attachment_bytes: int = 25 * 1024 * 1024
-    discord_upload_limit_bytes: int = 25 * 1024 * 1024
+    # Discord's default upload limit for interaction responses and webhooks; each interaction carries its own
+    # (attachment_size_limit), which wins over this.
+    discord_upload_limit_bytes: int = 10 * 1024 * 1024
     voice_tts_engine: str = "gtts"
     voice_stt_engine: str = "google"
     # Whether the voice worker reads channel messages (voice messages, audio attachments) to transcribe them;

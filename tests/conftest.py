@@ -25,10 +25,10 @@ from shared.aws import AwsClients
 from shared.config import Settings
 from shared.storage.stores import Stores
 
-# discord.py, pydub and SpeechRecognition import audioop/aifc, deprecated since Python 3.11; the warnings are the
-# libraries', raised once at import, so they are imported here before filterwarnings=error applies to tests.
+# SpeechRecognition imports aifc, which Python 3.13 removed; the standard-aifc package that replaces it warns once
+# at import, so the libraries are imported here before filterwarnings=error applies to tests.
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="'(audioop|aifc)' is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="aifc was removed in Python 3.13", category=DeprecationWarning)
     import discord  # noqa: F401
     import pydub  # noqa: F401
     import speech_recognition  # noqa: F401
@@ -79,7 +79,9 @@ def aws(signer: InteractionSigner, template: dict[str, Any], boto_session: Any) 
         clients = AwsClients(Settings(), session=boto_session)
         provisioned = provision(
             clients, template=template,
-            parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APPLICATION_ID},
+            parameters={"DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APPLICATION_ID,
+                        # A deployment with the voice worker, so the functions get the voice queue.
+                        "VoiceImageUri": "voice-worker-image"},
         )
         environment = function_environment(provisioned, "InteractionsFunction", template)
         environment["IDEMPOTENCY_TABLE"] = provisioned.refs["IdempotencyTable"]

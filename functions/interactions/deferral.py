@@ -10,9 +10,13 @@ from typing import Any
 from shared.contracts.enqueue import enqueue_task, enqueue_voice
 from shared.contracts.messages import TaskKind, TaskRequest, VoiceKind, VoiceRequest
 from shared.contracts.sharding import voice_queue_url_for_guild
+from shared.errors import BotError
 
 from . import responses
 from .context import InteractionContext
+
+VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can add the voice worker: build and push "
+                      "its image with `make voice-image`, then deploy with that image URI (see the README).")
 
 
 def defer_task(ctx: InteractionContext, kind: TaskKind, args: Any = None, *,
@@ -23,6 +27,9 @@ def defer_task(ctx: InteractionContext, kind: TaskKind, args: Any = None, *,
 
 def defer_voice(ctx: InteractionContext, kind: VoiceKind, args: Any = None, *,
                 ephemeral: bool = True) -> dict[str, Any]:
+    if not ctx.settings.voice_queue_urls:
+        # The stack was deployed without the voice worker's image: nothing would ever take the request.
+        raise BotError(VOICE_NOT_DEPLOYED)
     ref = ctx.ref()
     # Voice commands are guild-only (checked before this); the guild's shard picks the queue (one URL: always it).
     queue_url = voice_queue_url_for_guild(ref.guild_id or 0, ctx.settings.voice_queue_urls)

@@ -10,12 +10,17 @@ from apig_wsgi import make_lambda_handler
 
 from shared.config import Settings
 from shared.logs import quiet_wire_loggers
+from shared.storage.stores import Stores
 
 from .app import create_app
+from .snapstart import register_hooks
 
 # Logs are plain `logging`: the function's LoggingConfig (LogFormat JSON) makes the runtime emit each record,
 # with its `extra` fields, as one JSON line.
 _settings = Settings.from_env()
 quiet_wire_loggers()
+_stores = Stores(_settings)
 # binary_support: API Gateway may base64-encode bodies; apig-wsgi decodes them back to the signed bytes.
-lambda_handler = make_lambda_handler(create_app(_settings), binary_support=True)
+lambda_handler = make_lambda_handler(create_app(_settings, stores=_stores), binary_support=True)
+# With SnapStart, the snapshot already holds the AWS clients and a warm app; without it, PING stays boto3-free.
+register_hooks(_stores, lambda_handler)

@@ -52,14 +52,15 @@ def autocomplete(choices: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
+LABEL = 18
+TEXT_INPUT = 4
+
+
 def modal(custom_id: str, title: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A modal of Label components (:func:`text_input`); text inputs in action rows are deprecated."""
     return {
         "type": InteractionResponseType.MODAL,
-        "data": {
-            "custom_id": custom_id,
-            "title": clip(title, 45),
-            "components": [{"type": 1, "components": [text_input]} for text_input in inputs],
-        },
+        "data": {"custom_id": custom_id, "title": clip(title, 45), "components": inputs},
     }
 
 
@@ -72,11 +73,12 @@ def text_input(
     max_length: int = 4000,
     value: str | None = None,
     placeholder: str | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
+    """A text input in its Label: the label (and description) belong to the Label, not to the input."""
     component: dict[str, Any] = {
-        "type": 4,
+        "type": TEXT_INPUT,
         "custom_id": custom_id,
-        "label": clip(label, 45),
         "style": 2 if paragraph else 1,
         "required": required,
         "max_length": max_length,
@@ -85,4 +87,7 @@ def text_input(
         component["value"] = clip(value, max_length)
     if placeholder:
         component["placeholder"] = clip(placeholder, 100)
-    return component
+    label_component: dict[str, Any] = {"type": LABEL, "label": clip(label, 45), "component": component}
+    if description:
+        label_component["description"] = clip(description, 100)
+    return label_component

@@ -165,7 +165,7 @@ def archive(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     intro = (f"Archived **{dataset}** as `{record.file_id}` ({human_size(record.size)}; the dataset holds "
              f"{info.example_count} examples, {info.positive_count} positive, {info.negative_count} negative). "
              f"Get it again any time with `/getfile {record.file_id}`.")
-    return deliver_file(files, record, intro)
+    return deliver_file(files, record, intro, upload_limit=upload_limit(ctx, request))
 
 
 def getfile(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
@@ -176,12 +176,18 @@ def getfile(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
                                        requested_by=request.interaction.user_id)
     if record.size == 0:
         return TaskOutcome(content=f"`{record.file_id}` is empty so far: there is nothing in it yet.")
-    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({human_size(record.size)}).")
+    return deliver_file(files, record, f"`{record.file_id}`: **{record.filename}** ({human_size(record.size)}).",
+                        upload_limit=upload_limit(ctx, request))
 
 
-def deliver_file(files: FileStore, record: FileRecord, intro: str) -> TaskOutcome:
-    """Attach the file when it fits Discord's upload limit; otherwise a short-lived presigned link."""
-    delivery = files.delivery(record)
+def upload_limit(ctx: WorkerServices, request: TaskRequest) -> int:
+    """The interaction's own attachment_size_limit, else the configured default (Discord's 10 MiB)."""
+    return request.interaction.attachment_size_limit or ctx.settings.discord_upload_limit_bytes
+
+
+def deliver_file(files: FileStore, record: FileRecord, intro: str, *, upload_limit: int | None = None) -> TaskOutcome:
+    """Attach the file when it fits the interaction's upload limit; otherwise a short-lived presigned link."""
+    delivery = files.delivery(record, max_attachment_bytes=upload_limit)
     if not delivery.as_link:
         body = files.open(record)
         try:

@@ -37,6 +37,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from infra.fakes.discord_application import FakeApplication
 from infra.fakes.loopback import LoopbackServer
 
 API_PREFIX = "/api/v10"
@@ -143,6 +144,8 @@ class FakeDiscord:
                  application_id: str = "100000000000000001", host: str = "127.0.0.1", port: int = 0) -> None:
         self.bot_token = bot_token
         self.application_id = application_id
+        # GET/PATCH /applications/@me, as make deploy uses them (infra/fakes/discord_application.py).
+        self.application = FakeApplication(application_id)
         self.app = create_app(self)
         self._http = LoopbackServer("fake-discord", host=host, port=port)
         self._lock = threading.RLock()
@@ -422,6 +425,13 @@ def create_app(fake: FakeDiscord) -> Flask:
                            "bot_public": False, "bot_require_code_grant": False, "verify_key": "00" * 32,
                            "flags": 0, "bot": bot, "team": None,
                            "owner": {**bot, "bot": False, "id": "400000000000000001"}})
+
+    @api.route("/applications/@me", methods=["GET", "PATCH"])
+    def edit_application() -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        status, data = fake.application.handle(request.method, request.get_data())
+        return _json(status, data)
 
     @api.route("/applications/<application_id>/commands", methods=["GET", "PUT"])
     @api.route("/applications/<application_id>/guilds/<guild_id>/commands", methods=["GET", "PUT"])

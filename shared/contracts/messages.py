@@ -44,6 +44,9 @@ class InteractionRef:
     locale: str = "en-US"
     # When the token stops working (epoch seconds): Discord keeps it 15 minutes from the interaction's creation.
     token_expires_at: float | None = None
+    # The most bytes of files this interaction's responses and follow-ups may carry (the server's boost level
+    # raises it); Discord sends it with every interaction. None: not given, the configured default applies.
+    attachment_size_limit: int | None = None
 
     @classmethod
     def from_interaction(cls, interaction: dict[str, Any]) -> InteractionRef:
@@ -73,6 +76,7 @@ class InteractionRef:
             member_roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             locale=str(interaction.get("locale") or "en-US"),
             token_expires_at=token_expiry(str(interaction.get("id", ""))),
+            attachment_size_limit=_positive_int(interaction.get("attachment_size_limit")),
         )
 
     def token_expired(self, now: float, margin: float = 0.0) -> bool:
@@ -84,6 +88,14 @@ class InteractionRef:
         data = dict(data)
         data["member_roles"] = tuple(data.get("member_roles") or ())
         return cls(**data)
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
 
 
 # --- the jobs queue: slow commands for the worker function ---------------------------------------------------

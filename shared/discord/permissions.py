@@ -9,7 +9,7 @@ channel) must hold Manage Server or Administrator, or the member must have the g
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from shared.errors import Forbidden
 
@@ -56,11 +56,9 @@ class _TrainerRoleSettings(Protocol):
     def trainer_role_id(self) -> str | None: ...
 
 
-SettingsT = TypeVar("SettingsT", bound=_TrainerRoleSettings)
-
-
-def authorize_trainer(guild_id: str | None, member: Mapping[str, Any] | None,
-                      guild_settings: Callable[[str], SettingsT]) -> tuple[str, SettingsT | None]:
+def authorize_trainer[SettingsT: _TrainerRoleSettings](guild_id: str | None, member: Mapping[str, Any] | None,
+                                                      guild_settings: Callable[[str], SettingsT],
+                                                      ) -> tuple[str, SettingsT | None]:
     """The caller's guild id, if they may train there, and the guild's settings if they had to be read.
 
     Manage Server (or Administrator) needs no lookup; anyone else costs one ``guild_settings(guild_id)``

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 class Stores:
     def __init__(self, settings: Settings, aws: AwsClients | None = None) -> None:
         self.settings = settings
-        self.aws = aws or AwsClients(settings)
+        # DynamoDB and SQS through botocore alone: a cold interaction that stores a record or queues a task does not
+        # import boto3 and s3transfer (S3, for instructions, file links and transfers, still comes from boto3).
+        self.aws = aws or AwsClients(settings, botocore_services=frozenset({"dynamodb", "sqs"}))
 
     @cached_property
     def table(self) -> DataTable:

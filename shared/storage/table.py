@@ -1,6 +1,7 @@
 """A thin layer over the DynamoDB client for the data table: plain dicts in and out.
 
-Numbers come back as :class:`decimal.Decimal` (the boto3 type deserializer's choice). Write failures become
+Numbers come back as :class:`decimal.Decimal` (as with boto3's type deserializer; the mapping is
+:mod:`shared.storage.attribute_values`, so that botocore alone serves). Write failures become
 :class:`~shared.errors.NotSaved`; a write whose condition did not hold becomes :class:`ConditionFailed`, so that
 callers tell "not there / already there" from a failed service.
 """
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from shared.errors import NotSaved
+from shared.storage.attribute_values import deserialize, serialize
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,6 @@ _BATCH_GET_ATTEMPTS = 8
 
 class ConditionFailed(Exception):
     """A conditional write's condition did not hold (DynamoDB's ConditionalCheckFailedException)."""
-
-
-def _codecs() -> tuple[Any, Any]:
-    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-    return TypeSerializer(), TypeDeserializer()
 
 
 def _error_code(exc: Any) -> str:
@@ -47,14 +43,13 @@ class DataTable:
     def __init__(self, name: str, client: Any) -> None:
         self.name = name
         self.client = client
-        self._serializer, self._deserializer = _codecs()
 
     def encode(self, item: dict[str, Any]) -> dict[str, Any]:
         """Plain values → DynamoDB's typed form; None attributes are left out."""
-        return {k: self._serializer.serialize(v) for k, v in item.items() if v is not None}
+        return {k: serialize(v) for k, v in item.items() if v is not None}
 
     def decode(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._deserializer.deserialize(v) for k, v in item.items()}
+        return {k: deserialize(v) for k, v in item.items()}
 
     def _key(self, pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}

@@ -34,13 +34,15 @@ def _sam() -> str:
     return str(Path(sys.executable).parent / "sam")
 
 
-def sam_build(function: str, build_dir: Path) -> Path:
-    """`sam build FUNCTION` as a user runs it (samconfig.toml included); returns the artifact folder."""
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-    subprocess.run([_sam(), "build", function, "--template", "template.yaml", "--build-dir", str(build_dir),
+def sam_build(function: str | None, build_dir: Path, *, architecture: str = "x86_64") -> Path:
+    """`sam build [FUNCTION]` as `make build ARCH=...` runs it (samconfig.toml included); returns the artifact
+    folder (the build folder without a function). The emulator here is x86_64, so that is the default."""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "LAMBDA_ARCHITECTURE": architecture}
+    subprocess.run([_sam(), "build", *([function] if function else []), "--template", "template.yaml",
+                    "--parameter-overrides", f"Architecture={architecture}", "--build-dir", str(build_dir),
                     "--cache-dir", str(build_dir.parent / "sam-cache")],
-                   cwd=REPO, env=env, check=True, capture_output=True, timeout=900)
-    return build_dir / function
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=1200)
+    return build_dir / function if function else build_dir
 
 
 def generated_http_api_event() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from infra import interactions as build
 from shared.storage import keys
 from shared.storage.exchanges import Exchange
 from tests.conftest import APPLICATION_ID
+from tests.support.discord_spec import assert_label_modal
 
 A = {"application_id": APPLICATION_ID}
 GUILD = build.DEFAULT_GUILD
@@ -83,7 +84,7 @@ def test_correction_modal_from_the_message_menu(app_client, stores):
     opened = app_client.send(build.message_command("Correct this answer", target=answer, **A))
     assert opened["type"] == 9
     assert opened["data"]["custom_id"] == f"correct:{answer['id']}"
-    field = opened["data"]["components"][0]["components"][0]
+    [field] = assert_label_modal(opened)
     assert field["value"] == "The capital of France is Lyon."
 
     submitted = app_client.send(build.modal_submit(opened["data"]["custom_id"],
@@ -100,6 +101,8 @@ def test_correct_button_on_an_answer_opens_the_modal(app_client):
     answer = build.bot_message(application_id=APPLICATION_ID, content="2+2=5")
     opened = app_client.send(build.component("fix", message=answer, **A))
     assert opened["type"] == 9
+    [field] = assert_label_modal(opened)
+    assert field["custom_id"] == "correction"
 
 
 def test_only_the_bots_own_messages_can_be_corrected(app_client, stores):
@@ -151,7 +154,7 @@ def test_trainers_set_the_instruction_through_a_form(app_client, stores):
     trainer = {"permissions": build.MANAGE_GUILD, **A}
     opened = app_client.send(build.slash("set_instruction", **trainer))
     assert opened["type"] == 9
-    field = opened["data"]["components"][0]["components"][0]
+    [field] = assert_label_modal(opened)
     assert "How to teach me" in field["value"]  # prefilled with what /instruction shows now
 
     saved = app_client.send(build.modal_submit(opened["data"]["custom_id"], values={"text": "Be brief."},
@@ -188,6 +191,21 @@ def test_manage_server_chooses_the_trainer_role_and_it_then_trains(app_client, s
     allowed = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
     assert allowed["data"]["content"].startswith("Selected dataset **faq**")
 
-    app_client.send(build.slash("trainer_role", permissions=build.MANAGE_GUILD, **A))
+    # Looking at the setting changes nothing, and says how to let the role see the commands.
+    shown = app_client.send(build.slash("trainer_role", permissions=build.MANAGE_GUILD, **A))["data"]
+    assert shown["content"].startswith("The trainer role is <@&700000000000000001>")
+    assert "Server Settings → Integrations" in shown["content"] and shown["flags"] == 64
+    assert "Server Settings → Integrations" in chosen["data"]["content"]
+    still = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
+    assert still["data"]["content"].startswith("Selected dataset **faq**")
+
+    both = app_client.send(build.slash("trainer_role", options={"role": "700000000000000001", "clear": True},
+                                       permissions=build.MANAGE_GUILD, **A))["data"]["content"]
+    assert "not both" in both
+    cleared = app_client.send(build.slash("trainer_role", options={"clear": True}, permissions=build.MANAGE_GUILD,
+                                          **A))["data"]["content"]
+    assert cleared.startswith("Trainer role removed")
     again = app_client.send(build.slash("select_dataset", options={"dataset": "faq"}, **member_with_role))
     assert "Manage Server" in again["data"]["content"]
+    none = app_client.send(build.slash("trainer_role", permissions=build.MANAGE_GUILD, **A))["data"]["content"]
+    assert none.startswith("No trainer role")

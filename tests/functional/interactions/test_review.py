@@ -52,7 +52,7 @@ def test_the_form_is_prefilled_with_the_answer_text_only(app_client, stores):
     message = record_answer(stores)
     opened = app_client.send(build.component("fix", message=message, **MEMBER, **A))
     assert opened["type"] == 9
-    assert opened["data"]["components"][0]["components"][0]["value"] == "5"
+    assert opened["data"]["components"][0]["component"]["value"] == "5"
 
 
 def test_a_members_correction_waits_for_review_and_trains_nothing(app_client, stores):
@@ -86,7 +86,7 @@ def test_an_unchanged_correction_is_refused(app_client, stores):
 def test_a_message_without_a_record_is_feedback_only(app_client, stores):
     message = build.bot_message(content="Something I said", message_id=MESSAGE, **A)
     opened = app_client.send(build.message_command("Correct this answer", target=message, **MEMBER, **A))
-    assert "value" not in opened["data"]["components"][0]["components"][0]
+    assert "value" not in opened["data"]["components"][0]["component"]
     reply = app_client.send(build.modal_submit(f"correct:{MESSAGE}", values={"correction": "Better"}, **MEMBER,
                                                **A))["data"]["content"]
     assert reply.startswith("Saved as feedback.") and "cannot become training data" in reply
@@ -151,7 +151,7 @@ def test_edit_then_approve(app_client, stores):
     [edit] = [i for i in buttons(review(app_client)) if i.startswith("review:e:")]
     modal = press(app_client, edit)
     assert modal["type"] == 9, modal
-    field = modal["data"]["components"][0]["components"][0]
+    field = modal["data"]["components"][0]["component"]
     assert field["value"] == "4ish"
     custom = modal["data"]["custom_id"]
     unchanged = app_client.send(build.modal_submit(custom, values={"correction": "5"}, **TRAINER, **A))

@@ -98,6 +98,20 @@ def test_each_guild_goes_to_its_shards_queue(aws, signer):
     assert VoiceRequest.from_json(on_second["Body"]).interaction.guild_id == shard_one_guild
 
 
+def test_join_says_voice_is_not_deployed_without_the_voice_worker(aws, stores, signer):
+    # The template leaves VOICE_QUEUE_URL empty when the stack has no voice worker image.
+    from tests.conftest import InteractionClient
+
+    settings = dataclasses.replace(aws.settings, voice_queue_url="")
+    client = InteractionClient(create_app(settings, stores=stores).test_client(), signer)
+    for command, options in (("join", {}), ("say", {"text": "hello"})):
+        reply = client.send(build.slash(command, options=options, **A))
+        assert reply["type"] == 4 and reply["data"]["flags"] == 64
+        assert reply["data"]["content"].startswith("Voice is not deployed")
+        assert "make voice-image" in reply["data"]["content"]
+    assert voice_messages(aws) == []
+
+
 @pytest.mark.no_voice_worker
 def test_voice_is_off_at_once_when_no_voice_worker_runs(app_client, aws):
     reply = app_client.send(build.slash("join", **A))

@@ -132,7 +132,7 @@ def test_dataset_to_trained_model_to_answer_to_correction(client, runner, watche
     answer_message = build.bot_message(content=reply["content"], message_id=reply["id"], **A)
     modal = send(client, build.component("fix", message=answer_message, **A)).reply
     assert modal["data"]["custom_id"] == f"correct:{reply['id']}"
-    assert modal["data"]["components"][0]["components"][0]["value"] == answer
+    assert modal["data"]["components"][0]["component"]["value"] == answer
     saved = send(client, build.modal_submit(f"correct:{reply['id']}", values={"correction": "Fact 0 is proven."},
                                             **A))
     assert "A trainer will review it" in saved.reply["data"]["content"]

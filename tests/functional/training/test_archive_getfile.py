@@ -56,10 +56,10 @@ def test_archive_returns_a_zip_whose_manifest_matches(stack):
     assert attached(stack, again) == (filename, data)
 
 
-def test_archive_over_the_upload_limit_is_a_presigned_link(make_stack):
-    stack = make_stack(discord_upload_limit_bytes=100)
+def test_archive_over_the_interactions_upload_limit_is_a_presigned_link(stack):
     train_faq(stack)
-    reply = stack.run(stack.command("archive", {"dataset": "faq"}))
+    # The limit is the interaction's own attachment_size_limit, which Discord sends with every interaction.
+    reply = stack.run(stack.command("archive", {"dataset": "faq"}, attachment_size_limit=100))
     assert reply["attachments"] == []
     assert "too large to attach" in reply["content"] and "valid for 15 minutes" in reply["content"]
     url = reply["content"].split("(<", 1)[1].split(">)", 1)[0]
@@ -171,3 +171,18 @@ def test_archive_stopped_between_upload_and_record_is_finished_not_repeated(stac
     assert stack.work()["failed"] == 0
     assert len([key for key in stack.bucket_keys() if "/archives/" in key]) == 1
     assert stack.fake.original(interaction["token"])["content"].startswith("Archived **faq** as `archive-faq-v1`")
+def test_the_upload_limit_follows_the_interaction_else_discords_default(make_stack):
+    stack = make_stack(discord_upload_limit_bytes=100)
+    train_faq(stack)
+    # A boosted server's larger limit wins over the configured default...
+    reply = stack.run(stack.command("archive", {"dataset": "faq"}, attachment_size_limit=50 * 1024 * 1024))
+    assert len(reply["attachments"]) == 1
+    # ...and without the field, the configured default applies.
+    reply = stack.run(stack.command("getfile", {"name": "archive-faq-v1"}, attachment_size_limit=None))
+    assert reply["attachments"] == [] and "too large to attach" in reply["content"]
+
+
+def test_discords_default_upload_limit_is_10_mib():
+    from shared.config import Settings
+
+    assert Settings().discord_upload_limit_bytes == 10 * 1024 * 1024

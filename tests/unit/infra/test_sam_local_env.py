@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from infra.template import Provisioned, function_environment, load_template
+from infra.template import Provisioned, evaluate_conditions, function_environment, load_template
 
 ENV_FILE = Path(__file__).resolve().parents[3] / "infra" / "sam-local-env.json"
 
@@ -11,7 +11,9 @@ ENV_FILE = Path(__file__).resolve().parents[3] / "infra" / "sam-local-env.json"
 def test_env_vars_file_matches_the_local_stack_names():
     template = load_template()
     env_file = json.loads(ENV_FILE.read_text())
-    local = Provisioned(parameters={"DiscordPublicKey": "k", "DiscordApplicationId": "1"})
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    parameters.update(DiscordPublicKey="k", DiscordApplicationId="1", VoiceImageUri="local")
+    local = Provisioned(parameters=parameters, conditions=evaluate_conditions(template, parameters))
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
             local.refs[logical_id] = f"local-{logical_id}".lower()

@@ -32,6 +32,108 @@ def test_queue_visibility_outlasts_the_worker():
     assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= timeout
 
 
+def _defaults(template, **given):
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values.update(DiscordPublicKey="0" * 64, DiscordApplicationId="100000000000000001", **given)
+    return values
+
+
+def test_every_function_runs_python313_on_the_chosen_architecture():
+    template = load_template()
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == [{"Ref": "Architecture"}]
+    architecture = template["Parameters"]["Architecture"]
+    assert architecture["Default"] == "arm64"
+    assert architecture["AllowedValues"] == ["arm64", "x86_64"]
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            # No function overrides the global runtime or architecture.
+            assert "Runtime" not in resource["Properties"]
+            assert "Architectures" not in resource["Properties"]
+
+
+def test_the_makefile_builds_wheels_for_the_runtime_and_the_architecture():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[3] / "Makefile").read_text()
+    assert "PYTHON_VERSION := 3.13" in makefile
+    assert "--python-version $(PYTHON_VERSION)" in makefile
+    assert "manylinux_2_28_$(LAMBDA_MACHINE)" in makefile
+
+
+def test_snapstart_is_a_parameter_of_the_interactions_function():
+    template = load_template()
+    props = template["Resources"]["InteractionsFunction"]["Properties"]
+    assert props["AutoPublishAlias"] == "live"
+    assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}}
+    assert template["Parameters"]["SnapStart"]["Default"] == "false"
+
+
+def _voice_resources(template, conditions):
+    return {lid for lid, r in template["Resources"].items()
+            if lid.startswith("Voice") and conditions.get(r.get("Condition", ""), "Condition" not in r)}
+
+
+def test_without_an_image_uri_no_voice_service_exists_and_functions_get_no_voice_queue():
+    from infra.template import Provisioned, evaluate_conditions, function_environment
+
+    template = load_template()
+    parameters = _defaults(template)
+    conditions = evaluate_conditions(template, parameters)
+    assert not conditions["HasVoiceWorker"]
+    created = _voice_resources(template, conditions)
+    # What stays: the queues and the policy (free when idle) and the repository `make voice-image` pushes to.
+    assert created == {"VoiceQueue", "VoiceDeadLetterQueue", "VoiceWorkerPolicy", "VoiceRepository"}
+    local = Provisioned(refs={"VoiceQueue": "https://queue/voice.fifo", "JobsQueue": "q", "DataTable": "t",
+                              "Bucket": "b", "IdempotencyTable": "i"},
+                        parameters=parameters, conditions=conditions)
+    assert function_environment(local, "InteractionsFunction", template)["VOICE_QUEUE_URL"] == ""
+    assert function_environment(local, "WorkerFunction", template)["VOICE_QUEUE_URL"] == ""
+    for output in template["Outputs"].values():
+        if output.get("Condition"):
+            assert not conditions[output["Condition"]]
+
+
+def test_an_image_uri_runs_one_fargate_task_per_shard_with_the_voice_policy():
+    from infra.template import evaluate_conditions
+
+    template = load_template()
+    conditions = evaluate_conditions(template, _defaults(template, VoiceImageUri="1.dkr.ecr/x:1",
+                                                         BotTokenSecretArn="arn:secret"))
+    assert conditions["HasVoiceWorker"] and conditions["HasOwnVoiceNetwork"]
+    created = _voice_resources(template, conditions)
+    assert {"VoiceCluster", "VoiceService", "VoiceTaskDefinition", "VoiceTaskRole", "VoiceLogGroup", "VoiceVpc",
+            "VoiceSubnet", "VoiceSecurityGroup"} <= created
+    resources = template["Resources"]
+    service = resources["VoiceService"]["Properties"]
+    assert service["LaunchType"] == "FARGATE" and service["DesiredCount"] == 1
+    # Never two gateway sessions for one shard, even during a deployment.
+    assert service["DeploymentConfiguration"]["MaximumPercent"] == 100
+    assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"]["Enable"] is True
+    task = resources["VoiceTaskDefinition"]["Properties"]
+    assert task["RuntimePlatform"]["CpuArchitecture"] == {"Fn::If": ["IsArm64", "ARM64", "X86_64"]}
+    assert resources["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "VoiceWorkerPolicy"}]
+    [container] = task["ContainerDefinitions"]
+    env = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert env["VOICE_SHARD_COUNT"] == "1" and env["VOICE_SHARD_ID"] == "0"
+    assert env["VOICE_QUEUE_URL"] == {"Ref": "VoiceQueue"}
+    assert "/healthz" in " ".join(container["HealthCheck"]["Command"])
+    assert env["VOICE_HEALTH_PORT"] in " ".join(container["HealthCheck"]["Command"])
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+
+
+def test_the_users_subnets_replace_the_stacks_own_network():
+    from infra.template import evaluate_conditions
+
+    template = load_template()
+    conditions = evaluate_conditions(template, _defaults(template, VoiceImageUri="img", BotTokenSecretArn="arn",
+                                                         VoiceSubnetIds="subnet-1,subnet-2", VoiceVpcId="vpc-1"))
+    assert conditions["HasVoiceWorker"] and not conditions["HasOwnVoiceNetwork"]
+    created = _voice_resources(template, conditions)
+    assert "VoiceService" in created and "VoiceVpc" not in created and "VoiceSubnet" not in created
+
+
 def _data_table_grants(logical_id: str) -> tuple[set[str], bool]:
     """DynamoDB actions a function may use on the data table, and whether on its indexes too."""
     statements = load_template()["Resources"][logical_id]["Properties"]["Policies"][0]["Statement"]
