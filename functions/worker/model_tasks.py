@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
+# A list of chat messages inside an object inside the list is 4 levels; nothing sensible goes much deeper.
+MAX_TEST_DEPTH = 16
 ATTACHED_NOTE = "the {what} is longer than a message: the whole of it is attached ({name})."
 ANSWER_FILE = "answer.md"
 TEST_REPORT_FILE = "test-report.md"
@@ -355,12 +357,29 @@ def parse_test_items(data: str) -> list[Any]:
     except ValueError:
         # Python refuses integers of more than 4,300 digits.
         raise InvalidInput("That JSON holds a number with too many digits.") from None
+    if _too_deep(parsed, MAX_TEST_DEPTH):
+        raise InvalidInput("That JSON is nested too deeply: give strings or objects with a prompt.")
     items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise InvalidInput("The list is empty: give at least one test input.")
     if len(items) > MAX_TEST_ITEMS:
         raise InvalidInput(f"Give at most {MAX_TEST_ITEMS} test inputs at a time.")
     return items
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels (walked without recursion: the parser of some
+    Pythons accepts depths that recursive code after it cannot handle)."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _test_messages(item: Any) -> tuple[list[dict[str, str]], str | None]:
