@@ -104,7 +104,7 @@ class DeliveryLog:
 
         self._repeat = threading.local()
 
-        def on_repeat(response: Any, _record: Any) -> Any:
+        def on_repeat(response: Any, idempotent_data: Any) -> Any:
             self._repeat.seen = True
             return response
 
