@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from infra.fakes.loopback import LoopbackServer
+
 ACCOUNT = "123456789012"
 SCHEMA_VERSION = "bedrock-conversation-2024"
 # Written from AWS's Bedrock user guide: where each Nova model is tuned, where its custom models can be
@@ -95,7 +97,6 @@ class FakeBedrock:
                  s3_factory: Any = None) -> None:
         self._s3 = s3_client
         self._s3_factory = s3_factory
-        self._host, self._port = host, port
         self.deploy_polls = deploy_polls
         self.jobs: dict[str, Job] = {}  # by job name
         self.deployments: dict[str, Deployment] = {}  # by ARN
@@ -104,29 +105,17 @@ class FakeBedrock:
         self._fail_next_deployment = ""
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer("fake-bedrock", host=host, port=port)
         self.app = self._build_app()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> FakeBedrock:
-        from werkzeug.serving import make_server
-
-        self._server = make_server(self._host, self._port, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-bedrock", daemon=True)
-        self._thread.start()
+        self._server.start(self.app)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> FakeBedrock:
         return self.start()
@@ -136,9 +125,7 @@ class FakeBedrock:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("fake Bedrock is not running: start() it first")
-        return f"http://{self._host}:{self._server.server_port}"
+        return f"http://{self._server.host}:{self._server.port}"
 
     # --- test controls --------------------------------------------------------------------------------------
 
