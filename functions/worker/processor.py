@@ -11,7 +11,7 @@ For every record of a batch:
 - a retryable error or an unexpected exception fails the record. The record is made visible again after
   :data:`RETRY_DELAYS_SECONDS` (``ChangeMessageVisibility``) rather than after the queue's visibility timeout,
   so that every receive up to ``maxReceiveCount`` happens while the 15-minute interaction token still lives
-  (``tests/unit/test_retry_schedule.py`` checks this against template.yaml's numbers). On the last receive the
+  (``tests/unit/infra/test_retry_schedule.py`` checks this against template.yaml's numbers). On the last receive the
   user is told, and the request itself stays in the DLQ.
 
 A task's paid work (provider calls) is never repeated because its reply could not be delivered: the task's

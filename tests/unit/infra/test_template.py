@@ -27,7 +27,7 @@ def test_queue_visibility_outlasts_the_worker():
     resources = load_template()["Resources"]
     timeout = int(resources["WorkerFunction"]["Properties"]["Timeout"])
     # Lambda requires at least the function timeout. AWS's advice of six times would bring a crashed job back
-    # after the interaction token died (tests/unit/test_retry_schedule.py); a throttled invocation's duplicate
+    # after the interaction token died (tests/unit/infra/test_retry_schedule.py); a throttled invocation's duplicate
     # receive is absorbed by the worker's idempotency instead.
     assert int(resources["JobsQueue"]["Properties"]["VisibilityTimeout"]) >= timeout
 
