@@ -16,7 +16,7 @@ from shared.aws import AwsClients
 from shared.config import Settings
 from tests.support.apigw import make_v2_event
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 APP = "100000000000000001"
 CODE = """
 import json, sys

@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.storage.stores import Stores
 from tests.support.apigw import make_v2_event
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 APP = "100000000000000001"
 
 
