@@ -7,10 +7,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
-from shared.contracts.messages import InteractionRef
 from shared.discord.permissions import require_guild
 
 if TYPE_CHECKING:
+    from shared.contracts.messages import InteractionRef
     from shared.storage.stores import Stores
 
 
@@ -27,6 +27,9 @@ class InteractionContext:
 
     @cached_property
     def _ref(self) -> InteractionRef:
+        # Imported on first use: building the queue contract's dataclasses is not work a PING should pay for.
+        from shared.contracts.messages import InteractionRef
+
         return InteractionRef.from_interaction(self.interaction)
 
     def ref(self) -> InteractionRef:

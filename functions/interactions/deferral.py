@@ -5,15 +5,16 @@ The worker (or the voice worker) edits the deferred answer through the interacti
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.contracts.enqueue import enqueue_task, enqueue_voice
-from shared.contracts.messages import TaskKind, TaskRequest, VoiceKind, VoiceRequest
 from shared.contracts.sharding import voice_queue_url_for_guild
 from shared.errors import BotError
 
 from . import responses
 from .context import InteractionContext
+
+if TYPE_CHECKING:
+    from shared.contracts.messages import TaskKind, VoiceKind
 
 VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can add the voice worker: build and push "
                       "its image with `make voice-image`, then deploy with that image URI (see the README).")
@@ -21,6 +22,10 @@ VOICE_NOT_DEPLOYED = ("Voice is not deployed for this bot. Whoever runs it can a
 
 def defer_task(ctx: InteractionContext, kind: TaskKind, args: Any = None, *,
               ephemeral: bool = False) -> dict[str, Any]:
+    # The queue contract is imported by the commands that queue work, not by the app: PING never needs it.
+    from shared.contracts.enqueue import enqueue_task
+    from shared.contracts.messages import TaskRequest
+
     enqueue_task(ctx.stores.aws.sqs, ctx.settings.jobs_queue_url, TaskRequest(kind, ctx.ref(), args))
     return responses.deferred(ephemeral=ephemeral)
 
@@ -36,5 +41,8 @@ def defer_voice(ctx: InteractionContext, kind: VoiceKind, args: Any = None, *,
     status = ctx.stores.voice_presence.status(ctx.settings.voice_queue_urls.index(queue_url))
     if not status.running:
         return responses.reply(f"Voice is off: {status.reason.rstrip('.')}.", ephemeral=True)
+    from shared.contracts.enqueue import enqueue_voice
+    from shared.contracts.messages import VoiceRequest
+
     enqueue_voice(ctx.stores.aws.sqs, queue_url, VoiceRequest(kind, ref, args))
     return responses.deferred(ephemeral=ephemeral)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.contracts.messages import DatasetArgs, DatasetRenameArgs, TaskKind
 from shared.discord.components import DANGER, SECONDARY, SUCCESS, button, custom_id, row
 from shared.domain.names import validate_dataset_name
 from shared.errors import InvalidInput
@@ -101,6 +100,8 @@ def remove_example(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def rename_dataset(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import DatasetRenameArgs, TaskKind
+
     guild_id = ctx.require_trainer()
     options = ctx.options()
     old = validate_dataset_name(str(options.get("dataset") or ""))
@@ -122,6 +123,8 @@ def delete_dataset(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def confirm_delete(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import DatasetArgs, TaskKind
+
     ctx.require_trainer()
     parts = ctx.custom_id_parts
     if len(parts) != 2:

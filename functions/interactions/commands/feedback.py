@@ -13,7 +13,6 @@ from shared.discord.components import custom_id
 from shared.domain.feedback import Correction, Feedback
 from shared.domain.time import utc_now
 from shared.errors import Forbidden, InvalidInput
-from shared.storage.reviews import ReviewItem
 
 from .. import responses
 from ..context import InteractionContext
@@ -62,6 +61,8 @@ def _is_trainer(ctx: InteractionContext) -> bool:
 
 
 def vote(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.storage.reviews import ReviewItem
+
     guild_id = ctx.require_guild()
     parts = ctx.custom_id_parts
     rating = parts[1] if len(parts) > 1 else ""
@@ -132,6 +133,8 @@ def correct_menu(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def _store_correction(ctx: InteractionContext, message_id: str, correction: str) -> dict[str, Any]:
+    from shared.storage.reviews import ReviewItem
+
     guild_id = ctx.require_guild()
     correction = correction.strip()
     if not correction:

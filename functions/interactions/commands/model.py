@@ -9,14 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.contracts.messages import (
-    ActivateModelArgs,
-    AskArgs,
-    CancelFinetuneArgs,
-    StartFinetuneArgs,
-    TaskKind,
-    TestArgs,
-)
 from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
 from shared.discord.components import FT_PREFIX, cancel_job_button, row
 from shared.domain.names import validate_dataset_name
@@ -45,6 +37,8 @@ def _jobs(ctx: InteractionContext) -> FineTuneJobStore:
 
 
 def ask_command(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import AskArgs, TaskKind
+
     ctx.require_guild()
     options = ctx.options()
     prompt = str(options.get("prompt") or "").strip()
@@ -68,6 +62,8 @@ def ask_command(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def test_command(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import TaskKind, TestArgs
+
     ctx.require_trainer()
     data = str(ctx.options().get("data") or "")
     if not data.strip():
@@ -125,6 +121,8 @@ def model_choices(ctx: InteractionContext, guild_id: str) -> list[str]:
 
 
 def model_command(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import ActivateModelArgs, TaskKind
+
     guild_id = ctx.require_trainer()
     jobs = _jobs(ctx)
     wanted = str(ctx.options().get("name") or "").strip()
@@ -181,6 +179,8 @@ def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list
 def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
     """``ft:start:<dataset>`` → estimate; ``ft:go:<dataset>:<digest>`` → start exactly that export;
     ``ft:cancel:<request>`` → cancel; ``ft:use:<request>`` → make the job's model the active one."""
+    from shared.contracts.messages import ActivateModelArgs, CancelFinetuneArgs, StartFinetuneArgs, TaskKind
+
     guild_id = ctx.require_trainer()
     parts = ctx.custom_id_parts
     action = parts[1] if len(parts) > 1 else ""

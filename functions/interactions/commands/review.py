@@ -9,12 +9,11 @@ the page (an item decided meanwhile by another trainer says so).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.discord.components import DANGER, PRIMARY, SECONDARY, SUCCESS, button, custom_id, row
 from shared.domain.examples import Example
 from shared.errors import InvalidInput, NotFound
-from shared.storage.reviews import APPROVED, REJECTED, AlreadyReviewed, ReviewItem, parse_ref
 
 from .. import responses
 from ..context import InteractionContext
@@ -24,6 +23,9 @@ PAGE_SIZE = 4
 MAX_QUOTE = 300
 MAX_CORRECTION = 4000
 ALREADY = "That one was already reviewed (or replaced by a newer correction)."
+
+if TYPE_CHECKING:
+    from shared.storage.reviews import ReviewItem
 
 
 def _quote(text: str) -> str:
@@ -99,6 +101,8 @@ def review_command(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def _find(ctx: InteractionContext, guild_id: str, ref: str) -> ReviewItem:
+    from shared.storage.reviews import parse_ref
+
     parsed = parse_ref(ref)
     if parsed is None:
         raise InvalidInput("That button is not a review.")
@@ -111,6 +115,8 @@ def _find(ctx: InteractionContext, guild_id: str, ref: str) -> ReviewItem:
 def approve(ctx: InteractionContext, guild_id: str, item: ReviewItem, dataset: str,
             correction: str | None = None) -> str:
     """Add the item to ``dataset`` and mark it approved; the note the page shows."""
+    from shared.storage.reviews import APPROVED, AlreadyReviewed
+
     if item.status != "pending":
         raise AlreadyReviewed(item.ref)
     example = item.example(correction=correction)
@@ -121,6 +127,8 @@ def approve(ctx: InteractionContext, guild_id: str, item: ReviewItem, dataset: s
 
 
 def review_button(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.storage.reviews import REJECTED, AlreadyReviewed
+
     guild_id = ctx.require_trainer()
     parts = ctx.custom_id_parts  # review : action : kind : message : user : dataset [: page]
     action = parts[1] if len(parts) > 1 else ""
@@ -153,6 +161,8 @@ def review_button(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def review_edit(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.storage.reviews import AlreadyReviewed
+
     guild_id = ctx.require_trainer()
     parts = ctx.custom_id_parts  # reviewedit : kind : message : user : dataset
     if len(parts) != 5:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.contracts.messages import DatasetArgs, GetfileArgs, TaskKind, TrainArgs
 from shared.discord.attachment_rules import check_attachment_url, too_large
 from shared.discord.components import row
 from shared.discord.text import human_size
@@ -58,6 +57,8 @@ def _attachment_args(ctx: InteractionContext, option_value: Any) -> dict[str, An
 
 
 def train(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import TaskKind, TrainArgs
+
     ctx.require_trainer()
     options = ctx.options()
     text = str(options.get("text") or "").strip()
@@ -101,6 +102,8 @@ def selected_reply(ctx: InteractionContext, guild_id: str, chosen: Any, *, creat
 
 
 def archive(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import DatasetArgs, TaskKind
+
     ctx.require_trainer()
     dataset = ctx.options().get("dataset")
     args = DatasetArgs(dataset=validate_dataset_name(str(dataset)) if dataset else "")
@@ -108,6 +111,8 @@ def archive(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def getfile(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import GetfileArgs, TaskKind
+
     ctx.require_trainer()
     name = validate_file_id(str(ctx.options().get("name") or ""))
     return defer_task(ctx, TaskKind.GETFILE, GetfileArgs(name=name), ephemeral=True)

@@ -8,7 +8,6 @@ import dataclasses
 import re
 from typing import Any
 
-from shared.contracts.messages import JoinArgs, SpeechArgs, VoiceKind
 from shared.errors import InvalidInput
 from shared.storage.voice_settings import (
     MAX_IDLE_SECONDS,
@@ -29,17 +28,23 @@ VOICE_CHANNEL_TYPES = (2, 13)  # voice and stage channels
 
 
 def join(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import JoinArgs, VoiceKind
+
     ctx.require_guild()
     channel = ctx.options().get("channel")
     return defer_voice(ctx, VoiceKind.JOIN, JoinArgs(channel_id=str(channel) if channel else ""))
 
 
 def leave(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import VoiceKind
+
     ctx.require_guild()
     return defer_voice(ctx, VoiceKind.LEAVE)
 
 
 def say(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import SpeechArgs, VoiceKind
+
     ctx.require_guild()
     text = str(ctx.options().get("text") or "").strip()
     if not text:
@@ -48,11 +53,15 @@ def say(ctx: InteractionContext) -> dict[str, Any]:
 
 
 def skip(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import VoiceKind
+
     ctx.require_guild()
     return defer_voice(ctx, VoiceKind.SKIP)
 
 
 def clear(ctx: InteractionContext) -> dict[str, Any]:
+    from shared.contracts.messages import VoiceKind
+
     ctx.require_guild()
     return defer_voice(ctx, VoiceKind.CLEAR)
 

@@ -10,7 +10,9 @@ from infra.signing import InteractionSigner
 
 REPO = Path(__file__).resolve().parents[3]
 NOT_ON_THE_COLD_PATH = ("openai", "discord", "pydub", "speech_recognition", "gtts", "matplotlib", "requests",
-                        "boto3", "botocore", "aws_lambda_powertools", "tiktoken")
+                        "boto3", "botocore", "aws_lambda_powertools", "tiktoken",
+                        # Built on first use by the commands that need them: their dataclasses cost a PING ~15 ms.
+                        "shared.contracts.messages", "shared.storage.reviews")
 
 
 def test_handler_import_stays_light():
