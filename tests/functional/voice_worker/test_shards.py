@@ -21,6 +21,13 @@ from shared.contracts.sharding import shard_for_guild
 from shared.storage.stores import Stores
 from tests.conftest import APPLICATION_ID, InteractionClient
 from tests.functional.voice_worker.test_consumer import poll_once, queue_depth
+from tests.functional.voice_worker.test_local_voice import (
+    _restore_discord_endpoints,  # noqa: F401 - an autouse fixture: discord.py's endpoints put back after each test
+    bot_side,
+    live_settings,
+    running_bot,
+    start_gateway,
+)
 from tests.support.voice import RecordingReplier
 from voice_worker.bot import presence_index
 from voice_worker.consumer import VoiceQueueConsumer
@@ -49,6 +56,13 @@ def sharded(signer, template, boto_session) -> Iterator[tuple[AwsClients, Provis
             "DiscordPublicKey": signer.public_key_hex, "DiscordApplicationId": APPLICATION_ID,
             "VoiceImageUri": "voice-worker-image", "VoiceShardCount": str(SHARDS)})
         yield clients, provisioned
+
+
+@pytest.fixture
+def local_gateway(fake_discord):
+    gateway = start_gateway(fake_discord)
+    yield gateway
+    gateway.stop()
 
 
 def worker_settings(provisioned: Provisioned, template: dict[str, Any], shard: int) -> Settings:
@@ -97,3 +111,20 @@ async def test_join_reaches_only_the_worker_of_the_guilds_shard(sharded, signer,
         assert replier.texts == ["Joined"]  # not the misrouted-request reply
         # Its own queue is done; the shards after it still hold their one request each.
         assert [queue_depth(clients.sqs, url) for url in queues] == [0] * (shard + 1) + [1] * (SHARDS - shard - 1)
+
+
+@pytest.mark.parametrize(("shard", "count"), [(0, 1), (2, SHARDS)])
+async def test_the_worker_connects_as_its_shard_and_reports_itself_under_it(settings, voice_queue, fake_discord,
+                                                                            local_gateway, shard, count):
+    """The real VoiceBot against the local gateway: IDENTIFY carries [shard_id, shard_count] when sharded (none
+    when not, as Discord's unsharded session), and its heartbeat lands where /join looks for that shard."""
+    live = dataclasses.replace(live_settings(settings, fake_discord, local_gateway), voice_shard_id=shard,
+                               voice_shard_count=count)
+    async with running_bot(live, voice_queue) as bot:
+        identify = local_gateway.identifies[-1]
+        assert identify["token_ok"]
+        assert identify.get("shard") == ([shard, count] if count > 1 else None)
+        assert (bot.shard_id, bot.shard_count) == ((shard, count) if count > 1 else (None, None))
+        presence = Stores(live, aws=AwsClients(live)).voice_presence
+        await bot_side(lambda: presence.status(shard).running)
+        assert count == 1 or not presence.status(0).running
