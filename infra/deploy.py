@@ -379,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--yes", action="store_true", help="no questions: write the commands, skip confirmations")
     parser.add_argument("--guided", action="store_true", help="ask sam deploy's questions again")
     args = parser.parse_args(argv)
+    if args.voice_shards is not None and args.voice_shards not in VOICE_SHARD_COUNTS:  # from VOICE_SHARDS
+        parser.error(f"VOICE_SHARDS must be one of {', '.join(VOICE_SHARD_COUNTS)}, not {args.voice_shards!r}")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

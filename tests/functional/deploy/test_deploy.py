@@ -252,6 +252,19 @@ def test_the_fakes_gateway_answer_is_discords(discord):
     assert response.json()["shards"] == 3
 
 
+def test_a_shard_count_the_template_does_not_allow_is_refused_before_anything_runs(monkeypatch, capsys):
+    from infra.deploy import main
+
+    monkeypatch.setenv("VOICE_SHARDS", "9")
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert "VOICE_SHARDS must be one of 1, 2, 3, 4, not '9'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--voice-shards", "0"])
+    assert "invalid choice: '0'" in capsys.readouterr().err
+
+
 def test_the_voice_shard_counts_are_the_templates():
     from infra.deploy import VOICE_SHARD_COUNTS
     from infra.template import load_template
