@@ -228,7 +228,15 @@ def task_environment(provisioned: Provisioned, logical_id: str, template: dict[s
     """The environment variables the template gives the (one) container of an ECS task definition, resolved."""
     template = template or load_template()
     [container] = template["Resources"][logical_id]["Properties"]["ContainerDefinitions"]
-    return {item["Name"]: str(provisioned.resolve(item["Value"])) for item in container.get("Environment", [])}
+    environment: dict[str, str] = {}
+    for item in container.get("Environment", []):
+        # A variable present only under a condition is an Fn::If whose other branch is AWS::NoValue.
+        while isinstance(item, dict) and "Fn::If" in item:
+            name, when_true, when_false = item["Fn::If"]
+            item = when_true if provisioned.conditions[name] else when_false
+        if item != {"Ref": "AWS::NoValue"}:
+            environment[item["Name"]] = str(provisioned.resolve(item["Value"]))
+    return environment
 
 
 def function_timeout(logical_id: str, template: dict[str, Any] | None = None) -> int:

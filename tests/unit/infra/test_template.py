@@ -113,9 +113,12 @@ def test_an_image_uri_runs_a_fargate_task_with_the_voice_policy():
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"]["Enable"] is True
     task = resources["VoiceTaskDefinition"]["Properties"]
     assert task["RuntimePlatform"]["CpuArchitecture"] == {"Fn::If": ["IsArm64", "ARM64", "X86_64"]}
-    assert resources["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "VoiceWorkerPolicy"}]
+    # VoiceTranscriptionPolicy only with VoiceTranscribeMessages (test_voice_transcription.py).
+    assert resources["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"] == [
+        {"Ref": "VoiceWorkerPolicy"},
+        {"Fn::If": ["HasVoiceTranscription", {"Ref": "VoiceTranscriptionPolicy"}, {"Ref": "AWS::NoValue"}]}]
     [container] = task["ContainerDefinitions"]
-    env = {item["Name"]: item["Value"] for item in container["Environment"]}
+    env = {item["Name"]: item["Value"] for item in container["Environment"] if "Name" in item}
     assert env["VOICE_SHARD_ID"] == "0" and env["VOICE_SHARD_COUNT"] == {"Ref": "VoiceShardCount"}
     assert env["VOICE_QUEUE_URL"] == {"Ref": "VoiceQueue"}
     assert "/healthz" in " ".join(container["HealthCheck"]["Command"])

@@ -133,7 +133,7 @@ def test_every_shard_is_shard_zero_but_for_its_number(i):
         container = resource["Properties"]["ContainerDefinitions"][0]
         container["LogConfiguration"]["Options"].pop("awslogs-stream-prefix")
         container["Environment"] = [e for e in container["Environment"]
-                                    if e["Name"] not in ("VOICE_SHARD_ID", "VOICE_QUEUE_URL")]
+                                    if e.get("Name") not in ("VOICE_SHARD_ID", "VOICE_QUEUE_URL")]
         return resource
 
     assert task(ids["task"]) == task("VoiceTaskDefinition")
