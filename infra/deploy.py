@@ -1,18 +1,22 @@
 """Deploy the bot to AWS and connect it to Discord: what ``make deploy`` runs.
 
-    python -m infra.deploy [--arch arm64|x86_64] [--voice-image URI] [--voice-shards N] [--yes] [--guided]
+    python -m infra.deploy [--arch arm64|x86_64] [--voice-image URI] [--voice-shards N]
+                           [--voice-transcribe true|false] [--yes] [--guided]
     python -m infra.deploy voice-image [--arch arm64|x86_64]       # what ``make voice-image`` runs
 
 Steps, each saying what it did, or what failed and what to do about it:
 
 1. ``sam build`` for the chosen architecture (the Makefile fetches that architecture's wheels);
-2. ``sam deploy`` (``--guided`` the first time, when samconfig.toml holds no parameters yet; it saves the answers);
-3. register the application commands (bulk overwrite; the diff is shown first);
-4. set the application's Interactions Endpoint URL (``PATCH /applications/@me``; Discord accepts it only after the
+2. with voice-message transcription (``--voice-transcribe true``, VoiceTranscribeMessages), check before anything
+   is deployed that the application has Discord's privileged Message Content intent: without it Discord refuses
+   the voice worker's gateway connection (4014), ECS stops the new tasks and the stack update rolls back;
+3. ``sam deploy`` (``--guided`` the first time, when samconfig.toml holds no parameters yet; it saves the answers);
+4. register the application commands (bulk overwrite; the diff is shown first);
+5. set the application's Interactions Endpoint URL (``PATCH /applications/@me``; Discord accepts it only after the
    endpoint answered its signed PING);
-5. print the invite link, with the scopes and permissions the bot needs;
-6. check the deployed endpoint: an unsigned request must get 401;
-7. with the voice worker, check its shards against the servers the bot is in: Discord closes a gateway session that
+6. print the invite link, with the scopes and permissions the bot needs;
+7. check the deployed endpoint: an unsigned request must get 401;
+8. with the voice worker, check its shards against the servers the bot is in: Discord closes a gateway session that
    would hold more than 2,500 (close code 4011), so past that the worker needs ``--voice-shards`` (VoiceShardCount:
    one task and one voice queue per shard).
 
@@ -59,6 +63,13 @@ INVITE_SCOPES = ("bot", "applications.commands")
 # template.yaml's VoiceShardCount, and Discord's most servers per gateway session (its sharding docs).
 VOICE_SHARD_COUNTS = ("1", "2", "3", "4")
 GUILDS_PER_SHARD = 2500
+# template.yaml's VoiceTranscribeMessages, and the application flags that show the Message Content intent is on
+# (Discord's application flags): switched on in the portal for a bot in fewer than 100 servers, or approved for a
+# verified one.
+VOICE_TRANSCRIBE_VALUES = ("false", "true")
+GATEWAY_MESSAGE_CONTENT = 1 << 18
+GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
+LIMITED_INTENT_SERVERS = 100
 
 
 class StepFailed(Exception):
@@ -108,6 +119,7 @@ class Deployment:
     architecture: str = "arm64"
     voice_image: str | None = None
     voice_shards: str | None = None
+    voice_transcribe: str | None = None
     assume_yes: bool = False
     force_guided: bool = False
     samconfig_path: Path = REPO / "samconfig.toml"
@@ -117,6 +129,8 @@ class Deployment:
     sam: str = field(default_factory=lambda: str(Path(sys.executable).parent / "sam"))
     http: requests.Session = field(default_factory=requests.Session)
     stack: dict[str, Any] = field(default_factory=dict)
+    # The stack as it was before this run's sam deploy (None until read; {} when there is none yet).
+    previous_stack: dict[str, Any] | None = None
 
     # -- steps -------------------------------------------------------------------------------------------------
 
@@ -134,7 +148,8 @@ class Deployment:
         guided = self.force_guided or not saved.get("parameter_overrides")
         overrides = parameter_overrides(saved.get("parameter_overrides"), Architecture=self.architecture,
                                         VoiceImageUri=self.voice_image,  # type: ignore[arg-type]
-                                        VoiceShardCount=self.voice_shards)  # type: ignore[arg-type]
+                                        VoiceShardCount=self.voice_shards,  # type: ignore[arg-type]
+                                        VoiceTranscribeMessages=self.voice_transcribe)  # type: ignore[arg-type]
         command = [self.sam, "deploy", "--no-fail-on-empty-changeset"]
         if guided:
             # The first time: sam asks for the stack name, region and every parameter, and saves the answers.
@@ -151,6 +166,47 @@ class Deployment:
                              "Run `make deploy ARGS=--guided` to answer the questions again.")
         self.stack = self._describe_stack()
         return f"stack {self.stack['StackName']} is {self.stack['StackStatus']}" + (" (guided)" if guided else "")
+
+    def message_content_check(self) -> str:
+        """Before sam deploy: a worker asking for an intent the application lacks is refused by Discord (4014),
+        and ECS's circuit breaker then rolls the whole stack update back after several failed tasks."""
+        if self._planned("VoiceTranscribeMessages", self.voice_transcribe) != "true":
+            return "not needed: voice-message transcription is off (make deploy VOICE_TRANSCRIBE=true turns it on)"
+        if not self._planned("VoiceImageUri", self.voice_image):
+            raise StepFailed("VOICE_TRANSCRIBE=true needs the voice worker, and this stack runs none.",
+                             "make voice-image, then make deploy VOICE_IMAGE=<its uri> VOICE_TRANSCRIBE=true")
+        try:
+            rest = self._rest()
+        except StepFailed as exc:
+            raise StepFailed(f"{exc.what} It is needed to check the Message Content intent before the voice worker "
+                             "starts.",
+                             "Export DISCORD_BOT_TOKEN for this run, or deploy once without VOICE_TRANSCRIBE (with "
+                             "BotTokenSecretArn set) and turn it on after.") from None
+        application = self._discord(rest.request, "GET", "/applications/@me")
+        flags = int(application.get("flags") or 0)
+        servers = int(application.get("approximate_guild_count") or 0)
+        if flags & GATEWAY_MESSAGE_CONTENT:
+            return "the Message Content intent is approved for this application (GATEWAY_MESSAGE_CONTENT)"
+        if flags & GATEWAY_MESSAGE_CONTENT_LIMITED and servers < LIMITED_INTENT_SERVERS:
+            return (f"the Message Content intent is on (GATEWAY_MESSAGE_CONTENT_LIMITED: enough below "
+                    f"{LIMITED_INTENT_SERVERS} servers; the bot is in about {servers})")
+        # The application the bot token belongs to, whose portal page holds the switch.
+        page = f"https://discord.com/developers/applications/{application.get('id')}/bot"
+        if flags & GATEWAY_MESSAGE_CONTENT_LIMITED:
+            what = (f"the bot is in about {servers} servers, and from {LIMITED_INTENT_SERVERS} on Discord gives the "
+                    "Message Content intent only to a verified application that it approved for it")
+            todo = (f"Apply for the Message Content intent on {page} (the app must be verified), or deploy "
+                    "with VOICE_TRANSCRIBE=false.")
+        else:
+            what = ("voice-message transcription needs Discord's privileged Message Content intent, and this "
+                    "application does not have it")
+            todo = (f"Open {page}, turn on Message Content Intent under Privileged Gateway Intents and press Save "
+                    "Changes, then run make deploy VOICE_TRANSCRIBE=true again"
+                    + (f" (the bot is in {LIMITED_INTENT_SERVERS} or more servers: Discord must verify the app and "
+                       "approve the intent first)" if servers >= LIMITED_INTENT_SERVERS else "")
+                    + ". Or deploy with VOICE_TRANSCRIBE=false.")
+        raise StepFailed(f"{what}: Discord would refuse the voice worker's gateway connection (4014), and the "
+                         "stack update would roll back. Nothing was deployed.", todo)
 
     def register(self) -> str:
         from infra.register_commands import register
@@ -240,7 +296,8 @@ class Deployment:
     # -- running -----------------------------------------------------------------------------------------------
 
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
-        return [("sam build", self.build), ("sam deploy", self.deploy), ("register commands", self.register),
+        return [("sam build", self.build), ("message content intent", self.message_content_check),
+                ("sam deploy", self.deploy), ("register commands", self.register),
                 ("interactions endpoint URL", self.set_endpoint), ("invite link", self.invite),
                 ("check the endpoint", self.check_endpoint), ("voice shards", self.voice_shards_check)]
 
@@ -299,10 +356,25 @@ class Deployment:
         raise StepFailed(f"the stack has no output {key}.", "Deploy the current template.yaml (make deploy).")
 
     def _parameter(self, key: str) -> str:
-        for parameter in self.stack.get("Parameters", []):
-            if parameter["ParameterKey"] == key:
-                return str(parameter.get("ParameterValue", ""))
-        return ""
+        return _stack_parameter(self.stack, key)
+
+    def _planned(self, key: str, given: str | None) -> str:
+        """The value ``key`` will have after sam deploy: as given to this run, else samconfig's saved answer,
+        else the deployed stack's (sam keeps a parameter it is not given), else empty."""
+        if given is not None:
+            return given
+        saved = dict(item.partition("=")[::2] for item in parameter_overrides(
+            deploy_parameters(read_samconfig(self.samconfig_path)).get("parameter_overrides")))
+        if key in saved:
+            return saved[key]
+        if self.stack:
+            return self._parameter(key)
+        if self.previous_stack is None:
+            try:
+                self.previous_stack = self._describe_stack()
+            except StepFailed:
+                self.previous_stack = {}  # the first deploy: nothing yet
+        return _stack_parameter(self.previous_stack, key)
 
     def _application_id(self) -> str:
         application_id = self._parameter("DiscordApplicationId") or self.settings.discord_application_id
@@ -313,7 +385,8 @@ class Deployment:
     def _rest(self) -> DiscordRest:
         settings = self._regional_settings()
         if not settings.discord_bot_token:
-            secret = self._parameter("BotTokenSecretArn") or settings.discord_bot_token_secret
+            secret = (self._parameter("BotTokenSecretArn") or self._planned("BotTokenSecretArn", None)
+                      or settings.discord_bot_token_secret)
             if not secret:
                 raise StepFailed("no bot token to talk to Discord's API with.",
                                  "Store the bot token in Secrets Manager and deploy with BotTokenSecretArn set "
@@ -330,6 +403,13 @@ class Deployment:
                                  "Reset the token in the developer portal's Bot page and store the new one in the "
                                  "secret that BotTokenSecretArn names.") from None
             raise
+
+
+def _stack_parameter(stack: dict[str, Any], key: str) -> str:
+    for parameter in stack.get("Parameters", []):
+        if parameter["ParameterKey"] == key:
+            return str(parameter.get("ParameterValue", ""))
+    return ""
 
 
 def voice_image(settings: Settings, architecture: str, *, run: Callable[..., Any] = subprocess.run,
@@ -376,11 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the voice worker's image URI (make voice-image prints it)")
     parser.add_argument("--voice-shards", choices=VOICE_SHARD_COUNTS, default=os.environ.get("VOICE_SHARDS") or None,
                         help="voice worker shards (one task and queue each): needed from 2,500 servers on")
+    parser.add_argument("--voice-transcribe", choices=VOICE_TRANSCRIBE_VALUES,
+                        default=os.environ.get("VOICE_TRANSCRIBE") or None,
+                        help="the voice worker transcribes and answers voice messages (needs the Message Content "
+                             "intent)")
     parser.add_argument("--yes", action="store_true", help="no questions: write the commands, skip confirmations")
     parser.add_argument("--guided", action="store_true", help="ask sam deploy's questions again")
     args = parser.parse_args(argv)
     if args.voice_shards is not None and args.voice_shards not in VOICE_SHARD_COUNTS:  # from VOICE_SHARDS
         parser.error(f"VOICE_SHARDS must be one of {', '.join(VOICE_SHARD_COUNTS)}, not {args.voice_shards!r}")
+    if args.voice_transcribe is not None and args.voice_transcribe not in VOICE_TRANSCRIBE_VALUES:
+        parser.error(f"VOICE_TRANSCRIBE must be true or false, not {args.voice_transcribe!r}")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -389,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.what == "voice-image":
         return voice_image(settings, args.arch)
     return Deployment(settings, architecture=args.arch, voice_image=args.voice_image, voice_shards=args.voice_shards,
-                      assume_yes=args.yes, force_guided=args.guided)()
+                      voice_transcribe=args.voice_transcribe, assume_yes=args.yes, force_guided=args.guided)()
 
 
 if __name__ == "__main__":

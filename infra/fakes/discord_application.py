@@ -34,6 +34,9 @@ class FakeApplication:
     interactions_endpoint_url: str | None = None
     # The servers the bot is in, as Discord reports them; GET /gateway/bot recommends shards from it.
     approximate_guild_count: int = 1
+    # The application's flags: the privileged intents switched on in the developer portal show here
+    # (GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19 below 100 servers, GATEWAY_MESSAGE_CONTENT = 1 << 18 approved).
+    flags: int = 0
     # Every validation PING's outcome: (url, status of the signed PING, status of the badly signed one).
     validations: list[tuple[str, int, int]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -44,9 +47,17 @@ class FakeApplication:
         return self.signer.public_key_hex
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.application_id, "name": self.name, "verify_key": self.public_key_hex,
-                "flags": 0, "bot_public": True, "interactions_endpoint_url": self.interactions_endpoint_url,
-                "approximate_guild_count": self.approximate_guild_count,
+        """GET /applications/@me's answer: every field Discord's spec requires (PrivateApplicationResponse)."""
+        owner = {"id": "400000000000000001", "username": "owner", "avatar": None, "discriminator": "0",
+                 "public_flags": 0, "flags": 0, "global_name": "Owner", "primary_guild": None}
+        return {"id": self.application_id, "name": self.name, "icon": None, "description": "", "type": None,
+                "verify_key": self.public_key_hex, "flags": self.flags, "flags_new": str(self.flags),
+                "bot_public": True, "bot_require_code_grant": False, "redirect_uris": [],
+                "interactions_endpoint_url": self.interactions_endpoint_url,
+                "role_connections_verification_url": None, "owner": owner,
+                "approximate_guild_count": self.approximate_guild_count, "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0, "explicit_content_filter": 0, "team": None,
+                "eligible_oauth2_scopes": [],
                 **self.extra}
 
     def handle(self, method: str, body: bytes) -> tuple[int, dict[str, Any]]:

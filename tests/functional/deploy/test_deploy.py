@@ -140,7 +140,7 @@ def test_deploy_walks_every_step_and_a_second_run_changes_nothing(moto_endpoint,
     assert int(query["permissions"][0]) == sum(BOT_PERMISSIONS.values())
     assert f"{stack} refuses unsigned requests (401)" in text
     assert "done: no voice worker in this stack" in text
-    assert text.count("    done: ") == 7
+    assert text.count("    done: ") == 8
 
     writes_before = [r for r in discord.request_log() if r["method"] in ("PUT", "PATCH", "POST")]
     lines.clear()
@@ -173,7 +173,7 @@ def test_a_wrong_public_key_stops_before_discord_is_asked(moto_endpoint, discord
     assert "FAILED: the stack's DiscordPublicKey is not this application's public key" in text
     assert "what to do:" in text
     assert discord.application.interactions_endpoint_url is None
-    assert "[5/7]" not in text
+    assert "[6/8]" not in text
 
 
 def test_an_endpoint_that_fails_discords_ping_is_not_set(moto_endpoint, discord, stack, tmp_path, monkeypatch):
@@ -316,3 +316,133 @@ Outputs:
     assert "infra/voice_worker.Dockerfile" in build_[0] and f"{repository}:abc1234" in build_[0]
     assert push[0] == ["docker", "push", f"{repository}:abc1234"]
     assert f"make deploy VOICE_IMAGE={repository}:abc1234" in "\n".join(lines)
+
+
+# -- voice-message transcription (VOICE_TRANSCRIBE, template parameter VoiceTranscribeMessages) -------------------
+
+MESSAGE_CONTENT_LIMITED, MESSAGE_CONTENT = 1 << 19, 1 << 18
+IMAGE = "1.dkr.ecr.us-east-1.amazonaws.com/voice:abc"
+
+
+def _writes(discord) -> list[dict]:
+    return [r for r in discord.request_log() if r["method"] in ("PUT", "PATCH", "POST")]
+
+
+def test_transcription_with_the_intent_on_is_deployed_and_a_second_run_changes_nothing(moto_endpoint, discord, stack,
+                                                                                      tmp_path):
+    discord.application.flags = MESSAGE_CONTENT_LIMITED
+    sam, lines = Sam(), []
+    deployment = _deployment(moto_endpoint, discord, _samconfig(tmp_path), sam, lines, voice_image=IMAGE,
+                             voice_transcribe="true")
+    assert deployment() == 0, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "[2/8] message content intent\n    done: the Message Content intent is on " \
+           "(GATEWAY_MESSAGE_CONTENT_LIMITED: enough below 100 servers; the bot is in about 1)" in text
+    _build, deploy = sam.commands
+    assert deploy[deploy.index("--parameter-overrides") + 1:][-2:] == [f"VoiceImageUri={IMAGE}",
+                                                                      "VoiceTranscribeMessages=true"]
+    # The check only reads: the application is left as it was.
+    assert discord.application.flags == MESSAGE_CONTENT_LIMITED
+
+    writes_before = _writes(discord)
+    lines.clear()
+    again = _deployment(moto_endpoint, discord, _samconfig(tmp_path), Sam(), lines, voice_image=IMAGE,
+                        voice_transcribe="true")
+    assert again() == 0, "\n".join(lines)
+    assert _writes(discord) == writes_before
+    assert "done: the Message Content intent is on" in "\n".join(lines)
+
+
+def test_transcription_without_the_intent_stops_before_anything_is_deployed(moto_endpoint, discord, stack, tmp_path):
+    assert discord.application.flags == 0  # a new application: no privileged intent switched on
+    sam, lines = Sam(), []
+    deployment = _deployment(moto_endpoint, discord, _samconfig(tmp_path), sam, lines, voice_image=IMAGE,
+                             voice_transcribe="true")
+    assert deployment() == 1
+    text = "\n".join(lines)
+    assert "FAILED: voice-message transcription needs Discord's privileged Message Content intent, and this " \
+           "application does not have it: Discord would refuse the voice worker's gateway connection (4014)" in text
+    assert (f"what to do: Open https://discord.com/developers/applications/{APP}/bot, turn on Message Content "
+            "Intent under Privileged Gateway Intents and press Save Changes, then run make deploy "
+            "VOICE_TRANSCRIBE=true again. Or deploy with VOICE_TRANSCRIBE=false.") in text
+    assert [c[1] for c in sam.commands] == ["build"]  # sam deploy never ran
+    assert "[3/8]" not in text and not _writes(discord)
+    # Switched on in the portal, the same command goes through.
+    discord.application.flags = MESSAGE_CONTENT_LIMITED
+    lines.clear()
+    assert _deployment(moto_endpoint, discord, _samconfig(tmp_path), Sam(), lines, voice_image=IMAGE,
+                       voice_transcribe="true")() == 0, "\n".join(lines)
+
+
+@pytest.mark.parametrize(("flags", "servers", "outcome"), [
+    (MESSAGE_CONTENT, 3000, "done: the Message Content intent is approved for this application "
+                            "(GATEWAY_MESSAGE_CONTENT)"),
+    (MESSAGE_CONTENT_LIMITED, 150, "FAILED: the bot is in about 150 servers, and from 100 on Discord gives the "
+                                   "Message Content intent only to a verified application that it approved for it"),
+    (0, 150, "(the bot is in 100 or more servers: Discord must verify the app and approve the intent first)"),
+    # Other flags (here GATEWAY_GUILD_MEMBERS_LIMITED) are not the one transcription needs.
+    (1 << 15, 5, "FAILED: voice-message transcription needs Discord's privileged Message Content intent"),
+])
+def test_the_intent_is_read_from_the_applications_flags(discord, tmp_path, flags, servers, outcome):
+    discord.application.flags, discord.application.approximate_guild_count = flags, servers
+    lines = []
+    deployment = _deployment("http://127.0.0.1:9", discord, _samconfig(tmp_path), Sam(), lines,
+                             voice_image=IMAGE, voice_transcribe="true")
+    deployment.settings = dataclasses.replace(deployment.settings, discord_bot_token=discord.bot_token)
+    deployment.previous_stack = {}
+    deployment.steps = lambda: [("message content intent", deployment.message_content_check)]  # type: ignore
+    assert deployment() == (1 if "done:" not in outcome else 0)
+    assert outcome in "\n".join(lines)
+
+
+def test_transcription_is_checked_only_when_it_will_be_on(discord, tmp_path):
+    lines = []
+    path = tmp_path / "samconfig.toml"
+    path.write_text("\n".join([
+        "version = 0.1", "[default.deploy.parameters]", f'stack_name = "{STACK}"', 'region = "us-east-1"',
+        f'parameter_overrides = "VoiceImageUri=\\"{IMAGE}\\" VoiceTranscribeMessages=\\"true\\""']) + "\n")
+    deployment = _deployment("http://127.0.0.1:9", discord, path, Sam(), lines)
+    deployment.settings = dataclasses.replace(deployment.settings, discord_bot_token=discord.bot_token)
+    deployment.previous_stack = {}
+    # Saved by a guided deploy: checked even when this run does not say.
+    with pytest.raises(Exception, match="Message Content intent"):
+        deployment.message_content_check()
+    deployment.voice_transcribe = "false"
+    assert deployment.message_content_check().startswith("not needed: voice-message transcription is off")
+    # On, without a voice worker to run it: refused before sam deploy (the template's rule would refuse it too).
+    deployment.voice_transcribe, deployment.voice_image = "true", ""
+    with pytest.raises(Exception, match="needs the voice worker"):
+        deployment.message_content_check()
+    # The stack's current value when neither this run nor samconfig says (sam keeps a parameter it is not given).
+    path.write_text(path.read_text().replace(f'VoiceImageUri=\\"{IMAGE}\\" VoiceTranscribeMessages=\\"true\\"',
+                                             'Architecture=\\"arm64\\"'))
+    deployment.voice_transcribe, deployment.voice_image = None, None
+    deployment.previous_stack = {"Parameters": [{"ParameterKey": "VoiceTranscribeMessages", "ParameterValue": "true"},
+                                                {"ParameterKey": "VoiceImageUri", "ParameterValue": IMAGE}]}
+    with pytest.raises(Exception, match="Message Content intent"):
+        deployment.message_content_check()
+    assert not _writes(discord)
+
+
+def test_the_fakes_application_is_discords(discord):
+    import requests
+
+    from tests.support.discord_spec import spec_errors
+
+    discord.application.flags = MESSAGE_CONTENT_LIMITED
+    response = requests.get(f"{discord.api_base}/applications/@me",
+                            headers={"Authorization": f"Bot {discord.bot_token}"}, timeout=5)
+    assert response.status_code == 200 and not spec_errors("PrivateApplicationResponse", response.json())
+    assert response.json()["flags"] == MESSAGE_CONTENT_LIMITED
+
+
+def test_a_transcription_value_other_than_true_or_false_is_refused(monkeypatch, capsys):
+    from infra.deploy import VOICE_TRANSCRIBE_VALUES, main
+    from infra.template import load_template
+
+    assert list(VOICE_TRANSCRIBE_VALUES) == load_template()["Parameters"]["VoiceTranscribeMessages"]["AllowedValues"]
+    monkeypatch.setenv("VOICE_TRANSCRIBE", "yes")
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert "VOICE_TRANSCRIBE must be true or false, not 'yes'" in capsys.readouterr().err
