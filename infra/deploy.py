@@ -174,7 +174,8 @@ class Deployment:
             return "not needed: voice-message transcription is off (make deploy VOICE_TRANSCRIBE=true turns it on)"
         if not self._planned("VoiceImageUri", self.voice_image):
             raise StepFailed("VOICE_TRANSCRIBE=true needs the voice worker, and this stack runs none.",
-                             "make voice-image, then make deploy VOICE_IMAGE=<its uri> VOICE_TRANSCRIBE=true")
+                             "make voice-image (after a first make deploy, which creates its repository), then "
+                             "make deploy VOICE_IMAGE=<its uri> VOICE_TRANSCRIBE=true")
         try:
             rest = self._rest()
         except StepFailed as exc:
@@ -185,11 +186,12 @@ class Deployment:
         application = self._discord(rest.request, "GET", "/applications/@me")
         flags = int(application.get("flags") or 0)
         servers = int(application.get("approximate_guild_count") or 0)
+        channels = "; each server picks its channels with /voice_settings transcribe_add"
         if flags & GATEWAY_MESSAGE_CONTENT:
-            return "the Message Content intent is approved for this application (GATEWAY_MESSAGE_CONTENT)"
+            return f"the Message Content intent is approved for this application (GATEWAY_MESSAGE_CONTENT){channels}"
         if flags & GATEWAY_MESSAGE_CONTENT_LIMITED and servers < LIMITED_INTENT_SERVERS:
             return (f"the Message Content intent is on (GATEWAY_MESSAGE_CONTENT_LIMITED: enough below "
-                    f"{LIMITED_INTENT_SERVERS} servers; the bot is in about {servers})")
+                    f"{LIMITED_INTENT_SERVERS} servers; the bot is in about {servers}){channels}")
         # The application the bot token belongs to, whose portal page holds the switch.
         page = f"https://discord.com/developers/applications/{application.get('id')}/bot"
         if flags & GATEWAY_MESSAGE_CONTENT_LIMITED:

@@ -337,7 +337,8 @@ def test_transcription_with_the_intent_on_is_deployed_and_a_second_run_changes_n
     assert deployment() == 0, "\n".join(lines)
     text = "\n".join(lines)
     assert "[2/8] message content intent\n    done: the Message Content intent is on " \
-           "(GATEWAY_MESSAGE_CONTENT_LIMITED: enough below 100 servers; the bot is in about 1)" in text
+           "(GATEWAY_MESSAGE_CONTENT_LIMITED: enough below 100 servers; the bot is in about 1); each server picks " \
+           "its channels with /voice_settings transcribe_add" in text
     _build, deploy = sam.commands
     assert deploy[deploy.index("--parameter-overrides") + 1:][-2:] == [f"VoiceImageUri={IMAGE}",
                                                                       "VoiceTranscribeMessages=true"]
