@@ -55,6 +55,8 @@ BASE_MODELS = (
     "gpt-4o-mini-2024-07-18",
 )
 LIFECYCLE = ("validating_files", "queued", "running")
+# OpenAI refuses a training file with fewer examples than this (its fine-tuning guide: "at least 10").
+MIN_TRAINING_EXAMPLES = 10
 TERMINAL = ("succeeded", "failed", "cancelled")
 SPEC_URI = "urn:openai-finetune-extract"
 
@@ -174,6 +176,7 @@ class SpecValidator:
         for key in ("preferred_output", "non_preferred_output"):
             props[key]["minItems"] = 1
         pref["required"] = ["input", "preferred_output", "non_preferred_output"]
+        pref["properties"]["input"] = {**pref["properties"]["input"], "required": ["messages"]}
         schemas["FineTunePreferenceTrainingLine"] = pref
         doc = _nullable_to_type(doc)
         self._registry = Registry().with_resource(SPEC_URI, Resource.from_contents(doc, DRAFT202012))
@@ -470,6 +473,9 @@ class FakeOpenAI:
         lines = self._training_lines(job)
         if not lines:
             return "The training file is empty."
+        if len(lines) < MIN_TRAINING_EXAMPLES:
+            return (f"Training file has {len(lines)} example(s), but must have at least {MIN_TRAINING_EXAMPLES} "
+                    "examples.")
         for number, raw in enumerate(lines, start=1):
             try:
                 line = json.loads(raw)
@@ -520,7 +526,9 @@ class FakeOpenAI:
         csv_text = "\n".join(rows) + "\n"
         result = self._store_file("step_metrics.csv", "fine-tune-results", base64.b64encode(csv_text.encode()))
         suffix = data.get("user_provided_suffix") or ""
-        model = f"ft:{data['model']}:fake-org:{suffix}:{data['id'][-8:]}"
+        # A model tuned again keeps the base model's name in its own, as the service names them.
+        base = data["model"].split(":")[1] if data["model"].startswith("ft:") else data["model"]
+        model = f"ft:{base}:fake-org:{suffix}:{data['id'][-8:]}"
         per_epoch = max(1, steps // epochs)
         for epoch in range(max(1, epochs - 2), epochs + 1):
             step = min(steps, per_epoch * epoch)
@@ -556,19 +564,24 @@ class FakeOpenAI:
                          args=(self.webhook_url, event_type, job.data["id"], self.webhook_secret)).start()
 
     def _learned_answer(self, model: str, prompt: Any) -> str | None:
-        """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked."""
+        """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked; a model
+        tuned from another fine-tuned one remembers that one's answers too (its own first)."""
         with self._lock:
-            job = next((j for j in self.jobs.values() if j.data.get("fine_tuned_model") == model), None)
-            if job is None:
-                return None
-            for raw in self._training_lines(job):
-                line = json.loads(raw)
-                msgs = line.get("messages") or (line.get("input") or {}).get("messages") or []
-                users = [m.get("content") for m in msgs if m.get("role") == "user"]
-                if users and users[-1] == prompt:
-                    if "preferred_output" in line:
-                        return str(line["preferred_output"][0]["content"])
-                    return str(msgs[-1]["content"])
+            seen: set[str] = set()
+            while model not in seen:
+                seen.add(model)
+                job = next((j for j in self.jobs.values() if j.data.get("fine_tuned_model") == model), None)
+                if job is None:
+                    return None
+                for raw in self._training_lines(job):
+                    line = json.loads(raw)
+                    msgs = line.get("messages") or (line.get("input") or {}).get("messages") or []
+                    users = [m.get("content") for m in msgs if m.get("role") == "user"]
+                    if users and users[-1] == prompt:
+                        if "preferred_output" in line:
+                            return str(line["preferred_output"][0]["content"])
+                        return str(msgs[-1]["content"])
+                model = str(job.data["model"])
         return None
 
 
@@ -677,7 +690,10 @@ def create_app(fake: FakeOpenAI) -> Flask:
     @app.post("/v1/fine_tuning/jobs")
     def create_job() -> Response:
         data = _json_body(fake, "CreateFineTuningJobRequest")
-        if data["model"] not in fake.base_models:
+        with fake._lock:
+            # A model this account fine-tuned can be tuned again (DPO on a supervised result, for instance).
+            tunable = data["model"] in fake.base_models or data["model"] in fake.models
+        if not tunable:
             raise ApiError(400, f"Model {data['model']} is not available for fine-tuning.", param="model",
                            code="model_not_available")
         for key in ("training_file", "validation_file"):
