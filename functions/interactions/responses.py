@@ -6,6 +6,8 @@ text, and an echoed ``@everyone`` or ``<@id>`` must never ping anybody.
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from discord_interactions import InteractionResponseFlags, InteractionResponseType
@@ -25,6 +27,18 @@ def message_data(
     if components:
         data["components"] = components
     return data
+
+
+def _number(value: object) -> int | float:
+    # DynamoDB numbers arrive as Decimal; a count or a price in a reply is written as a JSON number.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(payload: Any) -> str:
+    """The response body: compact JSON, written directly (Flask's jsonify costs a tenth of a warm PING)."""
+    return json.dumps(payload, separators=(",", ":"), default=_number)
 
 
 def pong() -> dict[str, Any]:
