@@ -712,7 +712,8 @@ def create_app(fake: FakeOpenAI) -> Flask:
         hyper = {"n_epochs": epochs if epochs != "auto" else 3, "batch_size": asked.get("batch_size", 1),
                  "learning_rate_multiplier": asked.get("learning_rate_multiplier", 1.8)}
         if kind == "dpo":
-            hyper["beta"] = asked.get("beta", 0.1)
+            beta = asked.get("beta", "auto")
+            hyper["beta"] = 0.1 if beta == "auto" else beta  # the service reports what "auto" chose
         job = FakeJob({
             "object": "fine_tuning.job", "id": _new_id("ftjob-"), "model": data["model"], "created_at": _now(),
             "finished_at": None, "fine_tuned_model": None, "organization_id": "org-fake", "result_files": [],

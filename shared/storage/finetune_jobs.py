@@ -215,8 +215,8 @@ class FineTuneJobStore:
     def set_preference_files(self, record: FineTuneJobRecord, training_file: str,
                              validation_file: str) -> FineTuneJobRecord:
         """The provider's ids of stage 2's files, uploaded at Start with stage 1's."""
-        changes = {"preference_file": training_file, "preference_validation_file": validation_file,
-                   "updated_at": utc_now()}
+        changes: dict[str, Any] = {"preference_file": training_file, "preference_validation_file": validation_file,
+                                   "updated_at": utc_now()}
         self._update(record, changes, leave_index=False)
         return replace(record, **changes)
 
