@@ -131,9 +131,16 @@ _MISSING_SCHEMAS: dict[str, Any] = {
 
 
 def _nullable_to_type(node: Any) -> Any:
-    """The extract mixes OpenAPI 3.0 ``nullable: true`` with 3.1 schemas; express it as JSON Schema."""
+    """The extract mixes OpenAPI 3.0 ``nullable: true`` and boolean exclusive bounds with 3.1 schemas; express
+    them as JSON Schema."""
     if isinstance(node, dict):
         node = {k: _nullable_to_type(v) for k, v in node.items()}
+        # OpenAPI 3.0's boolean exclusiveMinimum/Maximum (with minimum/maximum) is a number in JSON Schema; as a
+        # boolean, True would be read as the bound 1 (DPO's beta in (0, 2] would refuse 0.1).
+        for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            if isinstance(node.get(flag), bool):
+                if node.pop(flag) and bound in node:
+                    node[flag] = node.pop(bound)
         if node.pop("nullable", False) is True:
             if isinstance(node.get("type"), str):
                 node["type"] = [node["type"], "null"]
@@ -707,6 +714,10 @@ def create_app(fake: FakeOpenAI) -> Flask:
                 raise ApiError(400, f"{key} {data[key]} must be uploaded with purpose 'fine-tune'.", param=key)
         method = data.get("method") or {"type": "supervised", "supervised": {}}
         kind = method["type"]
+        other = sorted(set(method) - {"type", kind})
+        if other:
+            raise ApiError(400, f"Invalid method: '{other[0]}' settings given for a '{kind}' job.",
+                           param=f"method.{other[0]}")
         asked = dict((method.get(kind) or {}).get("hyperparameters") or {})
         epochs = asked.get("n_epochs", "auto")
         hyper = {"n_epochs": epochs if epochs != "auto" else 3, "batch_size": asked.get("batch_size", 1),
