@@ -106,6 +106,11 @@ def needs_fake_discord(environ: Mapping[str, str]) -> bool:
                    ("DISCORD_API_BASE", "DISCORD_BOT_TOKEN", "DISCORD_BOT_TOKEN_SECRET"))
 
 
+def needs_local_gateway(environ: Mapping[str, str]) -> bool:
+    """The local fake of Discord and no gateway given: the voice worker connects to a local gateway."""
+    return needs_fake_discord(environ) and not environ.get("DISCORD_GATEWAY_URL")
+
+
 def needs_fake_openai(environ: Mapping[str, str]) -> bool:
     """No OpenAI base URL and no key given: a local fake of OpenAI (fine-tuning when FINETUNE_PROVIDER=openai,
     and the transcription of /ask recordings)."""
@@ -219,7 +224,7 @@ def start_local_gateway(stack: LocalStack, fake_discord: Any, *, dave: bool) -> 
 
     gateway = LocalDiscordGateway(bot_token=fake_discord.bot_token, bot_user_id=fake_discord.application_id,
                                   dave=dave, tls_dir=DEV_KEY_DIR / "gateway-tls").start()
-    stack.base_environment.update(DISCORD_GATEWAY_URL=gateway.url, DISCORD_CA_FILE=str(gateway.ca_file))
+    _fill_unset(stack, {"DISCORD_GATEWAY_URL": gateway.url, "DISCORD_CA_FILE": str(gateway.ca_file)})
     stack.base_environment.setdefault("VOICE_TTS_ENGINE", "espeak")
     stack.base_environment.setdefault("VOICE_HEALTH_PORT", "0")
     stack.settings = stack.settings_for("InteractionsFunction")
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     moto_server, aws_endpoint = _start_moto(args.aws_host, args.aws_port)
     stack = build_stack(os.environ, aws_endpoint)
     fake_discord = start_fake_discord(stack) if needs_fake_discord(os.environ) else None
-    gateway = start_local_gateway(stack, fake_discord, dave=not args.no_dave) if fake_discord else None
+    gateway = (start_local_gateway(stack, fake_discord, dave=not args.no_dave)
+               if fake_discord and needs_local_gateway(os.environ) else None)
     webhook_port = args.port + 1
     fake_openai = start_fake_openai(stack, webhook_port) if needs_fake_openai(os.environ) else None
     fake_bedrock = start_fake_bedrock(stack, os.environ)

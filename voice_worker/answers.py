@@ -26,7 +26,8 @@ class ModelAnswerer:
     def __init__(self, settings: Settings, *, stores: Stores | None = None, provider: Any = None) -> None:
         self._settings = settings
         self._stores = stores or Stores(settings)
-        self._provider = provider
+        self._given = provider  # one provider for every guild (tests); else one per provider name, as needed
+        self._providers: dict[str, Any] = {}
 
     async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> ModelAnswer | None:
         try:
@@ -42,7 +43,10 @@ class ModelAnswerer:
 
         # A Bedrock custom model answers through its deployment: serving_id is the id inference calls use.
         serving = active_serving(self._stores.finetune_jobs, guild_id, self._settings)
-        if self._provider is None:
-            self._provider = build_provider(self._settings, name=serving.provider, aws_client=self._stores.aws.client)
-        text = str(self._provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
+        # Each guild's active model names its own provider: one guild on OpenAI, another on Bedrock.
+        provider = self._given or self._providers.get(serving.provider)
+        if provider is None:
+            provider = self._providers[serving.provider] = build_provider(
+                self._settings, name=serving.provider, aws_client=self._stores.aws.client)
+        text = str(provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
         return ModelAnswer(text, serving.model)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from shared.config import Settings
 from shared.storage.stores import Stores
+from shared.web import json_errors
 
 from . import responses
 from .commands import build_registry
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> Flask:
     )
     app = _InteractionsApp(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    json_errors(app)
 
     @app.post("/interactions")
     def interactions() -> Response | tuple[Response | str, int]:
@@ -55,17 +57,5 @@ def create_app(settings: Settings, *, stores: Stores | None = None) -> Flask:
         if payload is None:
             return "", status
         return Response(responses.to_json(payload), status, mimetype="application/json")
-
-    @app.errorhandler(413)
-    def too_large(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "body too large"}), 413
-
-    @app.errorhandler(404)
-    def not_found(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "not found"}), 404
-
-    @app.errorhandler(405)
-    def wrong_method(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "method not allowed"}), 405
 
     return app

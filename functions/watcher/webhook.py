@@ -17,6 +17,7 @@ from flask import Flask, Response, jsonify, request
 from shared.config import Settings, secret_value
 from shared.finetune.exceptions import WebhookRejected
 from shared.finetune.webhooks import DeliveryLog, WebhookEvent, WebhookVerifier
+from shared.web import json_errors
 
 from .watch import JobWatcher
 
@@ -43,14 +44,7 @@ def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
     (404 for every call) and the schedule alone watches jobs."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-
-    @app.errorhandler(404)
-    def not_found(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "not found"}), 404
-
-    @app.errorhandler(405)
-    def wrong_method(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "method not allowed"}), 405
+    json_errors(app)
 
     if verifier is None:
         secret = secret_value(settings.openai_webhook_secret, settings.openai_webhook_secret_secret,
@@ -83,9 +77,5 @@ def create_app(settings: Settings, watcher: JobWatcher, *, dynamodb_client: Any,
         if status is None:
             return jsonify({"status": "duplicate"}), 200
         return jsonify({"status": status}), 200
-
-    @app.errorhandler(413)
-    def too_large(_error: Exception) -> tuple[Response, int]:
-        return jsonify({"error": "body too large"}), 413
 
     return app

@@ -94,8 +94,15 @@ def test_unsigned_timestamp_of_thousands_of_digits_is_401(app_client, signer):
 
 
 def test_only_post_on_interactions(app_client):
-    assert app_client.flask_client.get("/interactions").status_code == 405
-    assert app_client.flask_client.post("/other").status_code == 404
+    wrong_method = app_client.flask_client.get("/interactions")
+    unknown = app_client.flask_client.post("/other")
+    assert (wrong_method.status_code, wrong_method.get_json()) == (405, {"error": "method not allowed"})
+    assert (unknown.status_code, unknown.get_json()) == (404, {"error": "not found"})
+
+
+def test_too_large_is_a_short_json_error(app_client):
+    response = app_client.flask_client.post("/interactions", data=b"x" * (1024 * 1024 + 1))
+    assert (response.status_code, response.get_json()) == (413, {"error": "body too large"})
 
 
 def test_hi(app_client):

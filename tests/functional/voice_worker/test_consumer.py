@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 import time
 
 import pytest
@@ -150,32 +151,33 @@ async def test_claim_table_failure_leaves_the_message_for_redelivery(settings, v
 
 
 async def test_long_poll_does_not_block_the_loop_and_stop_is_prompt(settings, voice_queue):
+    receiving, release, returned = threading.Event(), threading.Event(), threading.Event()
+
     class SlowSqs:
-        """A receive that blocks like a 20-second long poll on an empty queue."""
+        """A receive that blocks like a long poll on an empty queue, until the test is over."""
 
         def receive_message(self, **kwargs):
-            time.sleep(3)
+            receiving.set()
+            release.wait(timeout=10)
+            returned.set()
             return {}
 
     consumer = VoiceQueueConsumer(settings, None, RequestLedger(settings), RecordingReplier(),
                                   aws=AwsClients(settings, sqs=SlowSqs()))
-    ticks = 0
-
-    async def ticker():
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    tick_task = asyncio.create_task(ticker())
     run = asyncio.create_task(consumer.run())
-    await asyncio.sleep(0.3)
-    started = time.perf_counter()
-    consumer.stop()
-    await asyncio.wait_for(run, 1)
-    assert time.perf_counter() - started < 0.5
-    assert ticks > 15  # the loop kept running while the receive blocked
-    tick_task.cancel()
+    try:
+        while not receiving.is_set():
+            await asyncio.sleep(0.01)
+        # The loop runs this coroutine while the receive is still blocked: it is not blocking the loop.
+        await asyncio.sleep(0.05)
+        assert not returned.is_set()
+        consumer.stop()
+        await asyncio.wait_for(run, 5)
+        # Stopped without waiting for the long poll to come back.
+        assert not returned.is_set()
+    finally:
+        consumer.stop()
+        release.set()
 
 
 def test_shard_routing():

@@ -23,6 +23,7 @@ from tests.support.voice import (
     request,
 )
 from voice_worker import replies
+from voice_worker import service as voice_service
 from voice_worker.errors import PlaybackFailed, VoiceConnectRefused, VoiceConnectTimeout
 from voice_worker.tts import EspeakEngine, Synthesizer
 
@@ -309,16 +310,32 @@ class TwoGuildGateway(FakeGateway):
         return 1
 
 
-async def test_shutdown_waits_for_all_guilds_under_one_deadline(tmp_path):
+class DeadlineSpy:
+    """The service module's ``asyncio``, recording each deadline it waits under."""
+
+    def __init__(self) -> None:
+        self.deadlines: list[float] = []
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+    def wait_for(self, awaitable, timeout):
+        self.deadlines.append(timeout)
+        return asyncio.wait_for(awaitable, timeout)
+
+
+async def test_shutdown_waits_for_all_guilds_under_one_deadline(tmp_path, monkeypatch):
     gateway = TwoGuildGateway(members={ALICE: VOICE_ID}, bot_in=VOICE_ID)
     service, _ = make_service(gateway, tmp_path=tmp_path)
     for guild_id in (GUILD_ID, GUILD_ID + 1):
         await service.handle(request("say", guild_id=guild_id, args={"text": "a long clip"}))
     await wait_until(lambda: len(gateway.played) == 2)
-    started = asyncio.get_running_loop().time()
+    spy = DeadlineSpy()
+    monkeypatch.setattr(voice_service, "asyncio", spy)
     await service.shutdown(finish_current=0.5)
-    # One guild after another would take 2 x 0.5 s before dropping the clips.
-    assert asyncio.get_running_loop().time() - started < 0.9
+    # One deadline for both clips: one per guild in turn would wait 2 x 0.5 s before dropping them.
+    assert spy.deadlines == [0.5]
+    assert gateway.stopped == 2  # both clips dropped at the deadline
 
 
 async def wait_until(predicate, timeout=10.0):
