@@ -146,6 +146,11 @@ def test_pairs_below_the_minimum_train_in_one_stage_and_at_it_in_two(client, run
     # Stage 1 trains the curated examples and the corrected answers.
     supervised = sent_lines(aws, settings, record.snapshot, "train") + sent_lines(aws, settings, record.snapshot,
                                                                                   "validation")
+    # /getfile lists every file sent, the preference one included.
+    listed = send(client, build.autocomplete("getfile", focused="name", value="sent", **TRAINER, **A)).reply
+    short = record.snapshot[:12]
+    assert sorted(c["value"] for c in listed["data"]["choices"] if short in c["value"]) == [
+        f"sent-faq-{short}-pref", f"sent-faq-{short}-train", f"sent-faq-{short}-valid"]
     assert len(supervised) == 22 and fake_openai.file_content[stage1["training_file"]] == b"".join(
         json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         for line in sent_lines(aws, settings, record.snapshot, "train"))
@@ -175,8 +180,8 @@ def test_bedrock_has_no_preference_stage_and_trains_the_pairs_as_answers(aws, se
     assert len(lines) == 24 and "Author 5 wrote it." in answers and "Nobody knows who wrote book 5." not in answers
 
 
-def test_the_watcher_starts_stage_2_once_under_a_racing_tick_and_webhook(two_stage, watcher, jobs, fake_openai,
-                                                                        fake_discord):
+def test_the_watcher_starts_stage_2_once_under_a_racing_tick_and_webhook(client, two_stage, watcher, jobs,
+                                                                        fake_openai, fake_discord):
     _shown, record = two_stage
     stage1_id = record.job_id
     # The schedule's tick read the record while stage 1 was still running; the webhook's delivery comes first.
@@ -204,8 +209,10 @@ def test_the_watcher_starts_stage_2_once_under_a_racing_tick_and_webhook(two_sta
     [post] = progress_posts(fake_discord)
     assert post["content"].startswith(f"Stage 1 of 2 (supervised) finished; stage 2 (preference, 10 pairs) started "
                                       f"on `{stage1['fine_tuned_model']}`: job `{dpo['id']}`.")
-    # Stage 1's model is the guild's already: /model lists it.
+    # Stage 1's model is the guild's already: /model lists it; /jobs shows the stage.
     assert stage1["fine_tuned_model"] in jobs.fine_tuned_models(GUILD)
+    listing = send(client, build.slash("jobs", **TRAINER, **A)).reply["data"]["content"]
+    assert f"`{dpo['id']}` **queued** · stage 2 of 2 (preference) on `{stage1['fine_tuned_model']}`" in listing
 
 
 def test_both_stages_run_and_the_completion_post_names_them(client, runner, two_stage, watcher, jobs, fake_openai,

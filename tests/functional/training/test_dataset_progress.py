@@ -80,3 +80,18 @@ def test_a_small_rename_is_one_reply(make_stack):
     interaction = stack.command("dataset_rename", {"dataset": "tiny", "new_name": "small"})
     final = stack.run(interaction)
     assert [e["content"] for e in stack.fake.edits(interaction["token"])] == [final["content"]]
+
+
+def test_a_rate_limited_progress_edit_is_waited_out_and_a_failed_one_does_not_stop_the_task(stack):
+    # The first progress edit meets a 429 (the REST client waits it out), and its retry a 403: that edit is lost,
+    # the delete goes on, and the next edits and the final reply go through.
+    stack.fake.fail_next(429, method="PATCH", path_contains="/messages/@original", retry_after=0.25)
+    stack.fake.fail_next(403, method="PATCH", path_contains="/messages/@original")
+    pressed = build.component("dsdel:faq", message=build.bot_message(application_id=APPLICATION_ID, content=""),
+                              **TRAINER)
+    stack.client.send(pressed)
+    assert stack.work()["failed"] == 0
+    assert len(stack.sleeps) == 1 and 0 < stack.sleeps[0] <= 0.25  # the retry-after, waited out once
+    edits = [e["content"] for e in stack.fake.edits(pressed["token"])]
+    assert edits[:-1] == [f"Deleting **faq**… {n} of 300 examples deleted." for n in (150, 225, 300)]
+    assert edits[-1].startswith("Deleted dataset **faq** and its 300 examples.")
