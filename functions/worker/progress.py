@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 # One edit every few seconds: well inside an interaction webhook's rate limit, and often enough to show motion.
 PROGRESS_INTERVAL_SECONDS = 3.0
+# Every progress edit starts with this: the final reply never does (the local client waits on past it).
+PROGRESS_MARK = "⏳"
 
 
 class ProgressReply:
@@ -44,7 +46,8 @@ class ProgressReply:
             return
         self._last = now
         try:
-            self._discord.edit_original(self._ref.application_id, self._ref.token, content=self._text(step, done))
+            text = f"{PROGRESS_MARK} {self._text(step, done)}"
+            self._discord.edit_original(self._ref.application_id, self._ref.token, content=text)
             self.edits += 1
         except BotError as exc:  # the task goes on; its final reply replaces this one anyway
             logger.warning("progress edit for interaction %s failed: %s", self._ref.id, exc)

@@ -54,8 +54,8 @@ def test_a_long_rename_reports_its_progress_then_the_count(stack):
     progress, last = edits[:-1], edits[-1]
     # One edit every third reading of the clock (3 s): after the third copy, then every third delete request.
     assert progress == [
-        "Renaming **faq** to **support**… 297 of 300 examples copied.",
-        *(f"Renaming **faq** to **support**… all 300 copied; removing the old name: {n} of 300."
+        "⏳ Renaming **faq** to **support**… 297 of 300 examples copied.",
+        *(f"⏳ Renaming **faq** to **support**… all 300 copied; removing the old name: {n} of 300."
           for n in (75, 150, 225, 300)),
     ]
     assert last == final["content"] and final["content"].startswith("Renamed **faq** to **support** (300 examples).")
@@ -68,7 +68,7 @@ def test_a_long_delete_reports_its_progress_then_the_count(stack):
     assert stack.client.send(pressed)["type"] == 5
     assert stack.work()["failed"] == 0
     edits = [e["content"] for e in stack.fake.edits(pressed["token"])]
-    assert edits[:-1] == [f"Deleting **faq**… {n} of 300 examples deleted." for n in (75, 150, 225, 300)]
+    assert edits[:-1] == [f"⏳ Deleting **faq**… {n} of 300 examples deleted." for n in (75, 150, 225, 300)]
     assert edits[-1].startswith("Deleted dataset **faq** and its 300 examples.")
     assert stack.stores.datasets.get_dataset(GUILD, "faq") is None
 
@@ -93,5 +93,5 @@ def test_a_rate_limited_progress_edit_is_waited_out_and_a_failed_one_does_not_st
     assert stack.work()["failed"] == 0
     assert len(stack.sleeps) == 1 and 0 < stack.sleeps[0] <= 0.25  # the retry-after, waited out once
     edits = [e["content"] for e in stack.fake.edits(pressed["token"])]
-    assert edits[:-1] == [f"Deleting **faq**… {n} of 300 examples deleted." for n in (150, 225, 300)]
+    assert edits[:-1] == [f"⏳ Deleting **faq**… {n} of 300 examples deleted." for n in (150, 225, 300)]
     assert edits[-1].startswith("Deleted dataset **faq** and its 300 examples.")
