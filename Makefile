@@ -38,12 +38,14 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # The cloud: sam build + sam deploy (guided the first time), commands, endpoint URL, invite link, endpoint check
-# (README, "Deploying"). ARCH=x86_64 for Intel/AMD functions; VOICE_IMAGE=<uri> (from make voice-image) adds voice.
+# (README, "Deploying"). ARCH=x86_64 for Intel/AMD functions; VOICE_IMAGE=<uri> (from make voice-image) adds voice;
+# VOICE_SHARDS=2..4 runs that many voice worker shards (needed once the bot is in 2,500 servers).
 build: venv
 	$(VENV)/bin/sam build --parameter-overrides Architecture=$(ARCH)
 
 deploy: venv
-	$(PY) -m infra.deploy --arch $(ARCH) $(if $(VOICE_IMAGE),--voice-image $(VOICE_IMAGE)) $(ARGS)
+	$(PY) -m infra.deploy --arch $(ARCH) $(if $(VOICE_IMAGE),--voice-image $(VOICE_IMAGE)) \
+		$(if $(VOICE_SHARDS),--voice-shards $(VOICE_SHARDS)) $(ARGS)
 
 # Build the voice worker's image for ARCH and push it to the stack's ECR repository (needs docker).
 voice-image: venv

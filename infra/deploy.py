@@ -1,6 +1,6 @@
 """Deploy the bot to AWS and connect it to Discord: what ``make deploy`` runs.
 
-    python -m infra.deploy [--arch arm64|x86_64] [--voice-image URI] [--yes] [--guided]
+    python -m infra.deploy [--arch arm64|x86_64] [--voice-image URI] [--voice-shards N] [--yes] [--guided]
     python -m infra.deploy voice-image [--arch arm64|x86_64]       # what ``make voice-image`` runs
 
 Steps, each saying what it did, or what failed and what to do about it:
@@ -11,7 +11,10 @@ Steps, each saying what it did, or what failed and what to do about it:
 4. set the application's Interactions Endpoint URL (``PATCH /applications/@me``; Discord accepts it only after the
    endpoint answered its signed PING);
 5. print the invite link, with the scopes and permissions the bot needs;
-6. check the deployed endpoint: an unsigned request must get 401.
+6. check the deployed endpoint: an unsigned request must get 401;
+7. with the voice worker, check its shards against the servers the bot is in: Discord closes a gateway session that
+   would hold more than 2,500 (close code 4011), so past that the worker needs ``--voice-shards`` (VoiceShardCount:
+   one task and one voice queue per shard).
 
 Running it again changes nothing that is already right: sam reports no changes, the commands are compared before
 they are written, and the endpoint URL is patched only when it differs.
@@ -53,6 +56,9 @@ BOT_PERMISSIONS = {
     "Speak": 1 << 21,
 }
 INVITE_SCOPES = ("bot", "applications.commands")
+# template.yaml's VoiceShardCount, and Discord's most servers per gateway session (its sharding docs).
+VOICE_SHARD_COUNTS = ("1", "2", "3", "4")
+GUILDS_PER_SHARD = 2500
 
 
 class StepFailed(Exception):
@@ -101,6 +107,7 @@ class Deployment:
     settings: Settings
     architecture: str = "arm64"
     voice_image: str | None = None
+    voice_shards: str | None = None
     assume_yes: bool = False
     force_guided: bool = False
     samconfig_path: Path = REPO / "samconfig.toml"
@@ -126,7 +133,8 @@ class Deployment:
         saved = deploy_parameters(read_samconfig(self.samconfig_path))
         guided = self.force_guided or not saved.get("parameter_overrides")
         overrides = parameter_overrides(saved.get("parameter_overrides"), Architecture=self.architecture,
-                                        VoiceImageUri=self.voice_image)  # type: ignore[arg-type]
+                                        VoiceImageUri=self.voice_image,  # type: ignore[arg-type]
+                                        VoiceShardCount=self.voice_shards)  # type: ignore[arg-type]
         command = [self.sam, "deploy", "--no-fail-on-empty-changeset"]
         if guided:
             # The first time: sam asks for the stack name, region and every parameter, and saves the answers.
@@ -204,12 +212,37 @@ class Deployment:
                              f"sam logs -n InteractionsFunction --stack-name {self._stack_name()}")
         return f"{url} refuses unsigned requests (401)"
 
+    def voice_shards_check(self) -> str:
+        if not self._parameter("VoiceImageUri"):
+            return "no voice worker in this stack (make voice-image, then make deploy VOICE_IMAGE=<its uri>)"
+        shards = int(self._parameter("VoiceShardCount") or "1")
+        rest = self._rest()
+        servers = int(self._discord(rest.request, "GET", "/applications/@me").get("approximate_guild_count") or 0)
+        recommended = int(rest.request("GET", "/gateway/bot").get("shards") or 1)
+        needed = -(-servers // GUILDS_PER_SHARD)
+        most = int(VOICE_SHARD_COUNTS[-1])
+        held = f"{shards} voice shard{'s' if shards > 1 else ''} for about {servers} servers"
+        if needed > shards:
+            if needed > most:
+                raise StepFailed(f"the bot is in about {servers} servers: more than the {most} voice shards this "
+                                 f"template runs can hold ({GUILDS_PER_SHARD:,} each).",
+                                 "Run the voice worker outside this stack with more shards (voice_worker/README.md, "
+                                 "Sharding), or leave VoiceImageUri empty.")
+            raise StepFailed(f"{held}, more than {shards} can hold ({GUILDS_PER_SHARD:,} each): Discord closes the "
+                             "voice worker's gateway session (4011, sharding required).",
+                             f"make deploy VOICE_SHARDS={min(max(needed, recommended), most)}")
+        if recommended > shards:
+            return (f"{held}; Discord recommends {recommended} "
+                    f"(make deploy VOICE_SHARDS={min(recommended, most)} before it reaches "
+                    f"{shards * GUILDS_PER_SHARD:,})")
+        return held
+
     # -- running -----------------------------------------------------------------------------------------------
 
     def steps(self) -> list[tuple[str, Callable[[], str]]]:
         return [("sam build", self.build), ("sam deploy", self.deploy), ("register commands", self.register),
                 ("interactions endpoint URL", self.set_endpoint), ("invite link", self.invite),
-                ("check the endpoint", self.check_endpoint)]
+                ("check the endpoint", self.check_endpoint), ("voice shards", self.voice_shards_check)]
 
     def __call__(self) -> int:
         steps = self.steps()
@@ -341,9 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arch", choices=ARCHITECTURES, default=os.environ.get("ARCH") or "arm64")
     parser.add_argument("--voice-image", default=os.environ.get("VOICE_IMAGE") or None,
                         help="the voice worker's image URI (make voice-image prints it)")
+    parser.add_argument("--voice-shards", choices=VOICE_SHARD_COUNTS, default=os.environ.get("VOICE_SHARDS") or None,
+                        help="voice worker shards (one task and queue each): needed from 2,500 servers on")
     parser.add_argument("--yes", action="store_true", help="no questions: write the commands, skip confirmations")
     parser.add_argument("--guided", action="store_true", help="ask sam deploy's questions again")
     args = parser.parse_args(argv)
+    if args.voice_shards is not None and args.voice_shards not in VOICE_SHARD_COUNTS:  # from VOICE_SHARDS
+        parser.error(f"VOICE_SHARDS must be one of {', '.join(VOICE_SHARD_COUNTS)}, not {args.voice_shards!r}")
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -351,8 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.what == "voice-image":
         return voice_image(settings, args.arch)
-    return Deployment(settings, architecture=args.arch, voice_image=args.voice_image, assume_yes=args.yes,
-                      force_guided=args.guided)()
+    return Deployment(settings, architecture=args.arch, voice_image=args.voice_image, voice_shards=args.voice_shards,
+                      assume_yes=args.yes, force_guided=args.guided)()
 
 
 if __name__ == "__main__":

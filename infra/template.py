@@ -7,6 +7,7 @@ a table, bucket or queue added to the template exists locally on the next start.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,22 @@ class Provisioned:
             if attribute == "QueueUrl":
                 return self.refs[logical_id]
             raise KeyError(f"GetAtt {logical_id}.{attribute} is not known locally")
+        if isinstance(value, dict) and "Fn::Join" in value:
+            separator, items = value["Fn::Join"]
+            return separator.join(str(self.resolve(item)) for item in items)
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            # ${Name} is a Ref, ${Name.Attribute} a GetAtt (the voice shards' queue list is built this way).
+            return _SUB_VARIABLE.sub(lambda m: str(self.resolve(_sub_reference(m.group(1)))), value["Fn::Sub"])
         return value
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
+
+
+def _sub_reference(name: str) -> dict[str, Any]:
+    if "." in name:
+        return {"Fn::GetAtt": name.split(".", 1)}
+    return {"Ref": name}
 
 
 def _queue_attributes(props: dict[str, Any], provisioned: Provisioned) -> dict[str, str]:
@@ -206,6 +222,13 @@ def function_environment(provisioned: Provisioned, logical_id: str, template: di
         except KeyError:
             continue  # a resource that only exists in the cloud (none today)
     return environment
+
+
+def task_environment(provisioned: Provisioned, logical_id: str, template: dict[str, Any] | None = None) -> dict:
+    """The environment variables the template gives the (one) container of an ECS task definition, resolved."""
+    template = template or load_template()
+    [container] = template["Resources"][logical_id]["Properties"]["ContainerDefinitions"]
+    return {item["Name"]: str(provisioned.resolve(item["Value"])) for item in container.get("Environment", [])}
 
 
 def function_timeout(logical_id: str, template: dict[str, Any] | None = None) -> int:

@@ -71,8 +71,12 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 def presence_index(settings: Settings) -> int:
-    """The voice queue this worker polls (the only one, or its shard's): its presence is recorded under it."""
-    return 0 if len(settings.voice_queue_urls) <= 1 else settings.voice_shard_id
+    """Where this worker's presence is recorded: the index of its queue in the functions' list, its shard id.
+
+    Not the position in its own VOICE_QUEUE_URL: a shard's task may be given only its own queue (template.yaml
+    does so), and the interactions function looks shard i's worker up under i.
+    """
+    return settings.voice_shard_id
 
 
 class VoiceBot(commands.Bot):

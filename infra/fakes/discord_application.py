@@ -32,6 +32,8 @@ class FakeApplication:
     name: str = "Bot Trainer (fake)"
     signer: InteractionSigner = field(default_factory=InteractionSigner.generate)
     interactions_endpoint_url: str | None = None
+    # The servers the bot is in, as Discord reports them; GET /gateway/bot recommends shards from it.
+    approximate_guild_count: int = 1
     # Every validation PING's outcome: (url, status of the signed PING, status of the badly signed one).
     validations: list[tuple[str, int, int]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -44,6 +46,7 @@ class FakeApplication:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.application_id, "name": self.name, "verify_key": self.public_key_hex,
                 "flags": 0, "bot_public": True, "interactions_endpoint_url": self.interactions_endpoint_url,
+                "approximate_guild_count": self.approximate_guild_count,
                 **self.extra}
 
     def handle(self, method: str, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -426,6 +426,15 @@ def create_app(fake: FakeDiscord) -> Flask:
                            "flags": 0, "bot": bot, "team": None,
                            "owner": {**bot, "bot": False, "id": "400000000000000001"}})
 
+    @api.get("/gateway/bot")
+    def bot_gateway() -> Response:
+        if (refused := bot_gate()) is not None:
+            return refused
+        # Discord's own formula is not published; about one shard per 1,000 servers is what it recommends.
+        shards = max(1, -(-fake.application.approximate_guild_count // 1000))
+        return _json(200, {"url": "wss://gateway.discord.gg", "shards": shards, "session_start_limit": {
+            "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
+
     @api.route("/applications/@me", methods=["GET", "PATCH"])
     def edit_application() -> Response:
         if (refused := bot_gate()) is not None:

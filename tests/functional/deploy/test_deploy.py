@@ -4,6 +4,7 @@ are recorded (tests/e2e runs the real `sam build`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import threading
 from pathlib import Path
@@ -138,7 +139,8 @@ def test_deploy_walks_every_step_and_a_second_run_changes_nothing(moto_endpoint,
     assert query["scope"] == ["bot applications.commands"]
     assert int(query["permissions"][0]) == sum(BOT_PERMISSIONS.values())
     assert f"{stack} refuses unsigned requests (401)" in text
-    assert text.count("    done: ") == 6
+    assert "done: no voice worker in this stack" in text
+    assert text.count("    done: ") == 7
 
     writes_before = [r for r in discord.request_log() if r["method"] in ("PUT", "PATCH", "POST")]
     lines.clear()
@@ -153,13 +155,14 @@ def test_deploy_walks_every_step_and_a_second_run_changes_nothing(moto_endpoint,
 def test_the_first_deploy_is_guided_and_a_voice_image_is_passed(moto_endpoint, discord, stack, tmp_path):
     sam, lines = Sam(), []
     deployment = _deployment(moto_endpoint, discord, _samconfig(tmp_path, deployed=False), sam, lines,
-                             architecture="x86_64", voice_image="1.dkr.ecr.us-east-1.amazonaws.com/voice:abc")
+                             architecture="x86_64", voice_image="1.dkr.ecr.us-east-1.amazonaws.com/voice:abc",
+                             voice_shards="2")
     assert deployment() == 0, "\n".join(lines)
     build, deploy = sam.commands
     assert "Architecture=x86_64" in build and sam.envs[0]["LAMBDA_ARCHITECTURE"] == "x86_64"
     assert "--guided" in deploy
     assert deploy[deploy.index("--parameter-overrides") + 1:] == [
-        "Architecture=x86_64", "VoiceImageUri=1.dkr.ecr.us-east-1.amazonaws.com/voice:abc"]
+        "Architecture=x86_64", "VoiceImageUri=1.dkr.ecr.us-east-1.amazonaws.com/voice:abc", "VoiceShardCount=2"]
 
 
 @pytest.mark.parametrize("stack", ["ab" * 32], indirect=True)
@@ -170,7 +173,7 @@ def test_a_wrong_public_key_stops_before_discord_is_asked(moto_endpoint, discord
     assert "FAILED: the stack's DiscordPublicKey is not this application's public key" in text
     assert "what to do:" in text
     assert discord.application.interactions_endpoint_url is None
-    assert "[5/6]" not in text
+    assert "[5/7]" not in text
 
 
 def test_an_endpoint_that_fails_discords_ping_is_not_set(moto_endpoint, discord, stack, tmp_path, monkeypatch):
@@ -205,6 +208,68 @@ def test_an_endpoint_that_answers_unsigned_requests_fails_the_check(moto_endpoin
             deployment.check_endpoint()
     finally:
         stop()
+
+
+@pytest.mark.parametrize(("servers", "shards", "outcome"), [
+    (400, "1", "done: 1 voice shard for about 400 servers"),
+    # Past Discord's recommendation (about one per 1,000) but within its limit: a note, not a failure.
+    (2400, "1", "done: 1 voice shard for about 2400 servers; Discord recommends 3 (make deploy VOICE_SHARDS=3 "
+                "before it reaches 2,500)"),
+    (2600, "1", "FAILED: 1 voice shard for about 2600 servers, more than 1 can hold (2,500 each): Discord closes "
+                "the voice worker's gateway session (4011, sharding required).\n"
+                "    what to do: make deploy VOICE_SHARDS=3"),
+    (7600, "3", "FAILED: 3 voice shards for about 7600 servers, more than 3 can hold (2,500 each): Discord "
+                "closes the voice worker's gateway session (4011, sharding required).\n"
+                "    what to do: make deploy VOICE_SHARDS=4"),
+    (9000, "4", "done: 4 voice shards for about 9000 servers; Discord recommends 9"),
+    (12000, "4", "FAILED: the bot is in about 12000 servers: more than the 4 voice shards this template runs"),
+])
+def test_the_voice_shards_are_checked_against_the_servers_the_bot_is_in(discord, tmp_path, servers, shards,
+                                                                        outcome):
+    discord.application.approximate_guild_count = servers
+    lines = []
+    deployment = _deployment("http://127.0.0.1:9", discord, _samconfig(tmp_path), Sam(), lines)
+    deployment.settings = dataclasses.replace(deployment.settings, discord_bot_token=discord.bot_token)
+    deployment.stack = {"Parameters": [{"ParameterKey": "VoiceImageUri", "ParameterValue": "1.dkr.ecr/voice:1"},
+                                       {"ParameterKey": "VoiceShardCount", "ParameterValue": shards}]}
+    only_this_step = [("voice shards", deployment.voice_shards_check)]
+    deployment.steps = lambda: only_this_step  # type: ignore[method-assign]
+    assert deployment() == (1 if outcome.startswith("FAILED") else 0)
+    assert outcome in "\n".join(lines)
+    if outcome.startswith("FAILED"):
+        assert "what to do: " in "\n".join(lines)
+
+
+def test_the_fakes_gateway_answer_is_discords(discord):
+    import requests
+
+    from tests.support.discord_spec import spec_errors
+
+    discord.application.approximate_guild_count = 2600
+    response = requests.get(f"{discord.api_base}/gateway/bot", headers={"Authorization": f"Bot {discord.bot_token}"},
+                            timeout=5)
+    assert response.status_code == 200 and not spec_errors("GatewayBotResponse", response.json())
+    assert response.json()["shards"] == 3
+
+
+def test_a_shard_count_the_template_does_not_allow_is_refused_before_anything_runs(monkeypatch, capsys):
+    from infra.deploy import main
+
+    monkeypatch.setenv("VOICE_SHARDS", "9")
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    assert "VOICE_SHARDS must be one of 1, 2, 3, 4, not '9'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--voice-shards", "0"])
+    assert "invalid choice: '0'" in capsys.readouterr().err
+
+
+def test_the_voice_shard_counts_are_the_templates():
+    from infra.deploy import VOICE_SHARD_COUNTS
+    from infra.template import load_template
+
+    assert list(VOICE_SHARD_COUNTS) == load_template()["Parameters"]["VoiceShardCount"]["AllowedValues"]
 
 
 def test_parameter_overrides_keep_the_saved_answers():

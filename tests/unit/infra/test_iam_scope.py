@@ -61,16 +61,24 @@ def test_the_watcher_may_list_the_bucket_for_bedrock_metrics():
             assert all("*" != r for s in allowing(logical_id, action) for r in resources(s))
 
 
-def test_the_voice_worker_writes_only_its_claims():
+def _may_write(action: str, pk: str) -> bool:
+    return any(fnmatch.fnmatchcase(pk, pattern) for s in allowing("VoiceWorkerPolicy", action)
+               for pattern in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+
+
+def test_the_voice_worker_writes_only_its_claims_and_its_presence():
     writes = [s for s in statements("VoiceWorkerPolicy")
               if {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} & set(s["Action"])]
-    assert writes
+    assert writes and all("Condition" in s for s in writes)
     claim_pk = keys.voice_request_pk("1300000000000000001")
     settings_pk = keys.guild_pk("200000000000000001")
-    for statement in writes:
-        patterns = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-        assert any(fnmatch.fnmatchcase(claim_pk, p) for p in patterns)
-        assert not any(fnmatch.fnmatchcase(settings_pk, p) for p in patterns)
+    # The claim is taken and finished with UpdateItem (voice_worker/ledger.py); every shard's heartbeat and
+    # stopped record is a PutItem (shared/storage/voice_presence.py), which /join reads before queueing.
+    assert _may_write("dynamodb:UpdateItem", claim_pk)
+    assert _may_write("dynamodb:PutItem", keys.voice_worker_pk())
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert not _may_write(action, settings_pk)
+    assert not _may_write("dynamodb:DeleteItem", claim_pk)
     reads = allowing("VoiceWorkerPolicy", "dynamodb:GetItem")
     assert reads and all("Condition" in s for s in reads)
     assert not allowing("VoiceWorkerPolicy", "dynamodb:Query")

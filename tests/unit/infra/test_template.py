@@ -95,7 +95,7 @@ def test_without_an_image_uri_no_voice_service_exists_and_functions_get_no_voice
             assert not conditions[output["Condition"]]
 
 
-def test_an_image_uri_runs_one_fargate_task_per_shard_with_the_voice_policy():
+def test_an_image_uri_runs_a_fargate_task_with_the_voice_policy():
     from infra.template import evaluate_conditions
 
     template = load_template()
@@ -116,7 +116,7 @@ def test_an_image_uri_runs_one_fargate_task_per_shard_with_the_voice_policy():
     assert resources["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "VoiceWorkerPolicy"}]
     [container] = task["ContainerDefinitions"]
     env = {item["Name"]: item["Value"] for item in container["Environment"]}
-    assert env["VOICE_SHARD_COUNT"] == "1" and env["VOICE_SHARD_ID"] == "0"
+    assert env["VOICE_SHARD_ID"] == "0" and env["VOICE_SHARD_COUNT"] == {"Ref": "VoiceShardCount"}
     assert env["VOICE_QUEUE_URL"] == {"Ref": "VoiceQueue"}
     assert "/healthz" in " ".join(container["HealthCheck"]["Command"])
     assert env["VOICE_HEALTH_PORT"] in " ".join(container["HealthCheck"]["Command"])
