@@ -358,9 +358,15 @@ def _stages_text(record: FineTuneJobRecord, job: FineTuneJob) -> str:
     if not record.in_stage2:
         return (f"Stage 1 of 2 (supervised) {job.status}: stage 2 (preference, {record.preference_pairs} pairs) "
                 "did not run.")
+    tokens = ""
+    if record.stage1_trained_tokens:
+        tokens = f" Stage 1 trained {record.stage1_trained_tokens:,} tokens"
+        tokens += (f", {record.stage1_trained_tokens + job.trained_tokens:,} with stage 2's above."
+                   if job.trained_tokens else ".")
     if job.status == "succeeded":
         return (f"Both stages ran: stage 1 (supervised, job `{record.stage1_job_id}`) made `{record.stage1_model}`; "
-                f"stage 2 (preference, {record.preference_pairs} pairs) trained it into `{job.fine_tuned_model}`.")
+                f"stage 2 (preference, {record.preference_pairs} pairs) trained it into `{job.fine_tuned_model}`."
+                + tokens)
     return (f"Stage 2 of 2 (preference, {record.preference_pairs} pairs) {job.status}. Stage 1 (supervised, job "
             f"`{record.stage1_job_id}`) finished: its model `{record.stage1_model}` exists and can still be made "
-            "active.")
+            "active." + tokens)

@@ -78,6 +78,7 @@ class FineTuneJobRecord:
     # Set when stage 2 starts (job_id is then stage 2's), or when it could not be started.
     stage1_job_id: str = ""
     stage1_model: str = ""
+    stage1_trained_tokens: int = 0  # trained_tokens follows stage 2's job once it runs
     stage2_failures: int = 0
 
     @property
@@ -110,7 +111,8 @@ class FineTuneJobRecord:
         return cls(**values)
 
 
-_INT_FIELDS = ("trained_tokens", "stages", "preference_pairs", "preference_epochs", "stage2_failures")
+_INT_FIELDS = ("trained_tokens", "stages", "preference_pairs", "preference_epochs", "stage2_failures",
+               "stage1_trained_tokens")
 
 
 class FineTuneJobStore:
@@ -242,7 +244,7 @@ class FineTuneJobStore:
         changes: dict[str, Any] = {"stage1_job_id": stage1.job_id, "stage1_model": str(stage1.fine_tuned_model),
                                    "job_id": stage2.job_id, "status": stage2.status, "updated_at": utc_now()}
         if stage1.trained_tokens is not None:
-            changes["trained_tokens"] = int(stage1.trained_tokens)
+            changes["trained_tokens"] = changes["stage1_trained_tokens"] = int(stage1.trained_tokens)
         self._table.update(*self._key(record), set=changes, remove=("stage2_lease_until",),
                            condition="attribute_exists(pk)")
         self._table.put({"pk": keys.provider_job_pk(record.provider, stage2.job_id), "sk": "POINTER",

@@ -227,6 +227,13 @@ def test_both_stages_run_and_the_completion_post_names_them(client, runner, two_
     assert "**succeeded**" in post["content"] and "Final training loss" in post["content"]
     assert (f"Both stages ran: stage 1 (supervised, job `{done.stage1_job_id}`) made `{done.stage1_model}`; stage 2 "
             f"(preference, 10 pairs) trained it into `{done.fine_tuned_model}`.") in post["content"]
+    # Each stage's tokens as the provider reported them: the summary line is stage 2's, the sentence adds stage 1's.
+    stage1_tokens = fake_openai.jobs[done.stage1_job_id].data["trained_tokens"]
+    stage2_tokens = fake_openai.jobs[done.job_id].data["trained_tokens"]
+    assert stage1_tokens and stage2_tokens and done.stage1_trained_tokens == stage1_tokens
+    assert f"Trained tokens: {stage2_tokens:,}" in post["content"]
+    assert (f"Stage 1 trained {stage1_tokens:,} tokens, {stage1_tokens + stage2_tokens:,} with stage 2's above."
+            in post["content"])
     assert done.fine_tuned_model != done.stage1_model and post["attachments"][0]["filename"] == "loss.png"
     [make_active] = post["components"][0]["components"]
     send(client, build.component(make_active["custom_id"], message=post, **TRAINER, **A))
