@@ -46,6 +46,7 @@ from typing import Any
 
 import requests
 
+from functions.worker.progress import PROGRESS_MARK
 from infra import interactions as build
 from infra.local_stack import STATE_FILE
 from infra.signing import DevApplication
@@ -98,9 +99,12 @@ def follow(token: str, *, timeout: float = FOLLOW_TIMEOUT_SECONDS, settle: float
     settled_at = None
     while time.monotonic() < deadline:
         messages = requests.get(f"{fake}/_fake/messages", params={"token": token}, timeout=5).json()["messages"]
+        working = bool(messages) and str(messages[0].get("content") or "").startswith(PROGRESS_MARK)
         if messages != seen:
             seen, settled_at = messages, time.monotonic()
-        elif seen and settled_at is not None and time.monotonic() - settled_at >= settle:
+            if working:  # a long task says how far it is: show it, and wait for its final reply
+                print(f"({messages[0]['content']})", file=progress, flush=True)
+        elif seen and not working and settled_at is not None and time.monotonic() - settled_at >= settle:
             return seen
         if not seen and time.monotonic() >= next_note:
             print(f"(still working… {time.monotonic() - started:.0f} s so far)", file=progress, flush=True)

@@ -18,7 +18,13 @@ of references, a few milliseconds at 100,000 items) taken at once under the GIL;
 lock would do the same and also isolate reads from a transaction in progress, but every secondary-index query on
 moto sorts the whole table, so it would stall writes for seconds at a time.
 
-The replacement is applied only over the exact upstream code it was written against (a digest of its source);
+A query on the table itself (no index) walks and sorts the whole table too, to keep the one partition it asked
+for: each page of a dataset's examples cost a sort of every item stored (0.3 s at 6,000 items, so renaming a
+dataset of 3,000 took 46 s, nearly all in those sorts). Here it runs upstream's query over a shallow copy of the
+table that holds only that partition, its items listed in upstream's order: the same code, the same results and
+pages, a cost that follows the partition's size. DynamoDB's own Query reads one partition.
+
+The replacements are applied only over the exact upstream code it was written against (a digest of its source);
 when moto changes that method, :func:`apply` leaves moto alone and logs why, and the test that pins the digest
 fails, so someone looks at whether the patch is still right or still needed.
 """
@@ -35,12 +41,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# sha256 of the source of DynamoDBBackend.transact_write_items, Table.all_items and Table.has_idx_items in moto 5.2.5.
-UPSTREAM_SOURCE_SHA256 = "d5073fd4be1d772245d3b44af0ce40ea45b24d2afd7503169cd4a1aa26cf713c"
+# sha256 of the source of DynamoDBBackend.transact_write_items, Table.all_items, Table.has_idx_items and
+# Table.query in moto 5.2.5.
+UPSTREAM_SOURCE_SHA256 = "c0c250a468516808a08c4b6a9e4990890a30a04be09dd7a5d05674212eeff5ec"
 
 _ACTIONS = ("ConditionCheck", "Put", "Delete", "Update")
 # Table methods that walk every item, run over a snapshot (see the module's docstring).
 _WALKS = ("all_items", "has_idx_items")
+# Table methods replaced by a wrapper around upstream's.
+_WRAPPED = (*_WALKS, "query")
 
 
 def upstream_digest() -> str:
@@ -49,7 +58,7 @@ def upstream_digest() -> str:
     from moto.dynamodb.models.table import Table
 
     methods = [getattr(DynamoDBBackend, "_upstream_transact_write_items", DynamoDBBackend.transact_write_items)]
-    methods += [getattr(Table, f"_upstream_{name}", getattr(Table, name)) for name in _WALKS]
+    methods += [getattr(Table, f"_upstream_{name}", getattr(Table, name)) for name in _WRAPPED]
     return hashlib.sha256("".join(inspect.getsource(m) for m in methods).encode()).hexdigest()
 
 
@@ -70,9 +79,11 @@ def apply() -> bool:
 
     DynamoDBBackend._upstream_transact_write_items = DynamoDBBackend.transact_write_items  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    for name in _WALKS:
+    for name in _WRAPPED:
         setattr(Table, f"_upstream_{name}", getattr(Table, name))
+    for name in _WALKS:
         setattr(Table, name, _over_snapshot(getattr(Table, name)))
+    Table.query = _within_partition(Table.query)  # type: ignore[method-assign]
     return True
 
 
@@ -92,6 +103,34 @@ def _over_snapshot(walk: Any) -> Any:
     return walk_snapshot
 
 
+def _within_partition(query: Any) -> Any:
+    """Run upstream's table ``query`` over a shallow copy of the table holding only the queried partition."""
+
+    signature = inspect.signature(query)
+
+    @functools.wraps(query)
+    def query_partition(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's backend passes index_name by position.
+        index_name = signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key)  # .get: items is a defaultdict, and a read must not add to it
+        if partition is None:
+            items = []
+        elif self.range_key_attr:
+            # Already in upstream's order (DynamoType compares by cast_value), each key computed once: its two
+            # sorts then find the list sorted in n steps instead of n log n slow comparisons.
+            items = sorted(dict(partition).values(), key=lambda item: item.range_key.cast_value)
+        else:
+            items = [partition]
+        stand_in = copy.copy(self)
+        stand_in.items = {} if partition is None else {hash_key: partition}
+        stand_in.all_items = lambda: list(items)
+        return query(stand_in, hash_key, *args, **kwargs)
+
+    return query_partition
+
+
 def remove() -> None:
     """Put moto's own method back (tests)."""
     from moto.dynamodb.models import DynamoDBBackend
@@ -102,7 +141,7 @@ def remove() -> None:
 
         DynamoDBBackend.transact_write_items = upstream  # type: ignore[method-assign]
         del DynamoDBBackend._upstream_transact_write_items  # type: ignore[attr-defined]
-        for name in _WALKS:
+        for name in _WRAPPED:
             setattr(Table, name, getattr(Table, f"_upstream_{name}"))
             delattr(Table, f"_upstream_{name}")
 

@@ -15,7 +15,12 @@ job a delivery names. Both go through :meth:`JobWatcher.check`, so they agree on
   a deployment, so one is created first (on demand: billed per token, nothing while idle) and the post waits
   until it is active or has failed;
 - a record whose "Make active" waits for its deployment is back on the list: when the deployment is active the
-  guild switches to it (and deployments nothing uses are deleted); either way the channel is told.
+  guild switches to it (and deployments nothing uses are deleted); either way the channel is told;
+- a two-stage job (supervised, then preference) is not posted when stage 1 succeeds: stage 2 is started on stage
+  1's model, once (a claim on the record: a schedule tick and a webhook delivery may both see the success), and the
+  channel is told. A failed start is retried on the next check, and after ``STAGE2_START_ATTEMPTS`` the job is
+  reported failed. Stage 2's end is posted as any job's, saying that both stages ran, or, when stage 2 failed,
+  that stage 1's model can still be made active.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from shared.discord.text import clip
 from shared.errors import BotError
 from shared.finetune.catalog import load_catalog
 from shared.finetune.evaluation import compare_models, held_out_examples
-from shared.finetune.jobs import FineTuneJob, ModelDeployment
+from shared.finetune.jobs import FineTuneJob, JobRequest, ModelDeployment
 from shared.finetune.planning import completion_for
 from shared.finetune.providers import FineTuneProvider, is_simulated
 from shared.finetune.serving import Serving, active_serving, make_active
@@ -48,6 +53,12 @@ logger = logging.getLogger(__name__)
 # A start recorded this long ago whose provider job never appeared did not happen (every delivery failed).
 STARTING_GIVE_UP = timedelta(hours=2)
 CHART_FILENAME = "loss.png"
+# Longer than a watcher run (its timeout, 120 s), shorter than the schedule (5 minutes): a live stage-2 start is
+# never doubled, one that crashed is taken over by the next tick (template.yaml).
+STAGE2_LEASE_SECONDS = 150
+# Failed stage-2 starts before the job is reported failed (about 25 minutes of schedule ticks).
+STAGE2_START_ATTEMPTS = 5
+SIMULATED = "_(The provider is simulated: this is the local fake, not a real model.)_"
 
 
 @dataclass
@@ -118,6 +129,8 @@ class JobWatcher:
             # Posted already: on the list again only to follow a deployment.
             return record.status, self._follow_deployment(record, provider)
         job = provider.retrieve(record.job_id)
+        if record.stages == 2 and not record.in_stage2 and job.status == "succeeded":
+            return self._stage1_succeeded(record, provider, job)
         deployment = None
         if job.status == "succeeded" and job.fine_tuned_model and provider.needs_deployment(job.fine_tuned_model):
             record, deployment = self._deploy_for_check(record, provider, job)
@@ -130,6 +143,11 @@ class JobWatcher:
                 # Metrics, the chart and the held-out check only for the one check that will post.
                 post = completion_for(provider, job, simulated=is_simulated(self.settings, record.provider))
                 text = post.text
+                offer_activation = post.offer_activation
+                if record.stages == 2:
+                    text = f"{text}\n{_stages_text(record, job)}"
+                    # Stage 2 did not finish: stage 1's model is paid for, and stays usable.
+                    offer_activation = offer_activation or (record.in_stage2 and bool(record.stage1_model))
                 if job.status == "succeeded":
                     try:
                         check = self._held_out_check(record, provider, job, deployment)
@@ -137,7 +155,7 @@ class JobWatcher:
                         logger.warning("held-out check of %s failed: %r", record.request_id, exc)
                         check = "No held-out check: the models could not be asked this time."
                     text = f"{text}\n{check}"
-                self._post(record, text, post.chart_png, post.offer_activation)
+                self._post(record, text, post.chart_png, offer_activation)
             except Exception:
                 # Stay active and unposted: the next tick posts it.
                 self.jobs.release_post(record)
@@ -145,6 +163,60 @@ class JobWatcher:
             posted = True
         self.jobs.update_from_provider(record, job)
         return job.status, posted
+
+    # --- the preference stage ---------------------------------------------------------------------------
+
+    def _stage1_succeeded(self, record: FineTuneJobRecord, provider: FineTuneProvider,
+                          stage1: FineTuneJob) -> tuple[str, bool]:
+        """Start stage 2 on stage 1's model (once), or report that it could not be started."""
+        if record.status == "failed":
+            return "failed", self._post_stage2_not_started(record)  # given up; its post did not go out yet
+        if not self.jobs.claim_stage2(record, lease_seconds=STAGE2_LEASE_SECONDS):
+            return "running", False  # another check is starting it, or has
+        model = str(stage1.fine_tuned_model)
+        try:
+            stage2 = provider.start_preference_job(
+                model, record.preference_file, record.preference_validation_file,
+                JobRequest(request_id=f"{record.request_id}-dpo", guild_id=record.guild_id, dataset=record.dataset,
+                           snapshot=record.snapshot, requested_by=record.requested_by),
+                epochs=record.preference_epochs or 1)
+        except Exception as exc:  # counted, released: the next check tries again, up to the bound
+            reason = exc.user_message if isinstance(exc, BotError) else "the provider did not take the job"
+            logger.warning("stage 2 of %s did not start: %r", record.request_id, exc)
+            failed = self.jobs.stage2_start_failed(record, stage1, reason, give_up_after=STAGE2_START_ATTEMPTS)
+            if failed.status != "failed":
+                return "running", False
+            return "failed", self._post_stage2_not_started(failed)
+        record = self.jobs.begin_stage2(record, stage1, stage2)
+        text = (f"Stage 1 of 2 (supervised) finished; stage 2 (preference, {record.preference_pairs} pairs) "
+                f"started on `{model}`: job `{stage2.job_id}`. I'll post here when it finishes.")
+        if is_simulated(self.settings, record.provider):
+            text += f"\n{SIMULATED}"
+        if record.channel_id:
+            try:
+                self.discord.create_message(record.channel_id, content=clip(text))
+            except BotError as exc:  # stage 2 runs either way; its completion is posted
+                logger.warning("progress message of %s not posted: %s", record.request_id, exc)
+        return stage2.status, False
+
+    def _post_stage2_not_started(self, record: FineTuneJobRecord) -> bool:
+        """Stage 2 could not be started: say so, with stage 1's model to make active; then leave the list."""
+        posted = False
+        if record.channel_id and self.jobs.claim_post(record):
+            text = (f"❌ Stage 2 of 2 (preference, {record.preference_pairs} pairs) could not be started after "
+                    f"{record.stage2_failures} tries: {record.error or 'no reason given'}\n"
+                    f"Stage 1 (supervised, job `{record.stage1_job_id}`) finished: its model "
+                    f"`{record.stage1_model}` exists and can still be made active.")
+            if is_simulated(self.settings, record.provider):
+                text += f"\n{SIMULATED}"
+            try:
+                self._post(record, text, None, True)
+            except Exception:
+                self.jobs.release_post(record)
+                raise
+            posted = True
+        self.jobs.leave_watch_list(record)
+        return posted
 
     # --- deployments and the held-out check --------------------------------------------------------------
 
@@ -279,3 +351,22 @@ def build_watcher(settings: Settings, *, aws: AwsClients | None = None, discord:
         discord=discord or DiscordRest(settings),
         s3=stores.aws.s3,
     )
+
+
+def _stages_text(record: FineTuneJobRecord, job: FineTuneJob) -> str:
+    """What the two stages of a job did, for its completion post."""
+    if not record.in_stage2:
+        return (f"Stage 1 of 2 (supervised) {job.status}: stage 2 (preference, {record.preference_pairs} pairs) "
+                "did not run.")
+    tokens = ""
+    if record.stage1_trained_tokens:
+        tokens = f" Stage 1 trained {record.stage1_trained_tokens:,} tokens"
+        tokens += (f", {record.stage1_trained_tokens + job.trained_tokens:,} with stage 2's above."
+                   if job.trained_tokens else ".")
+    if job.status == "succeeded":
+        return (f"Both stages ran: stage 1 (supervised, job `{record.stage1_job_id}`) made `{record.stage1_model}`; "
+                f"stage 2 (preference, {record.preference_pairs} pairs) trained it into `{job.fine_tuned_model}`."
+                + tokens)
+    return (f"Stage 2 of 2 (preference, {record.preference_pairs} pairs) {job.status}. Stage 1 (supervised, job "
+            f"`{record.stage1_job_id}`) finished: its model `{record.stage1_model}` exists and can still be made "
+            "active." + tokens)

@@ -21,7 +21,7 @@ from functions.worker.outcome import TaskOutcome
 from functions.worker.trainers import require_trainer_for
 from shared import openai_api
 from shared.discord.attachment_rules import MAX_AUDIO_BYTES, is_audio
-from shared.discord.components import answer_buttons, confirm_start_button, row
+from shared.discord.components import activate_model_button, answer_buttons, confirm_start_button, row
 from shared.discord.permissions import require_guild
 from shared.discord.text import MAX_CONTENT
 from shared.domain.time import utc_now
@@ -124,10 +124,10 @@ def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     dataset = request.args.dataset or store.guild_settings(guild_id).selected_dataset
     info = store.require_dataset(guild_id, dataset)
     plan = _plan(ctx, guild_id, info.name)
-    digest = plan.export.digest
+    digest = plan.digest
     confirm = request.args.confirm
     ready = _readiness(ctx, plan)
-    shortfall = plan.export.report.shortfall
+    shortfall = plan.shortfall
     if confirm != digest or shortfall:
         changed = confirm and confirm != digest
         lead = "⚠️ The data changed since that estimate; here is the new one.\n" if changed else ""
@@ -139,7 +139,7 @@ def start_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
         if not ready.ok:
             return TaskOutcome(content=_note(ctx, f"{text}\nStart is not offered until that is fixed."))
         text += "\nNothing is spent until you press **Start**."
-        button = confirm_start_button(info.name, digest, plan.estimate.cost_usd)
+        button = confirm_start_button(info.name, digest, plan.cost_usd)
         return TaskOutcome(content=_note(ctx, text), components=[row(button)])
     if not ready.ok:
         raise FineTuningUnavailable(" ".join(ready.problems)[:1500], detail="start refused: " + ready.problems[0])
@@ -173,11 +173,16 @@ def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, da
     jobs = ctx.stores.finetune_jobs
     estimate = plan.estimate
     request_id = _attempt(jobs, guild_id, dataset, digest)
+    summary = estimate.summary()
+    if plan.preference_estimate is not None:
+        summary = (f"Stage 1 of 2 (supervised): {summary}\nStage 2 of 2 (preference, {plan.pairs} pairs): "
+                   f"{plan.preference_estimate.summary()}")
     record, created = jobs.record_start(FineTuneJobRecord(
         guild_id=guild_id, request_id=request_id, dataset=dataset, provider=ctx.settings.finetune_provider,
         base_model=plan.spec.name, requested_by=ref.user_id, channel_id=str(ref.channel_id or ""),
-        snapshot=digest, method=plan.export.method, estimate=estimate.summary(),
-        estimated_cost_usd=f"{estimate.cost_usd:.2f}",
+        snapshot=digest, method=plan.export.method, estimate=summary,
+        estimated_cost_usd=f"{plan.cost_usd:.2f}", stages=plan.stages, preference_pairs=plan.pairs,
+        preference_epochs=plan.preference_estimate.epochs if plan.preference_estimate is not None else 0,
     ))
     if not created and record.job_id:
         logger.info("estimate %s already has job %s (interaction %s)", request_id, record.job_id, ref.id)
@@ -190,6 +195,12 @@ def _start_confirmed(ctx: WorkerServices, ref: InteractionRef, guild_id: str, da
     try:
         _save_export(ctx, guild_id, dataset, digest, plan)
         provider = ctx.provider_named(record.provider)
+        if plan.preference is not None and not record.preference_file:
+            # Stage 2's files go up now, with stage 1's: what was estimated is what trains, whatever the
+            # dataset holds by the time stage 1 ends.
+            files = provider.upload_export(plan.preference, FineTuneRequest(
+                request_id=f"{request_id}-dpo", guild_id=guild_id, dataset=dataset, snapshot=digest))
+            record = jobs.set_preference_files(record, *files)
         started = provider.start_job(plan.export, FineTuneRequest(
             request_id=request_id, guild_id=guild_id, dataset=dataset, snapshot=digest,
             requested_by=record.requested_by,
@@ -212,6 +223,9 @@ def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, 
         return
     name = f"finetune-{dataset}-{digest}"
     files = [("train", plan.export.train_jsonl()), ("validation", plan.export.validation_jsonl())]
+    if plan.preference is not None:
+        files += [("preference", plan.preference.train_jsonl()),
+                  ("preference-validation", plan.preference.validation_jsonl())]
     for part, data in files:
         if not data:
             continue
@@ -226,14 +240,19 @@ def _save_export(ctx: WorkerServices, guild_id: str, dataset: str, digest: str, 
 
 
 def export_file_id(dataset: str, digest: str, part: str) -> str:
-    """``/getfile`` name of a file sent to a provider: ``sent-{dataset}-{digest}-{train|validation}``."""
-    return f"sent-{dataset}-{digest[:12]}-{'train' if part == 'train' else 'valid'}"
+    """``/getfile`` name of a file sent to a provider: ``sent-{dataset}-{digest}-{train|valid|pref|pref-valid}``."""
+    short = {"train": "train", "validation": "valid", "preference": "pref", "preference-validation": "pref-valid"}
+    return f"sent-{dataset}-{digest[:12]}-{short[part]}"
 
 
 def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
+    stages = ""
+    if record.stages == 2:
+        stages = (f" This is stage 1 of 2; when it finishes, stage 2 (preference, {record.preference_pairs} "
+                  "pairs) starts on the model it makes.")
     return _note(ctx, (
         f"🚀 Fine-tuning job `{record.job_id}` started on `{record.base_model}` ({record.provider}, "
-        f"{record.method}) from `{record.dataset}`.\n{record.estimate}\n"
+        f"{record.method}) from `{record.dataset}`.{stages}\n{record.estimate}\n"
         "I'll post in this channel when it finishes. /jobs shows its status and can cancel it."
     ))
 
@@ -253,7 +272,13 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     if not record.job_id:
         raise InvalidInput("That job is still starting; try again in a minute.")
     cancelled = ctx.provider_named(record.provider).cancel(record.job_id)
-    jobs.update_from_provider(record, cancelled)
+    record = jobs.update_from_provider(record, cancelled)
+    if record.in_stage2 and record.stage1_model:
+        # Stage 1's model is paid for and finished: it stays, and can be made active.
+        return TaskOutcome(
+            content=(f"⏹️ Stage 2 (preference) job `{record.job_id}` is {cancelled.status}. Stage 1's model "
+                     f"`{record.stage1_model}` exists and can still be made active."),
+            components=[row(activate_model_button(record.request_id))])
     return TaskOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
 
 
@@ -486,9 +511,10 @@ def activate_model(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
         base = base_serving(ctx.settings)
         deleted = make_active(jobs, guild_id, base, set_by=ref.user_id, provider_for=ctx.provider_named)
         return TaskOutcome(content=_note(ctx, _switched_text(base.model, deleted), base.provider))
-    if record is None or record.status != "succeeded" or not record.fine_tuned_model:
+    model = wanted if record is not None and wanted and wanted == record.stage1_model else (
+        record.usable_model if record is not None else "")
+    if record is None or not model:
         raise NotFound("That job has no finished model to use.")
-    model = record.fine_tuned_model
     provider = ctx.provider_named(record.provider)
     if not provider.needs_deployment(model):
         deleted = make_active(jobs, guild_id, Serving(model, record.provider, model), set_by=ref.user_id,

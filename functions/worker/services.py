@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.aws import AwsClients
@@ -24,8 +26,11 @@ class WorkerServices:
     """
 
     def __init__(self, settings: Settings, *, aws: AwsClients | None = None, discord: DiscordRest | None = None,
-                 openai: Any = None, finetune_provider: FineTuneProvider | None = None) -> None:
+                 openai: Any = None, finetune_provider: FineTuneProvider | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
+        # Monotonic seconds, for pacing progress edits (tests pass their own).
+        self.clock = clock or time.monotonic
         self.aws = aws or AwsClients(settings)
         self.stores = Stores(settings, self.aws)
         self._lock = threading.Lock()

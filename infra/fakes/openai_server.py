@@ -55,6 +55,8 @@ BASE_MODELS = (
     "gpt-4o-mini-2024-07-18",
 )
 LIFECYCLE = ("validating_files", "queued", "running")
+# OpenAI refuses a training file with fewer examples than this (its fine-tuning guide: "at least 10").
+MIN_TRAINING_EXAMPLES = 10
 TERMINAL = ("succeeded", "failed", "cancelled")
 SPEC_URI = "urn:openai-finetune-extract"
 
@@ -129,9 +131,16 @@ _MISSING_SCHEMAS: dict[str, Any] = {
 
 
 def _nullable_to_type(node: Any) -> Any:
-    """The extract mixes OpenAPI 3.0 ``nullable: true`` with 3.1 schemas; express it as JSON Schema."""
+    """The extract mixes OpenAPI 3.0 ``nullable: true`` and boolean exclusive bounds with 3.1 schemas; express
+    them as JSON Schema."""
     if isinstance(node, dict):
         node = {k: _nullable_to_type(v) for k, v in node.items()}
+        # OpenAPI 3.0's boolean exclusiveMinimum/Maximum (with minimum/maximum) is a number in JSON Schema; as a
+        # boolean, True would be read as the bound 1 (DPO's beta in (0, 2] would refuse 0.1).
+        for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            if isinstance(node.get(flag), bool):
+                if node.pop(flag) and bound in node:
+                    node[flag] = node.pop(bound)
         if node.pop("nullable", False) is True:
             if isinstance(node.get("type"), str):
                 node["type"] = [node["type"], "null"]
@@ -174,6 +183,7 @@ class SpecValidator:
         for key in ("preferred_output", "non_preferred_output"):
             props[key]["minItems"] = 1
         pref["required"] = ["input", "preferred_output", "non_preferred_output"]
+        pref["properties"]["input"] = {**pref["properties"]["input"], "required": ["messages"]}
         schemas["FineTunePreferenceTrainingLine"] = pref
         doc = _nullable_to_type(doc)
         self._registry = Registry().with_resource(SPEC_URI, Resource.from_contents(doc, DRAFT202012))
@@ -470,6 +480,9 @@ class FakeOpenAI:
         lines = self._training_lines(job)
         if not lines:
             return "The training file is empty."
+        if len(lines) < MIN_TRAINING_EXAMPLES:
+            return (f"Training file has {len(lines)} example(s), but must have at least {MIN_TRAINING_EXAMPLES} "
+                    "examples.")
         for number, raw in enumerate(lines, start=1):
             try:
                 line = json.loads(raw)
@@ -520,7 +533,9 @@ class FakeOpenAI:
         csv_text = "\n".join(rows) + "\n"
         result = self._store_file("step_metrics.csv", "fine-tune-results", base64.b64encode(csv_text.encode()))
         suffix = data.get("user_provided_suffix") or ""
-        model = f"ft:{data['model']}:fake-org:{suffix}:{data['id'][-8:]}"
+        # A model tuned again keeps the base model's name in its own, as the service names them.
+        base = data["model"].split(":")[1] if data["model"].startswith("ft:") else data["model"]
+        model = f"ft:{base}:fake-org:{suffix}:{data['id'][-8:]}"
         per_epoch = max(1, steps // epochs)
         for epoch in range(max(1, epochs - 2), epochs + 1):
             step = min(steps, per_epoch * epoch)
@@ -556,19 +571,24 @@ class FakeOpenAI:
                          args=(self.webhook_url, event_type, job.data["id"], self.webhook_secret)).start()
 
     def _learned_answer(self, model: str, prompt: Any) -> str | None:
-        """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked."""
+        """A fine-tuned fake model 'remembers' its training answers, so a demo shows the training worked; a model
+        tuned from another fine-tuned one remembers that one's answers too (its own first)."""
         with self._lock:
-            job = next((j for j in self.jobs.values() if j.data.get("fine_tuned_model") == model), None)
-            if job is None:
-                return None
-            for raw in self._training_lines(job):
-                line = json.loads(raw)
-                msgs = line.get("messages") or (line.get("input") or {}).get("messages") or []
-                users = [m.get("content") for m in msgs if m.get("role") == "user"]
-                if users and users[-1] == prompt:
-                    if "preferred_output" in line:
-                        return str(line["preferred_output"][0]["content"])
-                    return str(msgs[-1]["content"])
+            seen: set[str] = set()
+            while model not in seen:
+                seen.add(model)
+                job = next((j for j in self.jobs.values() if j.data.get("fine_tuned_model") == model), None)
+                if job is None:
+                    return None
+                for raw in self._training_lines(job):
+                    line = json.loads(raw)
+                    msgs = line.get("messages") or (line.get("input") or {}).get("messages") or []
+                    users = [m.get("content") for m in msgs if m.get("role") == "user"]
+                    if users and users[-1] == prompt:
+                        if "preferred_output" in line:
+                            return str(line["preferred_output"][0]["content"])
+                        return str(msgs[-1]["content"])
+                model = str(job.data["model"])
         return None
 
 
@@ -677,7 +697,10 @@ def create_app(fake: FakeOpenAI) -> Flask:
     @app.post("/v1/fine_tuning/jobs")
     def create_job() -> Response:
         data = _json_body(fake, "CreateFineTuningJobRequest")
-        if data["model"] not in fake.base_models:
+        with fake._lock:
+            # A model this account fine-tuned can be tuned again (DPO on a supervised result, for instance).
+            tunable = data["model"] in fake.base_models or data["model"] in fake.models
+        if not tunable:
             raise ApiError(400, f"Model {data['model']} is not available for fine-tuning.", param="model",
                            code="model_not_available")
         for key in ("training_file", "validation_file"):
@@ -691,12 +714,17 @@ def create_app(fake: FakeOpenAI) -> Flask:
                 raise ApiError(400, f"{key} {data[key]} must be uploaded with purpose 'fine-tune'.", param=key)
         method = data.get("method") or {"type": "supervised", "supervised": {}}
         kind = method["type"]
+        other = sorted(set(method) - {"type", kind})
+        if other:
+            raise ApiError(400, f"Invalid method: '{other[0]}' settings given for a '{kind}' job.",
+                           param=f"method.{other[0]}")
         asked = dict((method.get(kind) or {}).get("hyperparameters") or {})
         epochs = asked.get("n_epochs", "auto")
         hyper = {"n_epochs": epochs if epochs != "auto" else 3, "batch_size": asked.get("batch_size", 1),
                  "learning_rate_multiplier": asked.get("learning_rate_multiplier", 1.8)}
         if kind == "dpo":
-            hyper["beta"] = asked.get("beta", 0.1)
+            beta = asked.get("beta", "auto")
+            hyper["beta"] = 0.1 if beta == "auto" else beta  # the service reports what "auto" chose
         job = FakeJob({
             "object": "fine_tuning.job", "id": _new_id("ftjob-"), "model": data["model"], "created_at": _now(),
             "finished_at": None, "fine_tuned_model": None, "organization_id": "org-fake", "result_files": [],

@@ -11,9 +11,10 @@ How each kind of example is used:
   the report (``negatives_excluded``), so the user sees why it did not train.
 
 A job always trains the dataset's supervised examples (``auto`` is ``supervised``). Preference pairs are part of
-them as supervised examples with the corrected answer; the report says so, and why no preference stage runs
-(the model cannot, too few pairs for the provider's minimum, or a preference stage on the supervised result is
-not run by this bot). A ``dpo`` export (pairs only) is made only when a caller asks for it. The split into
+them as supervised examples with the corrected answer. When the model takes preference training and there are
+at least its minimum of pairs (:func:`preference_stage_runs`), the planner adds a second stage: a ``dpo`` export
+of the pairs, trained on the model the supervised stage makes (:mod:`shared.finetune.planning`); otherwise the
+report says why no preference stage runs (the model cannot, or too few pairs for the provider's minimum). The split into
 training and validation is seeded and independent of input order, and never leaves the training file below the
 model's ``min_examples``.
 """
@@ -78,6 +79,8 @@ class ExportReport:
     preference_note: str = ""
     min_examples: int = 1
     max_examples: int | None = None
+    # Pairs that train in a preference stage after this supervised one (0: no such stage).
+    preference_stage_pairs: int = 0
 
     @property
     def shortfall(self) -> str:
@@ -98,12 +101,17 @@ class ExportReport:
             f"From the dataset: {self.n_supervised} supervised examples, "
             f"{self.n_preference} preference pairs.",
         ]
-        if self.method == "supervised":
+        from_pairs = (f" ({self.n_from_pairs} of them the corrected answers of preference pairs)"
+                      if self.n_from_pairs else "")
+        if self.method == "supervised" and self.preference_stage_pairs:
             out.append(
-                f"Stages: supervised only, on all {self.n_supervised} examples"
-                + (f" ({self.n_from_pairs} of them the corrected answers of preference pairs)"
-                   if self.n_from_pairs else "") + "."
+                f"Stages: 1) supervised, on all {self.n_supervised} examples{from_pairs}; then 2) preference "
+                f"(DPO), on the model stage 1 makes, with {self.preference_stage_pairs} pairs: `{self.model}` "
+                f"takes preference training and {self.preference_stage_pairs} pairs reach {self.provider}'s "
+                f"minimum of {self.min_examples}."
             )
+        elif self.method == "supervised":
+            out.append(f"Stages: supervised only, on all {self.n_supervised} examples{from_pairs}.")
             if self.preference_note:
                 out.append(self.preference_note)
         if self.negatives_as_rejected:
@@ -258,17 +266,21 @@ def split(items: Sequence[Any], *, fraction: float, min_for_validation: int, see
     return shuffled[n_valid:], shuffled[:n_valid]
 
 
+def preference_stage_runs(pairs: int, spec: ModelSpec) -> bool:
+    """Whether ``pairs`` preference pairs also train in a preference stage: the model takes DPO and there are
+    at least as many pairs as the provider accepts in a training file."""
+    return pairs > 0 and spec.supports("dpo") and pairs >= (spec.min_examples or 1)
+
+
 def preference_note(training: TrainingSet, spec: ModelSpec) -> str:
-    """Why the pairs train as supervised examples rather than in a preference stage."""
+    """Why the pairs train as supervised examples only, with no preference stage; empty when one runs."""
     pairs = len(training.preference)
-    if not pairs:
+    if not pairs or preference_stage_runs(pairs, spec):
         return ""
     if not spec.supports("dpo"):
         why = f"`{spec.name}` has no preference training"
-    elif pairs < (spec.min_examples or 1):
-        why = f"{pairs} pairs, and {spec.provider} needs at least {spec.min_examples} for a preference stage"
     else:
-        why = "a preference stage on the supervised result is not run by this bot"
+        why = f"{pairs} pairs, and {spec.provider} needs at least {spec.min_examples} for a preference stage"
     return f"No preference stage: {why}; each pair trains as its corrected answer."
 
 

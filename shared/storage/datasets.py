@@ -19,7 +19,7 @@ import json
 import logging
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_DATASET = "default"
 # A transaction holds at most 100 actions and 4 MB: examples plus the counter update (bytes, as UTF-8).
 MAX_EXAMPLES_PER_TRANSACTION = 99
+# Told how far a long rename or delete is: ("copied" | "deleted", examples so far).
+Progress = Callable[[str, int], None]
 TRANSACTION_BYTES = 3 * 1024 * 1024
 AUTOCOMPLETE_LIMIT = 25
 # How much of an example's fingerprint /dataset_show prints as its id (and /dataset_remove takes).
@@ -360,8 +362,9 @@ class DatasetStore:
             raise NotSaved(detail=f"transact_write_items: {exc.response['Error']['Code']}") from exc
         return example
 
-    def _delete_examples(self, guild_id: str, name: str) -> int:
-        """Delete every example of a dataset, 25 a request (BatchWriteItem); how many."""
+    def _delete_examples(self, guild_id: str, name: str, progress: Progress | None = None) -> int:
+        """Delete every example of a dataset, 25 a request (BatchWriteItem); how many. ``progress("deleted",
+        n)`` is told after each request."""
         pk = keys.examples_pk(guild_id, name)
         deleted = 0
         while True:
@@ -379,6 +382,8 @@ class DatasetStore:
             else:
                 raise NotSaved(detail="batch_write_item left items unprocessed")
             deleted += len(batch)
+            if progress is not None:
+                progress("deleted", deleted)
 
     def _unselect(self, guild_id: str, name: str, replacement: str = DEFAULT_DATASET) -> None:
         try:
@@ -387,21 +392,24 @@ class DatasetStore:
         except ConditionFailed:
             pass  # another dataset is selected: nothing to change
 
-    def delete_dataset(self, guild_id: str, name: str) -> int:
+    def delete_dataset(self, guild_id: str, name: str, *, progress: Progress | None = None) -> int:
         """Delete the dataset and its examples (archives in the bucket are kept); how many examples went.
-        Safe to repeat: a redelivered delete finds less, or nothing, left."""
+        Safe to repeat: a redelivered delete finds less, or nothing, left. ``progress(step, n)``: see
+        :data:`Progress`."""
         name = validate_dataset_name(name)
         if self.get_dataset(guild_id, name) is None:
             raise NotFound(f"There is no dataset called `{name}` in this server.")
-        deleted = self._delete_examples(guild_id, name)
+        deleted = self._delete_examples(guild_id, name, progress)
         self._table.client.delete_item(TableName=self._table.name, Key=self._table.encode(
             {"pk": keys.guild_pk(guild_id), "sk": keys.dataset_sk(name)}))
         self._unselect(guild_id, name)
         return deleted
 
-    def rename_dataset(self, guild_id: str, old: str, new: str, *, created_by: str = "") -> DatasetInfo:
+    def rename_dataset(self, guild_id: str, old: str, new: str, *, created_by: str = "",
+                       progress: Progress | None = None) -> DatasetInfo:
         """Move every example to a dataset called ``new`` (which must not exist yet), then delete ``old``.
-        A redelivered rename carries on where it stopped: the examples are keyed by content."""
+        A redelivered rename carries on where it stopped: the examples are keyed by content. ``progress(step,
+        n)`` is told after each write ("copied", then "deleted")."""
         old, new = validate_dataset_name(old), validate_dataset_name(new)
         if old == new:
             raise InvalidInput("That is already its name.")
@@ -415,15 +423,19 @@ class DatasetStore:
             raise InvalidInput(f"There is already a dataset called `{new}`. Pick another name, or delete it first.")
         self.ensure_dataset(guild_id, new, created_by=f"rename:{old}")
         batch: list[Example] = []
+        copied = 0
         for example in self.iter_examples(guild_id, old):
             batch.append(example)
             if len(batch) >= MAX_EXAMPLES_PER_TRANSACTION:
                 self.add_examples(guild_id, new, batch, upload_id=f"rename-{old}")
+                copied += len(batch)
                 batch = []
+                if progress is not None:
+                    progress("copied", copied)
         if batch:
             self.add_examples(guild_id, new, batch, upload_id=f"rename-{old}")
         selected = self.guild_settings(guild_id).selected_dataset == old
-        self.delete_dataset(guild_id, old)
+        self.delete_dataset(guild_id, old, progress=progress)
         if selected:
             self._unselect(guild_id, DEFAULT_DATASET, new)  # the renamed dataset stays the selected one
         return self.require_dataset(guild_id, new)

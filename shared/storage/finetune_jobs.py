@@ -16,6 +16,10 @@ Records (keys from :mod:`shared.storage.keys`):
   and ``active_serving_id`` (what inference calls use: a Bedrock deployment's ARN, or the model itself).
 - deployment: a Bedrock custom model's on-demand deployment lives on its job record (``deployment_arn``,
   ``deployment_status``). While the watcher has to follow one, the record is back on the active index.
+- two stages (supervised, then preference): one record. Its preference files are uploaded at Start
+  (``preference_file``); when stage 1 succeeds the watcher claims the record (``stage2_lease_until``), starts
+  stage 2 on stage 1's model, and moves ``job_id`` to stage 2's job (a pointer is written for it as for any job id),
+  keeping stage 1's in ``stage1_job_id`` / ``stage1_model``.
 """
 
 from __future__ import annotations
@@ -65,10 +69,33 @@ class FineTuneJobRecord:
     deployment_status: str = ""
     # Who pressed "Make active" while the deployment was being created: it becomes active when ready.
     activate_by: str = ""
+    # A preference stage after the supervised one: 2 stages, its files (uploaded at Start), pairs and epochs.
+    stages: int = 1
+    preference_pairs: int = 0
+    preference_epochs: int = 0
+    preference_file: str = ""
+    preference_validation_file: str = ""
+    # Set when stage 2 starts (job_id is then stage 2's), or when it could not be started.
+    stage1_job_id: str = ""
+    stage1_model: str = ""
+    stage1_trained_tokens: int = 0  # trained_tokens follows stage 2's job once it runs
+    stage2_failures: int = 0
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def in_stage2(self) -> bool:
+        """Whether ``job_id`` is the preference stage's job (stage 1 has succeeded and stage 2 was started)."""
+        return self.stages == 2 and bool(self.stage1_job_id) and self.job_id != self.stage1_job_id
+
+    @property
+    def usable_model(self) -> str:
+        """The model this job leaves to make active: its final one, or stage 1's when stage 2 did not finish."""
+        if self.status == "succeeded" and self.fine_tuned_model:
+            return self.fine_tuned_model
+        return self.stage1_model if self.is_terminal else ""
 
     @property
     def deployment_live(self) -> bool:
@@ -80,8 +107,12 @@ class FineTuneJobRecord:
         for f in fields(cls):
             if f.name in item:
                 raw = item[f.name]
-                values[f.name] = int(raw) if f.name == "trained_tokens" else str(raw)
+                values[f.name] = int(raw) if f.name in _INT_FIELDS else str(raw)
         return cls(**values)
+
+
+_INT_FIELDS = ("trained_tokens", "stages", "preference_pairs", "preference_epochs", "stage2_failures",
+               "stage1_trained_tokens")
 
 
 class FineTuneJobStore:
@@ -181,6 +212,70 @@ class FineTuneJobStore:
         """The post failed: let the next watcher tick try again."""
         self._table.update(*self._key(record), remove=("posted_at",))
 
+    # --- the preference stage ---------------------------------------------------------------------------
+
+    def set_preference_files(self, record: FineTuneJobRecord, training_file: str,
+                             validation_file: str) -> FineTuneJobRecord:
+        """The provider's ids of stage 2's files, uploaded at Start with stage 1's."""
+        changes: dict[str, Any] = {"preference_file": training_file, "preference_validation_file": validation_file,
+                                   "updated_at": utc_now()}
+        self._update(record, changes, leave_index=False)
+        return replace(record, **changes)
+
+    def claim_stage2(self, record: FineTuneJobRecord, *, lease_seconds: int, now: float | None = None) -> bool:
+        """True if this caller may start stage 2 now: it has not been started, and no other caller holds the
+        lease (a schedule tick and a webhook delivery can see stage 1's success at the same time)."""
+        now = int(time.time() if now is None else now)
+        try:
+            self._table.update(*self._key(record), set={"stage2_lease_until": now + lease_seconds},
+                               condition="attribute_exists(pk) AND stages = :two AND #status <> :failed AND "
+                                         "#status <> :cancelled AND "
+                                         "(attribute_not_exists(stage1_job_id) OR stage1_job_id = :none) AND "
+                                         "(attribute_not_exists(stage2_lease_until) OR stage2_lease_until < :now)",
+                               values={":now": now, ":two": 2, ":none": "", ":failed": "failed",
+                                       ":cancelled": "cancelled"},
+                               names={"#status": "status"})
+        except ConditionFailed:
+            return False
+        return True
+
+    def begin_stage2(self, record: FineTuneJobRecord, stage1: FineTuneJob, stage2: FineTuneJob) -> FineTuneJobRecord:
+        """Stage 2 exists: the record follows its job from now on; stage 1's model is kept (and listed)."""
+        changes: dict[str, Any] = {"stage1_job_id": stage1.job_id, "stage1_model": str(stage1.fine_tuned_model),
+                                   "job_id": stage2.job_id, "status": stage2.status, "updated_at": utc_now()}
+        if stage1.trained_tokens is not None:
+            changes["trained_tokens"] = changes["stage1_trained_tokens"] = int(stage1.trained_tokens)
+        self._table.update(*self._key(record), set=changes, remove=("stage2_lease_until",),
+                           condition="attribute_exists(pk)")
+        self._table.put({"pk": keys.provider_job_pk(record.provider, stage2.job_id), "sk": "POINTER",
+                         "guild_id": record.guild_id, "request_id": record.request_id})
+        self._table.put({"pk": keys.guild_pk(record.guild_id),
+                         "sk": keys.model_sk(stage1.finished_at or 0, f"{record.request_id}-stage1"),
+                         "model": str(stage1.fine_tuned_model), "request_id": record.request_id})
+        return replace(record, **changes)
+
+    def stage2_start_failed(self, record: FineTuneJobRecord, stage1: FineTuneJob, reason: str, *,
+                            give_up_after: int) -> FineTuneJobRecord:
+        """A failed start of stage 2: counted and released for the next tick; after ``give_up_after`` of
+        them the job is failed, and stage 1's model is what it leaves (it stays on the watch list until the
+        watcher has posted that)."""
+        failures = record.stage2_failures + 1
+        changes: dict[str, Any] = {"stage2_failures": failures, "error": reason[:1000], "updated_at": utc_now()}
+        give_up = failures >= give_up_after
+        if give_up:
+            changes.update(status="failed", stage1_job_id=stage1.job_id, stage1_model=str(stage1.fine_tuned_model))
+        self._table.update(*self._key(record), set=changes,
+                           remove=("stage2_lease_until",),
+                           condition="attribute_exists(pk)")
+        if give_up:
+            self._table.put({"pk": keys.guild_pk(record.guild_id),
+                             "sk": keys.model_sk(stage1.finished_at or 0, f"{record.request_id}-stage1"),
+                             "model": str(stage1.fine_tuned_model), "request_id": record.request_id})
+        return replace(record, **changes)
+
+    def leave_watch_list(self, record: FineTuneJobRecord) -> None:
+        self._table.update(*self._key(record), remove=("gsi1pk", "gsi1sk"), condition="attribute_exists(pk)")
+
     def recent(self, guild_id: str, limit: int = 10) -> list[FineTuneJobRecord]:
         # Sort keys hold request ids (snowflakes or estimate keys), not times: read the guild's jobs, sort by time.
         records = [FineTuneJobRecord.from_item(i)
@@ -205,7 +300,8 @@ class FineTuneJobStore:
         return [str(item["model"]) for item in items if "model" in item]
 
     def find_by_model(self, guild_id: str, model: str, limit: int = 100) -> FineTuneJobRecord | None:
-        return next((r for r in self.recent(guild_id, limit=limit) if r.fine_tuned_model == model), None)
+        return next((r for r in self.recent(guild_id, limit=limit) if model in (r.fine_tuned_model, r.stage1_model)),
+                    None)
 
     # --- deployments ----------------------------------------------------------------------------------------
 

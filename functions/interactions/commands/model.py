@@ -79,7 +79,11 @@ def _job_line(record: FineTuneJobRecord) -> str:
     name = f"`{record.job_id}`" if record.job_id else "(starting)"
     model = f" → `{record.fine_tuned_model}`" if record.fine_tuned_model else ""
     cost = f", est. ${record.estimated_cost_usd}" if record.estimated_cost_usd else ""
-    return (f"{icon} {name} **{record.status}** · `{record.dataset}` on `{record.base_model}`{model}"
+    stage = ""
+    if record.stages == 2:
+        stage = (f" · stage 2 of 2 (preference) on `{record.stage1_model}`" if record.in_stage2
+                 else " · stage 1 of 2 (supervised)")
+    return (f"{icon} {name} **{record.status}**{stage} · `{record.dataset}` on `{record.base_model}`{model}"
             f"{cost} · {record.created_at[:16].replace('T', ' ')}")
 
 
@@ -194,12 +198,14 @@ def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
     if action == "use" and len(parts) == 3:
         jobs = _jobs(ctx)
         record = jobs.get(guild_id, parts[2])
-        if record is None or record.status != "succeeded" or not record.fine_tuned_model:
+        # A two-stage job whose stage 2 did not finish leaves stage 1's model.
+        model = record.usable_model if record is not None else ""
+        if record is None or not model:
             raise NotFound("That job has no finished model to use.")
-        if _needs_worker(ctx, jobs, guild_id, record.fine_tuned_model):
+        if _needs_worker(ctx, jobs, guild_id, model):
             return defer_task(ctx, TaskKind.ACTIVATE_MODEL, ActivateModelArgs(request_id=record.request_id))
-        _set_inline(ctx, jobs, guild_id, record.fine_tuned_model, record.provider)
-        return responses.reply(f"Active model is now `{record.fine_tuned_model}`. `/ask` uses it from now on.")
+        _set_inline(ctx, jobs, guild_id, model, record.provider)
+        return responses.reply(f"Active model is now `{model}`. `/ask` uses it from now on.")
     raise InvalidInput("That button is not one I know.")
 
 

@@ -6,6 +6,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from shared.finetune.exceptions import ProviderRejected
 from shared.finetune.exports import TrainingExport
 from shared.finetune.jobs import Checkpoint, FineTuneJob, JobRequest, MetricPoint, ModelDeployment
 
@@ -32,6 +33,18 @@ class FineTuneProvider(ABC):
 
     @abstractmethod
     def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob: ...
+
+    # --- a preference stage on a fine-tuned model (providers with DPO) ------------------------------------
+
+    def upload_export(self, export: TrainingExport, request: JobRequest) -> tuple[str, str]:
+        """Upload an export's files ahead of its job; (training file id, validation file id or "")."""
+        raise ProviderRejected(f"{self.name} has no preference training.", detail=f"{self.name}: no upload_export")
+
+    def start_preference_job(self, model: str, training_file: str, validation_file: str, request: JobRequest, *,
+                             epochs: int) -> FineTuneJob:
+        """Start DPO on ``model`` with uploaded files, or return the job ``request_id`` already started."""
+        raise ProviderRejected(f"{self.name} has no preference training.",
+                               detail=f"{self.name}: no start_preference_job")
 
     @abstractmethod
     def find_job_by_request(self, request_id: str) -> FineTuneJob | None: ...

@@ -121,15 +121,38 @@ class OpenAIProvider(FineTuneProvider):
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
-    def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob:
+    def upload_export(self, export: TrainingExport, request: JobRequest) -> tuple[str, str]:
+        """Upload an export's files; (training file id, validation file id or "")."""
         stem = f"{request.guild_id}-{request.dataset}-{request.request_id}"
         training_file = self.upload(export.train_jsonl(), f"{stem}-train.jsonl")
         validation = export.validation_jsonl()
-        validation_file = self.upload(validation, f"{stem}-valid.jsonl") if validation else None
+        return training_file, (self.upload(validation, f"{stem}-valid.jsonl") if validation else "")
+
+    def _create_job(self, export: TrainingExport, request: JobRequest, epochs: int) -> FineTuneJob:
+        training_file, validation_file = self.upload_export(export, request)
+        hyperparameters: dict[str, Any] = {"n_epochs": epochs}
+        return self._create(export.model, export.method, training_file, validation_file, request, hyperparameters)
+
+    def start_preference_job(self, model: str, training_file: str, validation_file: str, request: JobRequest, *,
+                             epochs: int) -> FineTuneJob:
+        """Stage 2: DPO on ``model`` (stage 1's fine-tuned model) with files uploaded at Start, or the job this
+        ``request_id`` already started."""
+        existing = self.find_job_by_request(request.request_id)
+        if existing is not None:
+            logger.info("preference job for request %s already exists: %s", request.request_id, existing.job_id)
+            return existing
+        # beta: how far DPO may move from the reference model (stage 1's); the catalog may set it, else OpenAI's
+        # own default ("auto").
+        beta = self._catalog.option("openai", "dpo_beta", "auto")
+        return self._create(model, "dpo", training_file, validation_file, request,
+                            {"n_epochs": epochs, "beta": beta})
+
+    def _create(self, model: str, method: str, training_file: str, validation_file: str, request: JobRequest,
+                hyperparameters: dict[str, Any]) -> FineTuneJob:
         kwargs: dict[str, Any] = {
-            "model": export.model,
+            "model": model,
             "training_file": training_file,
-            "method": {"type": export.method, export.method: {"hyperparameters": {"n_epochs": epochs}}},
+            "method": {"type": method, method: {"hyperparameters": hyperparameters}},
             "metadata": request.metadata(),
         }
         if validation_file:

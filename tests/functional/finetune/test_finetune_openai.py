@@ -101,7 +101,7 @@ def test_find_job_by_request(provider, export):
 
 
 def test_a_dpo_export_starts_a_dpo_job(provider, catalog, fake_openai):
-    examples = [chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(4)]
+    examples = [chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(10)]  # OpenAI's minimum
     export = export_training(examples, catalog.model("openai", MODEL), catalog, method="dpo")
     job = provider.start_job(export, request(), epochs=EPOCHS)
     assert job.method == "dpo" and fake_openai.jobs[job.job_id].data["method"]["type"] == "dpo"

@@ -147,10 +147,10 @@ def test_fake_server_delivers_signed_webhooks_to_a_receiver(fake_openai, openai_
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
         fake_openai.webhook_url, fake_openai.webhook_secret = url, SECRET
-        line = json.dumps(
-            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
-        )
-        f = openai_client.files.create(file=("t.jsonl", line.encode(), "text/jsonl"), purpose="fine-tune")
+        # OpenAI's minimum of 10 examples.
+        lines = "".join(json.dumps({"messages": [{"role": "user", "content": f"a{i}"},
+                                                 {"role": "assistant", "content": "b"}]}) + "\n" for i in range(10))
+        f = openai_client.files.create(file=("t.jsonl", lines.encode(), "text/jsonl"), purpose="fine-tune")
         job = openai_client.fine_tuning.jobs.create(model="gpt-4.1-mini-2025-04-14", training_file=f.id)
         for _ in range(3):
             openai_client.fine_tuning.jobs.retrieve(job.id)

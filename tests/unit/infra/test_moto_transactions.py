@@ -212,3 +212,75 @@ def test_a_walk_goes_over_a_snapshot_while_writes_go_on() -> None:
         assert moto_transactions._over_snapshot(walk_during_writes)(table) == []
         with pytest.raises(RuntimeError, match="changed size during iteration"):
             walk_during_writes(table)
+
+
+# --- table queries: one partition, the same answers ---------------------------------------------------------
+
+QUERIES: dict[str, dict[str, Any]] = {
+    "a partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P"}}},
+    "a page": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P"}}, "Limit": 4},
+    "backwards": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P"}},
+                  "ScanIndexForward": False, "Limit": 5},
+    "a prefix": {"KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+                 "ExpressionAttributeValues": {":p": {"S": "P"}, ":s": {"S": "e1"}}},
+    "a range": {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {":p": {"S": "P"}, ":a": {"S": "e03"}, ":b": {"S": "e12"}}},
+    "filtered and projected": {"KeyConditionExpression": "pk = :p", "FilterExpression": "n > :n",
+                               "ProjectionExpression": "sk, n",
+                               "ExpressionAttributeValues": {":p": {"S": "P"}, ":n": {"N": "10"}}},
+    "counted": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P"}},
+                "Select": "COUNT"},
+    "an empty partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    "an index": {"IndexName": "gsi", "KeyConditionExpression": "g = :g",
+                 "ExpressionAttributeValues": {":g": {"S": "G"}}},
+}
+
+
+def _all_pages(setup: Callable[[], Any], query: dict[str, Any]) -> list[dict[str, Any]]:
+    with mock_aws():
+        setup()
+        client = _client()
+        for i in (7, 15, 2, 11, 0, 19, 4, 13, 9, 1, 17, 6, 12, 3, 18, 8, 14, 5, 16, 10):  # stored out of order
+            client.put_item(TableName=TABLE, Item={"pk": {"S": "P"}, "sk": {"S": f"e{i:02d}"}, "n": {"N": str(i)},
+                                                   "g": {"S": "G"}})
+            client.put_item(TableName=TABLE, Item={"pk": {"S": "Q"}, "sk": {"S": f"e{i:02d}"}, "n": {"N": str(i)}})
+        pages, start = [], None
+        while True:
+            page = client.query(TableName=TABLE, **query, **({"ExclusiveStartKey": start} if start else {}))
+            page.pop("ResponseMetadata")
+            pages.append(page)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return pages
+
+
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_patched_query_answers_as_upstream(name: str) -> None:
+    upstream = _all_pages(moto_transactions.remove, QUERIES[name])
+    patched = _all_pages(lambda: moto_transactions.apply() or pytest.fail("patch not applied"), QUERIES[name])
+    assert patched == upstream
+    assert sum(len(p.get("Items", [])) or p["Count"] for p in upstream) or name == "an empty partition"
+
+
+def test_a_table_query_reads_only_its_partition() -> None:
+    """Upstream sorts every item of the table for each query; the patch never walks the table."""
+    from moto.dynamodb.models.table import Table
+
+    with mock_aws():
+        assert moto_transactions.apply()
+        client = _client()
+        walks: list[int] = []
+        walk = Table.all_items
+
+        def counting_walk(self: Any) -> Any:
+            walks.append(1)
+            return walk(self)
+
+        Table.all_items = counting_walk  # type: ignore[method-assign]
+        try:
+            items = client.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                                 ExpressionAttributeValues={":p": {"S": "P"}})["Items"]
+        finally:
+            Table.all_items = walk  # type: ignore[method-assign]
+        assert [i["sk"]["S"] for i in items] == ["old0", "old1", "old2"]
+        assert walks == []

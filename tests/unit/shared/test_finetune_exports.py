@@ -54,7 +54,9 @@ def test_preference_note_says_why_no_preference_stage(catalog):
     openai = catalog.model("openai", "gpt-4.1-mini-2025-04-14")
     nova = catalog.model("bedrock", "amazon.nova-micro-v1:0:128k")
     pairs = [chat(f"q{i}", f"good {i}", rejected=f"bad {i}") for i in range(12)]
-    assert "not run by this bot" in export_training(pairs, openai, catalog).report.preference_note
+    # At OpenAI's minimum a preference stage runs (the planner adds it): no note.
+    assert export_training(pairs, openai, catalog).report.preference_note == ""
+    assert "9 pairs, and openai needs at least 10" in export_training(pairs[:9], openai, catalog).report.preference_note
     assert "has no preference training" in export_training(pairs, nova, catalog).report.preference_note
     assert export_training(many(12), openai, catalog).report.preference_note == ""
 
