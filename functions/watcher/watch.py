@@ -41,7 +41,7 @@ from shared.finetune.catalog import load_catalog
 from shared.finetune.evaluation import compare_models, held_out_examples
 from shared.finetune.jobs import FineTuneJob, JobRequest, ModelDeployment
 from shared.finetune.planning import completion_for
-from shared.finetune.providers import FineTuneProvider, is_simulated
+from shared.finetune.providers import FineTuneProvider, cancel_or_finished, is_simulated
 from shared.finetune.serving import Serving, active_serving, make_active
 from shared.finetune.webhooks import WebhookEvent
 from shared.storage import keys
@@ -171,6 +171,9 @@ class JobWatcher:
         """Start stage 2 on stage 1's model (once), or report that it could not be started."""
         if record.status == "failed":
             return "failed", self._post_stage2_not_started(record)  # given up; its post did not go out yet
+        if record.stage2_cancelled_by:
+            record = self.jobs.stage2_not_started(record, stage1)
+            return "cancelled", self._post_stage2_not_started(record)
         if not self.jobs.claim_stage2(record, lease_seconds=STAGE2_LEASE_SECONDS):
             return "running", False  # another check is starting it, or has
         model = str(stage1.fine_tuned_model)
@@ -188,6 +191,11 @@ class JobWatcher:
                 return "running", False
             return "failed", self._post_stage2_not_started(failed)
         record = self.jobs.begin_stage2(record, stage1, stage2)
+        if (self.jobs.get(record.guild_id, record.request_id) or record).stage2_cancelled_by:
+            # Cancelled while this start was under way (the cancel found stage 2 not started yet).
+            cancelled = cancel_or_finished(provider, stage2.job_id)
+            self.jobs.update_from_provider(record, cancelled, keep_active=True)
+            return cancelled.status, False
         text = (f"Stage 1 of 2 (supervised) finished; stage 2 (preference, {record.preference_pairs} pairs) "
                 f"started on `{model}`: job `{stage2.job_id}`. I'll post here when it finishes.")
         if is_simulated(self.settings, record.provider):
@@ -203,9 +211,13 @@ class JobWatcher:
         """Stage 2 could not be started: say so, with stage 1's model to make active; then leave the list."""
         posted = False
         if record.channel_id and self.jobs.claim_post(record):
-            text = (f"❌ Stage 2 of 2 (preference, {record.preference_pairs} pairs) could not be started after "
-                    f"{record.stage2_failures} tries: {record.error or 'no reason given'}\n"
-                    f"Stage 1 (supervised, job `{record.stage1_job_id}`) finished: its model "
+            if record.stage2_cancelled_by:
+                why = (f"⏹️ Stage 2 of 2 (preference, {record.preference_pairs} pairs) was cancelled by "
+                       f"<@{record.stage2_cancelled_by}> before it started.")
+            else:
+                why = (f"❌ Stage 2 of 2 (preference, {record.preference_pairs} pairs) could not be started after "
+                       f"{record.stage2_failures} tries: {record.error or 'no reason given'}")
+            text = (f"{why}\nStage 1 (supervised, job `{record.stage1_job_id}`) finished: its model "
                     f"`{record.stage1_model}` exists and can still be made active.")
             if is_simulated(self.settings, record.provider):
                 text += f"\n{SIMULATED}"

@@ -30,7 +30,7 @@ from shared.finetune.catalog import load_catalog
 from shared.finetune.exceptions import FineTuningUnavailable, JobNotFound, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
-from shared.finetune.providers import FineTuneProvider, is_simulated
+from shared.finetune.providers import FineTuneProvider, cancel_or_finished, is_simulated
 from shared.finetune.readiness import Readiness, readiness, today
 from shared.finetune.serving import Serving, active_serving, base_serving, make_active
 from shared.finetune.training_data import training_examples
@@ -271,7 +271,22 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
         return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
     if not record.job_id:
         raise InvalidInput("That job is still starting; try again in a minute.")
-    cancelled = ctx.provider_named(record.provider).cancel(record.job_id)
+    provider = ctx.provider_named(record.provider)
+    if record.stages == 2 and not record.in_stage2:
+        # First make sure stage 2 never starts; the watcher may be starting it right now (it checks this mark
+        # after its start, and cancels what it started).
+        record = jobs.cancel_stage2(record, ref.user_id)
+    cancelled = cancel_or_finished(provider, record.job_id)
+    if cancelled.status == "succeeded":  # it finished before the watcher saw it
+        if record.stages == 2 and not record.in_stage2:
+            record = jobs.stage2_not_started(record, cancelled)
+            return TaskOutcome(
+                content=(f"⏹️ Stage 1 (supervised) had already finished, so only stage 2 (preference) is "
+                         f"cancelled: it will not start. Stage 1's model `{record.stage1_model}` exists and can be "
+                         "made active."),
+                components=[row(activate_model_button(record.request_id))])
+        return TaskOutcome(content=f"Job `{record.job_id}` had already finished ({cancelled.status}): nothing was "
+                                   "cancelled. Its result is posted in the channel where it was started.")
     record = jobs.update_from_provider(record, cancelled)
     if record.in_stage2 and record.stage1_model:
         # Stage 1's model is paid for and finished: it stays, and can be made active.

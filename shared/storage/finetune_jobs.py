@@ -80,6 +80,8 @@ class FineTuneJobRecord:
     stage1_model: str = ""
     stage1_trained_tokens: int = 0  # trained_tokens follows stage 2's job once it runs
     stage2_failures: int = 0
+    # Who cancelled the job before its stage 2 started: stage 2 must not start (or is cancelled at once).
+    stage2_cancelled_by: str = ""
 
     @property
     def is_terminal(self) -> bool:
@@ -229,7 +231,8 @@ class FineTuneJobStore:
         try:
             self._table.update(*self._key(record), set={"stage2_lease_until": now + lease_seconds},
                                condition="attribute_exists(pk) AND stages = :two AND #status <> :failed AND "
-                                         "#status <> :cancelled AND "
+                                         "#status <> :cancelled AND (attribute_not_exists(stage2_cancelled_by) "
+                                         "OR stage2_cancelled_by = :none) AND "
                                          "(attribute_not_exists(stage1_job_id) OR stage1_job_id = :none) AND "
                                          "(attribute_not_exists(stage2_lease_until) OR stage2_lease_until < :now)",
                                values={":now": now, ":two": 2, ":none": "", ":failed": "failed",
@@ -249,6 +252,25 @@ class FineTuneJobStore:
                            condition="attribute_exists(pk)")
         self._table.put({"pk": keys.provider_job_pk(record.provider, stage2.job_id), "sk": "POINTER",
                          "guild_id": record.guild_id, "request_id": record.request_id})
+        self._table.put({"pk": keys.guild_pk(record.guild_id),
+                         "sk": keys.model_sk(stage1.finished_at or 0, f"{record.request_id}-stage1"),
+                         "model": str(stage1.fine_tuned_model), "request_id": record.request_id})
+        return replace(record, **changes)
+
+    def cancel_stage2(self, record: FineTuneJobRecord, user_id: str) -> FineTuneJobRecord:
+        """Stage 2 must not run: no check may claim its start from now on. Returns the record as stored now
+        (stage 2 may have been started meanwhile: the caller then cancels that job)."""
+        self._update(record, {"stage2_cancelled_by": user_id, "updated_at": utc_now()}, leave_index=False)
+        return self.get(record.guild_id, record.request_id) or record
+
+    def stage2_not_started(self, record: FineTuneJobRecord, stage1: FineTuneJob) -> FineTuneJobRecord:
+        """Stage 1 succeeded but stage 2 was cancelled before it started: the job ends cancelled, and stage 1's
+        model is what it leaves (listed, and offered to make active). It stays on the watch list until posted."""
+        changes: dict[str, Any] = {"status": "cancelled", "stage1_job_id": stage1.job_id,
+                                   "stage1_model": str(stage1.fine_tuned_model), "updated_at": utc_now()}
+        if stage1.trained_tokens is not None:
+            changes["trained_tokens"] = changes["stage1_trained_tokens"] = int(stage1.trained_tokens)
+        self._update(record, changes, leave_index=False)
         self._table.put({"pk": keys.guild_pk(record.guild_id),
                          "sk": keys.model_sk(stage1.finished_at or 0, f"{record.request_id}-stage1"),
                          "model": str(stage1.fine_tuned_model), "request_id": record.request_id})

@@ -11,12 +11,14 @@ from typing import Any
 
 from shared.config import Settings
 from shared.finetune.catalog import Catalog
-from shared.finetune.exceptions import NotConfigured
+from shared.finetune.exceptions import NotConfigured, ProviderRejected
+from shared.finetune.jobs import FineTuneJob
 from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.providers.bedrock_provider import BedrockProvider
 from shared.finetune.providers.openai_provider import OpenAIProvider
 
-__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "build_provider", "is_simulated"]
+__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "build_provider", "cancel_or_finished",
+           "is_simulated"]
 
 ClientFactory = Callable[[str], Any]
 
@@ -38,6 +40,17 @@ def build_provider(settings: Settings, *, name: str | None = None, aws_client: C
         return BedrockProvider(settings, bedrock_client=client("bedrock"), runtime_client=client("bedrock-runtime"),
                                s3_client=client("s3"), catalog=catalog)
     raise NotConfigured(detail=f"unknown fine-tuning provider {name!r}")
+
+
+def cancel_or_finished(provider: FineTuneProvider, job_id: str) -> FineTuneJob:
+    """Cancel the job; when the provider refuses because the job has ended already, the job as it ended."""
+    try:
+        return provider.cancel(job_id)
+    except ProviderRejected:
+        job = provider.retrieve(job_id)
+        if not job.is_terminal:
+            raise
+        return job
 
 
 def _loopback(url: str) -> bool:

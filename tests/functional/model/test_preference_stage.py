@@ -314,3 +314,58 @@ def test_cancel_during_stage_2_then_start_again(client, runner, two_stage, watch
     statuses = [watcher.tick().statuses.get(second.request_id) for _ in range(3)]
     assert statuses[-1] == "validating_files" and len(dpo_jobs(fake_openai)) == 2
     assert jobs.get(GUILD, second.request_id).in_stage2
+
+
+def test_a_cancel_after_stage_1_ended_unseen_starts_no_stage_2_and_keeps_its_model(client, runner, two_stage, watcher,
+                                                                                    jobs, fake_openai, fake_discord):
+    shown, record = two_stage
+    fake_openai.set_status(record.job_id, "succeeded")  # stage 1 ended; no check has seen it yet
+    stage1 = fake_openai.jobs[record.job_id].data
+    cancel = send(client, build.component(f"ft:cancel:{record.request_id}", message=shown, **TRAINER, **A))
+    run_one(runner)
+    reply = fake_discord.original(cancel.token)
+    assert reply["content"].startswith(
+        "⏹️ Stage 1 (supervised) had already finished, so only stage 2 (preference) is cancelled: it will not "
+        f"start. Stage 1's model `{stage1['fine_tuned_model']}` exists and can be made active.")
+    stored = jobs.get(GUILD, record.request_id)
+    assert (stored.status, stored.stage1_model, stored.stage2_cancelled_by) == (
+        "cancelled", stage1["fine_tuned_model"], build.DEFAULT_USER)
+    [make_active] = reply["components"][0]["components"]
+    send(client, build.component(make_active["custom_id"], message=reply, **TRAINER, **A))
+    assert jobs.active_model(GUILD, "unset") == stage1["fine_tuned_model"]
+
+    # However often the watcher looks, no stage 2 starts; the channel is told once, and the job leaves the list.
+    for _ in range(3):
+        watcher.tick()
+    assert dpo_jobs(fake_openai) == []
+    [post] = [m for m in fake_discord.channel_messages(CHANNEL) if "before it started" in m["content"]]
+    assert f"was cancelled by <@{stored.stage2_cancelled_by}> before it started." in post["content"]
+    assert jobs.active() == []
+
+
+def test_a_cancel_while_the_watcher_starts_stage_2_cancels_what_it_started(client, runner, two_stage, watcher, jobs,
+                                                                         fake_openai, fake_discord, monkeypatch):
+    shown, record = two_stage
+    provider = watcher.provider("openai")
+    start = provider.start_preference_job
+    replies = []
+
+    def start_then_cancel(*args, **kwargs):
+        started = start(*args, **kwargs)
+        # The cancel lands between the provider creating stage 2 and the record naming it.
+        cancel = send(client, build.component(f"ft:cancel:{record.request_id}", message=shown, **TRAINER, **A))
+        run_one(runner)
+        replies.append(fake_discord.original(cancel.token)["content"])
+        return started
+
+    monkeypatch.setattr(provider, "start_preference_job", start_then_cancel)
+    assert watcher.tick().statuses[record.request_id] == "cancelled"
+    [dpo] = dpo_jobs(fake_openai)
+    assert dpo["status"] == "cancelled"
+    assert replies[0].startswith("⏹️ Stage 1 (supervised) had already finished")
+    watcher.tick()
+    stored = jobs.get(GUILD, record.request_id)
+    assert (stored.status, stored.job_id) == ("cancelled", dpo["id"]) and stored.stage1_model
+    [post] = [m for m in fake_discord.channel_messages(CHANNEL) if m.get("components")]
+    assert f"Stage 1 (supervised, job `{stored.stage1_job_id}`) finished" in post["content"]
+    assert jobs.active() == []
