@@ -11,6 +11,7 @@ Figures, each against its target (issue 9):
 - 10,000 examples into a new dataset: reply within 90 s;
 - 10,000 more onto the same dataset: no slower;
 - the stack's peak RSS: under 1.5 GB;
+- renaming the dataset of both uploads (every example copied, then deleted): reported, no target;
 - 100,000 examples into another dataset: a few minutes;
 - SIGTERM while the worker is busy with an upload: the stack's exit time (item 7: promptly).
 """
@@ -147,7 +148,7 @@ class Stack:
         assert reply["type"] == 5, reply
         return str(reply["_token"])
 
-    def wait_reply(self, token: str, timeout: float) -> str:
+    def wait_reply(self, token: str, timeout: float, final: str = "The dataset now holds") -> str:
         fake = self.state["fake_discord_url"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -156,7 +157,7 @@ class Stack:
                 raise SystemExit(f"the local stack exited ({self.process.returncode}) while working:\n{tail}")
             messages = requests.get(f"{fake}/_fake/messages", params={"token": token}, timeout=10).json()["messages"]
             for message in messages:
-                if "The dataset now holds" in str(message.get("content")):
+                if final in str(message.get("content")):
                     return str(message["content"])
             time.sleep(0.2)
         raise TimeoutError(f"no reply within {timeout:.0f} s")
@@ -166,6 +167,20 @@ class Stack:
         start = time.monotonic()
         token = self.train_file(data, f"community-{seed}.jsonl", dataset)
         content = self.wait_reply(token, timeout)
+        return time.monotonic() - start, content
+
+    def rename(self, old: str, new: str, timeout: float) -> tuple[float, str]:
+        """``/dataset_rename``, and the seconds until its final reply (past the progress edits)."""
+        from infra import interactions as build
+        from infra.client import send
+
+        interaction = build.slash("dataset_rename", options={"dataset": old, "new_name": new},
+                                  application_id=self.app.application_id, guild_id=build.DEFAULT_GUILD,
+                                  user_id=build.DEFAULT_USER, permissions=build.MANAGE_GUILD)
+        start = time.monotonic()
+        reply = send(self.state["interactions_url"], self.app, interaction)
+        assert reply["type"] == 5, reply
+        content = self.wait_reply(str(reply["_token"]), timeout, final="Renamed **")
         return time.monotonic() - start, content
 
     def terminate_busy(self, count: int, seed: int) -> float:
@@ -220,6 +235,9 @@ def main() -> None:
             peak = stack.rss.high_water()
             print(f"(c) stack RSS: idle {idle / MB:.0f} MB, peak {peak / MB:.0f} MB after both uploads "
                   f"(target < 1536 MB)", flush=True)
+            renamed, content = stack.rename("community", "community-renamed", timeout=900)
+            print(f"(c') renaming that dataset of {2 * args.examples:,} examples: {renamed:.1f} s; "
+                  f"{content.splitlines()[0]}", flush=True)
             if args.large:
                 large, content = stack.upload(args.large, 3, "community-large", timeout=1800)
                 peak = stack.rss.high_water()
