@@ -15,11 +15,12 @@ there yet; so counts stay exact and a duplicate is never stored twice, even when
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -364,26 +365,36 @@ class DatasetStore:
 
     def _delete_examples(self, guild_id: str, name: str, progress: Progress | None = None) -> int:
         """Delete every example of a dataset, 25 a request (BatchWriteItem); how many. ``progress("deleted",
-        n)`` is told after each request."""
+        n)`` is told after each request.
+
+        The keys are read a page of 1,000 at a time, and the pages go on past what was deleted (a start key need
+        not exist any more): one query per 1,000 examples, not one per 25. A last look from the start finds any
+        example written meanwhile behind the pages.
+        """
         pk = keys.examples_pk(guild_id, name)
         deleted = 0
         while True:
-            batch = list(self._table.query_prefix(pk, keys.example_sk(""), limit=25, attributes=("sk",)))
-            if not batch:
+            found = 0
+            pages = self._table.query_prefix(pk, keys.example_sk(""), attributes=("sk",), page_size=1000)
+            for batch in itertools.batched(pages, 25, strict=False):  # the last batch may be short
+                self._delete_batch(pk, batch)
+                found += len(batch)
+                deleted += len(batch)
+                if progress is not None:
+                    progress("deleted", deleted)
+            if not found:
                 return deleted
-            request = {self._table.name: [{"DeleteRequest": {"Key": self._table.encode({"pk": pk, "sk": i["sk"]})}}
-                                          for i in batch]}
-            for attempt in range(8):
-                response = self._table.client.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * (2**attempt))
-            else:
-                raise NotSaved(detail="batch_write_item left items unprocessed")
-            deleted += len(batch)
-            if progress is not None:
-                progress("deleted", deleted)
+
+    def _delete_batch(self, pk: str, batch: Sequence[dict[str, Any]]) -> None:
+        request = {self._table.name: [{"DeleteRequest": {"Key": self._table.encode({"pk": pk, "sk": i["sk"]})}}
+                                      for i in batch]}
+        for attempt in range(8):
+            response = self._table.client.batch_write_item(RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(0.05 * (2**attempt))
+        raise NotSaved(detail="batch_write_item left items unprocessed")
 
     def _unselect(self, guild_id: str, name: str, replacement: str = DEFAULT_DATASET) -> None:
         try:

@@ -10,6 +10,7 @@ import pytest
 from shared.datasets.ingest import add_text, add_upload
 from shared.domain.examples import ChatMessage, Example
 from shared.errors import InvalidInput, NotFound
+from shared.storage import keys
 from shared.storage.datasets import NAME_RULE, InvalidName, validate_dataset_name
 
 GUILD = "111"
@@ -229,3 +230,26 @@ def test_a_csv_row_too_big_to_store_is_rejected_alone(storage):
     assert report.added == 2 and report.rejected == 1
     (reason,) = report.reasons
     assert reason.line == 3 and "once stored" in reason.reason
+
+
+def test_deleting_a_large_dataset_reads_its_keys_a_page_at_a_time(storage):
+    upload(storage, [chat_line(f"question {i}", f"answer {i}") for i in range(60)])
+    # 2,000 more stored directly: the point is the delete's reads, not the upload's transactions.
+    pk = keys.examples_pk(GUILD, "faq")
+    for start in range(0, 2000, 25):
+        storage.dynamodb.batch_write_item(RequestItems={storage.settings.data_table: [
+            {"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"S": keys.example_sk(f"bulk{i:05d}")},
+                                     "data": {"S": "{}"}}}} for i in range(start, start + 25)]})
+    queries = []
+    storage.dynamodb.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append(1))
+    progress = []
+    try:
+        deleted = storage.datasets.delete_dataset(GUILD, "faq", progress=lambda step, n: progress.append(n))
+    finally:
+        storage.dynamodb.meta.events.unregister("before-call.dynamodb.Query")
+    assert deleted == 2060 and progress[-1] == 2060
+    remaining = storage.dynamodb.query(TableName=storage.settings.data_table, KeyConditionExpression="pk = :pk",
+                                       ExpressionAttributeValues={":pk": {"S": pk}}, Select="COUNT")["Count"]
+    assert remaining == 0
+    # Three pages of keys and one last look from the start, not one query per 25 examples (83).
+    assert len(queries) <= 5
