@@ -102,8 +102,9 @@ class JobWatcher:
                 continue
             report.statuses[record.request_id] = status
             report.posted += int(posted)
-        logger.info("watcher tick: %d checked, %d posted, %d failed", report.checked, report.posted,
-                    report.failed)
+        # A tick with nothing to watch is the usual case (make run ticks every 5 s): not worth a line at INFO.
+        logger.log(logging.INFO if report.checked else logging.DEBUG, "watcher tick: %d checked, %d posted, %d failed",
+                   report.checked, report.posted, report.failed)
         return report
 
     def on_event(self, event: WebhookEvent) -> tuple[str, bool] | None:
