@@ -33,7 +33,7 @@ from typing import Any
 
 from shared.aws import AwsClients
 from shared.config import Settings
-from shared.discord.components import activate_model_button, row
+from shared.discord.components import activate_model_button, retry_stage2_button, row
 from shared.discord.rest import DiscordRest
 from shared.discord.text import clip
 from shared.errors import BotError
@@ -145,6 +145,7 @@ class JobWatcher:
                 post = completion_for(provider, job, simulated=is_simulated(self.settings, record.provider))
                 text = post.text
                 offer_activation = post.offer_activation
+                retry = record.in_stage2 and job.status == "failed"
                 if record.stages == 2:
                     text = f"{text}\n{_stages_text(record, job)}"
                     # Stage 2 did not finish: stage 1's model is paid for, and stays usable.
@@ -156,7 +157,7 @@ class JobWatcher:
                         logger.warning("held-out check of %s failed: %r", record.request_id, exc)
                         check = "No held-out check: the models could not be asked this time."
                     text = f"{text}\n{check}"
-                self._post(record, text, post.chart_png, offer_activation)
+                self._post(record, text, post.chart_png, offer_activation, retry_stage2=retry)
             except Exception:
                 # Stay active and unposted: the next tick posts it.
                 self.jobs.release_post(record)
@@ -181,7 +182,7 @@ class JobWatcher:
         try:
             stage2 = provider.start_preference_job(
                 model, record.preference_file, record.preference_validation_file,
-                JobRequest(request_id=f"{record.request_id}-dpo", guild_id=record.guild_id, dataset=record.dataset,
+                JobRequest(request_id=_stage2_request_id(record), guild_id=record.guild_id, dataset=record.dataset,
                            snapshot=record.snapshot, requested_by=record.requested_by),
                 epochs=record.preference_epochs or 1)
         except Exception as exc:  # counted, released: the next check tries again, up to the bound
@@ -197,8 +198,12 @@ class JobWatcher:
             cancelled = cancel_or_finished(provider, stage2.job_id)
             self.jobs.update_from_provider(record, cancelled, keep_active=True)
             return cancelled.status, False
-        text = (f"Stage 1 of 2 (supervised) finished; stage 2 (preference, {record.preference_pairs} pairs) "
-                f"started on `{model}`: job `{stage2.job_id}`. I'll post here when it finishes.")
+        if record.stage2_retries:
+            text = (f"Stage 2 of 2 (preference, {record.preference_pairs} pairs) started again on `{model}` (retry "
+                    f"{record.stage2_retries}): job `{stage2.job_id}`. I'll post here when it finishes.")
+        else:
+            text = (f"Stage 1 of 2 (supervised) finished; stage 2 (preference, {record.preference_pairs} pairs) "
+                    f"started on `{model}`: job `{stage2.job_id}`. I'll post here when it finishes.")
         if is_simulated(self.settings, record.provider):
             text += f"\n{SIMULATED}"
         if record.channel_id:
@@ -223,7 +228,7 @@ class JobWatcher:
             if is_simulated(self.settings, record.provider):
                 text += f"\n{SIMULATED}"
             try:
-                self._post(record, text, None, True)
+                self._post(record, text, None, True, retry_stage2=not record.stage2_cancelled_by)
             except Exception:
                 self.jobs.release_post(record)
                 raise
@@ -340,10 +345,14 @@ class JobWatcher:
                 record, "The job never started (the start request did not get through).")
         return None
 
-    def _post(self, record: FineTuneJobRecord, text: str, chart: bytes | None, offer_activation: bool) -> None:
+    def _post(self, record: FineTuneJobRecord, text: str, chart: bytes | None, offer_activation: bool, *,
+              retry_stage2: bool = False) -> None:
         who = f"Started by <@{record.requested_by}> from `{record.dataset}`." if record.requested_by else ""
         content = f"{text}\n{who}".strip()
-        components = [row(activate_model_button(record.request_id))] if offer_activation else None
+        buttons = [activate_model_button(record.request_id)] if offer_activation else []
+        if retry_stage2:  # stage 1's model stays; only stage 2 is trained (and billed) again
+            buttons.append(retry_stage2_button(record.request_id))
+        components = [row(*buttons)] if buttons else None
         files: list[tuple[str, bytes]] | None = [(CHART_FILENAME, chart)] if chart else None
         self.discord.create_message(record.channel_id, content=clip(content), files=files,
                                     components=components)
@@ -364,6 +373,13 @@ def build_watcher(settings: Settings, *, aws: AwsClients | None = None, discord:
         discord=discord or DiscordRest(settings),
         s3=stores.aws.s3,
     )
+
+
+def _stage2_request_id(record: FineTuneJobRecord) -> str:
+    """Stage 2's own request id: a retried start finds its job rather than making another, and each "Retry
+    stage 2" is a new start."""
+    suffix = f"-{record.stage2_retries + 1}" if record.stage2_retries else ""
+    return f"{record.request_id}-dpo{suffix}"
 
 
 def _stages_text(record: FineTuneJobRecord, job: FineTuneJob) -> str:

@@ -297,6 +297,23 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
     return TaskOutcome(content=f"⏹️ Job `{record.job_id}` is {cancelled.status}. Nothing more will be trained.")
 
 
+def retry_stage2(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    ref = request.interaction
+    guild_id = _require_trainer(ctx, ref)
+    jobs = ctx.stores.finetune_jobs
+    record = jobs.get(guild_id, request.args.request_id)
+    if record is None:
+        raise NotFound("I can't find that fine-tuning job in this server.")
+    if record.stages != 2 or record.status != "failed" or not record.stage1_job_id or not record.stage1_model:
+        return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` has no failed preference stage to "
+                                   "retry.")
+    if jobs.retry_stage2(record) is None:
+        return TaskOutcome(content="Stage 2 of that job is being started again already.")
+    return TaskOutcome(content=(
+        f"🔁 Stage 2 (preference, {record.preference_pairs} pairs) will start again on `{record.stage1_model}` at "
+        "the next check; stage 1 is not trained (or billed) again. I'll post in the channel when it finishes."))
+
+
 # --- ask ------------------------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ TASKS: Mapping[TaskKind, TaskFunction] = {
     TaskKind.DATASET_RENAME: dataset_tasks.rename,
     TaskKind.DATASET_DELETE: dataset_tasks.delete,
     TaskKind.ACTIVATE_MODEL: model_tasks.activate_model,
+    TaskKind.RETRY_STAGE2: model_tasks.retry_stage2,
 }
 
 # Steps a TaskOutcome names in ``after_delivery``, run once its reply is delivered (even by a later receive).

@@ -112,6 +112,7 @@ class TaskKind(StrEnum):
     DATASET_RENAME = "dataset_rename"
     DATASET_DELETE = "dataset_delete"
     ACTIVATE_MODEL = "activate_model"
+    RETRY_STAGE2 = "retry_stage2"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,13 @@ class TestArgs:
 
 
 @dataclass(frozen=True)
+class RetryStage2Args:
+    """Start a failed preference stage again on stage 1's model (stage 1 is not trained again)."""
+
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
 class ActivateModelArgs:
     """Make active: the job whose model it is (the button), or a model by name (``/model name:``)."""
 
@@ -186,6 +194,7 @@ TASK_ARGS: dict[TaskKind, type] = {
     TaskKind.DATASET_RENAME: DatasetRenameArgs,
     TaskKind.DATASET_DELETE: DatasetArgs,
     TaskKind.ACTIVATE_MODEL: ActivateModelArgs,
+    TaskKind.RETRY_STAGE2: RetryStage2Args,
 }
 
 

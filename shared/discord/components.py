@@ -55,5 +55,9 @@ def cancel_job_button(request_id: str, label: str) -> dict[str, Any]:
     return button(custom_id(FT_PREFIX, "cancel", request_id), label=label, style=DANGER)
 
 
+def retry_stage2_button(request_id: str) -> dict[str, Any]:
+    return button(custom_id(FT_PREFIX, "s2", request_id), label="Retry stage 2")
+
+
 def activate_model_button(request_id: str) -> dict[str, Any]:
     return button(custom_id(FT_PREFIX, "use", request_id), label="Make active", style=SUCCESS)

@@ -82,6 +82,8 @@ class FineTuneJobRecord:
     stage2_failures: int = 0
     # Who cancelled the job before its stage 2 started: stage 2 must not start (or is cancelled at once).
     stage2_cancelled_by: str = ""
+    # How many times a failed stage 2 was started again ("Retry stage 2"): each start has its own request id.
+    stage2_retries: int = 0
 
     @property
     def is_terminal(self) -> bool:
@@ -114,7 +116,7 @@ class FineTuneJobRecord:
 
 
 _INT_FIELDS = ("trained_tokens", "stages", "preference_pairs", "preference_epochs", "stage2_failures",
-               "stage1_trained_tokens")
+               "stage1_trained_tokens", "stage2_retries")
 
 
 class FineTuneJobStore:
@@ -262,6 +264,29 @@ class FineTuneJobStore:
         (stage 2 may have been started meanwhile: the caller then cancels that job)."""
         self._update(record, {"stage2_cancelled_by": user_id, "updated_at": utc_now()}, leave_index=False)
         return self.get(record.guild_id, record.request_id) or record
+
+    def retry_stage2(self, record: FineTuneJobRecord) -> FineTuneJobRecord | None:
+        """A failed stage 2 (it ran and failed, or could not be started): follow stage 1's succeeded job again, so
+        the watcher starts a new stage 2 on its model. None when the record is no longer in that state (a second
+        press, or a retry already under way)."""
+        now = utc_now()
+        changes: dict[str, Any] = {
+            "job_id": record.stage1_job_id, "stage1_job_id": "", "status": "running", "error": "",
+            "fine_tuned_model": "", "stage2_failures": 0, "stage2_retries": record.stage2_retries + 1,
+            "updated_at": now, "gsi1pk": keys.ACTIVE_JOBS_PK,
+            "gsi1sk": keys.active_job_sk(now, record.guild_id, record.request_id)}
+        try:
+            self._table.update(*self._key(record), set=changes, remove=("posted_at", "stage2_lease_until"),
+                               condition="#status = :failed AND stages = :two AND stage1_job_id = :stage1 AND "
+                                         "job_id = :job",
+                               values={":failed": "failed", ":two": 2, ":stage1": record.stage1_job_id,
+                                       ":job": record.job_id},
+                               names={"#status": "status"})
+        except ConditionFailed:
+            return None
+        changes.pop("gsi1pk")
+        changes.pop("gsi1sk")
+        return replace(record, posted_at="", **changes)
 
     def stage2_not_started(self, record: FineTuneJobRecord, stage1: FineTuneJob) -> FineTuneJobRecord:
         """Stage 1 succeeded but stage 2 was cancelled before it started: the job ends cancelled, and stage 1's

@@ -182,8 +182,15 @@ def model_autocomplete(ctx: InteractionContext, option: str, value: str) -> list
 
 def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
     """``ft:start:<dataset>`` → estimate; ``ft:go:<dataset>:<digest>`` → start exactly that export;
-    ``ft:cancel:<request>`` → cancel; ``ft:use:<request>`` → make the job's model the active one."""
-    from shared.contracts.messages import ActivateModelArgs, CancelFinetuneArgs, StartFinetuneArgs, TaskKind
+    ``ft:cancel:<request>`` → cancel; ``ft:use:<request>`` → make the job's model the active one;
+    ``ft:s2:<request>`` → start a failed preference stage again on stage 1's model."""
+    from shared.contracts.messages import (
+        ActivateModelArgs,
+        CancelFinetuneArgs,
+        RetryStage2Args,
+        StartFinetuneArgs,
+        TaskKind,
+    )
 
     guild_id = ctx.require_trainer()
     parts = ctx.custom_id_parts
@@ -195,6 +202,8 @@ def finetune_button(ctx: InteractionContext) -> dict[str, Any]:
                           StartFinetuneArgs(dataset=validate_dataset_name(parts[2]), confirm=parts[3]))
     if action == "cancel" and len(parts) == 3:
         return defer_task(ctx, TaskKind.CANCEL_FINETUNE, CancelFinetuneArgs(request_id=parts[2]), ephemeral=True)
+    if action == "s2" and len(parts) == 3:
+        return defer_task(ctx, TaskKind.RETRY_STAGE2, RetryStage2Args(request_id=parts[2]), ephemeral=True)
     if action == "use" and len(parts) == 3:
         jobs = _jobs(ctx)
         record = jobs.get(guild_id, parts[2])

@@ -268,10 +268,16 @@ def test_stage_2_that_never_starts_is_reported_with_stage_1s_model(client, runne
     assert post["content"].startswith(f"❌ Stage 2 of 2 (preference, 10 pairs) could not be started after "
                                       f"{watch.STAGE2_START_ATTEMPTS} tries: ")
     assert f"its model `{failed.stage1_model}` exists and can still be made active." in post["content"]
-    [make_active] = post["components"][0]["components"]
+    [make_active, retry] = post["components"][0]["components"]
     send(client, build.component(make_active["custom_id"], message=post, **TRAINER, **A))
     assert jobs.active_model(GUILD, "unset") == failed.stage1_model
     assert watcher.tick().checked == 0
+    # Once the provider takes jobs again, Retry stage 2 starts it on stage 1's model.
+    send(client, build.component(retry["custom_id"], message=post, **TRAINER, **A))
+    run_one(runner)
+    assert watcher.tick().statuses[record.request_id] == "validating_files"
+    [dpo] = dpo_jobs(fake_openai)
+    assert dpo["model"] == failed.stage1_model and dpo["metadata"]["request_id"] == f"{record.request_id}-dpo-2"
 
 
 def test_a_failed_stage_2_offers_stage_1s_model(client, two_stage, watcher, jobs, fake_openai, fake_discord):
@@ -284,10 +290,45 @@ def test_a_failed_stage_2_offers_stage_1s_model(client, two_stage, watcher, jobs
     assert "**failed**" in post["content"]
     assert (f"Stage 2 of 2 (preference, 10 pairs) failed. Stage 1 (supervised, job `{stage2.stage1_job_id}`) "
             f"finished: its model `{stage2.stage1_model}` exists and can still be made active.") in post["content"]
-    [make_active] = post["components"][0]["components"]
+    [make_active, _retry] = post["components"][0]["components"]
     activated = send(client, build.component(make_active["custom_id"], message=post, **TRAINER, **A))
     assert stage2.stage1_model in activated.reply["data"]["content"]
     assert jobs.active_model(GUILD, "unset") == stage2.stage1_model
+
+
+def test_retry_stage_2_trains_only_stage_2_again_on_stage_1s_model(client, runner, two_stage, watcher, jobs,
+                                                                    fake_openai, fake_discord):
+    _shown, record = two_stage
+    watcher.tick()  # stage 1 succeeds, stage 2 starts
+    first = jobs.get(GUILD, record.request_id)
+    fake_openai.set_status(first.job_id, "failed")
+    watcher.tick()
+    [_progress, post] = fake_discord.channel_messages(CHANNEL)
+    [_make_active, retry] = post["components"][0]["components"]
+    assert retry["label"] == "Retry stage 2"
+    supervised_jobs = len(fake_openai.jobs) - len(dpo_jobs(fake_openai))
+
+    pressed = send(client, build.component(retry["custom_id"], message=post, **TRAINER, **A))
+    run_one(runner)
+    assert fake_discord.original(pressed.token)["content"].startswith(
+        f"🔁 Stage 2 (preference, 10 pairs) will start again on `{first.stage1_model}` at the next check; stage 1 "
+        "is not trained (or billed) again.")
+    again = send(client, build.component(retry["custom_id"], message=post, **TRAINER, **A))  # a second press
+    run_one(runner)
+    assert "no failed preference stage to retry" in fake_discord.original(again.token)["content"]
+
+    statuses = [watcher.tick().statuses.get(record.request_id) for _ in range(4)]
+    assert statuses == ["validating_files", "queued", "running", "succeeded"]
+    [_failed, retried] = dpo_jobs(fake_openai)
+    assert retried["model"] == first.stage1_model and retried["training_file"] == first.preference_file
+    assert retried["metadata"]["request_id"] == f"{record.request_id}-dpo-2"
+    assert len(fake_openai.jobs) - len(dpo_jobs(fake_openai)) == supervised_jobs  # stage 1 did not run again
+    done = jobs.get(GUILD, record.request_id)
+    assert (done.status, done.stage1_model, done.job_id) == ("succeeded", first.stage1_model, retried["id"])
+    messages = fake_discord.channel_messages(CHANNEL)
+    assert f"started again on `{first.stage1_model}` (retry 1): job `{retried['id']}`" in messages[2]["content"]
+    assert "Both stages ran" in messages[3]["content"] and "**succeeded**" in messages[3]["content"]
+    assert jobs.active() == []
 
 
 def test_cancel_during_stage_2_then_start_again(client, runner, two_stage, watcher, jobs, fake_openai, fake_discord):
