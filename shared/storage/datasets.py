@@ -24,15 +24,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from shared.config import Settings
 from shared.domain.examples import Example
 from shared.domain.names import NAME_RULE, InvalidName, is_name_prefix, validate_dataset_name  # noqa: F401 - re-exported
 from shared.domain.time import utc_now
 from shared.errors import InvalidInput, NotFound, NotSaved
 from shared.storage import keys
-from shared.storage.table import ConditionFailed, DataTable
+from shared.storage.table import ConditionFailed, DataTable, TransactionCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -215,45 +213,20 @@ class DatasetStore:
         for attempt in range(6):
             positive = sum(1 for _, ex, _ in pending if ex.positive)
             negative = len(pending) - positive
-            actions: list[dict[str, Any]] = [
-                {
-                    "Put": {
-                        "TableName": self._table.name,
-                        "Item": self._table.encode(item),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-                for _, _, item in pending
-            ]
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": self._table.name,
-                        "Key": self._table.encode({"pk": keys.guild_pk(guild_id), "sk": keys.dataset_sk(name)}),
-                        "UpdateExpression": "ADD example_count :n, positive_count :p, negative_count :q "
-                        "SET updated_at = :now",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": self._table.encode(
-                            {":n": len(pending), ":p": positive, ":q": negative, ":now": utc_now()}
-                        ),
-                    }
-                }
-            )
+            actions = [self._table.put_action(item, condition="attribute_not_exists(pk)") for _, _, item in pending]
+            actions.append(self._table.update_action(
+                keys.guild_pk(guild_id), keys.dataset_sk(name),
+                "ADD example_count :n, positive_count :p, negative_count :q SET updated_at = :now",
+                values={":n": len(pending), ":p": positive, ":q": negative, ":now": utc_now()},
+                condition="attribute_exists(pk)"))
             try:
-                # The examples and the counters in one transaction (DataTable writes one item at a time).
-                self._table.client.transact_write_items(TransactItems=actions)
-            except ClientError as exc:
-                code = exc.response["Error"]["Code"]
-                if code != "TransactionCanceledException":
-                    raise NotSaved(detail=f"transact_write_items: {code}") from exc
-                reasons = exc.response.get("CancellationReasons") or []
-                if len(reasons) == len(actions) and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                # The examples and the counters in one transaction.
+                self._table.transact(actions)
+            except TransactionCancelled as exc:
+                reasons = exc.reasons
+                if len(reasons) == len(actions) and reasons[-1] == "ConditionalCheckFailed":
                     raise NotFound(f"There is no dataset called `{name}` in this server.") from exc
-                failed = {
-                    i
-                    for i, r in enumerate(reasons[: len(pending)])
-                    if r.get("Code") == "ConditionalCheckFailed"
-                }
+                failed = {i for i, code in enumerate(reasons[: len(pending)]) if code == "ConditionalCheckFailed"}
                 if failed:
                     # Written meanwhile by another upload (or by this one, on a redelivery): not added twice.
                     owners = self._existing(keys.examples_pk(guild_id, name), [pending[i][0] for i in failed])
@@ -345,22 +318,17 @@ class DatasetStore:
         item = matches[0]
         example = Example.from_dict(json.loads(item["data"]))
         try:
-            self._table.client.transact_write_items(TransactItems=[
-                {"Delete": {"TableName": self._table.name, "Key": self._table.encode({"pk": pk, "sk": item["sk"]}),
-                            "ConditionExpression": "attribute_exists(pk)"}},
-                {"Update": {"TableName": self._table.name,
-                            "Key": self._table.encode({"pk": keys.guild_pk(guild_id), "sk": keys.dataset_sk(name)}),
-                            "UpdateExpression": "ADD example_count :n, positive_count :p, negative_count :q "
-                                                "SET updated_at = :now",
-                            "ConditionExpression": "attribute_exists(pk)",
-                            "ExpressionAttributeValues": self._table.encode(
-                                {":n": -1, ":p": -int(example.positive), ":q": -int(not example.positive),
-                                 ":now": utc_now()})}},
+            self._table.transact([
+                self._table.delete_action(pk, item["sk"], condition="attribute_exists(pk)"),
+                self._table.update_action(
+                    keys.guild_pk(guild_id), keys.dataset_sk(name),
+                    "ADD example_count :n, positive_count :p, negative_count :q SET updated_at = :now",
+                    values={":n": -1, ":p": -int(example.positive), ":q": -int(not example.positive),
+                            ":now": utc_now()},
+                    condition="attribute_exists(pk)"),
             ])
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise NotFound(f"Dataset `{name}` has no example `{example_id}` any more.") from exc
-            raise NotSaved(detail=f"transact_write_items: {exc.response['Error']['Code']}") from exc
+        except TransactionCancelled as exc:
+            raise NotFound(f"Dataset `{name}` has no example `{example_id}` any more.") from exc
         return example
 
     def _delete_examples(self, guild_id: str, name: str, progress: Progress | None = None) -> int:

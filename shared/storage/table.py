@@ -27,6 +27,15 @@ class ConditionFailed(Exception):
     """A conditional write's condition did not hold (DynamoDB's ConditionalCheckFailedException)."""
 
 
+class TransactionCancelled(Exception):
+    """A transaction wrote nothing: a condition did not hold, or it conflicted with another write. ``reasons``
+    holds DynamoDB's code for each action, in order ("None" for an action that was fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+
 def _error_code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -73,6 +82,50 @@ class DataTable:
             log.error("put_item failed on %s: %s", self.name, type(exc).__name__)
             raise NotSaved(detail=str(exc)) from exc
         return True
+
+    def put_action(self, item: dict[str, Any], *, condition: str | None = None) -> dict[str, Any]:
+        """A Put for :meth:`transact`."""
+        put: dict[str, Any] = {"TableName": self.name, "Item": self.encode(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        return {"Put": put}
+
+    def update_action(self, pk: str, sk: str, expression: str, *, values: dict[str, Any],
+                      condition: str | None = None) -> dict[str, Any]:
+        """An Update for :meth:`transact`: ``expression`` and ``condition`` use ``values``' placeholders."""
+        update: dict[str, Any] = {"TableName": self.name, "Key": self._key(pk, sk), "UpdateExpression": expression,
+                                  "ExpressionAttributeValues": self.encode(values)}
+        if condition:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
+
+    def delete_action(self, pk: str, sk: str, *, condition: str | None = None) -> dict[str, Any]:
+        """A Delete for :meth:`transact`."""
+        delete: dict[str, Any] = {"TableName": self.name, "Key": self._key(pk, sk)}
+        if condition:
+            delete["ConditionExpression"] = condition
+        return {"Delete": delete}
+
+    def transact(self, actions: list[dict[str, Any]]) -> None:
+        """All of ``actions`` (made by the ``*_action`` methods) or none of them (TransactWriteItems).
+
+        Raises :class:`TransactionCancelled` with each action's reason when a condition did not hold or the
+        transaction conflicted, :class:`NotSaved` on any other failure.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code == "TransactionCanceledException":
+                reasons = [str(r.get("Code", "None")) for r in exc.response.get("CancellationReasons") or []]
+                raise TransactionCancelled(reasons) from exc
+            log.error("transact_write_items failed on %s: %s", self.name, code)
+            raise NotSaved(detail=f"transact_write_items: {code}") from exc
+        except BotoCoreError as exc:
+            log.error("transact_write_items failed on %s: %s", self.name, type(exc).__name__)
+            raise NotSaved(detail=str(exc)) from exc
 
     def put(self, item: dict[str, Any]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

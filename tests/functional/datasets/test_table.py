@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.storage.table import ConditionFailed, DataTable
+from shared.storage.table import ConditionFailed, DataTable, TransactionCancelled
 
 
 @pytest.fixture
@@ -58,3 +58,21 @@ def test_query_prefix_limit_projection_and_get_many(table):
     # More keys than one BatchGetItem takes, with repeats: each stored item once.
     found = table.get_many("P", [f"X#{i}" for i in range(250)] + ["X#3"], attributes=("sk",))
     assert sorted(i["sk"] for i in found) == [f"X#{i}" for i in range(7)]
+
+
+def test_a_transaction_writes_all_or_nothing_and_says_which_action_failed(table):
+    table.put({"pk": "P", "sk": "taken", "n": 1})
+    table.put({"pk": "P", "sk": "counter", "n": 5})
+    with pytest.raises(TransactionCancelled) as cancelled:
+        table.transact([
+            table.put_action({"pk": "P", "sk": "new"}, condition="attribute_not_exists(pk)"),
+            table.put_action({"pk": "P", "sk": "taken", "n": 2}, condition="attribute_not_exists(pk)"),
+            table.update_action("P", "counter", "ADD n :one", values={":one": 1}),
+        ])
+    assert cancelled.value.reasons == ["None", "ConditionalCheckFailed", "None"]
+    assert table.get("P", "new") is None and table.get("P", "taken")["n"] == 1 and table.get("P", "counter")["n"] == 5
+
+    table.transact([table.delete_action("P", "taken", condition="attribute_exists(pk)"),
+                    table.update_action("P", "counter", "ADD n :one", values={":one": -1},
+                                        condition="attribute_exists(pk)")])
+    assert table.get("P", "taken") is None and table.get("P", "counter")["n"] == 4
