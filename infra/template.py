@@ -77,6 +77,18 @@ class Provisioned:
             return _SUB_VARIABLE.sub(lambda m: str(self.resolve(_sub_reference(m.group(1)))), value["Fn::Sub"])
         return value
 
+    def resolve_list(self, items: Any) -> list[Any]:
+        """A list as CloudFormation reads it: each Fn::If picked, an item that comes to AWS::NoValue dropped, the
+        others resolved (a single value is a list of one)."""
+        resolved = []
+        for item in items if isinstance(items, list) else [items]:
+            while isinstance(item, dict) and "Fn::If" in item:
+                name, when_true, when_false = item["Fn::If"]
+                item = when_true if self.conditions[name] else when_false
+            if item != {"Ref": "AWS::NoValue"}:
+                resolved.append(self.resolve(item))
+        return resolved
+
 
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
 

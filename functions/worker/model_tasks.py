@@ -260,13 +260,19 @@ def _started_text(ctx: WorkerServices, record: FineTuneJobRecord) -> str:
 # --- cancel_finetune ------------------------------------------------------------------------------------------
 
 
-def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
-    ref = request.interaction
-    guild_id = _require_trainer(ctx, ref)
-    jobs = ctx.stores.finetune_jobs
-    record = jobs.get(guild_id, request.args.request_id)
+def _trainers_job(request: TaskRequest, ctx: WorkerServices) -> FineTuneJobRecord:
+    """The job a button names, for a trainer of its guild."""
+    guild_id = _require_trainer(ctx, request.interaction)
+    record = ctx.stores.finetune_jobs.get(guild_id, request.args.request_id)
     if record is None:
         raise NotFound("I can't find that fine-tuning job in this server.")
+    return record
+
+
+def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
+    ref = request.interaction
+    jobs = ctx.stores.finetune_jobs
+    record = _trainers_job(request, ctx)
     if record.is_terminal:
         return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` is already {record.status}.")
     if not record.job_id:
@@ -298,12 +304,8 @@ def cancel_finetune(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
 
 
 def retry_stage2(request: TaskRequest, ctx: WorkerServices) -> TaskOutcome:
-    ref = request.interaction
-    guild_id = _require_trainer(ctx, ref)
     jobs = ctx.stores.finetune_jobs
-    record = jobs.get(guild_id, request.args.request_id)
-    if record is None:
-        raise NotFound("I can't find that fine-tuning job in this server.")
+    record = _trainers_job(request, ctx)
     if record.stages != 2 or record.status != "failed" or not record.stage1_job_id or not record.stage1_model:
         return TaskOutcome(content=f"Job `{record.job_id or record.request_id}` has no failed preference stage to "
                                    "retry.")

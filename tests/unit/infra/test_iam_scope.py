@@ -109,24 +109,13 @@ def _voice_deployment(**given: str):
                        parameters=values, conditions=conditions)
 
 
-def _resolved(deployed, items) -> list:
-    out = []
-    for item in items if isinstance(items, list) else [items]:
-        while isinstance(item, dict) and "Fn::If" in item:
-            name, when_true, when_false = item["Fn::If"]
-            item = when_true if deployed.conditions[name] else when_false
-        if item != {"Ref": "AWS::NoValue"}:
-            out.append(item)
-    return out
-
-
 def _task_role_statements(deployed) -> list[dict]:
     """Every statement of the managed policies the voice task role holds in this deployment, resolved."""
     found = []
-    for ref in _resolved(deployed, RESOURCES["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"]):
-        for statement in _resolved(deployed, RESOURCES[ref["Ref"]]["Properties"]["PolicyDocument"]["Statement"]):
+    for policy in deployed.resolve_list(RESOURCES["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"]):
+        for statement in deployed.resolve_list(RESOURCES[policy]["Properties"]["PolicyDocument"]["Statement"]):
             resolved = dict(statement)
-            resolved["Resource"] = [deployed.resolve(r) for r in _resolved(deployed, statement["Resource"])]
+            resolved["Resource"] = deployed.resolve_list(statement["Resource"])
             found.append(resolved)
     return found
 

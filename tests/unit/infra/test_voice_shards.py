@@ -53,21 +53,9 @@ def created(deployed: Provisioned) -> set[str]:
     return set(deployed.refs)
 
 
-def resolve_list(deployed: Provisioned, items: Any) -> list[str]:
-    """A resource list as CloudFormation resolves it: an Fn::If that picks AWS::NoValue drops its item."""
-    resolved = []
-    for item in items if isinstance(items, list) else [items]:
-        while isinstance(item, dict) and "Fn::If" in item:
-            name, when_true, when_false = item["Fn::If"]
-            item = when_true if deployed.conditions[name] else when_false
-        if item != {"Ref": "AWS::NoValue"}:
-            resolved.append(deployed.resolve(item))
-    return resolved
-
-
 def granted(deployed: Provisioned, statements: list[Any], action: str) -> set[str]:
-    return {arn for s in resolve_list(deployed, statements) if action in s["Action"]
-            for arn in resolve_list(deployed, s["Resource"])}
+    return {arn for s in deployed.resolve_list(statements) if action in s["Action"]
+            for arn in deployed.resolve_list(s["Resource"])}
 
 
 def test_the_shard_count_is_a_parameter_from_one_to_a_few():

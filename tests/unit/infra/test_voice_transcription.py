@@ -3,8 +3,6 @@ shard's task gets the settings the transcriber and the answerer read, and its ro
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from infra.template import Provisioned, evaluate_conditions, load_template, task_environment
@@ -34,17 +32,6 @@ def deployment(**given: str) -> Provisioned:
                        conditions=conditions)
 
 
-def resolved_items(deployed: Provisioned, items: list[Any]) -> list[Any]:
-    out = []
-    for item in items:
-        while isinstance(item, dict) and "Fn::If" in item:
-            name, when_true, when_false = item["Fn::If"]
-            item = when_true if deployed.conditions[name] else when_false
-        if item != {"Ref": "AWS::NoValue"}:
-            out.append(deployed.resolve(item))
-    return out
-
-
 def shards(deployed: Provisioned) -> list[str]:
     return [task for task in TASKS if task in deployed.refs]
 
@@ -65,7 +52,7 @@ def test_off_nothing_is_added_and_the_role_is_unchanged(count):
     assert not deployed.conditions["HasVoiceTranscription"]
     assert "VoiceTranscriptionPolicy" not in deployed.refs
     role = RESOURCES["VoiceTaskRole"]["Properties"]
-    assert resolved_items(deployed, role["ManagedPolicyArns"]) == ["VoiceWorkerPolicy"]
+    assert deployed.resolve_list(role["ManagedPolicyArns"]) == ["VoiceWorkerPolicy"]
     assert len(shards(deployed)) == int(count)
     for task in shards(deployed):
         env = task_environment(deployed, task, TEMPLATE)
@@ -86,7 +73,7 @@ def test_on_every_shards_task_gets_the_answer_paths_settings(count):
         assert settings.voice_transcribe_messages and settings.voice_stt_engine == "openai"
         assert (settings.finetune_provider, settings.base_model) == ("openai", "gpt-4.1-mini-2025-04-14")
         assert settings.openai_api_key_secret == "arn:openai"
-    assert resolved_items(deployed, RESOURCES["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"]) == [
+    assert deployed.resolve_list(RESOURCES["VoiceTaskRole"]["Properties"]["ManagedPolicyArns"]) == [
         "VoiceWorkerPolicy", "VoiceTranscriptionPolicy"]
 
 
