@@ -26,6 +26,7 @@ from nacl.signing import VerifyKey
 from infra import interactions as build
 from infra.signing import InteractionSigner
 from tests.support.apigw import make_v2_event
+from tests.support.moto_server import moto_server
 
 APP = "100000000000000001"
 HEAVY = ("openai", "discord", "pydub", "speech_recognition", "gtts", "boto3", "matplotlib")
@@ -165,17 +166,12 @@ assert body["type"] == 4 and "saved" in body["data"]["content"].lower(), body
 
 
 def cold_feedback(runs: int = 9) -> dict[str, float]:
-    from moto.server import ThreadedMotoServer
-
     from infra.template import function_environment, provision
     from shared.aws import AwsClients
     from shared.config import Settings
 
     signer = InteractionSigner.generate()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    with moto_server() as endpoint:
         aws_env = {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
                    "AWS_SECRET_ACCESS_KEY": "x"}
         os.environ.update(aws_env)
@@ -198,8 +194,6 @@ def cold_feedback(runs: int = 9) -> dict[str, float]:
             subprocess.run([sys.executable, "-c", _FEEDBACK], input=event, capture_output=True, text=True, env=env,
                            check=True)
             feedbacks.append((time.perf_counter() - start) * 1000)
-    finally:
-        server.stop()
     floor_ms, feedback_ms = statistics.median(floors[1:]), statistics.median(feedbacks[1:])
     return {"floor_ms": floor_ms, "feedback_ms": feedback_ms, "ratio": feedback_ms / floor_ms}
 

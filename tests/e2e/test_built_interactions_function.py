@@ -5,7 +5,6 @@ import json
 from copy import deepcopy
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from infra import interactions as build
 from infra.signing import InteractionSigner
@@ -18,6 +17,7 @@ from tests.support.emulator import (
     install_runtime_client,
     sam_build,
 )
+from tests.support.moto_server import moto_server
 
 pytestmark = pytest.mark.e2e
 APP = "100000000000000077"
@@ -25,10 +25,8 @@ APP = "100000000000000077"
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from functions.interactions.app import create_app
@@ -20,6 +19,7 @@ from functions.interactions.commands import build_registry
 from infra.deploy import BOT_PERMISSIONS, Deployment, invite_url, parameter_overrides
 from infra.fakes.discord_server import FakeDiscord
 from shared.config import Settings
+from tests.support.moto_server import moto_server
 
 APP = "100000000000000042"
 STACK = "bot-under-test"
@@ -39,10 +39,8 @@ Outputs:
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{server._server.server_port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
-
 from infra import interactions as build
 from infra.signing import InteractionSigner
 from infra.template import function_environment, provision
 from shared.aws import AwsClients
 from shared.config import Settings
 from tests.support.apigw import make_v2_event
+from tests.support.moto_server import moto_server
 
 REPO = Path(__file__).resolve().parents[3]
 APP = "100000000000000001"
@@ -31,10 +30,7 @@ def test_a_cold_feedback_is_stored_through_botocore_alone(monkeypatch):
     aws_env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     for name, value in aws_env.items():
         monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{server._server.server_port}"
+    with moto_server() as endpoint:
         signer = InteractionSigner.generate()
         clients = AwsClients(Settings(aws_endpoint_url=endpoint))
         provisioned = provision(clients, prefix="cold", parameters={"DiscordPublicKey": signer.public_key_hex,
@@ -49,5 +45,3 @@ def test_a_cold_feedback_is_stored_through_botocore_alone(monkeypatch):
         assert (result["boto3"], result["s3transfer"]) == (False, False)
         stored = clients.dynamodb.scan(TableName=provisioned.refs["DataTable"])["Items"]
         assert [item["text"]["S"] for item in stored if item["sk"]["S"].startswith("FEEDBACK#")] == ["Too verbose"]
-    finally:
-        server.stop()

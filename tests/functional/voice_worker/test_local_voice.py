@@ -33,6 +33,7 @@ from shared.contracts.messages import InteractionRef, VoiceRequest
 from shared.storage.table import DataTable
 from shared.storage.voice_presence import VoicePresence, VoiceWorkerStatus
 from tests.support.audio_match import correlation, envelope_pcm, envelope_wav
+from tests.support.moto_server import moto_server
 from tests.support.voice import RecordingReplier
 from voice_worker import replies
 from voice_worker.bot import VoiceBot
@@ -204,14 +205,9 @@ async def test_untrusted_voice_certificate_is_a_clear_refusal(settings, voice_qu
 def moto_endpoint(template):
     """An AWS on loopback for the worker process, provisioned from template.yaml: its voice presence record goes
     to the data table. Yields the endpoint and the worker's environment for it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{server._server.server_port}"
-    refs = provision(AwsClients(Settings(aws_endpoint_url=endpoint)), template=template).refs
-    yield endpoint, {"DATA_TABLE": refs["DataTable"], "VOICE_QUEUE_URL": refs["VoiceQueue"]}
-    server.stop()
+    with moto_server() as endpoint:
+        refs = provision(AwsClients(Settings(aws_endpoint_url=endpoint)), template=template).refs
+        yield endpoint, {"DATA_TABLE": refs["DataTable"], "VOICE_QUEUE_URL": refs["VoiceQueue"]}
 
 
 def presence_at(moto: tuple[str, dict[str, str]]) -> VoicePresence:

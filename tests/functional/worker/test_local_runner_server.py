@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from functions.worker.handler import build_worker
 from functions.worker.local_runner import LocalRunner
@@ -17,6 +16,7 @@ from shared.aws import AwsClients
 from shared.config import Settings
 from shared.contracts.enqueue import enqueue_task
 from shared.contracts.messages import InteractionRef, TaskKind, TaskRequest
+from tests.support import moto_server as moto
 
 
 @pytest.fixture
@@ -27,11 +27,8 @@ def moto_server(monkeypatch):
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto.moto_server() as endpoint:
+        yield endpoint
 
 
 def wait_for(condition, timeout: float = 15.0) -> None:
