@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.errors import BotError
+from shared.finetune.providers import ProvidersByName, build_provider
 from shared.storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ class ModelAnswerer:
     def __init__(self, settings: Settings, *, stores: Stores | None = None, provider: Any = None) -> None:
         self._settings = settings
         self._stores = stores or Stores(settings)
-        self._given = provider  # one provider for every guild (tests); else one per provider name, as needed
-        self._providers: dict[str, Any] = {}
+        # Each guild's active model names its own provider (one guild on OpenAI, another on Bedrock); tests give
+        # one provider for every guild.
+        self._provider_for = (
+            (lambda _name: provider) if provider is not None else
+            ProvidersByName(lambda name: build_provider(settings, name=name, aws_client=self._stores.aws.client)))
 
     async def __call__(self, guild_id: int | str, user_id: int | str, transcript: str) -> ModelAnswer | None:
         try:
@@ -38,15 +42,10 @@ class ModelAnswerer:
             return None
 
     def answer(self, guild_id: str, transcript: str) -> ModelAnswer:
-        from shared.finetune.providers import build_provider
         from shared.finetune.serving import active_serving
 
         # A Bedrock custom model answers through its deployment: serving_id is the id inference calls use.
         serving = active_serving(self._stores.finetune_jobs, guild_id, self._settings)
-        # Each guild's active model names its own provider: one guild on OpenAI, another on Bedrock.
-        provider = self._given or self._providers.get(serving.provider)
-        if provider is None:
-            provider = self._providers[serving.provider] = build_provider(
-                self._settings, name=serving.provider, aws_client=self._stores.aws.client)
+        provider = self._provider_for(serving.provider)
         text = str(provider.complete([{"role": "user", "content": transcript}], serving.serving_id)).strip()
         return ModelAnswer(text, serving.model)

@@ -41,7 +41,7 @@ from shared.finetune.catalog import load_catalog
 from shared.finetune.evaluation import compare_models, held_out_examples
 from shared.finetune.jobs import FineTuneJob, JobRequest, ModelDeployment
 from shared.finetune.planning import completion_for
-from shared.finetune.providers import FineTuneProvider, cancel_or_finished, is_simulated
+from shared.finetune.providers import FineTuneProvider, ProvidersByName, cancel_or_finished, is_simulated
 from shared.finetune.serving import Serving, active_serving, make_active
 from shared.finetune.webhooks import WebhookEvent
 from shared.storage import keys
@@ -77,16 +77,13 @@ class JobWatcher:
         self.s3 = s3
         self.catalog = load_catalog(settings)
         self.jobs = jobs
-        self._provider_factory = provider_factory
-        self._providers: dict[str, FineTuneProvider] = {}
+        self._providers = ProvidersByName(provider_factory)
         self.discord = discord
         self._now = now
 
     def provider(self, name: str) -> FineTuneProvider:
         """The provider called ``name`` (built on first use)."""
-        if name not in self._providers:
-            self._providers[name] = self._provider_factory(name)
-        return self._providers[name]
+        return self._providers(name)
 
     def tick(self) -> TickReport:
         """Check every active job; one job's failure does not stop the others."""

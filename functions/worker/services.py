@@ -13,7 +13,7 @@ from shared.storage.stores import Stores
 if TYPE_CHECKING:
     from shared.config import Settings
     from shared.discord.rest import DiscordRest
-    from shared.finetune.providers import FineTuneProvider
+    from shared.finetune.providers import FineTuneProvider, ProvidersByName
 
 
 class WorkerServices:
@@ -36,10 +36,8 @@ class WorkerServices:
         self._lock = threading.Lock()
         self._discord = discord
         self._openai = openai
-        # Providers by name: the configured one, and any other a stored task was started on.
-        self._providers: dict[str, FineTuneProvider] = {}
-        if finetune_provider is not None:
-            self._providers[finetune_provider.name or settings.finetune_provider] = finetune_provider
+        self._given_provider = finetune_provider
+        self._providers: ProvidersByName | None = None
 
     @property
     def discord(self) -> DiscordRest:
@@ -67,14 +65,18 @@ class WorkerServices:
 
     def provider_named(self, name: str) -> FineTuneProvider:
         """The provider called ``name``: a stored job is watched and cancelled where it was started."""
-        # Built outside the lock: building the OpenAI one takes the lock for the client.
         with self._lock:
-            found = self._providers.get(name)
-        if found is not None:
-            return found
+            if self._providers is None:
+                from shared.finetune.providers import ProvidersByName
+
+                self._providers = ProvidersByName(self._build_provider)
+        return self._providers(name)
+
+    def _build_provider(self, name: str) -> FineTuneProvider:
+        given = self._given_provider
+        if given is not None and (given.name or self.settings.finetune_provider) == name:
+            return given
         from shared.finetune.providers import build_provider
 
         openai = self.openai if name == "openai" else None
-        built = build_provider(self.settings, name=name, aws_client=self.aws.client, openai=openai)
-        with self._lock:
-            return self._providers.setdefault(name, built)
+        return build_provider(self.settings, name=name, aws_client=self.aws.client, openai=openai)

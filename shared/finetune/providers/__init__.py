@@ -6,6 +6,7 @@ that started it, so the factory also builds a backend by name.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +18,8 @@ from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.providers.bedrock_provider import BedrockProvider
 from shared.finetune.providers.openai_provider import OpenAIProvider
 
-__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "build_provider", "cancel_or_finished",
-           "is_simulated"]
+__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "ProvidersByName", "build_provider",
+           "cancel_or_finished", "is_simulated"]
 
 ClientFactory = Callable[[str], Any]
 
@@ -40,6 +41,26 @@ def build_provider(settings: Settings, *, name: str | None = None, aws_client: C
         return BedrockProvider(settings, bedrock_client=client("bedrock"), runtime_client=client("bedrock-runtime"),
                                s3_client=client("s3"), catalog=catalog)
     raise NotConfigured(detail=f"unknown fine-tuning provider {name!r}")
+
+
+class ProvidersByName:
+    """Each provider built once, on first use, by name: a stored job is watched and cancelled on the provider it
+    was started on, and a guild's active model names its own, whatever ``FINETUNE_PROVIDER`` says now."""
+
+    def __init__(self, build: Callable[[str], FineTuneProvider]) -> None:
+        self._build = build
+        self._built: dict[str, FineTuneProvider] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> FineTuneProvider:
+        with self._lock:
+            found = self._built.get(name)
+        if found is not None:
+            return found
+        # Built outside the lock: building one may take another lock (the worker's, for its OpenAI client).
+        built = self._build(name)
+        with self._lock:
+            return self._built.setdefault(name, built)
 
 
 def cancel_or_finished(provider: FineTuneProvider, job_id: str) -> FineTuneJob:
