@@ -259,7 +259,8 @@ def test_patched_query_answers_as_upstream(name: str) -> None:
     upstream = _all_pages(moto_transactions.remove, QUERIES[name])
     patched = _all_pages(lambda: moto_transactions.apply() or pytest.fail("patch not applied"), QUERIES[name])
     assert patched == upstream
-    assert sum(len(p.get("Items", [])) or p["Count"] for p in upstream) or name == "an empty partition"
+    # Each query but the empty partition's finds something, so the comparison is not of two empty answers.
+    assert any(page["Count"] for page in upstream) == (name != "an empty partition")
 
 
 def test_a_table_query_reads_only_its_partition() -> None:
