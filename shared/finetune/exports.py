@@ -366,7 +366,18 @@ def export_training(
     seed: int | None = None,
 ) -> TrainingExport:
     """Export ``examples`` for ``spec``'s provider and format. Raises :class:`NothingToTrain` when empty."""
-    training = build_training_set(examples)
+    return export_training_set(build_training_set(examples), spec, catalog, method=method, seed=seed)
+
+
+def export_training_set(
+    training: TrainingSet,
+    spec: ModelSpec,
+    catalog: Catalog,
+    *,
+    method: str = "auto",
+    seed: int | None = None,
+) -> TrainingExport:
+    """:func:`export_training` of a training set already built (a two-stage plan exports one set twice)."""
     chosen = choose_method(training, spec, method)
     seed = catalog.split.seed if seed is None else seed
     invalid_for_format = 0

@@ -18,7 +18,12 @@ from shared.domain.examples import Example
 from shared.finetune.catalog import ModelSpec, load_catalog
 from shared.finetune.charts import CompletionPost, completion_post
 from shared.finetune.exceptions import FineTuneError
-from shared.finetune.exports import TrainingExport, export_training, preference_stage_runs
+from shared.finetune.exports import (
+    TrainingExport,
+    build_training_set,
+    export_training_set,
+    preference_stage_runs,
+)
 from shared.finetune.jobs import FineTuneJob
 from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.tokens import DatasetEstimate, estimate_export
@@ -95,8 +100,8 @@ def plan_job(
     """
     catalog = load_catalog(settings)
     spec = catalog.model(settings.finetune_provider, model or settings.base_model)
-    examples = list(examples)
-    export = export_training(examples, spec, catalog)
+    training = build_training_set(examples)
+    export = export_training_set(training, spec, catalog)
     estimate = estimate_export(export, spec, catalog)
     pairs = export.report.n_preference
     if not preference_stage_runs(pairs, spec):
@@ -104,7 +109,7 @@ def plan_job(
     # Stage 1 keeps the corrected answers as supervised targets: OpenAI's guidance is to fine-tune on the
     # preferred answers first and run DPO on that model, and stage 1's model (the one kept if stage 2 fails or
     # is cancelled) then has learnt the trainers' corrections as well.
-    preference = export_training(examples, spec, catalog, method="dpo")
+    preference = export_training_set(training, spec, catalog, method="dpo")
     export = replace(export, report=replace(export.report, preference_stage_pairs=pairs))
     return JobPlan(spec=spec, export=export, estimate=estimate, preference=preference,
                    preference_estimate=estimate_export(preference, spec, catalog))
