@@ -41,7 +41,13 @@ from shared.finetune.catalog import load_catalog
 from shared.finetune.evaluation import compare_models, held_out_examples
 from shared.finetune.jobs import FineTuneJob, JobRequest, ModelDeployment
 from shared.finetune.planning import completion_for
-from shared.finetune.providers import FineTuneProvider, ProvidersByName, cancel_or_finished, is_simulated
+from shared.finetune.providers import (
+    SIMULATED_NOTE,
+    FineTuneProvider,
+    ProvidersByName,
+    cancel_or_finished,
+    is_simulated,
+)
 from shared.finetune.serving import Serving, active_serving, make_active
 from shared.finetune.webhooks import WebhookEvent
 from shared.storage import keys
@@ -58,7 +64,6 @@ CHART_FILENAME = "loss.png"
 STAGE2_LEASE_SECONDS = 150
 # Failed stage-2 starts before the job is reported failed (about 25 minutes of schedule ticks).
 STAGE2_START_ATTEMPTS = 5
-SIMULATED = "_(The provider is simulated: this is the local fake, not a real model.)_"
 
 
 @dataclass
@@ -202,7 +207,7 @@ class JobWatcher:
             text = (f"Stage 1 of 2 (supervised) finished; stage 2 (preference, {record.preference_pairs} pairs) "
                     f"started on `{model}`: job `{stage2.job_id}`. I'll post here when it finishes.")
         if is_simulated(self.settings, record.provider):
-            text += f"\n{SIMULATED}"
+            text += f"\n{SIMULATED_NOTE}"
         if record.channel_id:
             try:
                 self.discord.create_message(record.channel_id, content=clip(text))
@@ -223,7 +228,7 @@ class JobWatcher:
             text = (f"{why}\nStage 1 (supervised, job `{record.stage1_job_id}`) finished: its model "
                     f"`{record.stage1_model}` exists and can still be made active.")
             if is_simulated(self.settings, record.provider):
-                text += f"\n{SIMULATED}"
+                text += f"\n{SIMULATED_NOTE}"
             try:
                 self._post(record, text, None, True, retry_stage2=not record.stage2_cancelled_by)
             except Exception:
@@ -323,7 +328,7 @@ class JobWatcher:
             current = active_serving(self.jobs, record.guild_id, self.settings).model
             text = f"❌ The deployment of `{model}` did not become active ({reason}). `/ask` keeps using `{current}`."
         if is_simulated(self.settings, record.provider):
-            text += "\n_(The provider is simulated: this is the local fake, not a real model.)_"
+            text += f"\n{SIMULATED_NOTE}"
         if record.channel_id:
             self.discord.create_message(record.channel_id, content=clip(text))
         return True

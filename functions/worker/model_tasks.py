@@ -30,7 +30,7 @@ from shared.finetune.catalog import load_catalog
 from shared.finetune.exceptions import FineTuningUnavailable, JobNotFound, NotConfigured, ProviderRejected
 from shared.finetune.jobs import JobRequest as FineTuneRequest
 from shared.finetune.planning import JobPlan, plan_job
-from shared.finetune.providers import FineTuneProvider, cancel_or_finished, is_simulated
+from shared.finetune.providers import SIMULATED_NOTE, FineTuneProvider, cancel_or_finished, is_simulated
 from shared.finetune.readiness import Readiness, readiness, today
 from shared.finetune.serving import Serving, active_serving, base_serving, make_active
 from shared.finetune.training_data import training_examples
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 MAX_TEST_ITEMS = 20
 # A list of chat messages inside an object inside the list is 4 levels; nothing sensible goes much deeper.
 MAX_TEST_DEPTH = 16

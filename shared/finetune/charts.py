@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.finetune.jobs import FineTuneJob, MetricPoint
+from shared.finetune.providers import SIMULATED_NOTE
 
 CHART_SIZE_PX = (960, 540)
 
@@ -120,7 +121,7 @@ def summary_text(job: FineTuneJob, points: Sequence[MetricPoint] = (), *, simula
     icon = {"succeeded": "✅", "failed": "❌", "cancelled": "⏹️"}.get(job.status, "ℹ️")
     lines = [f"{icon} Fine-tuning job `{job.job_id}` ({job.provider}) **{job.status}**."]
     if simulated:
-        lines.append("_(The provider is simulated: this is the local fake, not a real model.)_")
+        lines.append(SIMULATED_NOTE)
     lines.append(
         f"Base model: `{job.base_model}`" + (f" → `{job.fine_tuned_model}`" if job.fine_tuned_model else "")
     )

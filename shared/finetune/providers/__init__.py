@@ -18,8 +18,8 @@ from shared.finetune.providers.base import FineTuneProvider
 from shared.finetune.providers.bedrock_provider import BedrockProvider
 from shared.finetune.providers.openai_provider import OpenAIProvider
 
-__all__ = ["BedrockProvider", "FineTuneProvider", "OpenAIProvider", "ProvidersByName", "build_provider",
-           "cancel_or_finished", "is_simulated"]
+__all__ = ["SIMULATED_NOTE", "BedrockProvider", "FineTuneProvider", "OpenAIProvider", "ProvidersByName",
+           "build_provider", "cancel_or_finished", "is_simulated"]
 
 ClientFactory = Callable[[str], Any]
 
@@ -76,6 +76,10 @@ def cancel_or_finished(provider: FineTuneProvider, job_id: str) -> FineTuneJob:
 
 def _loopback(url: str) -> bool:
     return "127.0.0.1" in url or "localhost" in url
+
+
+# What every reply from a simulated provider (the local stack's fakes) ends with.
+SIMULATED_NOTE = "_(The provider is simulated: this is the local fake, not a real model.)_"
 
 
 def is_simulated(settings: Settings, provider: str | None = None) -> bool:
